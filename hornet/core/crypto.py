@@ -1,0 +1,467 @@
+"""All of hornet's cryptography, and the only module that imports a crypto library.
+
+Strategy:
+- secp256k1 goes through libsecp256k1 as bundled by coincurve. The hot paths (Sphinx
+  peel, Sphinx create) call its cffi functions directly with pre-parsed key
+  structures, so a peel parses the ephemeral key once and a create never derives
+  the x-only key coincurve's ``PrivateKey`` computes on construction.
+- Symmetric primitives come from OpenSSL: ``cryptography`` for ciphers, the standard
+  library's ``hmac``/``hashlib`` (also OpenSSL) for one-shot HMAC and hashes.
+- Every function takes its randomness from the caller; nothing here reads a clock or
+  an RNG.
+
+Invariants:
+- Failures on untrusted input raise ``InvalidPointError`` / ``IntegrityError`` (typed,
+  with no secret material in the message).
+- Tag comparisons go through ``hmac.compare_digest`` (constant time).
+- Secret-holding objects hide their bytes from ``repr`` and are not comparable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+from coincurve import PrivateKey as _CCPrivateKey
+from coincurve import PublicKey as _CCPublicKey
+from coincurve._libsecp256k1 import ffi as _ffi
+from coincurve._libsecp256k1 import lib as _lib
+from coincurve.context import GLOBAL_CONTEXT as _GLOBAL_CONTEXT
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from hornet.errors import IntegrityError, InvalidPointError, LocalProtocolError
+
+# --------------------------------------------------------------------------------------
+# Constants
+
+#: Order n of the secp256k1 group.
+SECP256K1_ORDER: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+#: Field prime p of secp256k1.
+SECP256K1_PRIME: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F
+PUBKEY_LEN: Final = 33
+SCALAR_LEN: Final = 32
+SHA256_LEN: Final = 32
+
+_CTX: Final = _GLOBAL_CONTEXT.ctx
+_EC_COMPRESSED: Final = 258  # SECP256K1_EC_COMPRESSED flag
+_ZERO_NONCE16: Final = bytes(16)
+_ZERO_NONCE12: Final = bytes(12)
+
+# --------------------------------------------------------------------------------------
+# Hashes and MACs
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def hmac_sha256(key: bytes, data: bytes) -> bytes:
+    """HMAC-SHA256, one shot (OpenSSL)."""
+    return hmac.digest(key, data, "sha256")
+
+
+def hmac_sha256_parts(key: bytes, parts: Iterable[bytes]) -> bytes:
+    """HMAC-SHA256 over the concatenation of ``parts``, without concatenating them."""
+    mac = hmac.new(key, digestmod="sha256")
+    for part in parts:
+        mac.update(part)
+    return mac.digest()
+
+
+def xor_bytes(a: bytes, b: bytes) -> bytes:
+    """a XOR b for equal-length byte strings (one big-int operation, no Python loop)."""
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
+
+
+def ct_equal(a: bytes, b: bytes) -> bool:
+    """Constant-time comparison of two byte strings (timing depends only on lengths)."""
+    return hmac.compare_digest(a, b)
+
+
+def verify_tag(expected: bytes, received: bytes) -> None:
+    """Raise ``IntegrityError`` unless the two tags are equal (constant time)."""
+    if not hmac.compare_digest(expected, received):
+        raise IntegrityError("authentication tag mismatch")
+
+
+# --------------------------------------------------------------------------------------
+# ChaCha20 and ChaCha20-Poly1305
+
+
+def chacha20_xor(key: bytes, data: bytes, nonce: bytes = _ZERO_NONCE12) -> bytes:
+    """XOR ``data`` with the ChaCha20 keystream (RFC 8439, counter 0, 96-bit nonce).
+
+    BOLT 4 uses a zero nonce for every stream (``rho``, ``pad``, ``ammag``).
+    """
+    cipher = Cipher(algorithms.ChaCha20(key, b"\x00\x00\x00\x00" + nonce), mode=None)
+    return cipher.encryptor().update(data)
+
+
+def chacha20_stream(key: bytes, length: int) -> bytes:
+    """``length`` bytes of ChaCha20 keystream under a zero nonce."""
+    return chacha20_xor(key, bytes(length))
+
+
+def chacha20poly1305_encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """RFC 8439 AEAD; returns ciphertext ‖ 16-byte tag."""
+    return ChaCha20Poly1305(key).encrypt(nonce, plaintext, aad)
+
+
+def chacha20poly1305_decrypt(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+    """RFC 8439 AEAD open; raises ``IntegrityError`` on a bad tag or short input."""
+    try:
+        return ChaCha20Poly1305(key).decrypt(nonce, ciphertext, aad)
+    except (InvalidTag, ValueError) as exc:
+        raise IntegrityError("AEAD tag mismatch") from exc
+
+
+# --------------------------------------------------------------------------------------
+# AES (HORNET data plane: PRGs, PRPs, onion layers)
+
+
+def aes_ctr_xor(key: bytes, iv: bytes, data: bytes) -> bytes:
+    """AES-CTR (128-bit big-endian counter starting at ``iv``) XOR ``data``."""
+    return Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor().update(data)
+
+
+def aes_ctr_stream(key: bytes, length: int, iv: bytes = _ZERO_NONCE16) -> bytes:
+    return aes_ctr_xor(key, iv, bytes(length))
+
+
+class AesBlock:
+    """A cached AES-ECB context pair for single-block PRP calls (encrypt and decrypt).
+
+    ECB contexts are stateless between blocks, so one encryptor/decryptor can be
+    reused for every call: this is the cheapest way to run AES on 16 bytes from
+    Python.
+    """
+
+    __slots__ = ("_dec", "_enc")
+
+    def __init__(self, key: bytes) -> None:
+        cipher = Cipher(algorithms.AES(key), modes.ECB())  # noqa: S305  (single-block PRP)
+        self._enc = cipher.encryptor()
+        self._dec = cipher.decryptor()
+
+    def encrypt(self, block: bytes) -> bytes:
+        return self._enc.update(block)
+
+    def decrypt(self, block: bytes) -> bytes:
+        return self._dec.update(block)
+
+    def __repr__(self) -> str:
+        return "AesBlock(<key hidden>)"
+
+
+# --------------------------------------------------------------------------------------
+# secp256k1: key pairs and Sphinx key operations
+
+
+def _parse_pubkey(data: bytes) -> Any:
+    if len(data) != PUBKEY_LEN:
+        raise InvalidPointError("public key must be 33 bytes (compressed)")
+    point = _ffi.new("secp256k1_pubkey *")
+    if not _lib.secp256k1_ec_pubkey_parse(_CTX, point, data, PUBKEY_LEN):
+        raise InvalidPointError("public key is not a valid secp256k1 point")
+    return point
+
+
+def _serialize_pubkey(point: Any) -> bytes:
+    out = _ffi.new("unsigned char[33]")
+    out_len = _ffi.new("size_t *", PUBKEY_LEN)
+    _lib.secp256k1_ec_pubkey_serialize(_CTX, out, out_len, point, _EC_COMPRESSED)
+    return bytes(_ffi.buffer(out, PUBKEY_LEN))
+
+
+def _ecdh_point(point: Any, secret: bytes) -> bytes:
+    out = _ffi.new("unsigned char[32]")
+    if not _lib.secp256k1_ecdh(_CTX, out, point, secret, _ffi.NULL, _ffi.NULL):
+        raise InvalidPointError("ECDH failed")
+    return bytes(_ffi.buffer(out, SHA256_LEN))
+
+
+def _check_scalar(secret: bytes) -> None:
+    if len(secret) != SCALAR_LEN or not _lib.secp256k1_ec_seckey_verify(_CTX, secret):
+        raise LocalProtocolError("secret key must be 32 bytes encoding 1 <= k < n")
+
+
+def is_valid_scalar(secret: bytes) -> bool:
+    return len(secret) == SCALAR_LEN and bool(_lib.secp256k1_ec_seckey_verify(_CTX, secret))
+
+
+def pubkey_from_secret(secret: bytes) -> bytes:
+    """The compressed public key k·G of a 32-byte secret scalar."""
+    _check_scalar(secret)
+    point = _ffi.new("secp256k1_pubkey *")
+    _lib.secp256k1_ec_pubkey_create(_CTX, point, secret)
+    return _serialize_pubkey(point)
+
+
+def validate_pubkey(data: bytes) -> bytes:
+    """Return ``data`` if it is a valid compressed point, else raise ``InvalidPointError``."""
+    _parse_pubkey(data)
+    return data
+
+
+def ecdh(secret: bytes, pubkey: bytes) -> bytes:
+    """BOLT 4 / libsecp256k1 ECDH: SHA256 of the compressed point secret·pubkey."""
+    _check_scalar(secret)
+    return _ecdh_point(_parse_pubkey(pubkey), secret)
+
+
+def pubkey_tweak_mul(pubkey: bytes, scalar: bytes) -> bytes:
+    """``scalar · pubkey`` for a 32-byte scalar (e.g. a Sphinx blinding factor)."""
+    point = _parse_pubkey(pubkey)
+    if not _lib.secp256k1_ec_pubkey_tweak_mul(_CTX, point, scalar):
+        raise InvalidPointError("blinding scalar out of range")
+    return _serialize_pubkey(point)
+
+
+def sphinx_ecdh(secret: bytes, ephemeral_pubkey: bytes) -> tuple[bytes, Any]:
+    """First half of a Sphinx peel: (shared secret, parsed ephemeral key).
+
+    ss = SHA256(secret · E). The parsed key is opaque and is handed back to
+    ``sphinx_blind`` so that E is parsed once per peel. Raises ``InvalidPointError``.
+    """
+    point = _parse_pubkey(ephemeral_pubkey)
+    return _ecdh_point(point, secret), point
+
+
+def sphinx_blind(parsed_ephemeral: Any, ephemeral_pubkey: bytes, shared: bytes) -> bytes:
+    """Second half of a Sphinx peel: E' = SHA256(E ‖ ss) · E (consumes the parsed key)."""
+    blind = hashlib.sha256(ephemeral_pubkey + shared).digest()
+    if not _lib.secp256k1_ec_pubkey_tweak_mul(_CTX, parsed_ephemeral, blind):
+        raise InvalidPointError("blinding scalar out of range")
+    return _serialize_pubkey(parsed_ephemeral)
+
+
+def sphinx_path_secrets(session_key: bytes, pubkeys: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
+    """Sender side of Sphinx key agreement (BOLT 4 "shared secrets" for every hop).
+
+    Returns (first ephemeral public key, shared secret per hop). The sender keeps
+    the blinded scalar e_i = session_key · b_0 ⋯ b_{i-1} mod n, so each hop costs one
+    base-point multiplication (E_i = e_i·G) and one ECDH, instead of the i+1
+    variable-base multiplications of the textbook construction.
+    """
+    _check_scalar(session_key)
+    scalar = int.from_bytes(session_key, "big")
+    first_pub = b""
+    secrets: list[bytes] = []
+    last = len(pubkeys) - 1
+    for index, pub in enumerate(pubkeys):
+        e_bytes = scalar.to_bytes(SCALAR_LEN, "big")
+        shared = _ecdh_point(_parse_pubkey(pub), e_bytes)
+        secrets.append(shared)
+        if index == last and index != 0:
+            break
+        point = _ffi.new("secp256k1_pubkey *")
+        if not _lib.secp256k1_ec_pubkey_create(_CTX, point, e_bytes):
+            raise LocalProtocolError("derived ephemeral scalar is invalid")
+        eph = _serialize_pubkey(point)
+        if index == 0:
+            first_pub = eph
+        blind = int.from_bytes(hashlib.sha256(eph + shared).digest(), "big")
+        scalar = scalar * blind % SECP256K1_ORDER
+    return first_pub, secrets
+
+
+def ecdsa_sign(secret: bytes, digest: bytes) -> bytes:
+    """ECDSA over secp256k1 of a 32-byte digest; returns the DER signature."""
+    _check_scalar(secret)
+    if len(digest) != SHA256_LEN:
+        raise LocalProtocolError("ECDSA signs a 32-byte digest")
+    return bytes(_CCPrivateKey(secret).sign(digest, hasher=None))
+
+
+def ecdsa_verify(pubkey: bytes, signature: bytes, digest: bytes) -> None:
+    """Raise ``IntegrityError`` unless ``signature`` is valid for ``digest`` under ``pubkey``."""
+    try:
+        ok = _CCPublicKey(bytes(pubkey)).verify(bytes(signature), digest, hasher=None)
+    except (ValueError, TypeError) as exc:
+        raise IntegrityError("signature does not verify") from exc
+    if not ok:
+        raise IntegrityError("signature does not verify")
+
+
+class SecretKey:
+    """A secp256k1 secret key whose bytes never appear in ``repr`` and never compare.
+
+    Holds the derived public key so that callers never recompute it.
+    """
+
+    __slots__ = ("_secret", "public_key")
+
+    def __init__(self, secret: bytes) -> None:
+        _check_scalar(secret)
+        self._secret = bytes(secret)
+        self.public_key: bytes = pubkey_from_secret(self._secret)
+
+    @classmethod
+    def from_rng(cls, rng: Any) -> SecretKey:
+        """Draw a key from ``rng``: any object with ``randbytes(n) -> bytes``."""
+        while True:
+            candidate = rng.randbytes(SCALAR_LEN)
+            if is_valid_scalar(candidate):
+                return cls(candidate)
+
+    def secret_bytes(self) -> bytes:
+        """The raw 32 bytes, for key files and nothing else."""
+        return self._secret
+
+    def ecdh(self, pubkey: bytes) -> bytes:
+        return _ecdh_point(_parse_pubkey(pubkey), self._secret)
+
+    def sphinx_ecdh(self, ephemeral_pubkey: bytes) -> tuple[bytes, Any]:
+        return sphinx_ecdh(self._secret, ephemeral_pubkey)
+
+    def __repr__(self) -> str:
+        return f"SecretKey(public_key={self.public_key.hex()}, secret=<hidden>)"
+
+    def __eq__(self, other: object) -> bool:
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+# --------------------------------------------------------------------------------------
+# secp256k1 as a group (anonymous credentials). Additive notation: P + Q, k * P.
+
+
+class GroupElement:
+    """An element of the secp256k1 group, including the point at infinity.
+
+    libsecp256k1's public-key API cannot represent infinity, so it is modelled here
+    as ``_point is None``; addition, negation and scalar multiplication handle it, as
+    well as sums that cancel (P + (−P)). Scalars are Python ints reduced mod n.
+    Encoding: 33-byte compressed point; infinity encodes as 33 zero bytes.
+    """
+
+    __slots__ = ("_enc", "_point")
+
+    def __init__(self, point: Any) -> None:
+        self._point = point
+        self._enc: bytes | None = None
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def infinity(cls) -> GroupElement:
+        return cls(None)
+
+    @classmethod
+    def decode(cls, data: bytes, *, allow_infinity: bool = False) -> GroupElement:
+        """Parse a 33-byte encoding from untrusted input (raises ``InvalidPointError``)."""
+        if allow_infinity and data == bytes(PUBKEY_LEN):
+            return cls(None)
+        return cls(_parse_pubkey(bytes(data)))
+
+    @classmethod
+    def base_mul(cls, scalar: int) -> GroupElement:
+        """scalar · G with libsecp256k1's precomputed generator tables."""
+        k = scalar % SECP256K1_ORDER
+        if k == 0:
+            return cls(None)
+        point = _ffi.new("secp256k1_pubkey *")
+        _lib.secp256k1_ec_pubkey_create(_CTX, point, k.to_bytes(SCALAR_LEN, "big"))
+        return cls(point)
+
+    @classmethod
+    def hash_to_group(cls, tag: bytes) -> GroupElement:
+        """A NUMS generator: x = SHA256(tag ‖ counter) tried until 0x02‖x parses (even y).
+
+        Nobody knows its discrete log with respect to G or any other generator.
+        """
+        counter = 0
+        while True:
+            x = hashlib.sha256(tag + counter.to_bytes(4, "big")).digest()
+            point = _ffi.new("secp256k1_pubkey *")
+            if _lib.secp256k1_ec_pubkey_parse(_CTX, point, b"\x02" + x, PUBKEY_LEN):
+                return cls(point)
+            counter += 1
+
+    # -- predicates and encoding ------------------------------------------------------
+    @property
+    def is_infinity(self) -> bool:
+        return self._point is None
+
+    def encode(self) -> bytes:
+        if self._enc is None:
+            self._enc = (
+                bytes(PUBKEY_LEN) if self._point is None else _serialize_pubkey(self._point)
+            )
+        return self._enc
+
+    # -- group law --------------------------------------------------------------------
+    def __add__(self, other: GroupElement) -> GroupElement:
+        return group_sum((self, other))
+
+    def __neg__(self) -> GroupElement:
+        if self._point is None:
+            return self
+        point = _ffi.new("secp256k1_pubkey *", self._point[0])
+        _lib.secp256k1_ec_pubkey_negate(_CTX, point)
+        return GroupElement(point)
+
+    def __sub__(self, other: GroupElement) -> GroupElement:
+        return group_sum((self, -other))
+
+    def __mul__(self, scalar: int) -> GroupElement:
+        k = scalar % SECP256K1_ORDER
+        if k == 0 or self._point is None:
+            return GroupElement(None)
+        point = _ffi.new("secp256k1_pubkey *", self._point[0])
+        _lib.secp256k1_ec_pubkey_tweak_mul(_CTX, point, k.to_bytes(SCALAR_LEN, "big"))
+        return GroupElement(point)
+
+    __rmul__ = __mul__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GroupElement):
+            return NotImplemented
+        return self.encode() == other.encode()
+
+    def __hash__(self) -> int:
+        return hash(self.encode())
+
+    def __repr__(self) -> str:
+        return f"GroupElement({self.encode().hex()})"
+
+
+def group_sum(elements: Iterable[GroupElement]) -> GroupElement:
+    """Σ elements, skipping infinity; a sum that cancels to infinity returns infinity."""
+    points = [e._point for e in elements if e._point is not None]
+    if not points:
+        return GroupElement(None)
+    if len(points) == 1:
+        return GroupElement(points[0])
+    out = _ffi.new("secp256k1_pubkey *")
+    inputs = _ffi.new("secp256k1_pubkey *[]", points)
+    if not _lib.secp256k1_ec_pubkey_combine(_CTX, out, inputs, len(points)):
+        return GroupElement(None)  # the only failure mode: the sum is the point at infinity
+    return GroupElement(out)
+
+
+def multi_mul(pairs: Iterable[tuple[int, GroupElement]]) -> GroupElement:
+    """Σ k_i · P_i (each term multiplied separately, then one combine)."""
+    return group_sum(point * k for k, point in pairs)
+
+
+def secret_tweak_mul(secret: bytes | SecretKey, tweak: bytes) -> bytes:
+    """``tweak · secret mod n`` with libsecp256k1 (constant time in the secret).
+
+    Route blinding (BOLT 4 §Route Blinding) uses it twice: a blinded node's private key
+    b_i = HMAC256("blinded_node_id", ss_i) · k_i, and the path-key chain
+    e_{i+1} = SHA256(E_i ‖ ss_i) · e_i. Raises ``InvalidPointError`` if ``tweak`` is
+    not a 32-byte scalar below n (or the product is zero); messages carry no secrets.
+    """
+    raw = secret._secret if isinstance(secret, SecretKey) else bytes(secret)
+    _check_scalar(raw)
+    if len(tweak) != SCALAR_LEN:
+        raise InvalidPointError("tweak must be a 32-byte scalar")
+    buf = _ffi.new("unsigned char[32]", raw)
+    if not _lib.secp256k1_ec_seckey_tweak_mul(_CTX, buf, bytes(tweak)):
+        raise InvalidPointError("tweak is out of range")
+    return bytes(_ffi.buffer(buf, SCALAR_LEN))

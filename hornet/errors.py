@@ -1,0 +1,63 @@
+"""hornet's one error hierarchy.
+
+Rules (in the style of h11):
+
+1. Every error hornet raises on purpose is a ``HornetError``.
+2. ``LocalProtocolError``: *you*, the caller, asked for something impossible
+   (a payload that does not fit, a key of the wrong length).
+3. ``RemoteProtocolError``: bytes that came from the network are bad. Parsing
+   untrusted input raises only this branch; property tests hold us to that.
+4. Messages never contain key material, shared secrets or MACs. They name the
+   field and the size, nothing else.
+"""
+
+from __future__ import annotations
+
+
+class HornetError(Exception):
+    """Base class of every error hornet raises on purpose."""
+
+
+class LocalProtocolError(HornetError):
+    """The caller misused the API: bad arguments, impossible requests."""
+
+
+class RemoteProtocolError(HornetError):
+    """Bytes from a peer are unacceptable. Safe to count, never to echo back."""
+
+
+class MalformedInputError(RemoteProtocolError):
+    """Wrong length, unknown version, bad encoding, truncated or oversize field."""
+
+
+class InvalidPointError(MalformedInputError):
+    """A public key or group element does not decode to a valid curve point."""
+
+
+class UnknownVersionError(MalformedInputError):
+    """The packet's version byte is not one we speak."""
+
+
+class IntegrityError(RemoteProtocolError):
+    """A MAC, tag or proof did not verify (always checked in constant time)."""
+
+
+class ReplayError(RemoteProtocolError):
+    """The packet or token was seen before."""
+
+
+class ExpiredError(RemoteProtocolError):
+    """The packet or credential is past its expiry time."""
+
+
+__all__ = [
+    "ExpiredError",
+    "HornetError",
+    "IntegrityError",
+    "InvalidPointError",
+    "LocalProtocolError",
+    "MalformedInputError",
+    "RemoteProtocolError",
+    "ReplayError",
+    "UnknownVersionError",
+]
