@@ -61,3 +61,41 @@ __all__ = [
     "ReplayError",
     "UnknownVersionError",
 ]
+
+
+# --------------------------------------------------------------------------------------
+# Anonymous prepaid credentials (hornet.credentials)
+
+
+class MalformedCredentialError(MalformedInputError):
+    """A credential request, response or parameter set has a bad encoding or shape."""
+
+
+class InvalidProofError(IntegrityError):
+    """A credential proof (MAC presentation, balance, range or issuance) did not verify."""
+
+
+class DoubleSpendError(ReplayError):
+    """A credential serial number, or a payment, was already spent by another request."""
+
+
+class WrongEpochError(ExpiredError):
+    """The credential's epoch is not accepted now (unknown, or past its grace period)."""
+
+
+class InsufficientValueError(RemoteProtocolError):
+    """The value presented or paid does not cover what the request asks for."""
+
+
+class PaymentRequiredError(RemoteProtocolError):
+    """The payment a request names is unknown or not (yet) paid."""
+
+
+__all__ += [
+    "DoubleSpendError",
+    "InsufficientValueError",
+    "InvalidProofError",
+    "MalformedCredentialError",
+    "PaymentRequiredError",
+    "WrongEpochError",
+]

@@ -115,14 +115,19 @@ def create_onion(
     *,
     associated_data: bytes = b"",
     payload_size: int = DEFAULT_PAYLOAD_SIZE,
+    last_hop_next_hmac: bytes = _ZERO_HMAC,
 ) -> bytes:
     """Build a Sphinx packet (BOLT 4 §Packet Construction).
 
     ``hops`` lists (33-byte compressed public key, TLV payload without its BigSize
     length prefix), first hop first. ``session_key`` is 32 random bytes chosen by the
     caller; it seeds the ephemeral keys and the initial padding, so equal inputs give
-    equal packets.
+    equal packets. ``last_hop_next_hmac`` (HORNET extension, default all-zero = final)
+    lets the last listed hop forward the packet to a party that needs no peeling: the
+    HORNET source, which recognises the packet by that value.
     """
+    if len(last_hop_next_hmac) != HMAC_LEN:
+        raise LocalProtocolError("last_hop_next_hmac must be 32 bytes")
     _check_payload_size(payload_size)
     if not hops:
         raise LocalProtocolError("a path needs at least one hop")
@@ -142,7 +147,7 @@ def create_onion(
     rho_keys = [derive_key(_RHO, ss) for ss in secrets]
     filler = _filler(rho_keys, frame_sizes, payload_size)
     mix = crypto.chacha20_stream(derive_key(_PAD, session_key), payload_size)
-    next_hmac = _ZERO_HMAC
+    next_hmac = bytes(last_hop_next_hmac)
     for index in range(len(hops) - 1, -1, -1):
         frame = encode_bigsize(len(payloads[index])) + payloads[index] + next_hmac
         mix = crypto.chacha20_xor(rho_keys[index], frame + mix[: payload_size - len(frame)])

@@ -1,0 +1,93 @@
+"""HORNET sizes and constants (paper symbols in comments), and the two data profiles.
+
+Every size below is in bytes. One network uses one ``Params``: all its setup packets
+have one size, and all data packets of one payload class have one size, whatever the
+real path length (HORNET §5.2).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+import attrs
+
+from hornet.errors import LocalProtocolError
+
+K: Final = 16  # k: key and MAC length
+FS_LEN: Final = 32  # |FS| = s (16) ‖ R (12) ‖ EXP (4)
+MAC_LEN: Final = K  # γ: AHDR and FS-payload MACs
+C: Final = FS_LEN + MAC_LEN  # c = |FS| + k: one AHDR / FS-payload block
+CHDR_LEN: Final = 18  # type (1) ‖ hops (1) ‖ EXP or IV (16)
+IV_LEN: Final = 16
+ROUTE_LEN: Final = 12  # R = next hop (8) ‖ flags (1) ‖ reserved (3)
+NODE_ID_LEN: Final = 8
+TAG_LEN: Final = 16  # hardened profile: per-hop payload tag
+DEFAULT_MAX_HOPS: Final = 7  # r (paper §6.4)
+MAX_MAX_HOPS: Final = 16
+DEFAULT_PAYLOAD_SIZES: Final = (64, 512, 1024, 1400)
+
+
+class Profile(enum.Enum):
+    """Data-plane profiles (SPEC.md §5).
+
+    PAPER: the CCS 2015 design. Onion layers are AES-CTR with no per-hop integrity: a
+    corrupt first relay can XOR a pattern into the payload that a corrupt destination
+    reads (Kuhn, Beck, Strufe, S&P 2020).
+    HARDENED (default): forward layers are AES-GCM, each hop's tag carried in a shifting
+    tag array, so the next honest relay drops a tampered packet.
+    """
+
+    PAPER = "paper"
+    HARDENED = "hardened"
+
+
+@attrs.frozen
+class Params:
+    """Network-wide parameters. Both ends and every relay must agree on them."""
+
+    max_hops: int = DEFAULT_MAX_HOPS  # r
+    profile: Profile = Profile.HARDENED
+
+    def __attrs_post_init__(self) -> None:
+        if not 1 <= self.max_hops <= MAX_MAX_HOPS:
+            raise LocalProtocolError(f"max_hops must be in [1, {MAX_MAX_HOPS}]")
+
+    @property
+    def ahdr_len(self) -> int:
+        """|AHDR| = r·c."""
+        return self.max_hops * C
+
+    @property
+    def tag_array_len(self) -> int:
+        return self.max_hops * TAG_LEN if self.profile is Profile.HARDENED else 0
+
+    @property
+    def sphinx_payload_size(self) -> int:
+        """L for setup Sphinx headers: r frames of BigSize(14) ‖ TLV(2 ‖ R) ‖ HMAC(32)."""
+        return self.max_hops * SETUP_HOP_FRAME
+
+    @property
+    def shdr_len(self) -> int:
+        return self.sphinx_payload_size + 66
+
+    @property
+    def sp_plain_len(self) -> int:
+        """Setup-payload plaintext: SHDR^b ‖ R^b_0 ‖ X_S (forward); P^f ‖ Y_D (backward)."""
+        return max(self.shdr_len + NODE_ID_LEN + 33, self.ahdr_len + 33)
+
+    @property
+    def sp_len(self) -> int:
+        """|SP| = plaintext + 16-byte AEAD tag."""
+        return self.sp_plain_len + 16
+
+    @property
+    def setup_packet_len(self) -> int:
+        return CHDR_LEN + self.shdr_len + self.sp_len + self.ahdr_len
+
+    def data_packet_len(self, payload_size: int) -> int:
+        return CHDR_LEN + self.ahdr_len + self.tag_array_len + payload_size
+
+
+#: One setup hop frame in the Sphinx header: BigSize(14) + TLV type 2, length 12, R + HMAC.
+SETUP_HOP_FRAME: Final = 1 + 2 + ROUTE_LEN + 32

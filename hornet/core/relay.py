@@ -1,0 +1,308 @@
+"""The relay decision function: ``Relay.process(packet, now) -> Forward | Deliver | Drop``.
+
+Rules:
+1. One pure call per packet. No I/O, no clock (``now`` is a parameter), no randomness.
+2. No per-circuit state. A relay's circuit state lives in the FSes the packets carry,
+   sealed under its local secret SV. The only per-circuit memory is an optional,
+   bounded LRU cache from a verified AHDR to its opened FS and cipher contexts; it
+   changes speed, never decisions (``cache_size=0`` disables it).
+3. Bytes from the network never raise: every failure becomes ``Drop(reason)``. The
+   reason is for local counters only; nothing is ever sent back.
+4. Setup packets: Sphinx peel (CHDR bound as associated data), EXP check, replay tag,
+   FS creation, ADD_FS, SP re-encryption, forward. The destination (the Sphinx final hop
+   with the DELIVER flag) instead answers with P➋ on the backward path.
+5. Data packets: PROC_AHDR (FS open, MAC check in constant time, EXP check, shift), then
+   remove (forward) or add (backward, flag in R) one onion layer; see ``onion.py``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+from typing import Final
+
+import attrs
+
+from hornet.core import crypto
+from hornet.core.ahdr import ahdr_mac_ok, shift_ahdr
+from hornet.core.chdr import TYPE_DATA, TYPE_DATA_NESTED, TYPE_SETUP, setup_exp
+from hornet.core.fs import Flag, HopKeys, Route, add_fs, fs_create, fs_open, init_fs_payload
+from hornet.core.params import CHDR_LEN, FS_LEN, TAG_LEN, Params, Profile
+from hornet.core.replay import BloomFilter
+from hornet.core.setup import (
+    backward_fs_seed,
+    hop_secret,
+    parse_route_tlv,
+    pfs_session_secret,
+    replay_tag,
+    sp_aead_key,
+    xor_sp_layers,
+)
+from hornet.core.sphinx import peel_onion
+from hornet.errors import (
+    ExpiredError,
+    IntegrityError,
+    LocalProtocolError,
+    MalformedInputError,
+    RemoteProtocolError,
+    ReplayError,
+)
+
+_NONCE0: Final = bytes(12)
+_ZERO_TAG: Final = bytes(TAG_LEN)
+DEFAULT_CACHE_SIZE: Final = 1024
+
+
+class DropReason(enum.Enum):
+    MALFORMED = "malformed"
+    INTEGRITY = "integrity"
+    EXPIRED = "expired"
+    REPLAY = "replay"
+    ROUTE = "route"  # a well-formed packet this node may not handle that way
+
+
+@attrs.frozen
+class Forward:
+    """Send ``packet`` to the node (or endpoint) with 8-byte id ``next_hop``."""
+
+    next_hop: bytes
+    packet: bytes
+
+
+@attrs.frozen
+class Deliver:
+    """A data packet reached its destination: ``message`` is the innermost payload.
+
+    ``circuit_id`` (16 bytes, from the FS) tells circuits apart; ``reply_hop`` is where
+    backward packets go; ``session_secret`` is s'_D (hidden).
+    """
+
+    circuit_id: bytes
+    reply_hop: bytes
+    message: bytes
+    session_secret: bytes = attrs.field(repr=False, eq=False)
+
+
+@attrs.frozen
+class Drop:
+    reason: DropReason
+
+
+_REASONS: Final = (
+    (ReplayError, DropReason.REPLAY),
+    (ExpiredError, DropReason.EXPIRED),
+    (IntegrityError, DropReason.INTEGRITY),
+)
+
+
+class _Circuit:
+    """What the cache keeps for one verified AHDR: the opened FS and cipher contexts."""
+
+    __slots__ = (
+        "circuit_id",
+        "enc",
+        "exp",
+        "flags",
+        "gcm",
+        "next_ahdr",
+        "next_hop",
+        "prp",
+        "s",
+        "tag",
+    )
+
+    def __init__(
+        self, s: bytes, route: Route, exp: int, next_ahdr: bytes, fs: bytes, hardened: bool
+    ) -> None:
+        keys = HopKeys(s)
+        self.s = s
+        self.exp = exp
+        self.flags = route.flags
+        self.next_hop = route.next_hop
+        self.next_ahdr = next_ahdr
+        self.circuit_id = crypto.sha256(fs)[:16]
+        self.prp = crypto.AesBlock(keys.prp)
+        self.enc = crypto.AesCtr(keys.enc)
+        forward = not route.flags & Flag.BACKWARD
+        self.gcm = crypto.AesGcm(keys.enc) if hardened and forward else None
+        self.tag = crypto.AesCtr(keys.tag) if hardened else None
+
+    def __repr__(self) -> str:
+        return "_Circuit(<hidden>)"
+
+
+class Relay:
+    """A HORNET node: relay for any circuit, destination for circuits that end here."""
+
+    def __init__(
+        self,
+        node_key: crypto.SecretKey,
+        local_secret: bytes,
+        params: Params | None = None,
+        *,
+        replay_filter: BloomFilter | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
+        if len(local_secret) != 32:
+            raise LocalProtocolError("the local secret SV must be 32 bytes")
+        self.params = params or Params()
+        self.node_key = node_key
+        self.node_id = node_id_of(node_key.public_key)
+        self._prp = crypto.Prp256(crypto.hmac_sha256(local_secret, b"hornet-fs-prp")[:16])
+        self._pfs_key = crypto.hmac_sha256(local_secret, b"hornet-pfs-ephemeral")
+        self.replay_filter = replay_filter if replay_filter is not None else BloomFilter()
+        self._cache: OrderedDict[bytes, _Circuit] = OrderedDict()
+        self.cache_size = cache_size
+        p = self.params
+        self._ahdr_end = CHDR_LEN + p.ahdr_len
+        self._tags_end = self._ahdr_end + p.tag_array_len
+        self._hardened = p.profile is Profile.HARDENED
+
+    def __repr__(self) -> str:
+        return f"Relay(node_id={self.node_id.hex()}, params={self.params!r})"
+
+    @property
+    def cached_circuits(self) -> int:
+        return len(self._cache)
+
+    # -- the entry point ------------------------------------------------------------------
+    def process(self, packet: bytes, now: float) -> Forward | Deliver | Drop:
+        """Decide what to do with one packet. Never raises for any ``packet`` bytes."""
+        try:
+            if len(packet) < CHDR_LEN or packet[1] != self.params.max_hops:
+                return Drop(DropReason.MALFORMED)
+            kind = packet[0]
+            if kind == TYPE_DATA:
+                return self._data(packet, now)
+            if kind == TYPE_SETUP:
+                return self._setup(packet, now)
+            if kind == TYPE_DATA_NESTED:
+                return Drop(DropReason.ROUTE)
+            return Drop(DropReason.MALFORMED)
+        except RemoteProtocolError as exc:
+            for cls, reason in _REASONS:
+                if isinstance(exc, cls):
+                    return Drop(reason)
+            return Drop(DropReason.MALFORMED)
+
+    # -- data -----------------------------------------------------------------------------
+    def _circuit(self, ahdr: bytes, now: float) -> _Circuit:
+        """PROC_AHDR (Alg. 3) for a header not in the cache; caches the result."""
+        fs = ahdr[:FS_LEN]
+        opened = fs_open(self._prp, fs)
+        if opened.exp <= now:
+            raise ExpiredError("circuit expired")
+        keys = HopKeys(opened.s)
+        if not ahdr_mac_ok(keys, ahdr):
+            raise IntegrityError("AHDR MAC mismatch")
+        circuit = _Circuit(
+            opened.s, opened.route, opened.exp, shift_ahdr(keys, ahdr), fs, self._hardened
+        )
+        if self.cache_size:
+            self._cache[ahdr] = circuit
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return circuit
+
+    def _data(self, packet: bytes, now: float) -> Forward | Deliver | Drop:
+        if len(packet) <= self._tags_end:
+            return Drop(DropReason.MALFORMED)
+        ahdr = packet[CHDR_LEN : self._ahdr_end]
+        circuit = self._cache.get(ahdr)
+        if circuit is None:
+            circuit = self._circuit(ahdr, now)
+        elif circuit.exp <= now:
+            return Drop(DropReason.EXPIRED)
+        iv = packet[2:CHDR_LEN]
+        payload = packet[self._tags_end :]
+        flags = circuit.flags
+        if flags & Flag.BACKWARD:
+            # ADD_LAYER: encrypt under the arriving IV, then move the IV on.
+            payload = circuit.enc.xor(iv, payload)
+            tags = b""
+            if circuit.tag is not None:
+                tags = circuit.tag.xor(iv, packet[self._ahdr_end : self._tags_end])
+            iv = circuit.prp.encrypt(iv)
+        else:
+            # REMOVE_LAYER: move the IV back, then decrypt (and authenticate) under it.
+            iv = circuit.prp.decrypt(iv)
+            tags = b""
+            if circuit.gcm is not None and circuit.tag is not None:
+                tag_array = packet[self._ahdr_end : self._tags_end]
+                payload = circuit.gcm.open(iv[:12], payload + tag_array[:TAG_LEN])
+                tags = circuit.tag.xor(iv, tag_array[TAG_LEN:] + _ZERO_TAG)
+            else:
+                payload = circuit.enc.xor(iv, payload)
+            if flags & Flag.DELIVER:
+                return Deliver(
+                    circuit_id=circuit.circuit_id,
+                    reply_hop=circuit.next_hop,
+                    message=payload,
+                    session_secret=circuit.s,
+                )
+        if flags & Flag.RENDEZVOUS:
+            return Drop(DropReason.ROUTE)
+        return Forward(
+            circuit.next_hop, b"".join((packet[:2], iv, circuit.next_ahdr, tags, payload))
+        )
+
+    # -- setup ----------------------------------------------------------------------------
+    def _setup(self, packet: bytes, now: float) -> Forward | Drop:
+        p = self.params
+        if len(packet) != p.setup_packet_len:
+            return Drop(DropReason.MALFORMED)
+        chdr = packet[:CHDR_LEN]
+        exp = setup_exp(chdr)
+        if exp <= now:
+            return Drop(DropReason.EXPIRED)
+        shdr_end = CHDR_LEN + p.shdr_len
+        sp_end = shdr_end + p.sp_len
+        peeled = peel_onion(self.node_key, packet[CHDR_LEN:shdr_end], associated_data=chdr)
+        ss = peeled.shared_secret
+        if self.replay_filter.check_and_add(replay_tag(ss)):
+            return Drop(DropReason.REPLAY)
+        route = parse_route_tlv(peeled.payload)
+        deliver = bool(route.flags & Flag.DELIVER)
+        if deliver != peeled.is_final or (deliver and route.flags & Flag.BACKWARD):
+            return Drop(DropReason.ROUTE)
+        s = hop_secret(ss)
+        keys = HopKeys(s)
+        sp = xor_sp_layers(packet[shdr_end:sp_end], (ss,))
+        fs_payload = packet[sp_end:]
+        if not deliver:
+            assert peeled.next_onion is not None
+            fs = fs_create(self._prp, s, route, exp)
+            return Forward(
+                route.next_hop,
+                b"".join((chdr, peeled.next_onion, sp, add_fs(keys, fs, fs_payload))),
+            )
+        return self._answer_setup(chdr, exp, ss, keys, sp, fs_payload)
+
+    def _answer_setup(
+        self, chdr: bytes, exp: int, ss: bytes, keys: HopKeys, sp: bytes, fs_payload: bytes
+    ) -> Forward:
+        """Destination side of setup (§4.3.4): build P➋ towards R^b_0."""
+        p = self.params
+        plain = crypto.chacha20poly1305_decrypt(sp_aead_key(ss, backward=False), _NONCE0, sp, chdr)
+        shdr_b = plain[: p.shdr_len]
+        reply_hop = plain[p.shdr_len : p.shdr_len + 8]
+        x_s = plain[p.shdr_len + 8 : p.shdr_len + 41]
+        # y_D = PRF_SV(ss): forgotten with SV, so expired sessions stay secret (forward
+        # secrecy for payloads), and no randomness is needed here.
+        y_d = crypto.hmac_sha256(self._pfs_key, ss)
+        if not crypto.is_valid_scalar(y_d):
+            raise MalformedInputError("unusable ephemeral scalar")  # probability ~2^-128
+        session = pfs_session_secret(ss, crypto.ecdh(y_d, crypto.validate_pubkey(x_s)))
+        fs = fs_create(self._prp, session, Route(reply_hop, Flag.DELIVER), exp)
+        reply_plain = add_fs(keys, fs, fs_payload) + crypto.pubkey_from_secret(y_d)
+        reply_plain += bytes(p.sp_plain_len - len(reply_plain))
+        sp_b = crypto.chacha20poly1305_encrypt(
+            sp_aead_key(ss, backward=True), _NONCE0, reply_plain, chdr
+        )
+        packet = chdr + shdr_b + sp_b + init_fs_payload(backward_fs_seed(ss), p.max_hops)
+        return Forward(reply_hop, packet)
+
+
+def node_id_of(public_key: bytes) -> bytes:
+    """A node's 8-byte id: SHA256(compressed public key)[:8]."""
+    return crypto.sha256(public_key)[:8]

@@ -1,0 +1,310 @@
+"""HORNET setup and data forwarding: round trips, tampering, expiry, replay, sizes."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hornet.core import crypto
+from hornet.core.circuit import DestinationSession, SourceSession
+from hornet.core.fs import (
+    HopKeys,
+    Route,
+    add_fs,
+    fs_create,
+    fs_open,
+    init_fs_payload,
+    retrieve_fses,
+)
+from hornet.core.params import CHDR_LEN, C, Params, Profile
+from hornet.core.relay import Deliver, Drop, DropReason, Forward
+from hornet.core.setup import build_setup, complete_setup
+from hornet.errors import IntegrityError, RemoteProtocolError, ReplayError
+from hornet.testing.sim import SOURCE_ID, SimNetwork, open_session
+
+PROFILES = [Profile.PAPER, Profile.HARDENED]
+R = 7
+
+
+@pytest.fixture(scope="module", params=PROFILES, ids=lambda p: p.value)
+def net(request: pytest.FixtureRequest) -> SimNetwork:
+    return SimNetwork(2 * R + 1, Params(max_hops=R, profile=request.param))
+
+
+def _forward(length: int) -> list[int]:
+    return list(range(length))
+
+
+def _backward(length: int) -> list[int]:
+    return list(range(R, R + length))
+
+
+# --- round trips ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("length", range(1, R + 1))
+def test_round_trip_for_every_path_length(net: SimNetwork, length: int) -> None:
+    source, dest = open_session(net, _forward(length), _backward(length))
+    for i in range(3):
+        trip = net.deliver(source.seal(b"ping %d" % i, 2, net.rng), 2)
+        assert len(trip.hops) == length
+        assert dest.receive(trip.delivered) == b"ping %d" % i
+        back = net.deliver(dest.seal(b"pong %d" % i, net.rng), 2)
+        assert len(back.hops) == length
+        assert source.open(back.exit_packet) == b"pong %d" % i
+
+
+@pytest.mark.parametrize(("forward", "backward"), [(1, R), (R, 1), (3, 5)])
+def test_paths_of_different_lengths_each_way(net: SimNetwork, forward: int, backward: int) -> None:
+    source, dest = open_session(net, _forward(forward), _backward(backward))
+    back = net.deliver(dest.seal(b"reply", net.rng), 2)
+    assert source.open(back.exit_packet) == b"reply"
+
+
+def test_first_packet_carries_the_backward_header(net: SimNetwork) -> None:
+    source = SourceSession(net.setup(_forward(3), _backward(3)), 1024)
+    trip = net.deliver(source.seal(b"hello", 1, net.rng), 1)
+    dest = DestinationSession(net.params, trip.delivered, 1024)
+    assert dest.receive(trip.delivered) == b"hello"
+    assert dest.ahdr_backward == source.keys.ahdr_backward
+    with pytest.raises(Exception, match="no reply header"):
+        DestinationSession(net.params, trip.delivered, 1024).seal(b"x", net.rng)
+
+
+# --- sizes --------------------------------------------------------------------------------
+
+
+def test_setup_and_data_packets_have_one_size_whatever_the_path(net: SimNetwork) -> None:
+    setup_sizes, data_sizes = set(), set()
+    for length in (1, 4, R):
+        request = build_setup(
+            net.params,
+            [net.spec(i) for i in _forward(length)],
+            [net.spec(i) for i in _backward(length)],
+            SOURCE_ID,
+            600,
+            net.rng,
+        )
+        trip = net.send(request.first_hop, request.packet, 0)
+        setup_sizes.update(len(h.packet) for h in trip.hops)
+        keys = complete_setup(request.pending, trip.exit_packet, net.rng)
+        out = SourceSession(keys, 512).seal(b"x", 1, net.rng)
+        data_sizes.update(len(h.packet) for h in net.deliver(out, 1).hops)
+    assert setup_sizes == {net.params.setup_packet_len}
+    assert data_sizes == {net.params.data_packet_len(512)}
+
+
+def test_last_hop_view_of_the_ahdr_looks_random() -> None:
+    net = SimNetwork(4, Params(max_hops=R, profile=Profile.PAPER), seed=5)
+    counts: collections.Counter[int] = collections.Counter()
+    ahdr = slice(CHDR_LEN, CHDR_LEN + net.params.ahdr_len)
+    for _ in range(40):
+        keys = net.setup([0, 1], [2])
+        packet = SourceSession(keys, 1024).seal(b"x", 1, net.rng).packet
+        at_last_hop = net.send(keys.first_hop, packet, 1).hops[-1].packet[ahdr]
+        view = net.relays[1]._circuit(at_last_hop, 1).next_ahdr  # what PROC_AHDR leaves
+        assert bytes(C) not in view  # no zero block: padding is random, not zeros
+        counts.update(view)
+    total = sum(counts.values())
+    # 40 × 336 bytes: every byte value appears, none far above its share.
+    assert len(counts) == 256
+    assert max(counts.values()) < 3 * total / 256
+
+
+# --- tampering ----------------------------------------------------------------------------
+
+
+def test_every_flipped_ahdr_bit_is_dropped_at_the_next_relay(net: SimNetwork) -> None:
+    source, _ = open_session(net, _forward(3), _backward(2))
+    packet = source.seal(b"data", 2, net.rng).packet
+    relay = net.by_id[source.keys.first_hop]
+    assert isinstance(relay.process(packet, 2), Forward)
+    for bit in range(CHDR_LEN * 8, (CHDR_LEN + net.params.ahdr_len) * 8):
+        tampered = bytearray(packet)
+        tampered[bit // 8] ^= 1 << (bit % 8)
+        result = relay.process(bytes(tampered), 2)
+        assert isinstance(result, Drop), bit
+        assert result.reason in (DropReason.INTEGRITY, DropReason.MALFORMED, DropReason.EXPIRED)
+
+
+def test_flipped_setup_header_bits_are_dropped_at_the_next_relay(net: SimNetwork) -> None:
+    request = build_setup(
+        net.params,
+        [net.spec(i) for i in _forward(3)],
+        [net.spec(i) for i in _backward(3)],
+        SOURCE_ID,
+        600,
+        net.rng,
+    )
+    relay = net.by_id[request.first_hop]
+    header_end = CHDR_LEN + net.params.shdr_len
+    for bit in range(0, header_end * 8, 3):  # CHDR and Sphinx header, every third bit
+        tampered = bytearray(request.packet)
+        tampered[bit // 8] ^= 1 << (bit % 8)
+        assert isinstance(relay.process(bytes(tampered), 0), Drop), bit
+
+
+def test_flipped_setup_payload_fails_at_the_destination(net: SimNetwork) -> None:
+    request = build_setup(
+        net.params,
+        [net.spec(i) for i in _forward(3)],
+        [net.spec(i) for i in _backward(3)],
+        SOURCE_ID,
+        600,
+        net.rng,
+    )
+    tampered = bytearray(request.packet)
+    tampered[CHDR_LEN + net.params.shdr_len + 5] ^= 0x10
+    trip = net.send(request.first_hop, bytes(tampered), 0)
+    assert isinstance(trip.final, Drop) and trip.final.reason is DropReason.INTEGRITY
+    assert len(trip.hops) == 3  # forwarded by the relays, refused by the destination
+
+
+def test_flipped_fs_payload_fails_at_the_source(net: SimNetwork) -> None:
+    request = build_setup(
+        net.params,
+        [net.spec(i) for i in _forward(3)],
+        [net.spec(i) for i in _backward(3)],
+        SOURCE_ID,
+        600,
+        net.rng,
+    )
+    tampered = bytearray(request.packet)
+    # Block 0 of P survives every ADD_FS (each drops the last block) and is MACed.
+    tampered[-R * C + 5] ^= 0x01
+    trip = net.send(request.first_hop, bytes(tampered), 0)
+    with pytest.raises(IntegrityError):
+        complete_setup(request.pending, trip.exit_packet, net.rng)
+
+
+def test_tampered_payload_is_dropped_or_rejected_end_to_end(net: SimNetwork) -> None:
+    source, dest = open_session(net, _forward(3), _backward(3))
+    packet = bytearray(source.seal(b"attack at dawn", 2, net.rng).packet)
+    packet[-100] ^= 0x5A  # a corrupt first relay XORs a pattern into the payload
+    trip = net.send(source.keys.first_hop, bytes(packet), 2)
+    if net.params.profile is Profile.HARDENED:
+        # The next relay's tag check fails: the destination never sees the packet.
+        assert isinstance(trip.final, Drop) and trip.final.reason is DropReason.INTEGRITY
+        assert len(trip.hops) == 1
+    else:
+        with pytest.raises(IntegrityError):
+            dest.receive(trip.delivered)
+
+
+def test_forged_replayed_and_duplicated_payloads_are_rejected(net: SimNetwork) -> None:
+    source, dest = open_session(net, _forward(2), _backward(2))
+    out = source.seal(b"once", 2, net.rng)
+    assert dest.receive(net.deliver(out, 2).delivered) == b"once"
+    with pytest.raises(ReplayError):
+        dest.receive(net.deliver(out, 2).delivered)  # the same packet again
+    back = net.deliver(dest.seal(b"r", net.rng), 2).exit_packet
+    assert source.open(back) == b"r"
+    with pytest.raises(ReplayError):
+        source.open(back)
+
+
+# --- expiry and replay ----------------------------------------------------------------------
+
+
+def test_expired_setup_and_data_are_dropped(net: SimNetwork) -> None:
+    request = build_setup(net.params, [net.spec(0)], [net.spec(R)], SOURCE_ID, 100, net.rng)
+    late = net.send(request.first_hop, request.packet, 100)
+    assert isinstance(late.final, Drop) and late.final.reason is DropReason.EXPIRED
+    keys = net.setup([0, 1], [R], exp=50)
+    out = SourceSession(keys, 1024).seal(b"x", 1, net.rng)
+    assert isinstance(net.deliver(out, 49).final, Deliver)
+    expired = net.deliver(out, 50)  # now served from the cache: still checked
+    assert isinstance(expired.final, Drop) and expired.final.reason is DropReason.EXPIRED
+
+
+def test_replayed_setup_packets_are_dropped(net: SimNetwork) -> None:
+    request = build_setup(
+        net.params, [net.spec(i) for i in _forward(2)], [net.spec(R)], SOURCE_ID, 600, net.rng
+    )
+    assert isinstance(net.send(request.first_hop, request.packet, 0).final, Forward)
+    replay = net.send(request.first_hop, request.packet, 0)
+    assert isinstance(replay.final, Drop) and replay.final.reason is DropReason.REPLAY
+
+
+# --- untrusted bytes ----------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=2000))
+def test_arbitrary_bytes_only_ever_drop(data: bytes) -> None:
+    net = _garbage_net()
+    for relay in net.relays[:1]:
+        result = relay.process(data, 0)
+        assert isinstance(result, Drop)
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(min_size=1, max_size=1600), kind=st.sampled_from([1, 2, 3]))
+def test_well_typed_garbage_only_ever_drops(body: bytes, kind: int) -> None:
+    net = _garbage_net()
+    params = net.params
+    size = params.setup_packet_len if kind == 1 else params.data_packet_len(512)
+    packet = (bytes((kind, params.max_hops)) + body * (size // len(body) + 1))[:size]
+    assert isinstance(net.relays[0].process(packet, 0), Drop)
+
+
+_GARBAGE_NET: list[SimNetwork] = []
+
+
+def _garbage_net() -> SimNetwork:
+    if not _GARBAGE_NET:
+        _GARBAGE_NET.append(SimNetwork(1, Params()))
+    return _GARBAGE_NET[0]
+
+
+# --- forwarding segments and the FS payload ----------------------------------------------
+
+
+def test_fs_seals_all_32_bytes_as_one_block() -> None:
+    prp = crypto.Prp256(bytes(range(16)))
+    fs = fs_create(prp, bytes(16), Route(b"nexthop1"), 1234)
+    opened = fs_open(prp, fs)
+    assert opened.s == bytes(16) and opened.route.next_hop == b"nexthop1" and opened.exp == 1234
+    # Flipping a bit in either half changes the other half of the plaintext too.
+    for index in (0, 31):
+        flipped = bytearray(fs)
+        flipped[index] ^= 1
+        plain = prp.decrypt(bytes(flipped))
+        assert plain[:16] != bytes(16) and plain[16:] != prp.decrypt(fs)[16:]
+
+
+def test_retrieve_fses_recovers_what_relays_added() -> None:
+    for hops in range(1, R + 1):
+        keys = [HopKeys(bytes([i]) * 16) for i in range(hops)]
+        fses = [bytes([0xF0 + i]) * 32 for i in range(hops)]
+        payload = init_fs_payload(b"seed" * 4, R)
+        for k, fs in zip(keys, fses, strict=True):
+            payload = add_fs(k, fs, payload)
+            assert len(payload) == R * C
+        assert retrieve_fses(payload, b"seed" * 4, keys, R) == fses
+        with pytest.raises(IntegrityError):
+            retrieve_fses(payload[:-1] + b"\x00", b"seed" * 4, keys, R)
+
+
+def test_relay_state_is_bounded_by_its_cache() -> None:
+    net = SimNetwork(3, Params(profile=Profile.PAPER), cache_size=64)
+    relay = net.by_id[net.relays[0].node_id]
+    for _ in range(200):
+        keys = net.setup([0, 1], [2])
+        net.deliver(SourceSession(keys, 512).seal(b"", 1, net.rng), 1)
+    assert relay.cached_circuits == 64
+
+
+def test_relays_work_without_a_cache() -> None:
+    net = SimNetwork(4, Params(), cache_size=0)
+    source, dest = open_session(net, [0, 1, 2], [3])
+    assert dest.receive(net.deliver(source.seal(b"nc", 2, net.rng), 2).delivered) == b"nc"
+    assert all(relay.cached_circuits == 0 for relay in net.relays)
+
+
+def test_drop_reasons_never_leak_exception_types() -> None:
+    assert {r.value for r in DropReason} == {"malformed", "integrity", "expired", "replay", "route"}
+    assert issubclass(ReplayError, RemoteProtocolError)
