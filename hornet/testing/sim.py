@@ -56,15 +56,12 @@ class SimNetwork:
     ) -> None:
         self.params = params or Params()
         self.rng = random.Random(seed)  # noqa: S311  (deterministic test networks by design)
-        self.relays = [
-            Relay(
-                crypto.SecretKey.from_rng(self.rng),
-                self.rng.randbytes(32),
-                self.params,
-                cache_size=cache_size,
-            )
-            for _ in range(size)
-        ]
+        self.relays: list[Relay] = []
+        self.secrets: list[bytes] = []  # each relay's local secret SV, for golden vectors
+        for _ in range(size):
+            key = crypto.SecretKey.from_rng(self.rng)
+            self.secrets.append(self.rng.randbytes(32))
+            self.relays.append(Relay(key, self.secrets[-1], self.params, cache_size=cache_size))
         self.by_id = {relay.node_id: relay for relay in self.relays}
 
     def spec(self, index: int) -> HopSpec:
