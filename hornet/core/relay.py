@@ -112,9 +112,15 @@ class _Circuit:
     )
 
     def __init__(
-        self, s: bytes, route: Route, exp: int, next_ahdr: bytes, fs: bytes, hardened: bool
+        self,
+        s: bytes,
+        keys: HopKeys,
+        route: Route,
+        exp: int,
+        next_ahdr: bytes,
+        fs: bytes,
+        hardened: bool,
     ) -> None:
-        keys = HopKeys(s)
         self.s = s
         self.exp = exp
         self.flags = route.flags
@@ -196,7 +202,7 @@ class Relay:
         if not ahdr_mac_ok(keys, ahdr):
             raise IntegrityError("AHDR MAC mismatch")
         circuit = _Circuit(
-            opened.s, opened.route, opened.exp, shift_ahdr(keys, ahdr), fs, self._hardened
+            opened.s, keys, opened.route, opened.exp, shift_ahdr(keys, ahdr), fs, self._hardened
         )
         if self.cache_size:
             self._cache[ahdr] = circuit
