@@ -21,7 +21,7 @@ from hornet.core.fs import (
 )
 from hornet.core.params import CHDR_LEN, C, Params, Profile
 from hornet.core.relay import Deliver, Drop, DropReason, Forward
-from hornet.core.setup import build_setup, complete_setup
+from hornet.core.setup import SetupRequest, build_setup, complete_setup
 from hornet.errors import IntegrityError, RemoteProtocolError, ReplayError
 from hornet.testing.sim import SOURCE_ID, SimNetwork, open_session
 
@@ -40,6 +40,17 @@ def _forward(length: int) -> list[int]:
 
 def _backward(length: int) -> list[int]:
     return list(range(R, R + length))
+
+
+def _request(net: SimNetwork, forward: int, backward: int, exp: int = 600) -> SetupRequest:
+    return build_setup(
+        net.params,
+        [net.spec(i) for i in _forward(forward)],
+        [net.spec(i) for i in _backward(backward)],
+        SOURCE_ID,
+        exp,
+        net.rng,
+    )
 
 
 # --- round trips ------------------------------------------------------------------------
@@ -131,14 +142,7 @@ def test_every_flipped_ahdr_bit_is_dropped_at_the_next_relay(net: SimNetwork) ->
 
 
 def test_flipped_setup_header_bits_are_dropped_at_the_next_relay(net: SimNetwork) -> None:
-    request = build_setup(
-        net.params,
-        [net.spec(i) for i in _forward(3)],
-        [net.spec(i) for i in _backward(3)],
-        SOURCE_ID,
-        600,
-        net.rng,
-    )
+    request = _request(net, 3, 3)
     relay = net.by_id[request.first_hop]
     header_end = CHDR_LEN + net.params.shdr_len
     for bit in range(0, header_end * 8, 3):  # CHDR and Sphinx header, every third bit
@@ -148,14 +152,7 @@ def test_flipped_setup_header_bits_are_dropped_at_the_next_relay(net: SimNetwork
 
 
 def test_flipped_setup_payload_fails_at_the_destination(net: SimNetwork) -> None:
-    request = build_setup(
-        net.params,
-        [net.spec(i) for i in _forward(3)],
-        [net.spec(i) for i in _backward(3)],
-        SOURCE_ID,
-        600,
-        net.rng,
-    )
+    request = _request(net, 3, 3)
     tampered = bytearray(request.packet)
     tampered[CHDR_LEN + net.params.shdr_len + 5] ^= 0x10
     trip = net.send(request.first_hop, bytes(tampered), 0)
@@ -164,14 +161,7 @@ def test_flipped_setup_payload_fails_at_the_destination(net: SimNetwork) -> None
 
 
 def test_flipped_fs_payload_fails_at_the_source(net: SimNetwork) -> None:
-    request = build_setup(
-        net.params,
-        [net.spec(i) for i in _forward(3)],
-        [net.spec(i) for i in _backward(3)],
-        SOURCE_ID,
-        600,
-        net.rng,
-    )
+    request = _request(net, 3, 3)
     tampered = bytearray(request.packet)
     # Block 0 of P survives every ADD_FS (each drops the last block) and is MACed.
     tampered[-R * C + 5] ^= 0x01
