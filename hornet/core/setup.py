@@ -28,7 +28,7 @@ from hornet.core.ahdr import create_ahdr, expected_arrival
 from hornet.core.chdr import setup_chdr
 from hornet.core.fs import Flag, HopKeys, Route, init_fs_payload, retrieve_fses
 from hornet.core.params import CHDR_LEN, NODE_ID_LEN, C, K, Params
-from hornet.core.sphinx import create_onion
+from hornet.core.sphinx import build_onion
 from hornet.errors import IntegrityError, LocalProtocolError, MalformedInputError
 
 ROUTE_TLV_TYPE: Final = 2
@@ -175,21 +175,21 @@ def build_setup(
     fwd_session = crypto.SecretKey.from_rng(rng).secret_bytes()
     bwd_session = crypto.SecretKey.from_rng(rng).secret_bytes()
     match = rng.randbytes(32)
-    shdr_f = create_onion(
+    onion_f = build_onion(
         fwd_session,
         [(h.public_key, route_tlv(rt)) for h, rt in zip(forward, fwd_routes, strict=True)],
         associated_data=chdr,
         payload_size=l_s,
     )
-    shdr_b = create_onion(
+    onion_b = build_onion(
         bwd_session,
         [(h.public_key, route_tlv(rt)) for h, rt in zip(backward, bwd_routes, strict=True)],
         associated_data=chdr,
         payload_size=l_s,
         last_hop_next_hmac=match,
     )
-    _, fwd_secrets = crypto.sphinx_path_secrets(fwd_session, [h.public_key for h in forward])
-    _, bwd_secrets = crypto.sphinx_path_secrets(bwd_session, [h.public_key for h in backward])
+    shdr_f, fwd_secrets = onion_f.packet, onion_f.shared_secrets
+    shdr_b, bwd_secrets = onion_b.packet, onion_b.shared_secrets
 
     pfs_key = crypto.SecretKey.from_rng(rng)
     plain = shdr_b + backward[0].node_id + pfs_key.public_key

@@ -109,6 +109,14 @@ def _filler(rho_keys: Sequence[bytes], frame_sizes: Sequence[int], payload_size:
     return filler
 
 
+@attrs.frozen
+class BuiltOnion:
+    """``build_onion``'s result: the packet and every hop's shared secret (hidden)."""
+
+    packet: bytes
+    shared_secrets: tuple[bytes, ...] = attrs.field(repr=False, eq=False)
+
+
 def create_onion(
     session_key: bytes,
     hops: Sequence[tuple[bytes, bytes]],
@@ -117,7 +125,25 @@ def create_onion(
     payload_size: int = DEFAULT_PAYLOAD_SIZE,
     last_hop_next_hmac: bytes = _ZERO_HMAC,
 ) -> bytes:
-    """Build a Sphinx packet (BOLT 4 §Packet Construction).
+    """Build a Sphinx packet (BOLT 4 §Packet Construction); see ``build_onion``."""
+    return build_onion(
+        session_key,
+        hops,
+        associated_data=associated_data,
+        payload_size=payload_size,
+        last_hop_next_hmac=last_hop_next_hmac,
+    ).packet
+
+
+def build_onion(
+    session_key: bytes,
+    hops: Sequence[tuple[bytes, bytes]],
+    *,
+    associated_data: bytes = b"",
+    payload_size: int = DEFAULT_PAYLOAD_SIZE,
+    last_hop_next_hmac: bytes = _ZERO_HMAC,
+) -> BuiltOnion:
+    """Build a Sphinx packet and keep the per-hop shared secrets the sender derived.
 
     ``hops`` lists (33-byte compressed public key, TLV payload without its BigSize
     length prefix), first hop first. ``session_key`` is 32 random bytes chosen by the
@@ -154,7 +180,10 @@ def create_onion(
         if index == len(hops) - 1 and filler:
             mix = mix[: payload_size - len(filler)] + filler
         next_hmac = crypto.hmac_sha256(derive_key(_MU, secrets[index]), mix + associated_data)
-    return bytes((VERSION,)) + first_ephemeral + mix + next_hmac
+    return BuiltOnion(
+        packet=bytes((VERSION,)) + first_ephemeral + mix + next_hmac,
+        shared_secrets=tuple(secrets),
+    )
 
 
 def peel_onion(
