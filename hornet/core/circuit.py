@@ -169,7 +169,7 @@ class DestinationSession:
         self.circuit_id = deliver.circuit_id
         self.reply_hop = deliver.reply_hop
         self.payload_size = payload_size
-        self._session = deliver.session_secret
+        self._layer_keys = HopKeys(deliver.session_secret)  # s'_D: this end's onion layer
         self._recv_key = e2e_key(deliver.session_secret, backward=False)
         self._send_key = e2e_key(deliver.session_secret, backward=True)
         self._window = ReplayWindow()
@@ -201,7 +201,7 @@ class DestinationSession:
             raise LocalProtocolError("no reply header yet")
         message = _seal(self._send_key, self._seq, KIND_DATA, data, self.payload_size)
         self._seq += 1
-        iv, payload = add_layer(HopKeys(self._session), rng.randbytes(IV_LEN), message)
+        iv, payload = add_layer(self._layer_keys, rng.randbytes(IV_LEN), message)
         r = self.params.max_hops
         tags = rng.randbytes(self.params.tag_array_len)
         return Outgoing(self.reply_hop, data_chdr(r, iv) + self.ahdr_backward + tags + payload)
