@@ -45,6 +45,14 @@ def serial_key(serial: bytes) -> bytes:
     return hashlib.sha256(_SERIAL_TAG + serial).digest()[:SERIAL_KEY_LEN]
 
 
+def distinct_serial_keys(serials: Sequence[bytes]) -> list[bytes]:
+    """Stored forms of one request's serials; a serial repeated inside it is a double spend."""
+    keys = [serial_key(s) for s in serials]
+    if len(set(keys)) != len(keys):
+        raise DoubleSpendError("a serial appears twice in one request")
+    return keys
+
+
 def _sql(template: str, epoch: int) -> str:
     """Fill a partition name: ``{e}`` becomes a checked integer (never user text)."""
     return template.replace("{e}", str(_check_epoch(epoch)))
@@ -158,9 +166,7 @@ class SqliteSpentStore:
     # -- the one write --------------------------------------------------------------
     def record(self, epoch: int, serials: Sequence[bytes], request_id: bytes,
                response: bytes | None = None, payment_id: bytes | None = None) -> bytes | None:
-        keys = [serial_key(s) for s in serials]
-        if len(set(keys)) != len(keys):
-            raise DoubleSpendError("a serial appears twice in one request")
+        keys = distinct_serial_keys(serials)
         with self._lock:
             self._ensure(epoch)
             conn = self._conn
@@ -307,9 +313,7 @@ class PostgresSpentStore:
 
     def record(self, epoch: int, serials: Sequence[bytes], request_id: bytes,
                response: bytes | None = None, payment_id: bytes | None = None) -> bytes | None:
-        keys = [serial_key(s) for s in serials]
-        if len(set(keys)) != len(keys):
-            raise DoubleSpendError("a serial appears twice in one request")
+        keys = distinct_serial_keys(serials)
         unique_violation = self._psycopg.errors.UniqueViolation
         with self._lock:
             self._ensure(epoch)
