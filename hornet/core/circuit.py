@@ -72,7 +72,17 @@ class ReplayWindow:
         self._bitmap |= 1 << offset
 
 
-def _seal(key: bytes, seq: int, kind: int, body: bytes, size: int) -> bytes:
+@attrs.frozen
+class Frame:
+    """An opened end-to-end frame."""
+
+    seq: int
+    kind: int
+    body: bytes
+
+
+def seal_frame(key: bytes, seq: int, kind: int, body: bytes, size: int) -> bytes:
+    """The end-to-end frame of ``size`` bytes: seq ‖ AEAD(kind ‖ len ‖ body ‖ 0…)."""
     room = size - E2E_OVERHEAD
     if len(body) > room:
         raise LocalProtocolError(f"message of {len(body)} bytes exceeds {room}")
@@ -81,7 +91,8 @@ def _seal(key: bytes, seq: int, kind: int, body: bytes, size: int) -> bytes:
     return seq.to_bytes(SEQ_LEN, "big") + crypto.chacha20poly1305_encrypt(key, nonce, plain, b"")
 
 
-def _open(key: bytes, message: bytes, window: ReplayWindow) -> tuple[int, int, bytes]:
+def open_frame(key: bytes, message: bytes, window: ReplayWindow) -> Frame:
+    """Authenticate a frame, then record its seq (raises ``ReplayError`` on a repeat)."""
     if len(message) < E2E_OVERHEAD:
         raise MalformedInputError("payload too small")
     seq = int.from_bytes(message[:SEQ_LEN], "big")
@@ -91,7 +102,7 @@ def _open(key: bytes, message: bytes, window: ReplayWindow) -> tuple[int, int, b
     if plain[0] not in (KIND_DATA, KIND_INIT) or length > len(plain) - 3:
         raise MalformedInputError("bad end-to-end frame")
     window.check_and_set(seq)
-    return seq, plain[0], plain[3 : 3 + length]
+    return Frame(seq, plain[0], plain[3 : 3 + length])
 
 
 class SourceSession:
@@ -134,7 +145,7 @@ class SourceSession:
         kind, body = KIND_DATA, data
         if not self.peer_has_reply_header:
             kind, body = KIND_INIT, keys.ahdr_backward + data
-        message = _seal(self._send_key, self._seq, kind, body, self.payload_size)
+        message = seal_frame(self._send_key, self._seq, kind, body, self.payload_size)
         self._seq += 1
         r, hops = self.params.max_hops, len(keys.forward_keys)
         padding = (
@@ -156,7 +167,7 @@ class SourceSession:
         iv = packet[2:CHDR_LEN]
         payload = packet[CHDR_LEN + p.ahdr_len + p.tag_array_len :]
         message = open_backward(self.keys.backward_layer_keys, iv, payload)
-        _, _, body = _open(self._recv_key, message, self._window)
+        body = open_frame(self._recv_key, message, self._window).body
         self.peer_has_reply_header = True
         return body
 
@@ -187,7 +198,8 @@ class DestinationSession:
         """Authenticate and decode one delivered payload; returns the user data."""
         if deliver.circuit_id != self.circuit_id:
             raise LocalProtocolError("deliver belongs to another circuit")
-        _, kind, body = _open(self._recv_key, deliver.message, self._window)
+        frame = open_frame(self._recv_key, deliver.message, self._window)
+        kind, body = frame.kind, frame.body
         if kind == KIND_INIT:
             ahdr_len = self.params.ahdr_len
             if len(body) < ahdr_len:
@@ -199,7 +211,7 @@ class DestinationSession:
         """Wrap ``data`` into one backward data packet (ADD_LAYER with s'_D)."""
         if self.ahdr_backward is None:
             raise LocalProtocolError("no reply header yet")
-        message = _seal(self._send_key, self._seq, KIND_DATA, data, self.payload_size)
+        message = seal_frame(self._send_key, self._seq, KIND_DATA, data, self.payload_size)
         self._seq += 1
         iv, payload = add_layer(self._layer_keys, rng.randbytes(IV_LEN), message)
         r = self.params.max_hops

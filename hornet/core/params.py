@@ -59,6 +59,16 @@ class Params:
         return self.max_hops * C
 
     @property
+    def nested_ahdr_len(self) -> int:
+        """A nested AHDR (rendezvous, Alg. 5): 2r·c."""
+        return 2 * self.max_hops * C
+
+    @property
+    def rendezvous_header_len(self) -> int:
+        """RH = FS_RP ‖ γ_RP ‖ AHDR^b: (r+1)·c (SPEC.md §6.2)."""
+        return (self.max_hops + 1) * C
+
+    @property
     def tag_array_len(self) -> int:
         return self.max_hops * TAG_LEN if self.profile is Profile.HARDENED else 0
 
@@ -85,8 +95,9 @@ class Params:
     def setup_packet_len(self) -> int:
         return CHDR_LEN + self.shdr_len + self.sp_len + self.ahdr_len
 
-    def data_packet_len(self, payload_size: int) -> int:
-        return CHDR_LEN + self.ahdr_len + self.tag_array_len + payload_size
+    def data_packet_len(self, payload_size: int, *, nested: bool = False) -> int:
+        header = self.nested_ahdr_len if nested else self.ahdr_len
+        return CHDR_LEN + header + self.tag_array_len + payload_size
 
 
 #: One setup hop frame in the Sphinx header: BigSize(14) + TLV type 2, length 12, R + HMAC.

@@ -13,6 +13,11 @@ Rules:
    with the DELIVER flag) instead answers with P➋ on the backward path.
 5. Data packets: PROC_AHDR (FS open, MAC check in constant time, EXP check, shift), then
    remove (forward) or add (backward, flag in R) one onion layer; see ``onion.py``.
+6. Nested data packets (rendezvous, SPEC.md §6) carry a 2r·c header and only travel
+   forward paths. A rendezvous point (an FS with DELIVER and RENDEZVOUS) removes its
+   layer, then splices: the header it uncovers starts with an inner block FS'‖γ' of one
+   of its own rendezvous circuits, which it opens and checks like an AHDR block. The rest
+   of that header leaves as an ordinary r·c header, towards the hop named in FS'.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from hornet.core import crypto
 from hornet.core.ahdr import ahdr_mac_ok, shift_ahdr
 from hornet.core.chdr import TYPE_DATA, TYPE_DATA_NESTED, TYPE_SETUP, setup_exp
 from hornet.core.fs import Flag, HopKeys, Route, add_fs, fs_create, fs_open, init_fs_payload
-from hornet.core.params import CHDR_LEN, FS_LEN, TAG_LEN, Params, Profile
+from hornet.core.params import CHDR_LEN, FS_LEN, TAG_LEN, C, Params, Profile
 from hornet.core.replay import BloomFilter
 from hornet.core.setup import (
     backward_fs_seed,
@@ -108,6 +113,7 @@ class _Circuit:
         "next_hop",
         "prp",
         "s",
+        "splice",
         "tag",
     )
 
@@ -132,6 +138,7 @@ class _Circuit:
         forward = not route.flags & Flag.BACKWARD
         self.gcm = crypto.AesGcm(keys.enc) if hardened and forward else None
         self.tag = crypto.AesCtr(keys.tag) if hardened else None
+        self.splice = False  # a rendezvous point's view of a nested header (SPEC.md §6.3)
 
     def __repr__(self) -> str:
         return "_Circuit(<hidden>)"
@@ -162,6 +169,9 @@ class Relay:
         p = self.params
         self._ahdr_end = CHDR_LEN + p.ahdr_len
         self._tags_end = self._ahdr_end + p.tag_array_len
+        self._nested_ahdr_end = CHDR_LEN + p.nested_ahdr_len
+        self._nested_tags_end = self._nested_ahdr_end + p.tag_array_len
+        self._spliced_prefix = bytes((TYPE_DATA, p.max_hops))
         self._hardened = p.profile is Profile.HARDENED
 
     def __repr__(self) -> str:
@@ -183,7 +193,7 @@ class Relay:
             if kind == TYPE_SETUP:
                 return self._setup(packet, now)
             if kind == TYPE_DATA_NESTED:
-                return Drop(DropReason.ROUTE)
+                return self._data(packet, now, nested=True)
             return Drop(DropReason.MALFORMED)
         except RemoteProtocolError as exc:
             for cls, reason in _REASONS:
@@ -204,41 +214,76 @@ class Relay:
         circuit = _Circuit(
             opened.s, keys, opened.route, opened.exp, shift_ahdr(keys, ahdr), fs, self._hardened
         )
+        if len(ahdr) == self.params.nested_ahdr_len and opened.route.flags & Flag.RENDEZVOUS:
+            self._open_inner_block(circuit, now)
         if self.cache_size:
             self._cache[ahdr] = circuit
             if len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return circuit
 
-    def _data(self, packet: bytes, now: float) -> Forward | Deliver | Drop:
-        if len(packet) <= self._tags_end:
+    def _open_inner_block(self, circuit: _Circuit, now: float) -> None:
+        """The splice at a rendezvous point (SPEC.md §6.3): check RH = FS' ‖ γ' ‖ A.
+
+        FS' must be one of this node's own rendezvous FSes (DELIVER and RENDEZVOUS, not
+        expired) and γ' = MAC(s'; FS' ‖ A). The circuit then continues with header A
+        towards FS'.next_hop, and lives as long as both FSes do.
+        """
+        header = circuit.next_ahdr
+        inner = fs_open(self._prp, header[:FS_LEN])
+        if inner.route.flags != Flag.DELIVER | Flag.RENDEZVOUS:
+            raise IntegrityError("inner block is not a rendezvous FS")
+        if inner.exp <= now:
+            raise ExpiredError("rendezvous header expired")
+        a_end = C + self.params.ahdr_len
+        expected = crypto.mac16(HopKeys(inner.s).mac, header[:FS_LEN] + header[C:a_end])
+        if not crypto.ct_equal(expected, header[FS_LEN:C]):
+            raise IntegrityError("rendezvous header MAC mismatch")
+        circuit.splice = True
+        circuit.next_hop = inner.route.next_hop
+        circuit.next_ahdr = header[C:a_end]
+        circuit.exp = min(circuit.exp, inner.exp)
+
+    def _data(self, packet: bytes, now: float, nested: bool = False) -> Forward | Deliver | Drop:
+        if nested:
+            ahdr_end, tags_end = self._nested_ahdr_end, self._nested_tags_end
+        else:
+            ahdr_end, tags_end = self._ahdr_end, self._tags_end
+        if len(packet) <= tags_end:
             return Drop(DropReason.MALFORMED)
-        ahdr = packet[CHDR_LEN : self._ahdr_end]
+        ahdr = packet[CHDR_LEN:ahdr_end]
         circuit = self._cache.get(ahdr)
         if circuit is None:
             circuit = self._circuit(ahdr, now)
         elif circuit.exp <= now:
             return Drop(DropReason.EXPIRED)
         iv = packet[2:CHDR_LEN]
-        payload = packet[self._tags_end :]
+        payload = packet[tags_end:]
         flags = circuit.flags
+        if nested and (flags & Flag.BACKWARD or (flags & Flag.DELIVER and not circuit.splice)):
+            return Drop(DropReason.ROUTE)  # nested headers only travel forward, to an RP
         if flags & Flag.BACKWARD:
             # ADD_LAYER: encrypt under the arriving IV, then move the IV on.
             payload = circuit.enc.xor(iv, payload)
             tags = b""
             if circuit.tag is not None:
-                tags = circuit.tag.xor(iv, packet[self._ahdr_end : self._tags_end])
+                tags = circuit.tag.xor(iv, packet[ahdr_end:tags_end])
             iv = circuit.prp.encrypt(iv)
         else:
             # REMOVE_LAYER: move the IV back, then decrypt (and authenticate) under it.
             iv = circuit.prp.decrypt(iv)
             tags = b""
             if circuit.gcm is not None and circuit.tag is not None:
-                tag_array = packet[self._ahdr_end : self._tags_end]
+                tag_array = packet[ahdr_end:tags_end]
                 payload = circuit.gcm.open(iv[:12], payload + tag_array[:TAG_LEN])
                 tags = circuit.tag.xor(iv, tag_array[TAG_LEN:] + _ZERO_TAG)
             else:
                 payload = circuit.enc.xor(iv, payload)
+            if circuit.splice:
+                return Forward(
+                    circuit.next_hop,
+                    b"".join((self._spliced_prefix, iv, circuit.next_ahdr, tags, payload)),
+                )
             if flags & Flag.DELIVER:
                 return Deliver(
                     circuit_id=circuit.circuit_id,
@@ -246,8 +291,6 @@ class Relay:
                     message=payload,
                     session_secret=circuit.s,
                 )
-        if flags & Flag.RENDEZVOUS:
-            return Drop(DropReason.ROUTE)
         return Forward(
             circuit.next_hop, b"".join((packet[:2], iv, circuit.next_ahdr, tags, payload))
         )
@@ -269,7 +312,10 @@ class Relay:
             return Drop(DropReason.REPLAY)
         route = parse_route_tlv(peeled.payload)
         deliver = bool(route.flags & Flag.DELIVER)
-        if deliver != peeled.is_final or (deliver and route.flags & Flag.BACKWARD):
+        # DELIVER exactly at the Sphinx final hop; it excludes BACKWARD, and only a
+        # destination can be asked to be a rendezvous point.
+        forbidden = Flag.BACKWARD if deliver else Flag.RENDEZVOUS
+        if deliver != peeled.is_final or route.flags & forbidden:
             return Drop(DropReason.ROUTE)
         s = hop_secret(ss)
         keys = HopKeys(s)
@@ -282,10 +328,17 @@ class Relay:
                 route.next_hop,
                 b"".join((chdr, peeled.next_onion, sp, add_fs(keys, fs, fs_payload))),
             )
-        return self._answer_setup(chdr, exp, ss, keys, sp, fs_payload)
+        return self._answer_setup(chdr, exp, ss, keys, sp, fs_payload, route.flags)
 
     def _answer_setup(
-        self, chdr: bytes, exp: int, ss: bytes, keys: HopKeys, sp: bytes, fs_payload: bytes
+        self,
+        chdr: bytes,
+        exp: int,
+        ss: bytes,
+        keys: HopKeys,
+        sp: bytes,
+        fs_payload: bytes,
+        flags: Flag,
     ) -> Forward:
         """Destination side of setup (§4.3.4): build P➋ towards R^b_0."""
         p = self.params
@@ -299,7 +352,7 @@ class Relay:
         if not crypto.is_valid_scalar(y_d):
             raise MalformedInputError("unusable ephemeral scalar")  # probability ~2^-128
         session = pfs_session_secret(ss, crypto.ecdh(y_d, crypto.validate_pubkey(x_s)))
-        fs = fs_create(self._prp, session, Route(reply_hop, Flag.DELIVER), exp)
+        fs = fs_create(self._prp, session, Route(reply_hop, flags), exp)
         reply_plain = add_fs(keys, fs, fs_payload) + crypto.pubkey_from_secret(y_d)
         reply_plain += bytes(p.sp_plain_len - len(reply_plain))
         sp_b = crypto.chacha20poly1305_encrypt(

@@ -103,7 +103,8 @@ class HopSpec:
 class CircuitKeys:
     """Everything the source learns from a completed setup (SPEC.md §4.5).
 
-    ``forward_keys``: the forward relays' keys then the destination's (s'_D) keys.
+    ``forward_keys``: the forward relays' keys then the destination's (s'_D) keys, and
+    ``forward_fses`` their FSes, so that nested headers (§6) can be built on demand.
     ``backward_layer_keys``: the destination's keys then the backward relays', in the
     order their layers are added. ``arrival_id``: the first 32 bytes of the AHDR as it
     reaches the source, which identifies the circuit's backward packets.
@@ -115,7 +116,10 @@ class CircuitKeys:
     ahdr_forward: bytes = attrs.field(repr=False)
     ahdr_backward: bytes = attrs.field(repr=False)
     backward_first_hop: bytes
+    destination: bytes  # the forward path's last node (the RP, for a rendezvous circuit)
+    rendezvous: bool  # the destination's FS carries the RENDEZVOUS flag (SPEC.md §6)
     forward_keys: tuple[HopKeys, ...] = attrs.field(repr=False)
+    forward_fses: tuple[bytes, ...] = attrs.field(repr=False)  # to build nested AHDRs
     backward_layer_keys: tuple[HopKeys, ...] = attrs.field(repr=False)
     arrival_id: bytes = attrs.field(repr=False)
     session_secret: bytes = attrs.field(repr=False)  # s'_D: end-to-end keys derive from it
@@ -134,6 +138,7 @@ class PendingSetup:
     backward_secrets: tuple[bytes, ...] = attrs.field(repr=False)
     forward_seed: bytes = attrs.field(repr=False)
     pfs_key: crypto.SecretKey = attrs.field(repr=False)
+    rendezvous: bool = False
 
 
 @attrs.frozen
@@ -152,13 +157,17 @@ def build_setup(
     source_id: bytes,
     exp: int,
     rng: Any,
+    *,
+    rendezvous: bool = False,
 ) -> SetupRequest:
     """Build P➊ (§4.3.4, source steps 1–6).
 
     ``forward`` ends with the destination; ``backward`` lists the relays from the
     destination back towards the source (not the source itself). ``source_id`` is the
     8-byte id under which the last backward relay reaches the source. ``rng`` provides
-    ``randbytes(n)``; use a CSPRNG (``secrets.SystemRandom()``) outside tests.
+    ``randbytes(n)``; use a CSPRNG (``secrets.SystemRandom()``) outside tests. With
+    ``rendezvous``, the destination is asked to act as a rendezvous point for this
+    circuit: its FS carries the RENDEZVOUS flag, so it splices nested headers (§6).
     """
     r = params.max_hops
     if not 1 <= len(forward) <= r or not 1 <= len(backward) <= r:
@@ -168,7 +177,8 @@ def build_setup(
     chdr = setup_chdr(r, exp)
     l_s = params.sphinx_payload_size
 
-    fwd_routes = [Route(h.node_id) for h in forward[1:]] + [Route(_NO_HOP, Flag.DELIVER)]
+    final = Flag.DELIVER | Flag.RENDEZVOUS if rendezvous else Flag.DELIVER
+    fwd_routes = [Route(h.node_id) for h in forward[1:]] + [Route(_NO_HOP, final)]
     bwd_routes = [Route(h.node_id, Flag.BACKWARD) for h in backward[1:]]
     bwd_routes.append(Route(source_id, Flag.BACKWARD))
 
@@ -210,6 +220,7 @@ def build_setup(
         backward_secrets=tuple(bwd_secrets),
         forward_seed=seed,
         pfs_key=pfs_key,
+        rendezvous=rendezvous,
     )
     return SetupRequest(packet=packet, first_hop=forward[0].node_id, pending=pending)
 
@@ -263,7 +274,10 @@ def complete_setup(pending: PendingSetup, packet: bytes, rng: Any) -> CircuitKey
         ahdr_forward=ahdr_f,
         ahdr_backward=ahdr_b,
         backward_first_hop=pending.backward[0].node_id,
+        destination=pending.forward[-1].node_id,
+        rendezvous=pending.rendezvous,
         forward_keys=forward_keys,
+        forward_fses=tuple(fses_f),
         backward_layer_keys=(dest_keys, *bwd_fs_keys),
         arrival_id=expected_arrival(bwd_fs_keys, ahdr_b)[:32],
         session_secret=session,

@@ -80,15 +80,24 @@ class SimNetwork:
             hop, packet = result.next_hop, result.packet
 
     def setup(
-        self, forward: Sequence[int], backward: Sequence[int], *, now: float = 0, exp: int = 600
+        self,
+        forward: Sequence[int],
+        backward: Sequence[int],
+        *,
+        now: float = 0,
+        exp: int = 600,
+        endpoint: bytes = SOURCE_ID,
+        rendezvous: bool = False,
     ) -> CircuitKeys:
+        """Run a setup round trip from ``endpoint`` (an id no relay owns)."""
         request = build_setup(
             self.params,
             [self.spec(i) for i in forward],
             [self.spec(i) for i in backward],
-            SOURCE_ID,
+            endpoint,
             exp,
             self.rng,
+            rendezvous=rendezvous,
         )
         trip = self.send(request.first_hop, request.packet, now)
         return complete_setup(request.pending, trip.exit_packet, self.rng)

@@ -22,10 +22,10 @@ VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 FILES = sorted(VECTORS.glob("hornet-*.json"))
 
 
-def _relays(doc: dict[str, Any]) -> dict[str, Relay]:
+def _relays(doc: dict[str, Any], section: dict[str, Any] | None = None) -> dict[str, Relay]:
     params = Params(max_hops=doc["max_hops"], profile=Profile(doc["profile"]))
     relays = {}
-    for entry in doc["relays"]:
+    for entry in (section or doc)["relays"]:
         relay = Relay(
             SecretKey(bytes.fromhex(entry["secret_key"])),
             bytes.fromhex(entry["local_secret"]),
@@ -69,6 +69,33 @@ def test_golden_vectors_replay_hop_by_hop(path: Path) -> None:
     assert (
         first_data[CHDR_LEN : CHDR_LEN + len(doc["ahdr_forward"]) // 2].hex() == doc["ahdr_forward"]
     )
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_rendezvous_vectors_replay_hop_by_hop(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    section = doc["rendezvous"]
+    relays = _relays(doc, section)
+    trips = [
+        section[name]["hops"]
+        for name in (
+            "destination_setup",
+            "source_setup",
+            "source_to_destination",
+            "destination_to_source",
+        )
+    ]
+    for hops in trips:
+        for hop in hops:
+            _check(
+                relays[hop["node_id"]].process(bytes.fromhex(hop["packet_in"]), doc["now"]),
+                hop["out"],
+            )
+    # The splice: RP receives a nested packet and sends an ordinary data packet on.
+    rp_hops = [h for h in trips[2] if h["node_id"] == section["rendezvous_point"]]
+    assert len(rp_hops) == 1
+    assert rp_hops[0]["packet_in"][:2] == "03" and rp_hops[0]["out"]["packet"][:2] == "02"
+    assert section["source_to_destination"]["at_destination"] == trips[2][-1]["out"]["packet"]
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)

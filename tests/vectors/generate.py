@@ -8,7 +8,9 @@ decision out, so another implementation can replay them hop by hop
 hornet-paper.json and hornet-hardened.json, one per profile, each hold:
 - setup: P➊ through 3 forward hops (2 relays and the destination, whose answer is P➋)
   and P➋ through 2 backward relays, and the two AHDRs the source builds;
-- data: one forward packet (INIT) and one backward packet on that circuit.
+- data: one forward packet (INIT) and one backward packet on that circuit;
+- rendezvous: its own 5 relays; D's and S's RENDEZVOUS setups with relay 2 as RP, D's
+  descriptor, one nested packet S → RP → D (INIT, carrying RH_S) and D's answer.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from hornet.core.circuit import DestinationSession, SourceSession
+from hornet.core.crypto import SecretKey
 from hornet.core.params import Params, Profile
 from hornet.core.relay import Deliver, Drop, Forward
+from hornet.core.rendezvous import RendezvousDestination, RendezvousSource
 from hornet.core.setup import build_setup, complete_setup
 from hornet.testing.sim import SOURCE_ID, SimNetwork, Trip
 
@@ -54,6 +58,73 @@ def _trip(trip: Trip) -> list[dict[str, Any]]:
     ]
 
 
+def _relays(net: SimNetwork) -> list[dict[str, str]]:
+    return [
+        {
+            "node_id": relay.node_id.hex(),
+            "secret_key": relay.node_key.secret_bytes().hex(),
+            "public_key": relay.node_key.public_key.hex(),
+            "local_secret": net.secrets[i].hex(),
+        }
+        for i, relay in enumerate(net.relays)
+    ]
+
+
+DEST_ID = b"dest\x00\x00\x00\x01"
+
+
+def _setup_trip(
+    net: SimNetwork, forward: list[int], backward: list[int], endpoint: bytes, rng: random.Random
+) -> tuple[Any, Trip]:
+    request = build_setup(
+        net.params,
+        [net.spec(i) for i in forward],
+        [net.spec(i) for i in backward],
+        endpoint,
+        EXP,
+        rng,
+        rendezvous=True,
+    )
+    trip = net.send(request.first_hop, request.packet, NOW)
+    return complete_setup(request.pending, trip.exit_packet, rng), trip
+
+
+def build_rendezvous(params: Params) -> dict[str, Any]:
+    net = SimNetwork(5, params, seed=SEED + 2)
+    rng = random.Random(SEED + 3)
+    rp = 2
+    d_keys, d_trip = _setup_trip(net, [3, rp], [4], DEST_ID, rng)
+    identity = SecretKey.from_rng(rng)
+    dest = RendezvousDestination(d_keys, identity, PAYLOAD)
+    descriptor = dest.descriptor()
+    s_keys, s_trip = _setup_trip(net, [0, rp], [1], SOURCE_ID, rng)
+    source = RendezvousSource(s_keys, descriptor, rng)
+    to_d = net.deliver(source.seal(b"hornet golden vector: to D", NOW, rng), NOW)
+    got = dest.receive(to_d.exit_packet)
+    assert got.data == b"hornet golden vector: to D"
+    to_s = net.deliver(dest.seal(got.connection, b"hornet golden vector: to S", NOW, rng), NOW)
+    assert source.open(to_s.exit_packet) == b"hornet golden vector: to S"
+    return {
+        "relays": _relays(net),
+        "rendezvous_point": net.relays[rp].node_id.hex(),
+        "destination_id": DEST_ID.hex(),
+        "destination_identity_key": identity.secret_bytes().hex(),
+        "destination_setup": {"hops": _trip(d_trip)},
+        "source_setup": {"hops": _trip(s_trip)},
+        "descriptor": descriptor.encode().hex(),
+        "source_to_destination": {
+            "message": "hornet golden vector: to D",
+            "hops": _trip(to_d),
+            "at_destination": to_d.exit_packet.hex(),
+        },
+        "destination_to_source": {
+            "message": "hornet golden vector: to S",
+            "hops": _trip(to_s),
+            "at_source": to_s.exit_packet.hex(),
+        },
+    }
+
+
 def build(profile: Profile) -> dict[str, Any]:
     params = Params(profile=profile)
     net = SimNetwork(5, params, seed=SEED)
@@ -82,15 +153,7 @@ def build(profile: Profile) -> dict[str, Any]:
         "exp": EXP,
         "payload_size": PAYLOAD,
         "source_id": SOURCE_ID.hex(),
-        "relays": [
-            {
-                "node_id": relay.node_id.hex(),
-                "secret_key": relay.node_key.secret_bytes().hex(),
-                "public_key": relay.node_key.public_key.hex(),
-                "local_secret": net.secrets[i].hex(),
-            }
-            for i, relay in enumerate(net.relays)
-        ],
+        "relays": _relays(net),
         "forward_path": [net.relays[i].node_id.hex() for i in forward],
         "backward_path": [net.relays[i].node_id.hex() for i in backward],
         "setup": {
@@ -107,6 +170,7 @@ def build(profile: Profile) -> dict[str, Any]:
             "hops": _trip(data_bwd),
             "at_source": data_bwd.exit_packet.hex(),
         },
+        "rendezvous": build_rendezvous(params),
     }
 
 
