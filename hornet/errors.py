@@ -99,3 +99,35 @@ __all__ += [
     "PaymentRequiredError",
     "WrongEpochError",
 ]
+
+
+# --------------------------------------------------------------------------------------
+# Onion-message mixer (hornet.mixer)
+
+
+class ConfigError(LocalProtocolError):
+    """A configuration, directory or key file is missing or unusable (names the field)."""
+
+
+class RateLimitedError(RemoteProtocolError):
+    """A peer sent more than its allowance, or a downstream queue is full."""
+
+
+class UnknownScidError(RemoteProtocolError):
+    """A short_channel_id is neither a live synthetic SCID nor a known channel."""
+
+
+class RequestRefusedError(RemoteProtocolError):
+    """The mixer answered a client request with a non-OK status (``status`` names it)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+__all__ += [
+    "ConfigError",
+    "RateLimitedError",
+    "RequestRefusedError",
+    "UnknownScidError",
+]

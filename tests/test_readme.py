@@ -41,11 +41,12 @@ def test_readme_python_example_runs() -> None:
 
 
 def test_cli_demo_runs_and_exits_zero() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "hornet.cli", "demo", "--hops", "3"],
-        capture_output=True, text=True, check=True,
-    )
-    assert "hop 2" in out.stdout and "final hop" in out.stdout
+    for extra in ([], ["--rendezvous"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "hornet.cli", "demo", "--hops", "2", *extra],
+            capture_output=True, text=True, check=True, timeout=120,
+        )
+        assert "every message arrived, in order, both ways" in out.stdout
 
 
 def test_cli_keygen_writes_a_private_key_file(tmp_path: Path) -> None:

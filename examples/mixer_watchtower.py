@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""A mobile wallet talks to its watchtower through an onion-message mixer.
+
+The wallet's only channel is with its LSP. Sending watchtower appointments (one per
+channel update) the usual way — onion messages relayed by the LSP — would show the
+LSP how often the wallet updates its channels and to whom it reports. Here:
+
+1. Purchase. The wallet pays the mixer once (a voucher stands in for a Lightning
+   payment) and asks for anonymous credentials over onion messages relayed by its
+   LSP. The LSP relays two requests towards the mixer and two responses back; it can
+   read none of them.
+2. Use. The wallet connects to the mixer directly under a FRESH node id, registers a
+   synthetic SCID, and sends each appointment through the mixer, paying one
+   credential per message. The watchtower answers along a reply path that enters
+   through the mixer's synthetic SCID. The LSP carries none of this traffic.
+
+Every node runs on UDP loopback; each one's transport is tapped, so the script prints
+what each party saw and checks the privacy claims against those logs. Exit code 0
+means every check passed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import tempfile
+import time
+
+import trio
+
+from hornet.core import crypto
+from hornet.core.onion_message import create_message_path, create_onion_message
+from hornet.mixer.client import MixerClient
+from hornet.mixer.config import MixerConfig, PeerConfig
+from hornet.mixer.node import OnionNode
+from hornet.mixer.protocol import Prices
+from hornet.mixer.scid import format_scid
+from hornet.mixer.service import MixerService, open_mixer
+from hornet.mixer.session import Wallet
+from hornet.mixer.transport import Frame, TapTransport, UdpEndpoint
+
+APPOINTMENT_TLV = 77_771  # odd final-hop record: an encrypted penalty-transaction blob
+ACCEPTED_TLV = 77_773
+APPOINTMENTS = 3
+
+
+def short(node_id: bytes) -> str:
+    return node_id.hex()[:12] + "…"
+
+
+async def main() -> int:
+    rng = secrets.SystemRandom()
+    names: dict[bytes, str] = {}
+    directory: dict[bytes, tuple[str, int]] = {}
+
+    async def endpoint(key: crypto.SecretKey, name: str, *, listed: bool = True) -> TapTransport:
+        udp = await UdpEndpoint.open(key.public_key, directory=directory)
+        names[key.public_key] = name
+        if listed:
+            directory[key.public_key] = udp.address
+        return TapTransport(udp)
+
+    lsp_key, tower_key, wallet_key = (crypto.SecretKey.from_rng(rng) for _ in range(3))
+    checks: list[tuple[str, bool]] = []
+
+    with tempfile.TemporaryDirectory() as state_dir, trio.fail_after(60):
+        config = MixerConfig(
+            prices=Prices(message=1, scid_register=2, scid_renew=1),
+            peers=(PeerConfig(lsp_key.public_key, "cln"),
+                   PeerConfig(tower_key.public_key, "eclair")),
+        )
+        state = open_mixer(config, state_dir, now=time.time())
+        mixer_id = state.core.node_key.public_key
+        async with trio.open_nursery() as nursery:
+            mixer_net = await endpoint(state.core.node_key, "mixer")
+            await nursery.start(MixerService(state.core, mixer_net, clock=time.time).serve)
+            lsp_net = await endpoint(lsp_key, "LSP")
+            lsp = OnionNode(lsp_key, lsp_net, name="LSP")
+            await nursery.start(lsp.run)
+            tower_net = await endpoint(tower_key, "watchtower")
+            tower = OnionNode(tower_key, tower_net, name="watchtower")
+            await nursery.start(tower.run)
+            tower_secret = secrets.token_bytes(32)
+            tower_path = create_message_path(secrets.token_bytes(32), [tower_key.public_key],
+                                             path_id=tower_secret)
+
+            async def watchtower() -> None:
+                while True:
+                    received = await tower.receive()
+                    deliver = received.deliver
+                    blob = dict(deliver.payload).get(APPOINTMENT_TLV)
+                    if blob is None or not deliver.path_id_matches(tower_secret):
+                        continue
+                    if deliver.reply_path is not None:
+                        ack = create_onion_message(
+                            secrets.token_bytes(32), deliver.reply_path,
+                            payload=[(ACCEPTED_TLV, b"accepted " + blob[:16])])
+                        await tower.send(ack)
+
+            nursery.start_soon(watchtower)
+
+            # -- 1. purchase, under the wallet's real identity, through the LSP ------------
+            wallet = Wallet(mixer_id)
+            wallet_net = await endpoint(wallet_key, "wallet (real id)")
+            buyer = MixerClient.create(wallet_net, wallet_key, wallet,
+                                       to_mixer=[lsp_key.public_key],
+                                       reply_hops=[lsp_key.public_key])
+            await nursery.start(buyer.run)
+            voucher = state.payments.mint(16, rng)  # stands in for a paid invoice
+            info = await buyer.get_info()
+            bought = await buyer.buy(voucher)
+            print(f"purchase: the wallet ({short(wallet_key.public_key)}) bought {bought} "
+                  f"credentials via its LSP (a message costs {info.prices.message}, an SCID "
+                  f"{info.prices.scid_register})")
+            lsp_frames_after_purchase = len(lsp_net.log)
+
+            # -- 2. use, under a fresh identity, directly with the mixer --------------------
+            fresh_key = crypto.SecretKey.from_rng(rng)
+            fresh_net = await endpoint(fresh_key, "wallet (fresh id)", listed=False)
+            user = MixerClient.create(fresh_net, fresh_key, wallet)
+            await nursery.start(user.run)
+            await user.get_info()
+            registration = await user.register_scid()
+            print(f"use: fresh identity {short(fresh_key.public_key)} registered synthetic SCID "
+                  f"{format_scid(registration.scid)} (expires in "
+                  f"{registration.expires_at - time.time():.0f} s)")
+            acks = []
+            for i in range(APPOINTMENTS):
+                blob = secrets.token_bytes(180)  # an encrypted justice transaction
+                await user.send(tower_path, [(APPOINTMENT_TLV, blob)],
+                                reply_path=user.reply_path(registration))
+                delivered = await user.receive()
+                acks.append(dict(delivered.payload).get(ACCEPTED_TLV, b""))
+                print(f"  appointment {i + 1}: sent through the mixer, tower answered "
+                      f"{acks[-1][:8]!r}… through the SCID")
+            nursery.cancel_scope.cancel()
+
+        lsp_log: list[Frame] = list(lsp_net.log)
+        tower_log: list[Frame] = list(tower_net.log)
+        mixer_log: list[Frame] = list(mixer_net.log)
+        purchase, usage = lsp_log[:lsp_frames_after_purchase], lsp_log[lsp_frames_after_purchase:]
+
+        def party(frames: list[Frame], me: bytes) -> str:
+            peers = sorted({names.get(f.sender if f.receiver == me else f.receiver, "?")
+                            for f in frames})
+            return f"{len(frames)} frames with {', '.join(peers) or 'nobody'}"
+
+        print()
+        print("what each party saw:")
+        print(f"  LSP        : {party(lsp_log, lsp_key.public_key)}")
+        for seen in lsp.seen:
+            nxt = names.get(seen.next_hop or b"", "(nobody)")
+            print(f"               onion message from {names.get(seen.sender, '?')} -> {nxt}, "
+                  f"{seen.size} bytes, readable: {seen.delivered}")
+        print(f"  mixer      : {party(mixer_log, mixer_id)}")
+        print(f"  watchtower : {party(tower_log, tower_key.public_key)}")
+        for frame in tower_log:
+            if frame.receiver == tower_key.public_key:
+                print(f"               received {len(frame.message)} bytes from "
+                      f"{names.get(frame.sender, '?')}")
+
+        ids_of_wallet = {wallet_key.public_key, fresh_key.public_key}
+        checks += [
+            ("the LSP relayed nothing after the purchase", usage == []),
+            ("during the purchase the LSP only relayed between the wallet and the mixer",
+             all({f.sender, f.receiver} <= {lsp_key.public_key, mixer_id, wallet_key.public_key}
+                 for f in purchase)
+             and all(s.next_hop in (mixer_id, wallet_key.public_key) for s in lsp.seen)),
+            ("the LSP could read none of the messages it relayed",
+             not any(s.delivered for s in lsp.seen)),
+            ("the LSP never saw the fresh identity",
+             all(fresh_key.public_key not in (f.sender, f.receiver) for f in lsp_log)),
+            ("the watchtower heard only from the mixer",
+             {f.sender for f in tower_log if f.receiver == tower_key.public_key} == {mixer_id}),
+            ("the watchtower never exchanged a frame with the wallet or the LSP",
+             all(not ({f.sender, f.receiver} & (ids_of_wallet | {lsp_key.public_key}))
+                 for f in tower_log)),
+            ("the mixer saw the wallet's real id nowhere (only the LSP, then the fresh id)",
+             all(wallet_key.public_key not in (f.sender, f.receiver) for f in mixer_log)),
+            (f"all {APPOINTMENTS} appointments were acknowledged through the SCID",
+             len(acks) == APPOINTMENTS and all(a.startswith(b"accepted ") for a in acks)),
+            ("the wallet paid one credential per appointment",
+             len(wallet) == bought - 2 - APPOINTMENTS),
+        ]
+        state.close()
+
+    print()
+    for text, ok in checks:
+        print(f"  [{'ok' if ok else 'FAILED'}] {text}")
+    return 0 if all(ok for _, ok in checks) else 1
+
+
+
+if __name__ == "__main__":
+    sys.exit(trio.run(main))

@@ -1,0 +1,238 @@
+"""The duplex circuit a user holds, at either end (trio).
+
+``Circuit`` wraps the sans-IO ``Stream`` (reliability, ordering, fragmentation, flow
+control) around a *link*: whatever seals a stream frame into a HORNET packet for the
+current underlying circuit (a ``SourceSession``, a ``DestinationSession``, or the
+rendezvous equivalents). The link can be swapped while the circuit runs, which is how
+the client renews a circuit before EXP or rebuilds it over another path after a relay
+died; unacknowledged fragments are then resent over the new link.
+
+One pump task per circuit turns stream state into packets: it wakes when the user
+queues data, a frame arrives, or a retransmission falls due. Timeouts belong to the
+caller: wrap ``send``/``receive`` in ``trio.fail_after``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Protocol
+
+import trio
+
+from hornet.core.circuit import Outgoing
+from hornet.core.stream import Frame, FrameKind, Stream
+from hornet.errors import HornetError
+from hornet.transport import unix_now
+
+
+class CircuitError(HornetError):
+    """The circuit cannot carry data any more (path broken, expired, closed by peer)."""
+
+
+class NoPathError(CircuitError):
+    """The directory does not hold enough relays for the requested path."""
+
+
+class SetupTimeoutError(CircuitError):
+    """No setup reply arrived in time: a relay on the path is unreachable or dropped it."""
+
+
+class Link(Protocol):
+    """Seals one stream frame into one packet on the current underlying circuit."""
+
+    @property
+    def exp(self) -> int: ...
+
+    def seal(self, body: bytes, now: float) -> Outgoing: ...
+
+
+class Signal:
+    """A level-triggered wake-up for one waiter: ``set`` from anywhere, ``wait`` re-arms."""
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+        self._event = trio.Event()
+
+
+#: Called when the stream stalls (a fragment exhausted its retries): returns a new link,
+#: or raises ``CircuitError`` if none can be built.
+Rebuild = Callable[[], Awaitable[Link]]
+SendPacket = Callable[[Outgoing], Awaitable[None]]
+
+
+class Circuit:
+    """A duplex circuit: ``await send(data)``, ``await receive()``, ``async for``."""
+
+    def __init__(
+        self,
+        stream: Stream,
+        link: Link,
+        send_packet: SendPacket,
+        *,
+        rebuild: Rebuild | None = None,
+    ) -> None:
+        self._stream = stream
+        self._link = link
+        self._send_packet = send_packet
+        self._rebuild = rebuild
+        self._wake = Signal()
+        self._changed = trio.Condition()
+        self._error: CircuitError | None = None
+        self._closed = False
+        self.rebuilds = 0
+
+    def __repr__(self) -> str:
+        mode = "reliable" if self._stream.reliable else "datagram"
+        return f"Circuit({mode}, exp={self._link.exp})"
+
+    # -- the user's API ----------------------------------------------------------------
+    @property
+    def max_datagram(self) -> int:
+        return self._stream.max_fragment
+
+    @property
+    def exp(self) -> int:
+        return self._link.exp
+
+    async def send(self, data: bytes) -> None:
+        """Queue one message. Waits while the send queue is full (flow control)."""
+        async with self._changed:
+            while not self._stream.can_queue:
+                self._check()
+                await self._changed.wait()
+            self._check()
+            self._stream.queue_message(bytes(data))
+        self._wake.set()
+
+    async def receive(self) -> bytes:
+        """The next message, in order. Raises ``CircuitError`` once the circuit is done."""
+        async with self._changed:
+            while not self._stream.has_message():
+                self._check(receiving=True)
+                await self._changed.wait()
+            message = self._stream.next_message()
+        self._wake.set()  # an ACK may be due now that the window reopened
+        return message
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                yield await self.receive()
+            except CircuitError:
+                if self._error is None or isinstance(self._error, _PeerClosed):
+                    return
+                raise
+
+    async def drain(self) -> None:
+        """Wait until the peer acknowledged everything sent so far (reliable mode)."""
+        async with self._changed:
+            while not self._stream.idle:
+                self._check()
+                await self._changed.wait()
+
+    def statistics(self) -> object:
+        return self._stream.statistics()
+
+    def _check(self, *, receiving: bool = False) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise CircuitError("circuit closed")
+        if receiving and self._stream.closed_by_peer:
+            raise _PeerClosed("the peer closed the circuit")
+
+    # -- driven by the runtime ---------------------------------------------------------
+    def replace_link(self, link: Link) -> None:
+        self._link = link
+        self._stream.rewind(trio.current_time())
+        self._wake.set()
+
+    async def frame_received(self, frame: Frame) -> None:
+        """Feed one authenticated frame from the current or a previous link."""
+        if frame.kind is FrameKind.HELLO:
+            return
+        self._stream.receive_frame(frame, trio.current_time())
+        self._wake.set()
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def fail(self, error: CircuitError) -> None:
+        self._error = self._error or error
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def pump(self) -> None:
+        """Send what the stream wants sent, until cancelled or failed."""
+        try:
+            while self._error is None:
+                now = trio.current_time()
+                for frame in self._stream.frames_to_send(now):
+                    await self._send_packet(self._link.seal(frame.encode(), unix_now()))
+                if self._stream.stalled:
+                    await self._on_stall()
+                    continue
+                async with self._changed:
+                    self._changed.notify_all()
+                deadline = self._stream.next_deadline()
+                with trio.move_on_at(deadline if deadline is not None else math.inf):
+                    await self._wake.wait()
+        except HornetError as exc:
+            await self.fail(exc if isinstance(exc, CircuitError) else CircuitError(str(exc)))
+
+    async def _on_stall(self) -> None:
+        if self._rebuild is None:
+            await self.fail(CircuitError("the peer stopped acknowledging: path broken"))
+            return
+        self.rebuilds += 1
+        self.replace_link(await self._rebuild())
+
+    async def close_link(self) -> None:
+        """Tell the peer we are done (best effort: one CLOSE frame), and stop."""
+        if self._closed:
+            return
+        try:
+            frame = self._stream.close_frame()
+            await self._send_packet(self._link.seal(frame.encode(), unix_now()))
+        except HornetError:
+            pass
+        self._closed = True
+        async with self._changed:
+            self._changed.notify_all()
+
+
+class _PeerClosed(CircuitError):
+    pass
+
+
+@contextlib.contextmanager
+def single_error() -> Iterator[None]:
+    """Re-raise a nursery's lone exception as itself, not as a one-item group.
+
+    The runtime's context managers hide nurseries; their users expect ``NoPathError``
+    (or their own exception from the ``async with`` body), not an ``ExceptionGroup``.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        leaves = _leaves(group)
+        if len(leaves) == 1:
+            raise leaves[0] from None
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out

@@ -1,0 +1,168 @@
+"""A circuit owner's socket: setup round trips, handshakes and packet dispatch (trio).
+
+Sources (``open_circuit``) and rendezvous destinations (``serve_rendezvous``) are
+endpoints, not relays: they are not in the directory, and the last relay of their
+backward path reaches them through their endpoint id (``hornet.directory``). One reader
+task per endpoint dispatches what arrives:
+- setup replies (P➋) by the ``next_hmac`` value the source chose (``setup_match``);
+- data packets by their arrival id, the first 32 bytes of the AHDR as it reaches us.
+Unknown or bad packets are counted and dropped; nothing is answered.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final
+
+import attrs
+import trio
+
+from hornet.circuit import NoPathError, SetupTimeoutError
+from hornet.core.chdr import TYPE_DATA, TYPE_SETUP
+from hornet.core.circuit import Outgoing
+from hornet.core.params import CHDR_LEN, Params
+from hornet.core.setup import CircuitKeys, HopSpec, build_setup, complete_setup, setup_match
+from hornet.directory import Directory, RelayInfo, endpoint_id
+from hornet.errors import HornetError
+from hornet.transport import DatagramSocket, unix_now
+
+#: EXP is rounded up to a multiple of this many seconds, so EXP does not single out a flow.
+EXP_GRANULARITY: Final = 10
+
+PacketHandler = Callable[[bytes], Awaitable[None]]
+
+
+def coarse_exp(now: float, lifetime: float) -> int:
+    return int(math.ceil((now + lifetime) / EXP_GRANULARITY) * EXP_GRANULARITY)
+
+
+def _spec(relay: RelayInfo) -> HopSpec:
+    return HopSpec(relay.node_id, relay.public_key)
+
+
+@attrs.frozen
+class Path:
+    forward: tuple[RelayInfo, ...]  # relays, then the destination (or RP)
+    backward: tuple[RelayInfo, ...]
+
+    @property
+    def relays(self) -> set[bytes]:
+        return {r.node_id for r in self.forward[:-1] + self.backward}
+
+    def describe(self) -> str:
+        fwd = " → ".join(r.node_id.hex()[:8] for r in self.forward)
+        bwd = " → ".join(r.node_id.hex()[:8] for r in self.backward)
+        return f"forward {fwd}; backward {bwd}"
+
+
+def choose_path(
+    directory: Directory,
+    destination: RelayInfo,
+    hops: int,
+    rng: random.Random,
+    exclude: Sequence[bytes] = (),
+) -> Path:
+    """``hops`` distinct relays each way (not the destination), avoiding ``exclude``."""
+    candidates = [r for r in directory if r.node_id != destination.node_id]
+    preferred = [r for r in candidates if r.node_id not in exclude]
+    pool = preferred if len(preferred) >= hops else candidates
+    if len(pool) < hops:
+        raise NoPathError(
+            f"no path: {hops} relays needed besides the destination, "
+            f"the directory has {len(candidates)}"
+        )
+    return Path(
+        forward=(*rng.sample(pool, hops), destination),
+        backward=tuple(rng.sample(pool, hops)),
+    )
+
+
+class Endpoint:
+    """A bound socket with a reader task (``run``) and the dispatch tables."""
+
+    def __init__(self, sock: DatagramSocket, directory: Directory) -> None:
+        self.socket = sock
+        self.directory = directory
+        self.params: Params = directory.params
+        self.id = endpoint_id(sock.address)
+        self._setups: dict[bytes, trio.MemorySendChannel[bytes]] = {}
+        self._links: dict[bytes, PacketHandler] = {}
+        self.dropped: collections.Counter[str] = collections.Counter()
+
+    def __repr__(self) -> str:
+        return f"Endpoint(address={self.socket.address})"
+
+    async def send(self, out: Outgoing) -> None:
+        address = self.directory.address_of(out.next_hop)
+        if address is None:
+            self.dropped["unknown_next_hop"] += 1
+            return
+        await self.socket.send(out.packet, address)
+
+    def register(self, arrival_id: bytes, handler: PacketHandler) -> None:
+        self._links[arrival_id] = handler
+
+    def unregister(self, arrival_id: bytes) -> None:
+        self._links.pop(arrival_id, None)
+
+    async def run(self) -> None:
+        while True:
+            packet, _ = await self.socket.receive()
+            try:
+                await self._dispatch(packet)
+            except HornetError:
+                self.dropped["invalid"] += 1
+
+    async def _dispatch(self, packet: bytes) -> None:
+        kind = packet[:1]
+        if kind == bytes((TYPE_SETUP,)):
+            channel = self._setups.get(setup_match(self.params, packet))
+            if channel is None:
+                self.dropped["unknown_setup"] += 1
+                return
+            try:
+                channel.send_nowait(packet)
+            except trio.WouldBlock:
+                self.dropped["duplicate_setup"] += 1
+            return
+        if kind == bytes((TYPE_DATA,)):
+            handler = self._links.get(packet[CHDR_LEN : CHDR_LEN + 32])
+            if handler is None:
+                self.dropped["unknown_circuit"] += 1
+                return
+            await handler(packet)
+            return
+        self.dropped["malformed"] += 1
+
+    async def setup(
+        self,
+        path: Path,
+        *,
+        lifetime: float,
+        timeout: float,
+        rng: Any,
+        rendezvous: bool = False,
+    ) -> CircuitKeys:
+        """One setup round trip over ``path``; raises ``SetupTimeoutError`` if no reply."""
+        request = build_setup(
+            self.params,
+            [_spec(r) for r in path.forward],
+            [_spec(r) for r in path.backward],
+            self.id,
+            coarse_exp(unix_now(), lifetime),
+            rng,
+            rendezvous=rendezvous,
+        )
+        send, receive = trio.open_memory_channel[bytes](1)
+        self._setups[request.pending.match] = send
+        try:
+            await self.send(Outgoing(request.first_hop, request.packet))
+            with trio.move_on_after(timeout):
+                reply = await receive.receive()
+                return complete_setup(request.pending, reply, rng)
+        finally:
+            del self._setups[request.pending.match]
+        raise SetupTimeoutError(f"no setup reply within {timeout:g} s ({path.describe()})")

@@ -1,0 +1,254 @@
+"""The relay directory and node key files.
+
+Directory: a JSON file ``{"hornet_directory": 1, "params": {...}, "relays": [...]}`` in
+which each relay is ``{"node_id": hex8, "public_key": hex33, "address": "host:port"}``.
+It is validated when loaded: a bad file raises ``ConfigError`` with a message that names
+the file and the field, never a traceback.
+
+Key file: JSON ``{"type": "hornet-node-key", "secret": hex32, "local_secret": hex32}``,
+created on first start with mode 0600 (``load_or_create_key``).
+
+Endpoint ids: a source or rendezvous client is not in the directory; the last relay of
+its backward path reaches it through an 8-byte *endpoint id* that encodes its IPv4
+address: ``0xFE 0x04 ‖ IPv4 (4) ‖ port (u16)``. A relay looks ids up in its directory
+first, so a node id that happens to start with 0xFE04 is still a node id.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import secrets
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from hornet.core.crypto import SecretKey, validate_pubkey
+from hornet.core.params import MAX_MAX_HOPS, Params, Profile
+from hornet.core.relay import node_id_of
+from hornet.errors import ConfigError, HornetError, InvalidPointError
+
+ENDPOINT_PREFIX: Final = b"\xfe\x04"
+DIRECTORY_VERSION: Final = 1
+
+Address = tuple[str, int]
+
+
+def endpoint_id(address: Address) -> bytes:
+    """The 8-byte id under which relays reach the endpoint at ``address`` (IPv4)."""
+    host, port = address
+    try:
+        ip = ipaddress.IPv4Address(host)
+    except ValueError:
+        raise ConfigError(f"endpoint address must be IPv4, got {host!r}") from None
+    return ENDPOINT_PREFIX + ip.packed + port.to_bytes(2, "big")
+
+
+def endpoint_address(node_id: bytes) -> Address | None:
+    """The address an endpoint id encodes, or None if it is not one."""
+    if len(node_id) != 8 or node_id[:2] != ENDPOINT_PREFIX:
+        return None
+    port = int.from_bytes(node_id[6:8], "big")
+    if port == 0:
+        return None
+    return str(ipaddress.IPv4Address(node_id[2:6])), port
+
+
+def parse_address(text: str, *, where: str = "address") -> Address:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{where}: expected host:port, got {text!r}")
+    return host, int(port)
+
+
+@attrs.frozen
+class RelayInfo:
+    node_id: bytes
+    public_key: bytes
+    address: Address
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "node_id": self.node_id.hex(),
+            "public_key": self.public_key.hex(),
+            "address": f"{self.address[0]}:{self.address[1]}",
+        }
+
+
+@attrs.frozen
+class Directory:
+    """The relays a node or client knows, and the network's parameters."""
+
+    relays: tuple[RelayInfo, ...]
+    params: Params = attrs.field(factory=Params)
+    _by_id: dict[bytes, RelayInfo] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        by_id = {relay.node_id: relay for relay in self.relays}
+        if len(by_id) != len(self.relays):
+            raise ConfigError("directory lists a node id twice")
+        object.__setattr__(self, "_by_id", by_id)
+
+    def __iter__(self) -> Iterator[RelayInfo]:
+        return iter(self.relays)
+
+    def __len__(self) -> int:
+        return len(self.relays)
+
+    def get(self, node_id: bytes) -> RelayInfo | None:
+        return self._by_id.get(node_id)
+
+    def address_of(self, node_id: bytes) -> Address | None:
+        """Where to send a packet for ``node_id``: a relay's address or an endpoint's."""
+        relay = self._by_id.get(node_id)
+        return relay.address if relay is not None else endpoint_address(node_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "hornet_directory": DIRECTORY_VERSION,
+            "params": {
+                "max_hops": self.params.max_hops,
+                "profile": self.params.profile.value,
+            },
+            "relays": [relay.to_json() for relay in self.relays],
+        }
+
+    def write(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Directory:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read directory {path}: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"directory {path} is not JSON: line {exc.lineno}") from None
+        return cls.from_json(data, where=str(path))
+
+    @classmethod
+    def from_json(cls, data: Any, *, where: str = "directory") -> Directory:
+        if not isinstance(data, dict) or data.get("hornet_directory") != DIRECTORY_VERSION:
+            raise ConfigError(f"{where}: not a hornet directory (version {DIRECTORY_VERSION})")
+        params = _params(data.get("params", {}), where)
+        entries = data.get("relays")
+        if not isinstance(entries, list):
+            raise ConfigError(f"{where}: 'relays' must be a list")
+        return cls(
+            tuple(_relay(entry, f"{where}: relays[{i}]") for i, entry in enumerate(entries)), params
+        )
+
+
+def _params(data: Any, where: str) -> Params:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: 'params' must be an object")
+    max_hops = data.get("max_hops", Params().max_hops)
+    if not isinstance(max_hops, int) or not 1 <= max_hops <= MAX_MAX_HOPS:
+        raise ConfigError(f"{where}: params.max_hops must be an integer in [1, {MAX_MAX_HOPS}]")
+    try:
+        profile = Profile(data.get("profile", Params().profile.value))
+    except ValueError:
+        raise ConfigError(f"{where}: params.profile must be 'paper' or 'hardened'") from None
+    return Params(max_hops=max_hops, profile=profile)
+
+
+def _hex(entry: dict[str, Any], field: str, size: int, where: str) -> bytes:
+    value = entry.get(field)
+    try:
+        raw = bytes.fromhex(value) if isinstance(value, str) else b""
+    except ValueError:
+        raw = b""
+    if len(raw) != size:
+        raise ConfigError(f"{where}.{field}: expected {size} bytes of hex")
+    return raw
+
+
+def _relay(entry: Any, where: str) -> RelayInfo:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: must be an object")
+    node_id = _hex(entry, "node_id", 8, where)
+    public_key = _hex(entry, "public_key", 33, where)
+    try:
+        validate_pubkey(public_key)
+    except InvalidPointError:
+        raise ConfigError(f"{where}.public_key: not a valid secp256k1 point") from None
+    if node_id_of(public_key) != node_id:
+        raise ConfigError(f"{where}.node_id: does not match the public key")
+    address = entry.get("address")
+    if not isinstance(address, str):
+        raise ConfigError(f"{where}.address: expected 'host:port'")
+    return RelayInfo(node_id, public_key, parse_address(address, where=f"{where}.address"))
+
+
+# -- node key files -----------------------------------------------------------------------
+
+
+@attrs.frozen
+class NodeKeys:
+    """A node's long-term key and its local secret SV (both hidden from repr)."""
+
+    node_key: SecretKey = attrs.field(repr=False)
+    local_secret: bytes = attrs.field(repr=False)
+
+    @property
+    def node_id(self) -> bytes:
+        return node_id_of(self.node_key.public_key)
+
+    @classmethod
+    def generate(cls, rng: Any) -> NodeKeys:
+        return cls(SecretKey.from_rng(rng), rng.randbytes(32))
+
+
+def write_key_file(path: str | Path, keys: NodeKeys) -> None:
+    """Write ``keys`` to ``path``, created with mode 0600 (never readable by others)."""
+    body = json.dumps(
+        {
+            "type": "hornet-node-key",
+            "secret": keys.node_key.secret_bytes().hex(),
+            "local_secret": keys.local_secret.hex(),
+            "public_key": keys.node_key.public_key.hex(),
+        }
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(body + "\n")
+    os.chmod(path, 0o600)
+
+
+def load_key_file(path: str | Path) -> NodeKeys:
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
+    except json.JSONDecodeError:
+        raise ConfigError(f"key file {path} is not JSON") from None
+    if not isinstance(data, dict) or data.get("type") != "hornet-node-key":
+        raise ConfigError(f"key file {path}: not a hornet node key")
+    where = f"key file {path}"
+    secret = _hex(data, "secret", 32, where)
+    # Key files from older ``hornet keygen`` have no SV: derive none, refuse instead.
+    local_secret = _hex(data, "local_secret", 32, where)
+    try:
+        return NodeKeys(SecretKey(secret), local_secret)
+    except HornetError:
+        raise ConfigError(f"{where}: the secret is not a valid secp256k1 scalar") from None
+
+
+def load_or_create_key(path: str | Path) -> NodeKeys:
+    """Load the key file at ``path``, or create it (mode 0600) on first start."""
+    if not Path(path).exists():
+        write_key_file(path, NodeKeys.generate(secrets.SystemRandom()))
+    return load_key_file(path)
+
+
+def relay_info(keys: NodeKeys, address: Address) -> RelayInfo:
+    return RelayInfo(keys.node_id, keys.node_key.public_key, address)
+
+
+def directory_of(relays: Iterable[RelayInfo], params: Params | None = None) -> Directory:
+    return Directory(tuple(relays), params or Params())

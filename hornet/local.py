@@ -1,0 +1,118 @@
+"""``hornet.local_network(n)``: a whole HORNET network on 127.0.0.1, in one call.
+
+Starts ``n`` relays and one destination service (when ``service`` is given) on real UDP
+sockets (or on a ``MemoryNetwork`` for tests), writes their directory to a JSON file,
+and yields a ``LocalNetwork``. Tests, examples and ``hornet demo`` use it.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from hornet.circuit import single_error
+from hornet.core.params import Params
+from hornet.directory import Directory, NodeKeys, relay_info
+from hornet.node.relay import RelayNode, serve_relay
+from hornet.node.service import Handler, ServiceInfo, serve
+from hornet.transport import DatagramSocket, Network, UdpNetwork
+
+
+@attrs.frozen
+class LocalNetwork:
+    directory: Directory
+    directory_path: Path
+    relays: tuple[RelayNode, ...]
+    service: ServiceInfo | None
+    keys: tuple[NodeKeys, ...] = attrs.field(repr=False)
+
+    @property
+    def service_id(self) -> bytes:
+        if self.service is None:
+            raise LookupError("this local network runs no service")
+        return self.service.node.node_id
+
+    def relay(self, node_id: bytes) -> RelayNode:
+        for node in self.relays:
+            if node.node_id == node_id:
+                return node
+        raise LookupError(node_id.hex())
+
+
+@asynccontextmanager
+async def local_network(
+    n: int = 5,
+    *,
+    service: Handler | None = None,
+    params: Params | None = None,
+    network: Network | None = None,
+    loss: float = 0.0,
+    seed: int | None = None,
+    directory_path: str | Path | None = None,
+) -> AsyncIterator[LocalNetwork]:
+    """Run ``n`` relays (and a ``service`` destination) on 127.0.0.1 until the block exits.
+
+    ``loss`` makes every relay drop that share of arriving packets (fault injection);
+    ``seed`` makes keys deterministic (tests only).
+    """
+    network = network or UdpNetwork()
+    rng: Any = random.Random(seed) if seed is not None else secrets.SystemRandom()  # noqa: S311
+    count = n + (1 if service is not None else 0)
+    keys = tuple(NodeKeys.generate(rng) for _ in range(count))
+    sockets: list[DatagramSocket] = []
+    try:
+        for _ in keys:
+            sockets.append(await network.bind(("127.0.0.1", 0)))
+        directory = Directory(
+            tuple(relay_info(k, s.address) for k, s in zip(keys, sockets, strict=True)),
+            params or Params(),
+        )
+        with tempfile.TemporaryDirectory(prefix="hornet-") as tmp:
+            path = Path(directory_path) if directory_path else Path(tmp) / "directory.json"
+            directory.write(path)
+            with single_error():
+                async with trio.open_nursery() as nursery:
+                    relays: list[RelayNode] = []
+                    for k, s in zip(keys[:n], sockets[:n], strict=True):
+                        node: RelayNode = await nursery.start(_relay_task, k, directory, s, loss)
+                        relays.append(node)
+                    info: ServiceInfo | None = None
+                    if service is not None:
+                        info = await nursery.start(
+                            _service_task, keys[n], directory, sockets[n], service
+                        )
+                    try:
+                        yield LocalNetwork(directory, path, tuple(relays), info, keys)
+                    finally:
+                        nursery.cancel_scope.cancel()
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+async def _relay_task(
+    keys: NodeKeys,
+    directory: Directory,
+    sock: DatagramSocket,
+    loss: float,
+    task_status: trio.TaskStatus[RelayNode] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    await serve_relay(keys, directory, sock.address, sock=sock, loss=loss, task_status=task_status)
+
+
+async def _service_task(
+    keys: NodeKeys,
+    directory: Directory,
+    sock: DatagramSocket,
+    handler: Handler,
+    task_status: trio.TaskStatus[ServiceInfo] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    await serve(keys, directory, sock.address, handler, sock=sock, task_status=task_status)

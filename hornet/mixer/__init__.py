@@ -1,0 +1,65 @@
+"""An onion-message mixer: paid, rate-limited relaying of Lightning onion messages.
+
+A client buys anonymous credentials once, then — under a fresh node identity —
+spends them to have the mixer forward its onion messages, registers short-lived
+synthetic SCIDs at the mixer so that replies come back through it, and reads hints on
+which of the mixer's links are far from their onion-message rate limits.
+Specification: docs/spec-mixer.md.
+
+Layers: ``protocol``, ``scid``, ``ratelimit``, ``hints``, ``config``, ``session`` and
+``core`` are sans-IO; ``state`` is SQLite; ``transport``, ``node``, ``service`` and
+``client`` are trio. The trio layers are imported lazily, so importing a sans-IO
+module (``hornet.mixer.core``) does not load trio.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from hornet.mixer.config import MixerConfig, PeerConfig, parse_config
+from hornet.mixer.core import MixerCore, Transmit
+from hornet.mixer.hints import Hints, PeerHint
+from hornet.mixer.protocol import Prices
+from hornet.mixer.ratelimit import PROFILES, Limit
+from hornet.mixer.session import Delivered, MixerSession, ScidRegistration, Wallet
+
+if TYPE_CHECKING:
+    from hornet.mixer.client import MixerClient
+    from hornet.mixer.service import MixerService, mixer_main, open_mixer
+
+_LAZY = {
+    "MixerClient": "hornet.mixer.client",
+    "MixerService": "hornet.mixer.service",
+    "mixer_main": "hornet.mixer.service",
+    "open_mixer": "hornet.mixer.service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hornet.mixer' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "PROFILES",
+    "Delivered",
+    "Hints",
+    "Limit",
+    "MixerClient",
+    "MixerConfig",
+    "MixerCore",
+    "MixerService",
+    "MixerSession",
+    "PeerConfig",
+    "PeerHint",
+    "Prices",
+    "ScidRegistration",
+    "Transmit",
+    "Wallet",
+    "mixer_main",
+    "open_mixer",
+    "parse_config",
+]

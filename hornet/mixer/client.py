@@ -1,0 +1,202 @@
+"""``MixerClient``: the trio client of an onion-message mixer.
+
+Strategy (trio-websocket's shape): a ``MixerSession`` (sans-IO) builds and reads every
+message; this class moves them over a ``Transport`` and runs one reader task in a
+nursery the caller supplies (``await nursery.start(client.run)``). Each request waits
+on its own one-slot channel; application messages (replies that came back through a
+synthetic SCID) go to a bounded inbox, dropped and counted when it is full. Timeouts
+belong to the caller (``trio.fail_after``).
+
+Typical use::
+
+    wallet = Wallet(mixer_id)
+    async with trio.open_nursery() as nursery:
+        client = MixerClient.create(transport, key, wallet)
+        await nursery.start(client.run)
+        await client.get_info()
+        await client.buy(voucher_code)
+        registration = await client.register_scid()
+        reply_path = client.reply_path(registration)
+        await client.send(destination_path, [(TLV, b"hello")], reply_path=reply_path)
+        reply = await client.receive()
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Sequence
+
+import trio
+
+from hornet.core import crypto
+from hornet.core.blinding import BlindedPath
+from hornet.core.onion_message import OutgoingOnionMessage
+from hornet.credentials.transcript import Rng
+from hornet.errors import LocalProtocolError, MalformedInputError, RemoteProtocolError
+from hornet.mixer.hints import Hints
+from hornet.mixer.protocol import MixerInfo
+from hornet.mixer.session import (
+    Delivered,
+    DropNotice,
+    MixerReply,
+    MixerSession,
+    ScidRegistration,
+    Wallet,
+)
+from hornet.mixer.transport import Transport
+
+
+class MixerClient:
+    """One identity's connection to one mixer, over ``transport``."""
+
+    def __init__(self, transport: Transport, session: MixerSession, *, rng: Rng | None = None,
+                 inbox_size: int = 64) -> None:
+        if transport.node_id != session.node_id:
+            raise LocalProtocolError("the transport must carry the session's node id")
+        self.transport = transport
+        self.session = session
+        self.rng: Rng = rng if rng is not None else secrets.SystemRandom()
+        self._waiters: dict[bytes, trio.MemorySendChannel[MixerReply]] = {}
+        self._inbox_send, self._inbox = trio.open_memory_channel[Delivered](inbox_size)
+        self.stats: Counter[str] = Counter()
+
+    @classmethod
+    def create(cls, transport: Transport, identity: crypto.SecretKey, wallet: Wallet, *,
+               to_mixer: Sequence[bytes] = (), reply_hops: Sequence[bytes] = (),
+               rng: Rng | None = None, inbox_size: int = 64) -> MixerClient:
+        """A client speaking as ``identity`` (a fresh key per session is the point).
+
+        ``to_mixer``: hops to reach the mixer (empty: it is a direct peer);
+        ``reply_hops``: hops between the mixer and us in the reply paths of requests.
+        """
+        rng = rng if rng is not None else secrets.SystemRandom()
+        session = MixerSession.create(identity, wallet, rng, to_mixer=to_mixer,
+                                      reply_hops=reply_hops)
+        return cls(transport, session, rng=rng, inbox_size=inbox_size)
+
+    @property
+    def node_id(self) -> bytes:
+        return self.session.node_id
+
+    @property
+    def wallet(self) -> Wallet:
+        return self.session.wallet
+
+    # -- the reader task ------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Read messages until cancelled; start it with ``nursery.start``."""
+        task_status.started()
+        while True:
+            _, message = await self.transport.receive()
+            self._dispatch(message)
+
+    def _dispatch(self, message: bytes) -> None:
+        try:
+            incoming = self.session.receive(message)
+        except RemoteProtocolError:
+            self.stats["dropped_invalid"] += 1
+            return
+        if incoming is None:
+            self.stats["ignored"] += 1
+        elif isinstance(incoming, MixerReply):
+            waiter = self._waiters.pop(incoming.request_id, None)
+            if waiter is None:
+                self.stats["late_replies"] += 1
+            else:
+                waiter.send_nowait(incoming)
+        elif isinstance(incoming, DropNotice):
+            self.stats["drop_notices"] += 1
+        else:
+            try:
+                self._inbox_send.send_nowait(incoming)
+                self.stats["delivered"] += 1
+            except trio.WouldBlock:
+                self.stats["dropped_inbox_full"] += 1
+
+    async def _call(self, request_id: bytes, outgoing: OutgoingOnionMessage) -> object:
+        send, receive = trio.open_memory_channel[MixerReply](1)
+        self._waiters[request_id] = send
+        try:
+            await self.transport.send(outgoing.first_node_id, outgoing.message)
+            self.stats["requests"] += 1
+            reply = await receive.receive()
+        finally:
+            self._waiters.pop(request_id, None)
+            self.session.forget(request_id)
+        if reply.error is not None:
+            raise reply.error
+        return reply.result
+
+    # -- requests -------------------------------------------------------------------
+    async def get_info(self) -> MixerInfo:
+        """Ask for prices and signed issuer parameters (verified against the mixer id)."""
+        result = await self._call(*self.session.info_request(self.rng))
+        if not isinstance(result, MixerInfo):
+            raise MalformedInputError("unexpected INFO result")
+        return result
+
+    async def buy(self, payment_id: bytes, *, values: Sequence[int] | None = None) -> int:
+        """Turn a payment (voucher code / paid invoice id) into credentials; returns how
+        many credentials were added to the wallet."""
+        result = await self._call(*self.session.buy_request(payment_id, self.rng, values=values))
+        if not isinstance(result, int):
+            raise MalformedInputError("unexpected BUY result")
+        return result
+
+    async def rollover(self) -> int:
+        """Roll ``k`` old-epoch credentials into the next epoch; returns how many
+        credentials were rolled over (0 if there was nothing to roll over)."""
+        request = self.session.rollover_request(self.rng)
+        if request is None:
+            return 0
+        result = await self._call(*request)
+        if not isinstance(result, int):
+            raise MalformedInputError("unexpected REISSUE result")
+        return result
+
+    async def register_scid(self) -> ScidRegistration:
+        result = await self._call(*self.session.register_request(self.rng))
+        if not isinstance(result, ScidRegistration):
+            raise MalformedInputError("unexpected REGISTER result")
+        return result
+
+    async def renew_scid(self, registration: ScidRegistration) -> ScidRegistration:
+        result = await self._call(*self.session.renew_request(registration, self.rng))
+        if not isinstance(result, ScidRegistration):
+            raise MalformedInputError("unexpected RENEW result")
+        return result
+
+    async def hints(self) -> Hints:
+        result = await self._call(*self.session.hints_request(self.rng))
+        if not isinstance(result, Hints):
+            raise MalformedInputError("unexpected HINTS result")
+        return result
+
+    # -- messages -------------------------------------------------------------------
+    def reply_path(self, registration: ScidRegistration, *,
+                   via: Sequence[bytes] = ()) -> BlindedPath:
+        """A reply path entering through the mixer's synthetic SCID ``registration``."""
+        return self.session.reply_path(registration, self.rng, via=via)
+
+    async def send(self, destination: BlindedPath, payload: Sequence[tuple[int, bytes]], *,
+                   reply_path: BlindedPath | None = None,
+                   next_hops: Sequence[bytes] = ()) -> None:
+        """Send a paid onion message through the mixer (no answer from the mixer)."""
+        outgoing = self.session.send_message(destination, payload, self.rng,
+                                             reply_path=reply_path, next_hops=next_hops)
+        await self.transport.send(outgoing.first_node_id, outgoing.message)
+        self.stats["sent"] += 1
+
+    async def receive(self) -> Delivered:
+        """The next application message for us (replies through our SCIDs)."""
+        return await self._inbox.receive()
+
+    def receive_nowait(self) -> Delivered:
+        return self._inbox.receive_nowait()
+
+    def statistics(self) -> dict[str, int]:
+        return dict(self.stats)
+
+
+__all__ = ["MixerClient"]

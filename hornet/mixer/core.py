@@ -1,0 +1,950 @@
+"""The mixer as a sans-IO state machine: ``handle(peer, message, now, rng) -> actions``.
+
+Rules (docs/spec-mixer.md):
+
+1. Bytes in, actions out. The only action that moves bytes is ``Transmit(peer,
+   message)``; the trio service (``hornet.mixer.service``) performs them. Time and
+   randomness are parameters; storage is injected (``SpendLedger``, ``ScidStore``).
+2. Cheap checks first: message type, then the incoming peer's allowance (before any
+   elliptic-curve work), then the Sphinx peel, then the payment.
+3. An onion message for which the mixer is an intermediate hop is forwarded only if
+   (a) its hop names a live synthetic SCID (the registration prepaid delivery), or
+   (b) its ``encrypted_data_tlv`` carries a payment worth ``prices.message``, or
+   (c) ``forward_unpaid`` is set. A paid message waits in a bounded batch until
+   ``flush`` has committed its spends in one transaction (group commit); only then is
+   it forwarded. A spend is never accepted twice: the store's primary key decides.
+4. A message for which the mixer is the final hop carries one ``MIXER_REQUEST_TLV``;
+   the response goes back along the request's ``reply_path``.
+5. Forwarding respects the next peer's published limit: send now if its limiter
+   allows and its queue is empty, else queue (bounded), else drop and push back on the
+   incoming peer (halve its allowance; send it an ``onion_message_drop``).
+6. Untrusted bytes never raise out of ``handle``: every ``RemoteProtocolError`` becomes
+   a counter in ``statistics()``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterable
+from typing import Final
+
+import attrs
+
+from hornet.core import crypto, sphinx
+from hornet.core.blinding import (
+    BlindedPath,
+    EncryptedData,
+    decrypt_recipient_data,
+    next_path_key,
+    unblind,
+)
+from hornet.core.onion_message import (
+    BOLT12_PAYLOAD_TYPES,
+    HEADER_LEN,
+    MAX_PACKET_SIZE,
+    MIN_PACKET_SIZE,
+    ONION_MESSAGE_TYPE,
+    OnionMessagePayload,
+    create_onion_message,
+)
+from hornet.credentials.params import IssuerSecretKey, sign_issuer_params
+from hornet.credentials.payments import PaymentBackend
+from hornet.credentials.scheme import Issuer
+from hornet.credentials.service import CredentialService
+from hornet.credentials.transcript import Rng
+from hornet.errors import (
+    DoubleSpendError,
+    ExpiredError,
+    HornetError,
+    InsufficientValueError,
+    IntegrityError,
+    InvalidPointError,
+    LocalProtocolError,
+    MalformedCredentialError,
+    MalformedInputError,
+    PaymentRequiredError,
+    RemoteProtocolError,
+    ReplayError,
+    UnknownScidError,
+    UnknownVersionError,
+    WrongEpochError,
+)
+from hornet.mixer.config import MixerConfig
+from hornet.mixer.hints import Hints, PeerHint, rank
+from hornet.mixer.protocol import (
+    MIXER_PAYMENT_TLV,
+    MIXER_REQUEST_TLV,
+    MIXER_RESPONSE_TLV,
+    ONION_MESSAGE_DROP_TYPE,
+    Kind,
+    MixerInfo,
+    OnionMessageDrop,
+    Payment,
+    Request,
+    Response,
+    ScidGrant,
+    Status,
+    owner_hash,
+    send_message_hash,
+    shared_secret_hash,
+)
+from hornet.mixer.ratelimit import Allowance, Limit, Limiter, RateMeter, make_limiter
+from hornet.mixer.scid import Registration, ScidBook, ScidCipher
+from hornet.mixer.state import ScidStore, SpendLedger
+
+_TYPE_PREFIX: Final = ONION_MESSAGE_TYPE.to_bytes(2, "big")
+_DROP_PREFIX: Final = ONION_MESSAGE_DROP_TYPE.to_bytes(2, "big")
+_REQUEST_ID_TAG: Final = b"hornet/mixer/v1/request-id"
+_ISSUER_KEY_TAG: Final = b"hornet/mixer/v1/issuer-key"
+_TOMBSTONE_PURGE_S: Final = 60.0
+_MAX_LOOPBACK: Final = 4
+
+
+# --------------------------------------------------------------------------------------
+# Actions
+
+
+@attrs.frozen
+class Transmit:
+    """Send ``message`` (a BOLT 1 message: type 513 or 515) to the peer ``peer``."""
+
+    peer: bytes
+    message: bytes = attrs.field(repr=lambda m: f"<{len(m)} bytes>")
+
+
+@attrs.frozen
+class CircuitRequest:
+    """A paid request to open a HORNET circuit through the mixer (handled by a later
+    layer). ``reply_path`` is where the setup response must go."""
+
+    request_id: bytes
+    setup: bytes
+    paid_value: int
+    reply_path: BlindedPath | None
+
+
+Action = Transmit | CircuitRequest
+
+
+# --------------------------------------------------------------------------------------
+# Peeling one onion message (BOLT 4 §Onion Messages, reader), keeping what the mixer needs
+
+
+@attrs.frozen
+class PeeledMessage:
+    """One hop's view: our decrypted ``encrypted_data_tlv``, the ``onionmsg_tlv``, the
+    message for the next hop (None if we are final) and the onion_message_drop hash."""
+
+    path_key: bytes
+    data: EncryptedData
+    tlv: OnionMessagePayload
+    next_message: bytes | None = attrs.field(repr=False)
+    ss_hash: bytes = attrs.field(repr=False, eq=False)
+
+
+def peel_message(node_key: crypto.SecretKey, message: bytes) -> PeeledMessage:
+    """``process_onion_message`` that also returns the hop's ``encrypted_data_tlv``
+    (its odd records carry the mixer payment). Raises only ``RemoteProtocolError``s."""
+    message = bytes(message)
+    if len(message) < HEADER_LEN + MIN_PACKET_SIZE or message[:2] != _TYPE_PREFIX:
+        raise MalformedInputError("not a well-formed onion_message")
+    length = int.from_bytes(message[HEADER_LEN - 2 : HEADER_LEN], "big")
+    if len(message) != HEADER_LEN + length or length > MAX_PACKET_SIZE:
+        raise MalformedInputError("onion_message len does not match its packet")
+    path_key = message[2:HEADER_LEN - 2]
+    keys = unblind(node_key, path_key)
+    peeled = sphinx.peel_onion(keys.blinded_private_key, message[HEADER_LEN:])
+    final = peeled.next_onion is None
+    tlv = OnionMessagePayload.decode(
+        peeled.payload, known_payload_types=BOLT12_PAYLOAD_TYPES if final else frozenset()
+    )
+    if tlv.encrypted_recipient_data is None:
+        raise MalformedInputError("onionmsg_tlv lacks encrypted_recipient_data")
+    data = EncryptedData.decode(decrypt_recipient_data(keys.rho, tlv.encrypted_recipient_data))
+    features = data.allowed_features
+    if features is not None and any(features):
+        raise MalformedInputError("allowed_features names a feature we do not know")
+    ss_hash = shared_secret_hash(peeled.shared_secret)
+    if peeled.next_onion is None:
+        if len(tlv.payload_fields) > 1:
+            raise MalformedInputError("onionmsg_tlv has more than one payload field")
+        return PeeledMessage(path_key, data, tlv, None, ss_hash)
+    if tlv.reply_path is not None or tlv.records:
+        raise MalformedInputError("non-final onionmsg_tlv has fields besides encrypted data")
+    if data.path_id is not None:
+        raise MalformedInputError("non-final encrypted_data_tlv has a path_id")
+    if data.next_node_id is None and data.short_channel_id is None:
+        raise MalformedInputError("non-final encrypted_data_tlv names no next hop")
+    following = data.next_path_key_override or next_path_key(path_key, keys.shared_secret)
+    out = b"".join(
+        (_TYPE_PREFIX, following, message[HEADER_LEN - 2 : HEADER_LEN], peeled.next_onion)
+    )
+    return PeeledMessage(path_key, data, tlv, out, ss_hash)
+
+
+# --------------------------------------------------------------------------------------
+# Keys
+
+
+class KeyedRng:
+    """A deterministic byte stream HMAC-SHA256(key, label ‖ counter): derives per-epoch
+    issuer keys from one master secret (so only the master secret is stored)."""
+
+    __slots__ = ("_counter", "_key", "_label")
+
+    def __init__(self, key: bytes, label: bytes) -> None:
+        self._key = bytes(key)
+        self._label = bytes(label)
+        self._counter = 0
+
+    def randbytes(self, n: int, /) -> bytes:
+        out = bytearray()
+        while len(out) < n:
+            out += crypto.hmac_sha256(self._key, self._label + self._counter.to_bytes(8, "big"))
+            self._counter += 1
+        return bytes(out[:n])
+
+    def __repr__(self) -> str:
+        return "KeyedRng(<hidden>)"
+
+
+def derive_issuer_key(master_secret: bytes, epoch: int) -> IssuerSecretKey:
+    """The issuer key of ``epoch``, derived from the mixer's master secret."""
+    label = _ISSUER_KEY_TAG + epoch.to_bytes(4, "big")
+    return IssuerSecretKey.generate(KeyedRng(master_secret, label))
+
+
+def derive_scid_key(master_secret: bytes) -> bytes:
+    return crypto.hmac_sha256(master_secret, b"hornet/mixer/v1/scid-key")
+
+
+# --------------------------------------------------------------------------------------
+# Per-peer state
+
+
+@attrs.frozen
+class _Queued:
+    message: bytes
+    origin: bytes | None
+    ss_hash: bytes
+    cost: float
+
+
+@attrs.define
+class PeerState:
+    """What the mixer tracks per peer: both limiters, the backpressure allowance, the
+    bounded outgoing queue and the load meters behind the hints."""
+
+    node_id: bytes
+    profile: str
+    network: bool
+    out_limiter: Limiter
+    in_base: Limit
+    in_limiter: Limiter
+    allowance: Allowance
+    out_meter: RateMeter
+    in_meter: RateMeter
+    queue: deque[_Queued] = attrs.field(factory=deque)
+    queue_bytes: int = 0
+    last_incoming: bytes | None = None
+    last_notice: float = float("-inf")
+
+
+@attrs.frozen
+class _Verified:
+    epoch: int | None
+    serials: tuple[bytes, ...]
+    value: int
+
+
+@attrs.frozen
+class _PendingSend:
+    origin: bytes
+    next_peer: bytes
+    message: bytes
+    ss_hash: bytes
+    epoch: int
+    serials: tuple[bytes, ...]
+
+
+@attrs.frozen
+class MixerStatistics:
+    """A snapshot: counters plus gauges (live SCIDs, peers, pending, queued)."""
+
+    counters: dict[str, int]
+    live_scids: int
+    peers: int
+    pending: int
+    queued: int
+
+    def __getitem__(self, name: str) -> int:
+        return self.counters.get(name, 0)
+
+
+def _error_counter(exc: HornetError) -> str:
+    """The counter name of a dropped message's error class."""
+    for cls, name in (
+        (InvalidPointError, "invalid_point"),
+        (UnknownVersionError, "unknown_version"),
+        (MalformedCredentialError, "bad_credential"),
+        (MalformedInputError, "malformed"),
+        (DoubleSpendError, "double_spend"),
+        (ReplayError, "replay"),
+        (WrongEpochError, "wrong_epoch"),
+        (ExpiredError, "expired"),
+        (IntegrityError, "bad_credential_or_mac"),
+        (InsufficientValueError, "insufficient_value"),
+        (PaymentRequiredError, "payment_required"),
+        (UnknownScidError, "unknown_scid"),
+    ):
+        if isinstance(exc, cls):
+            return name
+    return "remote_error"
+
+
+def _status_of(exc: HornetError) -> Status:
+    for cls, status in (
+        (MalformedCredentialError, Status.MALFORMED),
+        (MalformedInputError, Status.MALFORMED),
+        (DoubleSpendError, Status.DOUBLE_SPEND),
+        (WrongEpochError, Status.WRONG_EPOCH),
+        (IntegrityError, Status.BAD_CREDENTIAL),
+        (InsufficientValueError, Status.INSUFFICIENT_VALUE),
+        (PaymentRequiredError, Status.PAYMENT_REQUIRED),
+        (UnknownScidError, Status.UNKNOWN_SCID),
+    ):
+        if isinstance(exc, cls):
+            return status
+    return Status.MALFORMED
+
+
+class _Refused(Exception):
+    """Internal: answer the request with ``status``."""
+
+    def __init__(self, status: Status) -> None:
+        super().__init__(status.name)
+        self.status = status
+
+
+# --------------------------------------------------------------------------------------
+# The state machine
+
+
+@attrs.define
+class MixerCore:
+    """The mixer's decisions. Build with ``MixerCore.create``."""
+
+    config: MixerConfig
+    node_key: crypto.SecretKey = attrs.field(repr=False)
+    issuer: Issuer = attrs.field(repr=False)
+    credentials: CredentialService = attrs.field(repr=False)
+    ledger: SpendLedger = attrs.field(repr=False)
+    scid_store: ScidStore | None = attrs.field(repr=False)
+    book: ScidBook = attrs.field(repr=False)
+    issuer_keys: Callable[[int], IssuerSecretKey] = attrs.field(repr=False)
+    channels: dict[int, bytes] = attrs.field(factory=dict)
+    peers: OrderedDict[bytes, PeerState] = attrs.field(factory=OrderedDict, repr=False)
+    stats: Counter[str] = attrs.field(factory=Counter)
+    signed_params: dict[int, bytes] = attrs.field(factory=dict, repr=False)
+    _network: dict[bytes, str] = attrs.field(factory=dict, repr=False)
+    _pending: list[_PendingSend] = attrs.field(factory=list, repr=False)
+    _pending_serials: set[bytes] = attrs.field(factory=set, repr=False)
+    _active: set[bytes] = attrs.field(factory=set, repr=False)
+    _next_tomb_purge: float = 0.0
+
+    @classmethod
+    def create(cls, config: MixerConfig, node_key: crypto.SecretKey, master_secret: bytes, *,
+               ledger: SpendLedger, payments: PaymentBackend | None,
+               scid_store: ScidStore | None, now: float) -> MixerCore:
+        """A mixer whose issuer keys and SCID cipher key derive from ``master_secret``,
+        with the registrations of ``scid_store`` (if any) loaded."""
+        if len(master_secret) != 32:
+            raise LocalProtocolError("master secret must be 32 bytes")
+        issuer = Issuer(config.credential_params)
+        service = CredentialService(issuer, ledger.store, payments)
+        book = ScidBook(ScidCipher(derive_scid_key(master_secret)), config.scid_tombstone_s)
+        core = cls(
+            config=config, node_key=node_key, issuer=issuer, credentials=service,
+            ledger=ledger, scid_store=scid_store, book=book,
+            issuer_keys=lambda epoch: derive_issuer_key(master_secret, epoch),
+            channels=dict(config.channels),
+        )
+        if scid_store is not None:
+            registrations, tombstones = scid_store.load()
+            for scid, until in tombstones.items():
+                if until > now:
+                    book.add_tombstone(scid, until)
+            for registration in registrations:
+                if registration.scid not in book.tombstones():
+                    book.add(registration)
+        for peer in config.peers:
+            core.add_peer(peer.node_id, peer.profile, now=now)
+        core._ensure_epochs(now)
+        return core
+
+    # -- peers ----------------------------------------------------------------------
+    def add_peer(self, node_id: bytes, profile: str, *, now: float) -> None:
+        """Declare a network peer (a Lightning node) and the implementation it runs."""
+        if profile not in self.config.profiles:
+            raise LocalProtocolError(f"unknown profile {profile!r}")
+        self._network[bytes(node_id)] = profile
+        self.peers.pop(bytes(node_id), None)
+        self._peer(bytes(node_id), now)
+
+    def _new_peer(self, node_id: bytes, now: float) -> PeerState:
+        cfg = self.config
+        network = node_id in self._network
+        profile = self._network[node_id] if network else cfg.client_profile
+        out_limit = cfg.profile(profile)
+        in_base = cfg.incoming_peer if network else cfg.incoming_client
+        return PeerState(
+            node_id=node_id, profile=profile, network=network,
+            out_limiter=make_limiter(out_limit, now), in_base=in_base,
+            in_limiter=make_limiter(in_base, now),
+            allowance=Allowance(cfg.backpressure_recover_s, cfg.backpressure_min_interval_s,
+                                cfg.backpressure_floor),
+            out_meter=RateMeter(cfg.hint_tau_s), in_meter=RateMeter(cfg.hint_tau_s),
+        )
+
+    def _peer(self, node_id: bytes, now: float) -> PeerState | None:
+        """The state of ``node_id``, created on first contact; None if the table is full
+        of peers that cannot be evicted (network peers and clients with queued data)."""
+        state = self.peers.get(node_id)
+        if state is not None:
+            self.peers.move_to_end(node_id)
+            return state
+        if len(self.peers) >= self.config.max_peers:
+            victim = next(
+                (k for k, s in self.peers.items() if not s.network and not s.queue), None
+            )
+            if victim is None:
+                self.stats["dropped_peer_table_full"] += 1
+                return None
+            del self.peers[victim]
+            self.stats["peers_evicted"] += 1
+        state = self._new_peer(node_id, now)
+        self.peers[node_id] = state
+        return state
+
+    # -- epochs ---------------------------------------------------------------------
+    def _ensure_epochs(self, now: float) -> None:
+        wanted = set(self.config.credential_params.presentable_epochs(now))
+        have = set(self.signed_params)
+        if wanted == have:
+            return
+        for epoch in sorted(wanted - have):
+            public = self.issuer.add_epoch_key(epoch, self.issuer_keys(epoch))
+            self.signed_params[epoch] = sign_issuer_params(
+                self.config.credential_params, public, self.node_key)
+        for epoch in have - wanted:
+            self.issuer.drop_epoch_key(epoch)
+            del self.signed_params[epoch]
+
+    # -- entry points ---------------------------------------------------------------
+    def handle(self, peer: bytes, message: bytes, now: float, rng: Rng) -> list[Action]:
+        """Process one BOLT 1 message received from ``peer``. Never raises on its bytes."""
+        self.stats["received"] += 1
+        self._ensure_epochs(now)
+        head = bytes(message[:2])
+        if head == _TYPE_PREFIX:
+            return self._onion_message(bytes(peer), bytes(message), now, rng)
+        if head == _DROP_PREFIX:
+            return self._drop_notice(bytes(peer), bytes(message), now)
+        self.stats["dropped_unknown_type"] += 1
+        return []
+
+    def flush(self, now: float) -> list[Action]:
+        """Commit the batched spends (one transaction per epoch) and forward the messages
+        whose spends committed. Call after every burst of ``handle`` calls."""
+        pending, self._pending = self._pending, []
+        self._pending_serials.clear()
+        if not pending:
+            return []
+        accepted: dict[bytes, bool] = {}
+        by_epoch: dict[int, list[bytes]] = {}
+        for item in pending:
+            by_epoch.setdefault(item.epoch, []).extend(item.serials)
+        for epoch, serials in by_epoch.items():
+            for serial, ok in zip(serials, self.ledger.record_batch(epoch, serials), strict=True):
+                accepted[serial] = ok
+        self.stats["spend_batches"] += 1
+        actions: list[Action] = []
+        for item in pending:
+            if all(accepted[s] for s in item.serials):
+                self.stats["paid_messages"] += 1
+                actions += self._route(item.origin, item.next_peer, item.message, item.ss_hash,
+                                       now)
+            else:
+                self.stats["dropped_double_spend"] += 1
+        return actions
+
+    def poll(self, now: float) -> list[Action]:
+        """Timers: expire SCIDs, drain queues whose limiters allow, rotate epochs."""
+        self._ensure_epochs(now)
+        expired = self.book.expire(now)
+        if expired:
+            self.stats["scids_expired"] += len(expired)
+            if self.scid_store is not None:
+                self.scid_store.expire([r.scid for r in expired],
+                                       now + self.config.scid_tombstone_s)
+        if self.scid_store is not None and now >= self._next_tomb_purge:
+            self.scid_store.purge_tombstones(now)
+            self._next_tomb_purge = now + _TOMBSTONE_PURGE_S
+        actions: list[Action] = []
+        for node_id in list(self._active):
+            state = self.peers.get(node_id)
+            if state is None:
+                self._active.discard(node_id)
+                continue
+            while state.queue and state.out_limiter.try_take(state.queue[0].cost, now):
+                item = state.queue.popleft()
+                state.queue_bytes -= len(item.message)
+                state.out_meter.add(item.cost, now)
+                self.stats["forwarded"] += 1
+                actions.append(Transmit(node_id, item.message))
+            if not state.queue:
+                self._active.discard(node_id)
+        return actions
+
+    def next_wakeup(self, now: float) -> float | None:
+        """When ``poll`` has work next (an SCID deadline, a queue that may drain)."""
+        times: list[float] = []
+        deadline = self.book.next_deadline()
+        if deadline is not None:
+            times.append(deadline)
+        for node_id in self._active:
+            state = self.peers.get(node_id)
+            if state is not None and state.queue:
+                times.append(now + state.out_limiter.delay(state.queue[0].cost, now))
+        if self._pending:
+            times.append(now)
+        return min(times) if times else None
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def statistics(self) -> MixerStatistics:
+        return MixerStatistics(
+            counters=dict(self.stats), live_scids=len(self.book), peers=len(self.peers),
+            pending=len(self._pending),
+            queued=sum(len(s.queue) for s in self.peers.values()),
+        )
+
+    # -- onion messages -------------------------------------------------------------
+    def _onion_message(self, peer: bytes, message: bytes, now: float, rng: Rng) -> list[Action]:
+        state = self._peer(peer, now)
+        if state is None:
+            return []
+        cost = state.in_base.cost(len(message))
+        if not state.in_limiter.try_take(cost, now, state.allowance.factor(now)):
+            self.stats["dropped_rate_limited"] += 1
+            return self._notice_rate_limited(state, message, now)
+        state.in_meter.add(cost, now)
+        try:
+            peeled = peel_message(self.node_key, message)
+        except RemoteProtocolError as exc:
+            self.stats["dropped_" + _error_counter(exc)] += 1
+            return []
+        if peeled.next_message is None:
+            return self._final(peer, peeled, now, rng)
+        return self._forward(peer, peeled, now)
+
+    def _notice_rate_limited(self, state: PeerState, message: bytes, now: float) -> list[Action]:
+        """Tell a peer we dropped its message (at most once per min interval per peer)."""
+        if not self.config.send_drop_notices:
+            return []
+        if now - state.last_notice < self.config.backpressure_min_interval_s:
+            return []
+        state.last_notice = now
+        try:
+            ss_hash = peel_message(self.node_key, message).ss_hash
+        except RemoteProtocolError:
+            return []
+        self.stats["drop_notices_sent"] += 1
+        return [Transmit(state.node_id, OnionMessageDrop(True, ss_hash).encode())]
+
+    def _resolve_scid(self, scid: int, now: float) -> tuple[bytes, bool]:
+        """(next peer, prepaid) for a ``short_channel_id`` hop; raises UnknownScidError."""
+        registration = self.book.lookup(scid, now)
+        if registration is not None:
+            return registration.target, True
+        channel_peer = self.channels.get(scid)
+        if channel_peer is not None:
+            return channel_peer, False
+        if self.book.get(scid) is not None or scid in self.book.tombstones():
+            self.stats["dropped_scid_expired"] += 1
+            raise ExpiredError("synthetic SCID expired")
+        raise UnknownScidError("unknown short_channel_id")
+
+    def _forward(self, peer: bytes, peeled: PeeledMessage, now: float,
+                 depth: int = 0) -> list[Action]:
+        data = peeled.data
+        assert peeled.next_message is not None
+        prepaid = False
+        if data.short_channel_id is not None:
+            try:
+                next_peer, prepaid = self._resolve_scid(data.short_channel_id, now)
+            except ExpiredError:
+                return []
+            except UnknownScidError:
+                self.stats["dropped_unknown_scid"] += 1
+                return []
+        else:
+            assert data.next_node_id is not None
+            next_peer = data.next_node_id
+        if prepaid:
+            self.stats["scid_deliveries"] += 1
+            return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now, depth)
+        raw_payment = dict(data.records).get(MIXER_PAYMENT_TLV)
+        if raw_payment is None:
+            if self.config.forward_unpaid or self.config.prices.message == 0:
+                return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now,
+                                   depth)
+            self.stats["dropped_unpaid"] += 1
+            return []
+        try:
+            payment = Payment.decode(raw_payment)
+            verified = self._verify_payment(payment, send_message_hash(peeled.path_key), now,
+                                            self.config.prices.message)
+        except RemoteProtocolError as exc:
+            self.stats["dropped_" + _error_counter(exc)] += 1
+            return []
+        if verified.epoch is None:  # a free message price
+            return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now, depth)
+        self._pending.append(_PendingSend(peer, next_peer, peeled.next_message, peeled.ss_hash,
+                                          verified.epoch, verified.serials))
+        self._pending_serials.update(verified.serials)
+        if len(self._pending) >= self.config.max_batch:
+            return self.flush(now)
+        return []
+
+    def _verify_payment(self, payment: Payment, message_hash: bytes, now: float,
+                        price: int) -> _Verified:
+        """Verify just enough spends to cover ``price`` (extra spends stay unspent).
+
+        Raises ``InsufficientValueError`` before any proof is checked if the spends
+        cannot cover the price; ``DoubleSpendError`` for a serial repeated in the
+        payment or waiting in the current batch; the scheme's errors otherwise.
+        """
+        if price <= 0:
+            return _Verified(None, (), 0)
+        unit = self.config.credential_params.unit_value
+        needed = -(-price // unit)
+        if len(payment.spends) < needed:
+            raise InsufficientValueError("payment does not cover the price")
+        epoch: int | None = None
+        serials: list[bytes] = []
+        for spend in payment.spends[:needed]:
+            verified = self.issuer.verify_spend(spend, message_hash=message_hash, now=now)
+            if epoch is not None and verified.epoch != epoch:
+                raise MalformedCredentialError("a payment spends credentials of one epoch")
+            epoch = verified.epoch
+            serials.append(verified.serial)
+        if len(set(serials)) != len(serials) or self._pending_serials.intersection(serials):
+            raise DoubleSpendError("credential serial already presented")
+        return _Verified(epoch, tuple(serials), needed * unit)
+
+    def _route(self, origin: bytes | None, next_peer: bytes, message: bytes, ss_hash: bytes,
+               now: float, depth: int = 0) -> list[Action]:
+        """Send now, queue, or drop with backpressure on ``origin`` (rule 5)."""
+        if next_peer == self.node_key.public_key:
+            return self._loopback(origin, message, now, depth)
+        out = self._peer(next_peer, now)
+        if out is None:
+            self.stats["dropped_no_route"] += 1
+            return []
+        cost = out.out_limiter.limit.cost(len(message))
+        if origin is not None:
+            out.last_incoming = origin
+        if not out.queue and out.out_limiter.try_take(cost, now):
+            out.out_meter.add(cost, now)
+            self.stats["forwarded"] += 1
+            return [Transmit(next_peer, message)]
+        cfg = self.config
+        fits = out.queue_bytes + len(message) <= cfg.queue_bytes
+        if len(out.queue) < cfg.queue_messages and fits:
+            out.queue.append(_Queued(message, origin, ss_hash, cost))
+            out.queue_bytes += len(message)
+            self._active.add(next_peer)
+            self.stats["queued"] += 1
+            return []
+        self.stats["dropped_queue_full"] += 1
+        return self._backpressure(origin, ss_hash, now)
+
+    def _loopback(self, origin: bytes | None, message: bytes, now: float,
+                  depth: int) -> list[Action]:
+        """The next hop is the mixer itself (e.g. a path entering through one of its
+        synthetic SCIDs right after a paid hop): peel again, a bounded number of times."""
+        if depth >= _MAX_LOOPBACK or origin is None:
+            self.stats["dropped_loop"] += 1
+            return []
+        try:
+            peeled = peel_message(self.node_key, message)
+        except RemoteProtocolError as exc:
+            self.stats["dropped_" + _error_counter(exc)] += 1
+            return []
+        if peeled.next_message is None:
+            self.stats["dropped_loop"] += 1
+            return []
+        return self._forward(origin, peeled, now, depth + 1)
+
+    def _backpressure(self, origin: bytes | None, ss_hash: bytes, now: float) -> list[Action]:
+        """Halve ``origin``'s allowance and tell it (onion_message_drop)."""
+        if origin is None:
+            return []
+        state = self.peers.get(origin)
+        if state is None:
+            return []
+        if state.allowance.penalise(now):
+            self.stats["backpressure_penalties"] += 1
+        if not self.config.send_drop_notices:
+            return []
+        if now - state.last_notice < self.config.backpressure_min_interval_s:
+            return []
+        state.last_notice = now
+        self.stats["drop_notices_sent"] += 1
+        return [Transmit(origin, OnionMessageDrop(True, ss_hash).encode())]
+
+    def _drop_notice(self, peer: bytes, message: bytes, now: float) -> list[Action]:
+        """A downstream peer dropped something we relayed: penalise and inform the
+        last incoming peer we relayed to it (t-bast's attribution rule)."""
+        state = self.peers.get(peer)
+        if state is None or not state.network:
+            self.stats["dropped_drop_notice"] += 1
+            return []
+        if not state.in_limiter.try_take(1.0, now, state.allowance.factor(now)):
+            self.stats["dropped_rate_limited"] += 1
+            return []
+        try:
+            notice = OnionMessageDrop.decode(message)
+        except MalformedInputError:
+            self.stats["dropped_malformed"] += 1
+            return []
+        self.stats["drop_notices_received"] += 1
+        if not notice.rate_limited:
+            return []
+        return self._backpressure(state.last_incoming, notice.shared_secret_hash, now)
+
+    # -- requests to the mixer ------------------------------------------------------
+    def _final(self, peer: bytes, peeled: PeeledMessage, now: float, rng: Rng) -> list[Action]:
+        raw = dict(peeled.tlv.records).get(MIXER_REQUEST_TLV)
+        if raw is None:
+            self.stats["dropped_not_a_request"] += 1
+            return []
+        try:
+            request = Request.decode(raw)
+        except MalformedInputError:
+            self.stats["dropped_malformed_request"] += 1
+            return []
+        self.stats[f"request_{request.kind.name.lower()}"] += 1
+        actions: list[Action] = []
+        response = self._serve(request, raw, peeled.tlv.reply_path, now, rng, actions)
+        status = Status(response[2 + len(request.request_id)])
+        if status != Status.OK:
+            self.stats[f"refused_{status.name.lower()}"] += 1
+        reply_path = peeled.tlv.reply_path
+        if reply_path is None:
+            self.stats["responses_without_reply_path"] += 1
+            return actions
+        try:
+            outgoing = create_onion_message(
+                crypto.SecretKey.from_rng(rng).secret_bytes(), reply_path,
+                payload=[(MIXER_RESPONSE_TLV, response)],
+            )
+        except HornetError:
+            self.stats["responses_unsendable"] += 1
+            return actions
+        if len(outgoing.first_node_id) != 33:
+            self.stats["responses_unsendable"] += 1
+            return actions
+        self.stats["responses_sent"] += 1
+        return actions + self._route(None, outgoing.first_node_id, outgoing.message, b"", now)
+
+    def _serve(self, request: Request, raw: bytes, reply_path: BlindedPath | None,
+               now: float, rng: Rng, actions: list[Action]) -> bytes:
+        """The encoded response to ``request`` (a cached one for an identical retry)."""
+        def respond(status: Status, body: bytes = b"") -> bytes:
+            return Response(request.kind, request.request_id, status, body).encode()
+
+        try:
+            kind = request.kind
+            if kind == Kind.INFO:
+                return respond(Status.OK, self.info(now).encode())
+            if kind == Kind.BUY:
+                if self.credentials.payments is None:
+                    return respond(Status.UNSUPPORTED)
+                return respond(Status.OK, self.credentials.issue(
+                    request.credential_request, now=now, rng=rng))
+            if kind == Kind.REISSUE:
+                return respond(Status.OK, self.credentials.reissue(
+                    request.credential_request, message_hash=bytes(32), now=now, rng=rng))
+            if kind == Kind.REGISTER:
+                return self._register(request, raw, now, rng, respond)
+            if kind == Kind.RENEW:
+                return self._renew(request, raw, now, respond)
+            if kind == Kind.HINTS:
+                return self._paid(request, raw, now, self.config.prices.hints,
+                                  respond(Status.OK, self.hints(now).encode()))
+            if kind == Kind.CIRCUIT:
+                price = self.config.prices.circuit_open
+                if price is None:
+                    return respond(Status.UNSUPPORTED)
+                out = self._paid(request, raw, now, price, respond(Status.OK))
+                if out[2 + len(request.request_id)] == Status.OK:
+                    actions.append(CircuitRequest(request.request_id, request.setup, price,
+                                                  reply_path))
+                return out
+            return respond(Status.UNSUPPORTED)  # pragma: no cover - Kind is exhaustive
+        except _Refused as refused:
+            return respond(refused.status)
+        except RemoteProtocolError as exc:
+            return respond(_status_of(exc))
+        except LocalProtocolError:
+            # Defensive: remote bytes should only raise the Remote branch.
+            self.stats["local_errors"] += 1
+            return respond(Status.MALFORMED)
+
+    def _store_request_id(self, raw: bytes) -> bytes:
+        return hashlib.sha256(_REQUEST_ID_TAG + raw).digest()
+
+    def _paid(self, request: Request, raw: bytes, now: float, price: int,
+              response: bytes) -> bytes:
+        """Charge ``price`` and record the spends together with ``response``."""
+        verified = self._verify_payment(request.payment, request.message_hash(), now, price)
+        if verified.epoch is None:
+            return response
+        cached = self.ledger.record_request(verified.epoch, verified.serials,
+                                            self._store_request_id(raw), response)
+        return response if cached is None else cached
+
+    def _register(self, request: Request, raw: bytes, now: float, rng: Rng,
+                  respond: Callable[[Status, bytes], bytes]) -> bytes:
+        assert request.target is not None and request.owner_hash is not None
+        try:
+            crypto.validate_pubkey(request.target)
+        except InvalidPointError as exc:
+            raise _Refused(Status.MALFORMED) from exc
+        cfg = self.config
+        verified = self._verify_payment(request.payment, request.message_hash(), now,
+                                        cfg.prices.scid_register)
+        store_id = self._store_request_id(raw)
+        if verified.epoch is not None:
+            cached = self.ledger.cached_response(verified.epoch, store_id)
+            if cached is not None:
+                return cached
+        if len(self.book) >= cfg.max_scids:
+            raise _Refused(Status.UNAVAILABLE)
+        try:
+            scid = self.book.mint(rng, now, reserved=self.channels)
+        except LocalProtocolError as exc:
+            raise _Refused(Status.UNAVAILABLE) from exc
+        registration = Registration(scid, request.target, request.owner_hash,
+                                    now + cfg.scid_lifetime_s, now)
+        response = respond(Status.OK, ScidGrant(scid, registration.expires_at).encode())
+        if self.scid_store is not None:
+            self.scid_store.insert(registration)
+        if verified.epoch is not None:
+            try:
+                cached = self.ledger.record_request(verified.epoch, verified.serials, store_id,
+                                                    response)
+            except DoubleSpendError:
+                if self.scid_store is not None:
+                    self.scid_store.delete(scid)
+                raise
+            if cached is not None:
+                if self.scid_store is not None:
+                    self.scid_store.delete(scid)
+                return cached
+        self.book.add(registration)
+        self.stats["scids_registered"] += 1
+        return response
+
+    def _renew(self, request: Request, raw: bytes, now: float,
+               respond: Callable[[Status, bytes], bytes]) -> bytes:
+        assert request.scid is not None and request.owner_secret is not None
+        cfg = self.config
+        registration = self.book.lookup(request.scid, now)
+        if registration is None:
+            raise _Refused(Status.UNKNOWN_SCID)
+        if not crypto.ct_equal(owner_hash(request.owner_secret), registration.owner_hash):
+            raise _Refused(Status.UNAUTHORISED)
+        expires_at = max(registration.expires_at, now) + cfg.scid_lifetime_s
+        if expires_at > now + cfg.scid_max_ahead_s:
+            raise _Refused(Status.TOO_EARLY)
+        verified = self._verify_payment(request.payment, request.message_hash(), now,
+                                        cfg.prices.scid_renew)
+        store_id = self._store_request_id(raw)
+        if verified.epoch is not None:
+            cached = self.ledger.cached_response(verified.epoch, store_id)
+            if cached is not None:
+                return cached
+        response = respond(Status.OK, ScidGrant(request.scid, expires_at).encode())
+        if self.scid_store is not None:
+            self.scid_store.update_expiry(request.scid, expires_at)
+        if verified.epoch is not None:
+            try:
+                cached = self.ledger.record_request(verified.epoch, verified.serials, store_id,
+                                                    response)
+            except DoubleSpendError:
+                if self.scid_store is not None:
+                    self.scid_store.update_expiry(request.scid, registration.expires_at)
+                raise
+            if cached is not None:
+                return cached
+        self.book.renew(request.scid, expires_at)
+        self.stats["scids_renewed"] += 1
+        return response
+
+    # -- public views ---------------------------------------------------------------
+    def info(self, now: float) -> MixerInfo:
+        epochs = self.config.credential_params.presentable_epochs(now)
+        return MixerInfo(
+            node_id=self.node_key.public_key, now=now, prices=self.config.prices,
+            scid_lifetime_s=int(self.config.scid_lifetime_s),
+            signed_params=tuple(self.signed_params[e] for e in epochs if e in self.signed_params),
+        )
+
+    def hints(self, now: float) -> Hints:
+        """Utilisation of every network peer's link, both directions, least-loaded first."""
+        outgoing: list[PeerHint] = []
+        incoming: list[PeerHint] = []
+        cfg = self.config
+        for state in self.peers.values():
+            if not state.network:
+                continue
+            out_limit = state.out_limiter.limit
+            queue_fill = max(len(state.queue) / max(cfg.queue_messages, 1),
+                             state.queue_bytes / max(cfg.queue_bytes, 1))
+            out_util = max(state.out_meter.rate(now) / out_limit.rate,
+                           state.out_limiter.fill(now), queue_fill)
+            outgoing.append(PeerHint(state.node_id, out_util, state.profile,
+                                     out_limit.message_rate, 1.0, queue_fill))
+            factor = state.allowance.factor(now)
+            in_util = max(state.in_meter.rate(now) / (state.in_base.rate * factor),
+                          state.in_limiter.fill(now, factor))
+            incoming.append(PeerHint(state.node_id, in_util, state.profile,
+                                     state.in_base.message_rate * factor, factor, 0.0))
+        return Hints(now, rank(outgoing, cfg.hint_entries), rank(incoming, cfg.hint_entries))
+
+    def registrations(self) -> list[Registration]:
+        return self.book.registrations()
+
+    def known_peers(self) -> Iterable[bytes]:
+        return self.peers.keys()
+
+
+__all__ = [
+    "Action",
+    "CircuitRequest",
+    "KeyedRng",
+    "MixerCore",
+    "MixerStatistics",
+    "PeeledMessage",
+    "PeerState",
+    "Transmit",
+    "derive_issuer_key",
+    "derive_scid_key",
+    "peel_message",
+]

@@ -1,0 +1,268 @@
+"""The mixer as a trio service, and ``mixer_main`` (``hornet mixer --config FILE``).
+
+Strategy (trio's ``serve_listeners`` shape, trio-websocket's wrapping of a sans-IO
+core): a reader task moves datagrams from the transport into a bounded channel
+(full: drop and count); the processor task takes every message already waiting (up
+to ``max_batch``), feeds each to ``MixerCore.handle``, then calls ``flush`` once (one
+group commit for the whole burst) and ``poll``, and performs the resulting actions.
+When idle it sleeps until ``core.next_wakeup()``: an SCID deadline or the moment a
+queued message may leave, so SCIDs expire on time and queues drain at the peers'
+rates. ``task_status.started()`` is called once the reader runs.
+
+SQLite calls run on the trio thread: a group commit is one fsync (a few hundred µs),
+shorter than the spend verifications that fill the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import sqlite3
+import sys
+import time
+import tomllib
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from hornet.core import crypto
+from hornet.credentials.payments import VoucherPayments
+from hornet.credentials.store import SqliteSpentStore
+from hornet.credentials.transcript import Rng
+from hornet.errors import ConfigError, HornetError, LocalProtocolError
+from hornet.mixer.config import MixerConfig, parse_config
+from hornet.mixer.core import CircuitRequest, MixerCore, Transmit
+from hornet.mixer.state import ScidStore, SpendLedger
+from hornet.mixer.transport import Transport, UdpEndpoint
+
+KEYS_FILE = "mixer-keys.json"
+SPENT_DB = "credentials.sqlite"
+SCID_DB = "mixer.sqlite"
+
+
+class MixerService:
+    """Runs a ``MixerCore`` over a ``Transport``."""
+
+    def __init__(self, core: MixerCore, transport: Transport, *,
+                 clock: Callable[[], float] = time.time, rng: Rng | None = None,
+                 inbound_queue: int = 256,
+                 on_circuit: Callable[[CircuitRequest], None] | None = None) -> None:
+        if transport.node_id != core.node_key.public_key:
+            raise LocalProtocolError("the transport must carry the mixer's node id")
+        self.core = core
+        self.transport = transport
+        self.clock = clock
+        self.rng: Rng = rng if rng is not None else secrets.SystemRandom()
+        self.inbound_queue = inbound_queue
+        self.on_circuit = on_circuit
+        self.stats: Counter[str] = Counter()
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled."""
+        send, receive = trio.open_memory_channel[tuple[bytes, bytes]](self.inbound_queue)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._reader, send)
+            task_status.started()
+            await self._processor(receive)
+
+    async def _reader(self, send: trio.MemorySendChannel[tuple[bytes, bytes]]) -> None:
+        while True:
+            item = await self.transport.receive()
+            try:
+                send.send_nowait(item)
+            except trio.WouldBlock:
+                self.stats["dropped_inbound_full"] += 1
+
+    def _trio_deadline(self, wake: float | None) -> float:
+        if wake is None:
+            return float("inf")
+        return trio.current_time() + max(0.0, wake - self.clock())
+
+    async def _processor(self, receive: trio.MemoryReceiveChannel[tuple[bytes, bytes]]) -> None:
+        core = self.core
+        max_batch = core.config.max_batch
+        while True:
+            actions = []
+            with trio.move_on_at(self._trio_deadline(core.next_wakeup(self.clock()))):
+                peer, message = await receive.receive()
+                actions += core.handle(peer, message, self.clock(), self.rng)
+                for _ in range(max_batch - 1):
+                    try:
+                        peer, message = receive.receive_nowait()
+                    except trio.WouldBlock:
+                        break
+                    actions += core.handle(peer, message, self.clock(), self.rng)
+            now = self.clock()
+            actions += core.flush(now)
+            actions += core.poll(now)
+            for action in actions:
+                if isinstance(action, Transmit):
+                    await self.transport.send(action.peer, action.message)
+                elif self.on_circuit is not None:
+                    self.on_circuit(action)
+                else:
+                    self.stats["circuit_requests_unhandled"] += 1
+
+    def statistics(self) -> dict[str, int]:
+        counters = dict(self.core.statistics().counters)
+        counters.update(self.stats)
+        return counters
+
+
+# --------------------------------------------------------------------------------------
+# Building a mixer from a state directory
+
+
+@attrs.define
+class MixerState:
+    """A mixer's keys and open stores; ``close`` releases them."""
+
+    core: MixerCore
+    spent: SqliteSpentStore
+    scids: ScidStore
+    payments: VoucherPayments
+
+    def close(self) -> None:
+        self.scids.close()
+        self.payments.close()
+        self.spent.close()
+
+
+def load_or_create_keys(path: Path) -> tuple[crypto.SecretKey, bytes]:
+    """The node key and master secret in ``path`` (JSON, mode 0600), created if absent."""
+    if not path.exists():
+        rng = secrets.SystemRandom()
+        key = crypto.SecretKey.from_rng(rng)
+        body = json.dumps({"type": "hornet-mixer-keys", "node_secret": key.secret_bytes().hex(),
+                           "master_secret": secrets.token_bytes(32).hex(),
+                           "node_id": key.public_key.hex()})
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(body + "\n")
+    try:
+        data = json.loads(path.read_text())
+        node_secret = bytes.fromhex(data["node_secret"])
+        master = bytes.fromhex(data["master_secret"])
+        key = crypto.SecretKey(node_secret)
+    except (ValueError, KeyError, TypeError, HornetError) as exc:
+        raise ConfigError(f"{path} is not a mixer key file") from exc
+    if len(master) != 32:
+        raise ConfigError(f"{path}: master_secret must be 32 bytes")
+    return key, master
+
+
+def open_mixer(config: MixerConfig, state_dir: str | Path, *, now: float) -> MixerState:
+    """Open (or create) a mixer's state in ``state_dir``: keys, spent serials,
+    vouchers and SCIDs. A restart with the same directory keeps all of them."""
+    directory = Path(state_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    key, master = load_or_create_keys(directory / KEYS_FILE)
+    spent = SqliteSpentStore(directory / SPENT_DB, synchronous=config.synchronous)
+    payments = VoucherPayments(directory / SPENT_DB)
+    scids = ScidStore(directory / SCID_DB, synchronous=config.synchronous)
+    core = MixerCore.create(config, key, master, ledger=SpendLedger(spent), payments=payments,
+                            scid_store=scids, now=now)
+    return MixerState(core, spent, scids, payments)
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+
+
+def load_config_file(path: str | Path) -> MixerConfig:
+    """Read a TOML (``.toml``) or JSON (anything else) config file (spec §8)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the config file ({exc.__class__.__name__})") from exc
+    data: Any
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"syntax error: {exc}") from exc
+    return parse_config(data)
+
+
+async def _run(config: MixerConfig, out: Callable[[str], None]) -> None:
+    assert config.state_dir is not None
+    state = open_mixer(config, config.state_dir, now=time.time())
+    try:
+        directory = {p.node_id: p.address for p in config.peers if p.address is not None}
+        host, port = config.listen
+        endpoint = await UdpEndpoint.open(state.core.node_key.public_key, host, port,
+                                          directory=directory)
+        try:
+            service = MixerService(state.core, endpoint, inbound_queue=config.inbound_queue)
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async with trio.open_nursery() as nursery:
+                    await nursery.start(service.serve)
+                    out(f"hornet mixer: node {state.core.node_key.public_key.hex()} listening"
+                        f" on udp {endpoint.address[0]}:{endpoint.address[1]},"
+                        f" state in {config.state_dir}")
+                    async for signum in signals:
+                        out(f"hornet mixer: {signal.Signals(signum).name}, stopping")
+                        nursery.cancel_scope.cancel()
+                        break
+        finally:
+            endpoint.close()
+    finally:
+        state.close()
+
+
+def _print_flush(line: str) -> None:
+    print(line, flush=True)
+
+
+def mixer_main(config_path: str) -> int:
+    """Run a mixer from ``config_path`` until SIGINT/SIGTERM. Exit codes: 0 after a signal,
+    2 for a bad configuration, 1 for a runtime failure (one line on stderr, no traceback)."""
+    try:
+        config = load_config_file(config_path)
+        if config.state_dir is None:
+            raise ConfigError("state_dir is required")
+    except ConfigError as exc:
+        print(f"hornet mixer: {config_path}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        trio.run(_run, config, _print_flush)
+    except KeyboardInterrupt:
+        return 0
+    except ConfigError as exc:
+        print(f"hornet mixer: {config_path}: {exc}", file=sys.stderr)
+        return 2
+    except (HornetError, OSError, sqlite3.Error) as exc:
+        print(f"hornet mixer: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def mint_voucher(config_path: str, amount: int) -> str:
+    """Operator helper: mint a voucher code worth ``amount`` units in the mixer's
+    state directory; returns the code (hex) to hand to a buyer out of band."""
+    config = load_config_file(config_path)
+    if config.state_dir is None:
+        raise ConfigError("state_dir is required")
+    Path(config.state_dir).mkdir(parents=True, exist_ok=True)
+    payments = VoucherPayments(Path(config.state_dir) / SPENT_DB)
+    try:
+        return payments.mint(amount, secrets.SystemRandom()).hex()
+    finally:
+        payments.close()
+
+
+__all__ = [
+    "MixerService",
+    "MixerState",
+    "load_config_file",
+    "load_or_create_keys",
+    "mint_voucher",
+    "mixer_main",
+    "open_mixer",
+]

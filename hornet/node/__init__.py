@@ -1,0 +1,1 @@
+"""trio services: the relay (``serve_relay``) and the destination (``serve``)."""

@@ -1,0 +1,302 @@
+"""Destinations: accept circuits and hand each one to a handler (trio).
+
+``serve(keys, directory, address, handler)`` runs a node that is listed in the
+directory. It relays like any relay, and it is the destination of the circuits built to
+it: every new connection (its first HELLO) gets a ``Circuit`` and a handler task in
+``handler_nursery`` (by default one inside the service). A renewed or rebuilt circuit
+of an existing connection (a HELLO with a known connection id) replaces that
+connection's link, so the handler sees one uninterrupted circuit.
+
+``serve_rendezvous(directory, handler)`` runs a hidden destination: an endpoint that
+is not in the directory, reachable only through the descriptor it reports with
+``task_status.started``.
+
+Tables (sessions per underlying circuit, connections) are bounded LRUs; when full, the
+oldest is forgotten, and new connections beyond ``max_connections`` are refused.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import attrs
+import trio
+
+from hornet.circuit import Circuit, CircuitError, Link, single_error
+from hornet.client.endpoint import Endpoint, choose_path
+from hornet.core import crypto
+from hornet.core.circuit import E2E_OVERHEAD, DestinationSession, Outgoing
+from hornet.core.relay import Deliver
+from hornet.core.rendezvous import Descriptor, RendezvousDestination
+from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
+from hornet.directory import Directory, NodeKeys
+from hornet.errors import HornetError
+from hornet.node.relay import RelayNode, serve_relay
+from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
+
+log = logging.getLogger("hornet.service")
+
+Handler = Callable[[Circuit], Awaitable[None]]
+DEFAULT_MAX_CONNECTIONS: Final = 1024
+DEFAULT_MAX_SESSIONS: Final = 4096
+RELINK_TIMEOUT: Final = 30.0  # how long a stalled connection waits for a new circuit
+
+
+class _DestLink:
+    """A destination's link: seal with the session of the connection's newest circuit."""
+
+    def __init__(self, seal: Callable[[bytes], Outgoing]) -> None:
+        self._seal = seal
+
+    @property
+    def exp(self) -> int:
+        return 0  # the destination does not learn EXP; the source renews
+
+    def seal(self, body: bytes, now: float) -> Outgoing:
+        return self._seal(body)
+
+
+@attrs.define
+class _Connection:
+    circuit: Circuit
+    stream: Stream
+    relinked: trio.Event = attrs.field(factory=trio.Event)
+
+
+class Acceptor:
+    """Routes authenticated frames to connections; creates connections on HELLO."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        nursery: trio.Nursery,
+        handler_nursery: trio.Nursery,
+        send_packet: Callable[[Outgoing], Awaitable[None]],
+        max_frame: int,
+        max_connections: int,
+    ) -> None:
+        self.handler = handler
+        self.nursery = nursery
+        self.handler_nursery = handler_nursery
+        self.send_packet = send_packet
+        self.max_frame = max_frame
+        self.max_connections = max_connections
+        self.connections: OrderedDict[bytes, _Connection] = OrderedDict()
+        self.dropped: collections.Counter[str] = collections.Counter()
+        self.accepted = 0
+
+    async def frame(self, frame: Frame, link: Link) -> None:
+        conn = self.connections.get(frame.conn_id)
+        if frame.kind is FrameKind.HELLO:
+            if conn is None:
+                conn = self._accept(frame, link)
+                if conn is None:
+                    return
+            else:
+                conn.circuit.replace_link(link)
+                conn.relinked.set()
+                conn.relinked = trio.Event()
+            # Answer every HELLO on the circuit it came from: it is the handshake.
+            await self.send_packet(link.seal(conn.stream.hello_frame().encode(), 0))
+            return
+        if conn is None:
+            self.dropped["unknown_connection"] += 1
+            return
+        await conn.circuit.frame_received(frame)
+
+    def _accept(self, frame: Frame, link: Link) -> _Connection | None:
+        if len(self.connections) >= self.max_connections:
+            self.dropped["too_many_connections"] += 1
+            return None
+        reliable = not frame.flags & FLAG_DATAGRAM_MODE
+        stream = Stream(frame.conn_id, self.max_frame, reliable=reliable)
+        holder: list[_Connection] = []
+
+        async def relink() -> Link:
+            conn = holder[0]
+            with trio.move_on_after(RELINK_TIMEOUT):
+                await conn.relinked.wait()
+                return conn.circuit._link
+            raise CircuitError("the source did not come back: path broken")
+
+        circuit = Circuit(stream, link, self.send_packet, rebuild=relink)
+        conn = _Connection(circuit, stream)
+        holder.append(conn)
+        self.connections[frame.conn_id] = conn
+        self.accepted += 1
+        self.nursery.start_soon(circuit.pump)
+        self.handler_nursery.start_soon(self._run_handler, frame.conn_id, conn)
+        return conn
+
+    async def _run_handler(self, conn_id: bytes, conn: _Connection) -> None:
+        try:
+            await self.handler(conn.circuit)
+            if conn.stream.reliable:
+                with trio.move_on_after(2.0):
+                    with contextlib.suppress(CircuitError):
+                        await conn.circuit.drain()
+        except CircuitError as exc:
+            log.info("connection ended: %s", exc)
+        finally:
+            await conn.circuit.close_link()
+            self.connections.pop(conn_id, None)
+
+
+@attrs.frozen
+class ServiceInfo:
+    node: RelayNode
+    acceptor: Acceptor
+
+
+async def serve(
+    keys: NodeKeys,
+    directory: Directory,
+    address: Address,
+    handler: Handler,
+    *,
+    handler_nursery: trio.Nursery | None = None,
+    network: Network | None = None,
+    sock: DatagramSocket | None = None,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
+    payload_size: int = 1024,
+    queue: int = 1024,
+    rng: Any = None,
+    task_status: trio.TaskStatus[ServiceInfo] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Accept circuits to this node (listed in ``directory``) and run ``handler`` on each."""
+    rng = rng or secrets.SystemRandom()
+    params = directory.params
+    deliveries_in, deliveries_out = trio.open_memory_channel[Deliver](queue)
+    dropped: collections.Counter[str] = collections.Counter()
+
+    def on_deliver(deliver: Deliver) -> None:
+        try:
+            deliveries_in.send_nowait(deliver)
+        except trio.WouldBlock:
+            dropped["delivery_queue_full"] += 1
+
+    async with trio.open_nursery() as nursery:
+        node: RelayNode = await nursery.start(
+            lambda task_status: serve_relay(
+                keys,
+                directory,
+                address,
+                network=network,
+                sock=sock,
+                on_deliver=on_deliver,
+                task_status=task_status,
+            )
+        )
+
+        async def send_packet(out: Outgoing) -> None:
+            target = directory.address_of(out.next_hop)
+            if target is not None:
+                await node.socket.send(out.packet, target)
+
+        acceptor = Acceptor(
+            handler,
+            nursery,
+            handler_nursery or nursery,
+            send_packet,
+            payload_size - E2E_OVERHEAD,
+            max_connections,
+        )
+        acceptor.dropped = dropped
+        task_status.started(ServiceInfo(node, acceptor))
+        sessions: OrderedDict[bytes, DestinationSession] = OrderedDict()
+        async for deliver in deliveries_out:
+            if len(deliver.message) != payload_size:
+                dropped["wrong_payload_size"] += 1
+                continue
+            session = sessions.get(deliver.circuit_id)
+            new = session is None
+            if session is None:
+                session = DestinationSession(params, deliver, payload_size)
+            try:
+                frame = Frame.decode(session.receive(deliver))
+            except HornetError:
+                dropped["invalid_payload"] += 1
+                continue
+            if new:
+                sessions[deliver.circuit_id] = session
+                if len(sessions) > max_sessions:
+                    sessions.popitem(last=False)
+            else:
+                sessions.move_to_end(deliver.circuit_id)
+            await acceptor.frame(frame, _DestLink(_sealer(session, rng)))
+
+
+def _sealer(session: DestinationSession, rng: Any) -> Callable[[bytes], Outgoing]:
+    return lambda body: session.seal(body, rng)
+
+
+async def serve_rendezvous(
+    directory: Directory,
+    handler: Handler,
+    *,
+    rp: bytes | None = None,
+    hops: int = 2,
+    payload_size: int = 1024,
+    lifetime: float = 600.0,
+    setup_timeout: float = 2.0,
+    bind: Address = ("127.0.0.1", 0),
+    network: Network | None = None,
+    handler_nursery: trio.Nursery | None = None,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    rng: Any = None,
+    task_status: trio.TaskStatus[Descriptor] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """A hidden destination: builds a rendezvous circuit to ``rp`` (random if None),
+    reports its ``Descriptor`` and serves connections until the descriptor expires."""
+    rng = rng or secrets.SystemRandom()
+    sock = await (network or UdpNetwork()).bind(bind)
+    try:
+        with single_error():
+            async with trio.open_nursery() as nursery:
+                endpoint = Endpoint(sock, directory)
+                nursery.start_soon(endpoint.run)
+                relays = list(directory)
+                target = directory.get(rp) if rp is not None else rng.choice(relays)
+                if target is None:
+                    raise CircuitError("the rendezvous point is not in the directory")
+                path = choose_path(directory, target, hops, rng)
+                keys = await endpoint.setup(
+                    path, lifetime=lifetime, timeout=setup_timeout, rng=rng, rendezvous=True
+                )
+                dest = RendezvousDestination(
+                    keys,
+                    crypto.SecretKey.from_rng(rng),
+                    payload_size,
+                    max_connections=max_connections,
+                )
+                acceptor = Acceptor(
+                    handler,
+                    nursery,
+                    handler_nursery or nursery,
+                    endpoint.send,
+                    dest.max_message,
+                    max_connections,
+                )
+
+                async def on_packet(packet: bytes) -> None:
+                    message = dest.receive(packet)
+                    frame = Frame.decode(message.data)
+                    connection = message.connection
+
+                    def seal(body: bytes) -> Outgoing:
+                        return dest.seal(connection, body, unix_now(), rng)
+
+                    await acceptor.frame(frame, _DestLink(seal))
+
+                endpoint.register(dest.arrival_id, on_packet)
+                task_status.started(dest.descriptor())
+                await trio.sleep_forever()
+    finally:
+        sock.close()
