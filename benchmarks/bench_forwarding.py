@@ -16,8 +16,15 @@ hardened profile. All times are µs, the median over interleaved rounds.
 - data_cost_in_aes_calls = data_hop_us / aes_ctr_1k_call_us.
 - sphinx_peel_us: our BOLT 4 Sphinx peel (1366-byte packet); sphinx_over_data =
   sphinx_peel_us / data_hop_us.
-- setup_hop_us: a relay processing a fresh setup packet P➊ (Sphinx peel, replay tag,
-  FS creation, ADD_FS, SP layer); setup_over_sphinx = setup_hop_us / sphinx_peel_us.
+- setup_hop_us: a relay processing a fresh setup packet P➊ (Sphinx peel with the SP
+  bound as associated data, replay tag, FS creation, ADD_FS, SP layer);
+  setup_over_sphinx = setup_hop_us / sphinx_peel_us.
+- rendezvous_splice_us: ``Relay.process`` at a rendezvous point on a nested data packet
+  (1024-byte payload) from S's 3-hop circuit to D's: remove RP's layer, open and check
+  the inner block, splice to an r·c header, in steady state (cache warm).
+  rendezvous_splice_cold_us: the same with the cache disabled (both FSes opened, both
+  MACs checked, contexts built per packet). nested_hop_us: an outer forward relay on
+  S's circuit (before RP) processing the nested packet, cache warm.
 - sizes: packets/s and Gb/s of payload for 64, 512, 1024 and 1400-byte payloads.
 - relay_state: traced memory of one relay after 1,000 and 10,000 circuits.
 """
@@ -38,18 +45,23 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from hornet.core.ahdr import create_ahdr
-from hornet.core.chdr import data_chdr
+from hornet.core.chdr import TYPE_DATA, TYPE_DATA_NESTED, data_chdr
 from hornet.core.circuit import SourceSession
 from hornet.core.fs import Flag, HopKeys, Route, fs_create
 from hornet.core.onion import build_forward
 from hornet.core.params import C, Params, Profile
 from hornet.core.relay import Forward, Relay
+from hornet.core.rendezvous import RendezvousDestination, RendezvousSource
 from hornet.core.setup import build_setup
 from hornet.sphinx import SecretKey, create_onion, peel_onion
 from hornet.testing.sim import SOURCE_ID, SimNetwork
 
 SIZES = (64, 512, 1024, 1400)
 NOW = 1.0
+RENDEZVOUS_PAYLOAD = 1024
+DEST_ID = b"dest\x00\x00\x00\x01"
+# Relays of the rendezvous network: RP, S's forward and backward relays, D's.
+RP, S_FWD, S_BWD, D_FWD, D_BWD = 0, [1, 2], [3], [4], [5, 6]
 
 
 def _per_call_us(fn: Callable[[], object], calls: int) -> float:
@@ -82,12 +94,33 @@ def _data_packet(net: SimNetwork, payload_size: int) -> tuple[Relay, bytes]:
     return relay, packet
 
 
+def _rendezvous_packets(net: SimNetwork) -> tuple[tuple[Relay, bytes], tuple[Relay, bytes]]:
+    """(RP, the nested packet as RP receives it), (S's first relay, the packet it sends).
+
+    S → 1 → 2 → RP (splice) → 5 → 6 → D: a 3-hop nested leg, then D's backward relays.
+    """
+    d_keys = net.setup([*D_FWD, RP], D_BWD, now=NOW, endpoint=DEST_ID, rendezvous=True, exp=600)
+    dest = RendezvousDestination(d_keys, SecretKey.from_rng(net.rng), RENDEZVOUS_PAYLOAD)
+    s_keys = net.setup([*S_FWD, RP], S_BWD, now=NOW, rendezvous=True, exp=600)
+    source = RendezvousSource(s_keys, dest.descriptor(), net.rng)
+    out = source.seal(b"x" * 8, NOW, net.rng)
+    trip = net.deliver(out, NOW)
+    assert dest.receive(trip.exit_packet).data == b"x" * 8
+    rp_id = net.relays[RP].node_id
+    (at_rp,) = [hop for hop in trip.hops if hop.node_id == rp_id]
+    assert at_rp.packet[0] == TYPE_DATA_NESTED and isinstance(at_rp.result, Forward)
+    assert at_rp.result.packet[0] == TYPE_DATA
+    return (net.relays[RP], at_rp.packet), (net.by_id[out.next_hop], out.packet)
+
+
 def _profile_figures(profile: Profile, rounds: int, aes_call: float) -> dict[str, Any]:
     params = Params(profile=profile)
     net = SimNetwork(6, params, seed=7)
     cold_net = SimNetwork(6, params, seed=7, cache_size=0)
     relay, packet = _data_packet(net, 1024)
     cold_relay, cold_packet = _data_packet(cold_net, 1024)
+    (rp, rp_packet), (outer, nested_packet) = _rendezvous_packets(SimNetwork(7, params, seed=9))
+    (cold_rp, cold_rp_packet), _ = _rendezvous_packets(SimNetwork(7, params, seed=9, cache_size=0))
 
     # Fresh setup packets (a relay drops replays), each used once.
     requests = [
@@ -103,6 +136,9 @@ def _profile_figures(profile: Profile, rounds: int, aes_call: float) -> dict[str
         "data_hop_us": [],
         "data_hop_cold_us": [],
         "setup_hop_us": [],
+        "rendezvous_splice_us": [],
+        "rendezvous_splice_cold_us": [],
+        "nested_hop_us": [],
     }
     for _ in range(rounds):
         samples["data_hop_us"].append(_per_call_us(lambda: relay.process(packet, NOW), 5000))
@@ -111,6 +147,15 @@ def _profile_figures(profile: Profile, rounds: int, aes_call: float) -> dict[str
         )
         samples["setup_hop_us"].append(
             _per_call_us(lambda: setup_relay.process(next(setup_iter).packet, NOW), 60)
+        )
+        samples["rendezvous_splice_us"].append(
+            _per_call_us(lambda: rp.process(rp_packet, NOW), 5000)
+        )
+        samples["rendezvous_splice_cold_us"].append(
+            _per_call_us(lambda: cold_rp.process(cold_rp_packet, NOW), 1000)
+        )
+        samples["nested_hop_us"].append(
+            _per_call_us(lambda: outer.process(nested_packet, NOW), 5000)
         )
     figures: dict[str, Any] = {k: round(statistics.median(v), 2) for k, v in samples.items()}
     figures["data_cost_in_aes_calls"] = round(figures["data_hop_us"] / aes_call, 2)
@@ -209,6 +254,27 @@ def measure(rounds: int) -> dict[str, Any]:
     return result
 
 
+_TABLE = (
+    ("data_hop_us", "data hop, cache warm (µs)"),
+    ("data_hop_cold_us", "data hop, no cache (µs)"),
+    ("nested_hop_us", "nested data hop before RP (µs)"),
+    ("rendezvous_splice_us", "rendezvous splice at RP (µs)"),
+    ("rendezvous_splice_cold_us", "rendezvous splice, no cache (µs)"),
+    ("setup_hop_us", "setup hop P➊ (µs)"),
+    ("setup_over_sphinx", "setup hop / Sphinx peel"),
+    ("data_cost_in_aes_calls", "data hop / AES-CTR 1 KB call"),
+)
+
+
+def _table(result: dict[str, Any]) -> str:
+    """The headline figures, one row each, paper and hardened side by side."""
+    lines = [f"{'':36} {'paper':>10} {'hardened':>10}"]
+    for key, label in _TABLE:
+        lines.append(f"{label:36} {result[key]:>10} {result['hardened'][key]:>10}")
+    lines.append(f"{'Sphinx peel, BOLT 4 1366 B (µs)':36} {result['sphinx_peel_us']:>10}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -220,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, sort_keys=True))
         return 0
+    print(_table(result))
+    print()
     print(json.dumps(result, indent=2, sort_keys=True))
     return 0
 

@@ -8,9 +8,11 @@ Rules:
    changes speed, never decisions (``cache_size=0`` disables it).
 3. Bytes from the network never raise: every failure becomes ``Drop(reason)``. The
    reason is for local counters only; nothing is ever sent back.
-4. Setup packets: Sphinx peel (CHDR bound as associated data), EXP check, replay tag,
-   FS creation, ADD_FS, SP re-encryption, forward. The destination (the Sphinx final hop
-   with the DELIVER flag) instead answers with P➋ on the backward path.
+4. Setup packets: Sphinx peel, EXP check, replay tag, FS creation, ADD_FS, SP
+   re-encryption, forward. The destination (the Sphinx final hop with the DELIVER flag)
+   instead answers with P➋ on the backward path. The Sphinx HMAC binds CHDR ‖ SP on
+   forward hops (P➊) and CHDR alone on backward hops (P➋, whose SP the source cannot
+   know); one ECDH checks both, and the match must agree with the BACKWARD flag.
 5. Data packets: PROC_AHDR (FS open, MAC check in constant time, EXP check, shift), then
    remove (forward) or add (backward, flag in R) one onion layer; see ``onion.py``.
 6. Nested data packets (rendezvous, SPEC.md §6) carry a 2r·c header and only travel
@@ -55,6 +57,20 @@ from hornet.errors import (
 
 _NONCE0: Final = bytes(12)
 _ZERO_TAG: Final = bytes(TAG_LEN)
+#: Which candidate associated data a setup hop's Sphinx HMAC matched (SPEC.md §4.5).
+_AD_CHDR_SP: Final = 0  # CHDR ‖ SP: a forward setup hop (P➊)
+_AD_CHDR: Final = 1  # CHDR only: a backward setup hop (P➋)
+#: The setup roles a node accepts: (R's flags, Sphinx final hop, associated data matched).
+#: DELIVER exactly at the final hop, never with BACKWARD; RENDEZVOUS only with DELIVER;
+#: SP bound exactly on forward hops (an unbound SP there could carry a tag to D).
+_SETUP_ROLES: Final = frozenset(
+    {
+        (Flag.NONE, False, _AD_CHDR_SP),  # forward relay
+        (Flag.BACKWARD, False, _AD_CHDR),  # backward relay
+        (Flag.DELIVER, True, _AD_CHDR_SP),  # destination
+        (Flag.DELIVER | Flag.RENDEZVOUS, True, _AD_CHDR_SP),  # destination and RP (§6)
+    }
+)
 DEFAULT_CACHE_SIZE: Final = 1024
 
 
@@ -306,23 +322,23 @@ class Relay:
             return Drop(DropReason.EXPIRED)
         shdr_end = CHDR_LEN + p.shdr_len
         sp_end = shdr_end + p.sp_len
-        peeled = peel_onion(self.node_key, packet[CHDR_LEN:shdr_end], associated_data=chdr)
+        sp = packet[shdr_end:sp_end]
+        # One ECDH, two candidates, in the order _AD_CHDR_SP, _AD_CHDR.
+        peeled = peel_onion(
+            self.node_key, packet[CHDR_LEN:shdr_end], associated_data=(chdr + sp, chdr)
+        )
         ss = peeled.shared_secret
         if self.replay_filter.check_and_add(replay_tag(ss)):
             return Drop(DropReason.REPLAY)
         route = parse_route_tlv(peeled.payload)
-        deliver = bool(route.flags & Flag.DELIVER)
-        # DELIVER exactly at the Sphinx final hop; it excludes BACKWARD, and only a
-        # destination can be asked to be a rendezvous point.
-        forbidden = Flag.BACKWARD if deliver else Flag.RENDEZVOUS
-        if deliver != peeled.is_final or route.flags & forbidden:
+        role = (route.flags, peeled.next_onion is None, peeled.associated_data_index)
+        if role not in _SETUP_ROLES:
             return Drop(DropReason.ROUTE)
         s = hop_secret(ss)
         keys = HopKeys(s)
-        sp = xor_sp_layers(packet[shdr_end:sp_end], (ss,))
+        sp = xor_sp_layers(sp, (ss,))
         fs_payload = packet[sp_end:]
-        if not deliver:
-            assert peeled.next_onion is not None
+        if peeled.next_onion is not None:
             fs = fs_create(self._prp, s, route, exp)
             return Forward(
                 route.next_hop,

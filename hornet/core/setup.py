@@ -12,6 +12,13 @@ re-encrypts with a ChaCha20 layer of its own, so its bytes differ on every link.
   ephemeral key for the destination's forward-secret session key.
 - In P➋ it carries the forward FS payload and Y_D, the destination's ephemeral key.
 
+Per-hop integrity: the source knows SP_i, the SP bytes exactly as they reach forward hop i
+(the sealed SP with the layers of hops i..l−1 still on), so hop i's Sphinx HMAC covers
+CHDR ‖ SP_i and a flipped SP bit is dropped at the next hop, not carried to the
+destination as a tag. P➋'s SP^b is made by the destination, so backward hops bind CHDR
+only; a relay accepts the CHDR-only match only on a BACKWARD route (SPEC.md §4.5). The FS
+payload cannot be bound (relays add FSes); the source checks it (RETRIEVE_FSES).
+
 This module holds the source's side (``build_setup``, ``complete_setup``) and the key
 derivations both sides share; the relay and destination sides are in ``relay.py``.
 """
@@ -78,10 +85,22 @@ def parse_route_tlv(payload: bytes) -> Route:
 
 def xor_sp_layers(sp: bytes, secrets: Sequence[bytes]) -> bytes:
     """Apply (or remove: XOR commutes) the per-hop ChaCha20 layers on SP."""
-    mask = bytes(len(sp))
     for ss in secrets:
-        mask = crypto.chacha20_xor(sp_layer_key(ss), mask)
-    return crypto.xor_bytes(sp, mask)
+        sp = crypto.chacha20_xor(sp_layer_key(ss), sp)
+    return sp
+
+
+def sp_per_hop(sealed: bytes, secrets: Sequence[bytes]) -> list[bytes]:
+    """SP_0 … SP_{l−1}: the forward SP as it reaches each hop (SPEC.md §4.4).
+
+    SP_{l−1} = sealed ⊕ stream_{l−1} and SP_i = SP_{i+1} ⊕ stream_i: one ChaCha20 call
+    per hop. SP_0 is what P➊ carries.
+    """
+    layered = [b""] * len(secrets)
+    for index in range(len(secrets) - 1, -1, -1):
+        sealed = crypto.chacha20_xor(sp_layer_key(secrets[index]), sealed)
+        layered[index] = sealed
+    return layered
 
 
 # -- the source side ----------------------------------------------------------------------
@@ -185,12 +204,7 @@ def build_setup(
     fwd_session = crypto.SecretKey.from_rng(rng).secret_bytes()
     bwd_session = crypto.SecretKey.from_rng(rng).secret_bytes()
     match = rng.randbytes(32)
-    onion_f = build_onion(
-        fwd_session,
-        [(h.public_key, route_tlv(rt)) for h, rt in zip(forward, fwd_routes, strict=True)],
-        associated_data=chdr,
-        payload_size=l_s,
-    )
+    # SHDR^b binds CHDR only: its SP^b is made later, by the destination.
     onion_b = build_onion(
         bwd_session,
         [(h.public_key, route_tlv(rt)) for h, rt in zip(backward, bwd_routes, strict=True)],
@@ -198,16 +212,30 @@ def build_setup(
         payload_size=l_s,
         last_hop_next_hmac=match,
     )
-    shdr_f, fwd_secrets = onion_f.packet, onion_f.shared_secrets
     shdr_b, bwd_secrets = onion_b.packet, onion_b.shared_secrets
-
     pfs_key = crypto.SecretKey.from_rng(rng)
     plain = shdr_b + backward[0].node_id + pfs_key.public_key
     plain += bytes(params.sp_plain_len - len(plain))
-    sealed = crypto.chacha20poly1305_encrypt(
-        sp_aead_key(fwd_secrets[-1], backward=False), _NONCE0, plain, chdr
+    sp_hops: list[bytes] = []
+
+    def bind_sp(secrets: Sequence[bytes]) -> list[bytes]:
+        # The AEAD key comes from the destination's ss, known only once the secrets are.
+        sealed = crypto.chacha20poly1305_encrypt(
+            sp_aead_key(secrets[-1], backward=False), _NONCE0, plain, chdr
+        )
+        sp_hops.extend(sp_per_hop(sealed, secrets))
+        return sp_hops
+
+    # SHDR^f: hop i's HMAC covers CHDR ‖ SP_i (SPEC.md §4.4).
+    onion_f = build_onion(
+        fwd_session,
+        [(h.public_key, route_tlv(rt)) for h, rt in zip(forward, fwd_routes, strict=True)],
+        associated_data=chdr,
+        payload_size=l_s,
+        hop_associated_data=bind_sp,
     )
-    sp = xor_sp_layers(sealed, fwd_secrets)
+    shdr_f, fwd_secrets = onion_f.packet, onion_f.shared_secrets
+    sp = sp_hops[0]
     seed = rng.randbytes(K)
     packet = chdr + shdr_f + sp + init_fs_payload(seed, r)
     pending = PendingSetup(

@@ -11,18 +11,24 @@ Keys per hop (BOLT 4 §Key Generation): ss = SHA256(ECDH), and
 with a zero nonce. The hop_payloads start as ChaCha20(pad key derived from the
 session key), never zeros, so the last hop cannot learn the path length.
 
+HORNET extension (SPEC.md §2.6–2.7): ``build_onion`` may bind one extra associated-data
+string per hop (appended after the common one), and ``peel_onion`` may check a tuple of
+candidate associated data after one ECDH, reporting which one matched. Unused, both are
+byte-for-byte BOLT 4.
+
 Invariants:
 - ``peel_onion`` on untrusted bytes raises only ``RemoteProtocolError`` subclasses.
 - The HMAC is compared in constant time before anything else is derived from the
-  decrypted payload.
+  decrypted payload. With candidates, every candidate's HMAC is computed and compared,
+  so the time taken does not depend on which one matched.
 - A peel parses E once, does one ECDH and (if not final) one blinding
   multiplication, and allocates a handful of packet-sized buffers. It keeps no state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Final, TypeAlias
 
 import attrs
 
@@ -56,18 +62,25 @@ _MU: Final = b"mu"
 _PAD: Final = b"pad"
 _ZERO_HMAC: Final = bytes(HMAC_LEN)
 
+#: ``build_onion``'s per-hop associated-data hook: called once with every hop's shared
+#: secret (first hop first), it returns one extra associated-data string per hop.
+HopAssociatedData: TypeAlias = Callable[[Sequence[bytes]], Sequence[bytes]]
+
 
 @attrs.frozen
 class PeeledOnion:
     """What one hop learns from a Sphinx packet.
 
     ``next_onion`` is None at the final hop. ``shared_secret`` is the hop's ss; it is
-    hidden from ``repr`` and excluded from equality.
+    hidden from ``repr`` and excluded from equality. ``associated_data_index`` is the
+    position of the candidate associated data the HMAC matched (0 when ``peel_onion``
+    was given a single one).
     """
 
     payload: bytes
     next_onion: bytes | None
     shared_secret: bytes = attrs.field(repr=False, eq=False)
+    associated_data_index: int = 0
 
     @property
     def is_final(self) -> bool:
@@ -142,6 +155,7 @@ def build_onion(
     associated_data: bytes = b"",
     payload_size: int = DEFAULT_PAYLOAD_SIZE,
     last_hop_next_hmac: bytes = _ZERO_HMAC,
+    hop_associated_data: HopAssociatedData | None = None,
 ) -> BuiltOnion:
     """Build a Sphinx packet and keep the per-hop shared secrets the sender derived.
 
@@ -151,6 +165,11 @@ def build_onion(
     equal packets. ``last_hop_next_hmac`` (HORNET extension, default all-zero = final)
     lets the last listed hop forward the packet to a party that needs no peeling: the
     HORNET source, which recognises the packet by that value.
+
+    ``hop_associated_data`` (HORNET extension) is called once with the hops' shared
+    secrets and returns one string per hop: hop i's HMAC then covers ``hop_payloads ‖
+    associated_data ‖ extra_i``. HORNET binds the setup payload as each hop receives it
+    this way (SPEC.md §4.4). Without it every hop's extra is empty: plain BOLT 4.
     """
     if len(last_hop_next_hmac) != HMAC_LEN:
         raise LocalProtocolError("last_hop_next_hmac must be 32 bytes")
@@ -170,6 +189,12 @@ def build_onion(
     except InvalidPointError as exc:
         raise LocalProtocolError("a hop public key is not a valid point") from exc
 
+    extra = [b""] * len(hops)
+    if hop_associated_data is not None:
+        extra = [bytes(ad) for ad in hop_associated_data(tuple(secrets))]
+        if len(extra) != len(hops):
+            raise LocalProtocolError("hop_associated_data must give one string per hop")
+
     rho_keys = [derive_key(_RHO, ss) for ss in secrets]
     filler = _filler(rho_keys, frame_sizes, payload_size)
     mix = crypto.chacha20_stream(derive_key(_PAD, session_key), payload_size)
@@ -179,7 +204,9 @@ def build_onion(
         mix = crypto.chacha20_xor(rho_keys[index], frame + mix[: payload_size - len(frame)])
         if index == len(hops) - 1 and filler:
             mix = mix[: payload_size - len(filler)] + filler
-        next_hmac = crypto.hmac_sha256(derive_key(_MU, secrets[index]), mix + associated_data)
+        next_hmac = crypto.hmac_sha256(
+            derive_key(_MU, secrets[index]), mix + associated_data + extra[index]
+        )
     return BuiltOnion(
         packet=bytes((VERSION,)) + first_ephemeral + mix + next_hmac,
         shared_secrets=tuple(secrets),
@@ -190,15 +217,24 @@ def peel_onion(
     node_private_key: bytes | crypto.SecretKey,
     onion: bytes,
     *,
-    associated_data: bytes = b"",
+    associated_data: bytes | tuple[bytes, ...] = b"",
 ) -> PeeledOnion:
     """Process a Sphinx packet as the hop owning ``node_private_key`` (BOLT 4 §Onion
     Decryption).
+
+    ``associated_data`` is one string (BOLT 4) or a tuple of candidates (HORNET
+    extension): after one ECDH the HMAC is checked against each, in constant time, and
+    ``PeeledOnion.associated_data_index`` says which one matched. A HORNET relay uses
+    this to accept both forward setup hops (CHDR ‖ SP bound) and backward ones (CHDR
+    only) without a second ECDH; it must then check that the match fits the route.
 
     Pass a ``crypto.SecretKey`` rather than raw bytes on hot paths: it keeps the
     validated key. Raises ``MalformedInputError`` (length, version, point, frame) or
     ``IntegrityError`` (HMAC), never anything else, for any ``onion`` bytes.
     """
+    candidates = associated_data if isinstance(associated_data, tuple) else (associated_data,)
+    if not candidates:
+        raise LocalProtocolError("give at least one candidate associated data")
     total = len(onion)
     payload_size = total - OVERHEAD
     if not MIN_PAYLOAD_SIZE <= payload_size <= MAX_PAYLOAD_SIZE:
@@ -216,8 +252,15 @@ def peel_onion(
             raise LocalProtocolError("node private key must be a valid 32-byte scalar")
         shared, parsed = crypto.sphinx_ecdh(node_private_key, ephemeral)
 
-    expected = crypto.hmac_sha256(derive_key(_MU, shared), hop_payloads + associated_data)
-    if not crypto.ct_equal(expected, onion[total - HMAC_LEN :]):
+    mu = derive_key(_MU, shared)
+    received = onion[total - HMAC_LEN :]
+    matched = -1
+    for index, candidate in enumerate(candidates):
+        # Every candidate is checked, even after a match: no timing signal of which.
+        ok = crypto.ct_equal(crypto.hmac_sha256(mu, hop_payloads + candidate), received)
+        if ok and matched < 0:
+            matched = index
+    if matched < 0:
         raise IntegrityError("onion HMAC mismatch")
 
     # Decrypt hop_payloads followed by L zero bytes: the zeros become the stream bytes
@@ -232,9 +275,9 @@ def peel_onion(
     payload = plain[start : start + length]
     next_hmac = plain[start + length : shift]
     if next_hmac == _ZERO_HMAC:
-        return PeeledOnion(payload=payload, next_onion=None, shared_secret=shared)
+        return PeeledOnion(payload, None, shared, matched)
     next_ephemeral = crypto.sphinx_blind(parsed, ephemeral, shared)
     next_onion = b"".join(
         (onion[:1], next_ephemeral, plain[shift : shift + payload_size], next_hmac)
     )
-    return PeeledOnion(payload=payload, next_onion=next_onion, shared_secret=shared)
+    return PeeledOnion(payload, next_onion, shared, matched)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections.abc import Sequence
 
 import pytest
 from conftest import load_bolt04_vector
@@ -15,6 +16,7 @@ from pyln.proto.primitives import PublicKey as PylnPublicKey
 from pyln.proto.primitives import Secret as PylnSecret
 
 from hornet.core import crypto
+from hornet.core.sphinx import BuiltOnion, build_onion
 from hornet.core.wire import decode_bigsize, encode_bigsize
 from hornet.errors import (
     HornetError,
@@ -176,7 +178,8 @@ def test_supported_payload_sizes_round_trip(payload_size: int) -> None:
     keys = [SecretKey(_key(i)) for i in range(n)]
     payloads = [b"\x02\x00"] if n == 1 else [b"\x02\x01" + bytes([i]) for i in range(n)]
     onion = create_onion(
-        _key(99), [(k.public_key, p) for k, p in zip(keys, payloads, strict=True)],
+        _key(99),
+        [(k.public_key, p) for k, p in zip(keys, payloads, strict=True)],
         payload_size=payload_size,
     )
     assert len(onion) == payload_size + 66
@@ -192,8 +195,10 @@ def test_supported_payload_sizes_round_trip(payload_size: int) -> None:
 def _three_hop_onion() -> tuple[list[SecretKey], bytes]:
     keys = [SecretKey(_key(i)) for i in range(3)]
     onion = create_onion(
-        _key(7), [(k.public_key, bytes([2, 1, i])) for i, k in enumerate(keys)],
-        associated_data=b"ad", payload_size=256,
+        _key(7),
+        [(k.public_key, bytes([2, 1, i])) for i, k in enumerate(keys)],
+        associated_data=b"ad",
+        payload_size=256,
     )
     return keys, onion
 
@@ -214,6 +219,85 @@ def test_every_single_bit_flip_is_rejected() -> None:
             expected = (IntegrityError,)
         with pytest.raises(expected):
             peel_onion(keys[0], bytes(tampered), associated_data=b"ad")
+
+
+# --- HORNET extension: per-hop associated data and candidate ADs ------------------------
+
+
+def _bound_onion(extras: list[bytes]) -> tuple[list[SecretKey], BuiltOnion, list[bytes]]:
+    keys = [SecretKey(_key(i)) for i in range(len(extras))]
+    seen: list[bytes] = []
+
+    def hook(secrets: Sequence[bytes]) -> list[bytes]:
+        seen.extend(secrets)
+        return extras
+
+    built = build_onion(
+        _key(8),
+        [(k.public_key, bytes([2, 1, i])) for i, k in enumerate(keys)],
+        associated_data=b"common",
+        payload_size=256,
+        last_hop_next_hmac=b"\x07" * 32,
+        hop_associated_data=hook,
+    )
+    return keys, built, seen
+
+
+def test_each_hop_checks_its_own_extra_associated_data() -> None:
+    extras = [b"first", b"", b"third" * 50]
+    keys, built, seen = _bound_onion(extras)
+    assert seen == list(built.shared_secrets)  # the hook saw every hop's ss, in order
+    onion: bytes | None = built.packet
+    for key, extra in zip(keys, extras, strict=True):
+        assert onion is not None
+        right = b"common" + extra
+        for wrong in {b"common", right + b"x", b"other" + extra} - {right}:
+            with pytest.raises(IntegrityError):
+                peel_onion(key, onion, associated_data=wrong)
+        peeled = peel_onion(key, onion, associated_data=right)
+        assert peeled.associated_data_index == 0
+        onion = peeled.next_onion
+    assert onion is not None  # the last hop forwards: its next_hmac is not zero
+
+
+def test_empty_extras_are_plain_bolt4() -> None:
+    keys = [SecretKey(_key(i)) for i in range(3)]
+    hops = [(k.public_key, bytes([2, 1, i])) for i, k in enumerate(keys)]
+    plain = build_onion(_key(9), hops, associated_data=b"ad", payload_size=256)
+    hooked = build_onion(
+        _key(9),
+        hops,
+        associated_data=b"ad",
+        payload_size=256,
+        hop_associated_data=lambda secrets: [b""] * len(secrets),
+    )
+    assert hooked.packet == plain.packet
+
+
+def test_peel_reports_which_candidate_matched() -> None:
+    keys, onion = _three_hop_onion()  # built with associated data b"ad"
+    for candidates, index in (
+        ((b"ad",), 0),
+        ((b"ad", b"other"), 0),
+        ((b"other", b"ad"), 1),
+        ((b"x", b"y", b"ad"), 2),
+    ):
+        peeled = peel_onion(keys[0], onion, associated_data=candidates)
+        assert peeled.associated_data_index == index
+        single = peel_onion(keys[0], onion, associated_data=b"ad")
+        assert (peeled.payload, peeled.next_onion) == (single.payload, single.next_onion)
+    with pytest.raises(IntegrityError):
+        peel_onion(keys[0], onion, associated_data=(b"a", b"d", b"ad\x00"))
+
+
+def test_bad_hook_results_and_empty_candidates_are_caller_errors() -> None:
+    keys = [SecretKey(_key(i)) for i in range(2)]
+    hops = [(k.public_key, b"\x02\x00") for k in keys]
+    for wrong_count in ([], [b"a"], [b"a", b"b", b"c"]):
+        with pytest.raises(LocalProtocolError):
+            build_onion(_key(3), hops, hop_associated_data=lambda _, w=wrong_count: w)
+    with pytest.raises(LocalProtocolError):
+        peel_onion(keys[0], create_onion(_key(3), hops), associated_data=())
 
 
 @settings(max_examples=300, deadline=None)
