@@ -596,3 +596,116 @@ def mul_add_base(point: GroupElement, a: int, b: int) -> GroupElement:
     if not _lib.secp256k1_ecdsa_recover(_CTX, out, sig, m.to_bytes(SCALAR_LEN, "big")):
         return GroupElement(None)  # the only failure left: the result is infinity
     return GroupElement(out)
+
+
+# --------------------------------------------------------------------------------------
+# Fixed-base tables and public linear combinations (credential verifiers)
+
+#: A fixed-base table splits a 256-bit scalar into 32 windows of 8 bits.
+_TABLE_WINDOWS: Final = 32
+_TABLE_DIGITS: Final = 255  # non-zero digit values per window
+#: Index of each window's first entry (digit 1) in a table's array.
+_WINDOW_OFFSETS: Final = tuple(range(0, _TABLE_WINDOWS * _TABLE_DIGITS, _TABLE_DIGITS))
+
+
+def _combine_raw(points: Sequence[Any]) -> GroupElement:
+    """Σ of raw libsecp256k1 points into a NEW point (never aliases an input)."""
+    if not points:
+        return GroupElement(None)
+    out = _ffi.new("secp256k1_pubkey *")
+    if not _lib.secp256k1_ec_pubkey_combine(
+        _CTX, out, _ffi.new("secp256k1_pubkey *[]", points), len(points)
+    ):
+        return GroupElement(None)  # the only failure mode: the sum is the point at infinity
+    return GroupElement(out)
+
+
+class PublicBaseTable:
+    """k·P for PUBLIC scalars k from a precomputed 8-bit window table of a fixed P.
+
+    Entry 255·i + d − 1 holds d·256^i·P (d = 1..255, i = 0..31): 8,160 affine points
+    in one contiguous libsecp256k1 array (522 KB, built in about 35 ms). k·P is the
+    sum of at most 32 entries, which ``public_combination`` adds together with every
+    other term of a linear combination in one ``secp256k1_ec_pubkey_combine``. Entry
+    pointers are made by pointer arithmetic on demand (no Python object per entry:
+    measured 40% faster than a list of 8,160 cdata pointers once caches are cold).
+
+    Lookups index memory by the scalar's bytes, so they are VARIABLE TIME: use them
+    for challenges and responses, never for a secret scalar.
+    """
+
+    __slots__ = ("_array",)
+
+    def __init__(self, point: GroupElement) -> None:
+        if point._point is None:
+            raise LocalProtocolError("a fixed-base table needs a finite point")
+        array = _ffi.new(f"secp256k1_pubkey[{_TABLE_WINDOWS * _TABLE_DIGITS}]")
+        pair = _ffi.new("secp256k1_pubkey *[2]")
+        base = _ffi.new("secp256k1_pubkey *", point._point[0])
+        for row in _WINDOW_OFFSETS:
+            array[row] = base[0]
+            pair[1] = base
+            for digit in range(1, _TABLE_DIGITS):
+                # (d+1)·B = d·B + B is never infinity: n is prime and does not divide
+                # (d+1)·256^i for d + 1 ≤ 255, i ≤ 31.
+                pair[0] = array + (row + digit - 1)
+                if not _lib.secp256k1_ec_pubkey_combine(_CTX, array + (row + digit), pair, 2):
+                    raise LocalProtocolError("fixed-base table: unexpected infinity")
+            pair[0] = array + (row + _TABLE_DIGITS - 1)
+            base = _ffi.new("secp256k1_pubkey *")
+            if not _lib.secp256k1_ec_pubkey_combine(_CTX, base, pair, 2):  # 256·B
+                raise LocalProtocolError("fixed-base table: unexpected infinity")
+        self._array = array
+
+    def gather(self, scalar: int, out: list[Any]) -> None:
+        """Append pointers to the entries whose sum is scalar·P (variable time).
+
+        The pointers borrow this table's memory: sum them before the table is dropped.
+        """
+        array = self._array
+        digits = (scalar % SECP256K1_ORDER).to_bytes(SCALAR_LEN, "little")
+        out.extend(
+            [array + (i + d - 1) for i, d in zip(_WINDOW_OFFSETS, digits, strict=True) if d]
+        )
+
+    def __repr__(self) -> str:
+        return "PublicBaseTable()"
+
+
+
+def public_combination(
+    fixed: Iterable[tuple[int, PublicBaseTable]],
+    variable: Iterable[tuple[int, GroupElement]] = (),
+    base_coeff: int = 0,
+) -> GroupElement:
+    """Σ k_i·T_i + Σ m_j·P_j + b·G for PUBLIC scalars, added up by one combine call.
+
+    - Fixed-base terms: entries of their ``PublicBaseTable``.
+    - Variable points: one ``tweak_mul`` each (``ecmult_const``, 23 µs here, which
+      beats the ECDSA-recovery ``ecmult`` for a single point: that also pays a square
+      root and an inversion).
+    - b·G is folded into the first variable term with ``mul_add_base`` (+8 µs instead
+      of +20 µs for a table or ``ecmult_gen``), or is one ``ecmult_gen`` otherwise.
+
+    Verifier side only: the scalars' bytes pick table entries (variable time).
+    """
+    points: list[Any] = []
+    for scalar, table in fixed:
+        table.gather(scalar, points)
+    b = base_coeff % SECP256K1_ORDER
+    for scalar, element in variable:
+        k = scalar % SECP256K1_ORDER
+        if k == 0 or element._point is None:
+            continue
+        if b:
+            folded = mul_add_base(element, k, b)._point
+            b = 0
+            if folded is not None:
+                points.append(folded)
+            continue
+        product = _ffi.new("secp256k1_pubkey *", element._point[0])
+        _lib.secp256k1_ec_pubkey_tweak_mul(_CTX, product, k.to_bytes(SCALAR_LEN, "big"))
+        points.append(product)
+    if b:
+        points.append(GroupElement.base_mul(b)._point)
+    return _combine_raw(points)

@@ -5,16 +5,18 @@ Strategy:
   (SHA-256 try-and-increment, even y). Gh is the secp256k1 base point G, so every
   r·Gh goes through libsecp256k1's constant-time ``ecmult_gen`` (wabisabi.md §4.1).
 - ``FixedBase`` wraps a generator and, on first public use, builds an 8-bit window
-  table (32 rows × 255 multiples, built with ``group_sum`` additions). A public
-  scalar multiple is then 32 table lookups and one libsecp256k1 ``combine``.
-- ``public_lincomb`` (verifier, public scalars) gathers table lookups, folds the G
-  coefficient into one variable-base term through ``mul_add_base`` and sums
-  everything in one ``group_sum``. ``secret_lincomb`` (provers, issuer key) uses only
-  the constant-time ``ecmult_gen`` / ``ecmult_const`` paths: never tables.
+  table (``hornet.core.crypto.PublicBaseTable``: 32 rows × 255 multiples). A public
+  scalar multiple is then at most 32 table entries.
+- ``public_lincomb`` (verifier, public scalars) gathers the table entries of every
+  fixed-base term, multiplies each other point once (``tweak_mul``), folds the G
+  coefficient into one of those products (``mul_add_base``) and sums the whole
+  linear combination in ONE libsecp256k1 ``combine``.
+- ``secret_lincomb`` (provers, issuer key) uses only the constant-time
+  ``ecmult_gen`` / ``ecmult_const`` paths: never tables.
 
 Invariants:
 - Table lookups are variable time: only challenges, responses and other public
-  scalars may reach ``FixedBase.table_terms``.
+  scalars may reach ``FixedBase.table()`` / ``mul_public``.
 - Sums that cancel give the point at infinity (``GroupElement`` models it).
 """
 
@@ -23,15 +25,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Final
 
-from hornet.core.crypto import SECP256K1_ORDER, GroupElement, group_sum, mul_add_base
+from hornet.core.crypto import (
+    GroupElement,
+    PublicBaseTable,
+    group_sum,
+    public_combination,
+)
 
 #: Domain prefix of every NUMS generator name.
 GENERATOR_TAG: Final = b"hornet/credentials/v1/generator/"
 #: Domain prefix of U = HashToG(t) (CPZ19 MAC randomness, WabiSabi §"Credentials").
 U_TAG: Final = b"hornet/credentials/v1/U/"
-_WINDOW_BITS: Final = 8
-_WINDOWS: Final = 32
-_DIGITS: Final = 255
 
 
 class FixedBase:
@@ -44,31 +48,17 @@ class FixedBase:
         self.point = point
         self.encoded = point.encode()
         self.is_g = is_g
-        self._table: list[list[GroupElement]] | None = None
+        self._table: PublicBaseTable | None = None
 
-    def _build(self) -> list[list[GroupElement]]:
-        rows: list[list[GroupElement]] = []
-        base = self.point
-        for _ in range(_WINDOWS):
-            row = [base]
-            acc = base
-            for _ in range(_DIGITS - 1):
-                acc = acc + base
-                row.append(acc)
-            rows.append(row)
-            base = acc + base  # 256 · (previous row base)
-        return rows
-
-    def table_terms(self, scalar: int) -> list[GroupElement]:
-        """The table points whose sum is scalar·P (variable time: public scalars only)."""
+    def table(self) -> PublicBaseTable:
+        """The 8-bit window table (built on first use, about 30 ms; variable-time lookups)."""
         table = self._table
         if table is None:
-            table = self._table = self._build()
-        digits = (scalar % SECP256K1_ORDER).to_bytes(32, "little")
-        return [row[d - 1] for row, d in zip(table, digits, strict=True) if d]
+            table = self._table = PublicBaseTable(self.point)
+        return table
 
     def mul_public(self, scalar: int) -> GroupElement:
-        return group_sum(self.table_terms(scalar))
+        return public_combination(((scalar, self.table()),))
 
     def mul_secret(self, scalar: int) -> GroupElement:
         """scalar·P in constant time (ecmult_gen for G, ecmult_const otherwise)."""
@@ -89,26 +79,21 @@ def base_encoding(base: Base) -> bytes:
 
 
 def public_lincomb(terms: Iterable[tuple[int, Base]]) -> GroupElement:
-    """Σ k_i·B_i for PUBLIC scalars: tables, one ``mul_add_base`` for G, one combine."""
-    parts: list[GroupElement] = []
-    g_coeff = 0
+    """Σ k_i·B_i for PUBLIC scalars in one combine (``public_combination``): table
+    entries for fixed bases, one ``tweak_mul`` per other point, G folded into one of
+    those through ``mul_add_base``."""
+    fixed: list[tuple[int, PublicBaseTable]] = []
     variable: list[tuple[int, GroupElement]] = []
+    g_coeff = 0
     for scalar, base in terms:
         if isinstance(base, FixedBase):
             if base.is_g:
                 g_coeff += scalar
             else:
-                parts.extend(base.table_terms(scalar))
+                fixed.append((scalar, base.table()))
         else:
             variable.append((scalar, base))
-    g_coeff %= SECP256K1_ORDER
-    if variable:
-        first_k, first_p = variable[0]
-        parts.append(mul_add_base(first_p, first_k, g_coeff) if g_coeff else first_p * first_k)
-        parts.extend(point * k for k, point in variable[1:])
-    elif g_coeff:
-        parts.append(GroupElement.base_mul(g_coeff))
-    return group_sum(parts)
+    return public_combination(fixed, variable, g_coeff)
 
 
 def secret_lincomb(terms: Iterable[tuple[int, Base]]) -> GroupElement:

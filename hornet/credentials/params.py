@@ -19,6 +19,7 @@ always passed in (``now``, seconds), never read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Final
 
@@ -109,10 +110,8 @@ class CredentialParams:
             raise MalformedCredentialError("credential parameters out of range") from exc
 
     def digest(self) -> bytes:
-        """SHA-256 of the protocol id, every generator and this configuration."""
-        return hashlib.sha256(
-            PROTOCOL_ID + b"/params" + generators().encoding() + self.encode()
-        ).digest()
+        """SHA-256 of the protocol id, every generator and this configuration (cached)."""
+        return _params_digest(self.encode())
 
     # -- epochs --------------------------------------------------------------------
     def epoch_at(self, now: float) -> int:
@@ -129,6 +128,11 @@ class CredentialParams:
         if current > 0 and now < self.epoch_start(current) + self.grace_period:
             return (current, current - 1)
         return (current,)
+
+
+@functools.lru_cache(maxsize=64)
+def _params_digest(encoded: bytes) -> bytes:
+    return hashlib.sha256(PROTOCOL_ID + b"/params" + generators().encoding() + encoded).digest()
 
 
 @attrs.frozen

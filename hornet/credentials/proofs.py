@@ -20,6 +20,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import attrs
@@ -29,6 +30,7 @@ from hornet.credentials.group import (
     Base,
     FixedBase,
     base_encoding,
+    generators,
     public_lincomb,
     secret_lincomb,
 )
@@ -53,14 +55,19 @@ class Equation:
 
 
 def absorb_statement(transcript: Transcript, equations: Sequence[Equation]) -> None:
-    """Hash the sparse statement: each public point, then (index, coeff, generator)."""
+    """Hash the sparse statement: each public point, then (index:2, coeff:32, generator:33)."""
     for eq in equations:
         parts = [eq.lhs.encode()]
         for index, base, coeff in eq.terms:
-            parts.append(index.to_bytes(2, "big"))
-            parts.append(coeff.to_bytes(32, "big"))
+            parts.append(_term_prefix(index, coeff))
             parts.append(base_encoding(base))
         transcript.append_many(b"eq", parts)
+
+
+@functools.lru_cache(maxsize=1024)
+def _term_prefix(index: int, coeff: int) -> bytes:
+    """index:2 ‖ coeff:32 (cached: statements reuse a few (index, coefficient) pairs)."""
+    return index.to_bytes(2, "big") + coeff.to_bytes(32, "big")
 
 
 def _merged(terms: Sequence[Term], scalars: Sequence[int]) -> list[tuple[int, Base]]:
@@ -129,33 +136,58 @@ class BitProverState:
     r1: GroupElement
 
 
+@functools.cache
+def _gg_offsets(gg: FixedBase) -> tuple[tuple[GroupElement, GroupElement], GroupElement,
+                                        GroupElement]:
+    """((Gg, 2·Gg), −Gg, −2·Gg): the constants of the branch-free bit operations."""
+    two = gg.point + gg.point
+    return (gg.point, two), -gg.point, -two
+
+
+def bit_commitment(rho: int, bit: int, gg: FixedBase) -> GroupElement:
+    """B = ρ·Gh + b·Gg without a branch or an operation count that depends on b.
+
+    Computed as ρ·G + (b+1)·Gg − Gg: one ``ecmult_gen``, a table pick of (Gg, 2·Gg)
+    by index and one 3-point combine, whatever the bit. A digit outside {0, 1} (only
+    a cheating prover in the soundness tests) takes a separate, plain path.
+    """
+    if bit not in (0, 1):
+        return secret_lincomb(((rho, generators().Gh), (bit, gg)))
+    ones, minus_gg, _ = _gg_offsets(gg)
+    return group_sum((GroupElement.base_mul(rho), ones[bit], minus_gg))
+
+
 def bit_commit(bit: int, rho: int, commitment: GroupElement, gg: FixedBase,
                nonces: NonceSource) -> BitProverState:
-    """Real branch R_b = k·Gh; the other branch simulated as R = s·Gh − c·(B − b'·Gg).
+    """CDS commitment: real branch R_b = k·Gh, the other simulated (§4.3).
+
+    The simulated branch is R_{1−b} = s·Gh − c·(B − (1−b)·Gg) with (c, s) random; both
+    are revealed in the proof, so ``mul_add_base`` (variable time) sees only public
+    scalars. Uniform in b: the same operations run for both bit values, B − (1−b)·Gg
+    is B + (b+1)·Gg − 2·Gg (a 3-point combine), and (R0, R1) is picked from
+    (real, simulated) by index, not by an ``if``.
 
     An honest prover passes bit ∈ {0, 1}. Any other value is proven as if it were 0,
     which cannot verify (used by soundness tests).
     """
+    b = bit if bit in (0, 1) else 0
     k = nonces.scalar()
     c_sim = nonces.scalar()
     s_sim = nonces.scalar()
     real = GroupElement.base_mul(k)
-    if bit == 1:
-        # simulate branch 0: R0 = s·Gh − c·B (c, s are revealed: public scalars)
-        r0 = mul_add_base(commitment, -c_sim, s_sim)
-        return BitProverState(bit, rho, k, c_sim, s_sim, r0, real)
-    # simulate branch 1: R1 = s·Gh − c·(B − Gg)
-    r1 = mul_add_base(commitment - gg.point, -c_sim, s_sim)
-    return BitProverState(bit, rho, k, c_sim, s_sim, real, r1)
+    ones, _, minus_two_gg = _gg_offsets(gg)
+    simulated_base = group_sum((commitment, ones[b], minus_two_gg))  # B − (1−b)·Gg
+    simulated = mul_add_base(simulated_base, -c_sim, s_sim)
+    pair = (real, simulated)
+    return BitProverState(b, rho, k, c_sim, s_sim, pair[b], pair[1 - b])
 
 
 def bit_respond(state: BitProverState, e: int) -> tuple[int, int, int]:
-    """(c0, s0, s1) with c0 + c1 = e."""
+    """(c0, s0, s1) with c0 + c1 = e; the real and simulated values are placed by index."""
+    b = state.bit
     c_real = (e - state.c_sim) % q
     s_real = (state.k + c_real * state.rho) % q
-    if state.bit == 1:
-        return state.c_sim, state.s_sim, s_real
-    return c_real, s_real, state.s_sim
+    return (c_real, state.c_sim)[b], (s_real, state.s_sim)[b], (state.s_sim, s_real)[b]
 
 
 def bit_recompute(commitment: GroupElement, minus_gg: GroupElement, e: int,

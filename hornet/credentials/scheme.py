@@ -45,7 +45,6 @@ from hornet.credentials.group import (
     generators,
     hash_to_u,
     powers_of_two_sum,
-    secret_lincomb,
 )
 from hornet.credentials.params import CredentialParams, IssuerPublicParams, IssuerSecretKey
 from hornet.credentials.proofs import (
@@ -54,6 +53,7 @@ from hornet.credentials.proofs import (
     absorb_commitments,
     absorb_statement,
     bit_commit,
+    bit_commitment,
     bit_recompute,
     bit_respond,
     commit,
@@ -174,9 +174,15 @@ class Presentation:
 
 
 def _present(g: Generators, cred: Credential, z: int) -> Presentation:
-    """Ca = z·Ga + Ma, Cx0 = z·Gx0 + U, Cx1 = z·Gx1 + t·U, CV = z·GV + V, S = r·Gs."""
+    """Ca = z·Ga + Ma, Cx0 = z·Gx0 + U, Cx1 = z·Gx1 + t·U, CV = z·GV + V, S = r·Gs.
+
+    a·Gg is computed as (a+1)·Gg − Gg, so that a zero-value credential (a secret)
+    costs the same multiplication as any other instead of skipping it.
+    """
+    ca_parts = (g.Ga.mul_secret(z), g.Gg.mul_secret(cred.value + 1), -g.Gg.point,
+                g.Gh.mul_secret(cred.r))
     return Presentation(
-        Ca=secret_lincomb(((z, g.Ga), (cred.value, g.Gg), (cred.r, g.Gh))),
+        Ca=group_sum(ca_parts),  # one 4-point combine for every value
         Cx0=group_sum((g.Gx0.point * z, cred.U)),
         Cx1=group_sum((g.Gx1.point * z, cred.T)),
         CV=group_sum((g.GV.point * z, cred.V)),
@@ -457,11 +463,17 @@ class IssuanceTicket:
 
 @attrs.frozen(eq=False)
 class _EpochKey:
+    """One epoch's key with the per-epoch constants the verifiers need every time."""
+
     key: IssuerSecretKey = attrs.field(repr=False)
     public: IssuerPublicParams
-    W: GroupElement
+    W: GroupElement = attrs.field(repr=False)
     i_base: FixedBase
     gv_minus_i: GroupElement
+    #: −W and (−x0, −x1, −ya) mod q, so that Z is one 5-point combine.
+    minus_w: GroupElement = attrs.field(repr=False)
+    minus_x: tuple[int, int, int] = attrs.field(repr=False)
+    public_encoded: bytes
 
 
 @attrs.define
@@ -485,8 +497,16 @@ class Issuer:
     def add_epoch_key(self, epoch: int, key: IssuerSecretKey) -> IssuerPublicParams:
         g = generators()
         public = key.public(epoch)
+        w_point = g.Gw.point * key.w
+        i_base = FixedBase("I", public.I)
+        # Build the verifiers' fixed-base tables now (about 30 ms each, the generators'
+        # once per process) rather than inside the first spend of the epoch.
+        for base in (i_base, g.Gx0, g.Gx1, g.Ga, g.Gs, g.Gg):
+            base.table()
         self._epochs[epoch] = _EpochKey(
-            key, public, g.Gw.point * key.w, FixedBase("I", public.I), g.GV.point - public.I
+            key, public, w_point, i_base, g.GV.point - public.I,
+            minus_w=-w_point, minus_x=((-key.x0) % q, (-key.x1) % q, (-key.ya) % q),
+            public_encoded=public.encode(),
         )
         return public
 
@@ -523,9 +543,13 @@ class Issuer:
 
     @staticmethod
     def _z(ek: _EpochKey, pres: Presentation) -> GroupElement:
-        """Z = CV − (W + x0·Cx0 + x1·Cx1 + ya·Ca), constant-time multiplications."""
-        key = ek.key
-        return pres.CV - group_sum((ek.W, pres.Cx0 * key.x0, pres.Cx1 * key.x1, pres.Ca * key.ya))
+        """Z = CV − (W + x0·Cx0 + x1·Cx1 + ya·Ca) = CV + (−W) + (−x0)·Cx0 + …, one combine.
+
+        The three multiplications by secret-key scalars are ``tweak_mul``
+        (libsecp256k1 ``ecmult_const``, constant time): never a table.
+        """
+        m0, m1, ma = ek.minus_x
+        return group_sum((pres.CV, ek.minus_w, pres.Cx0 * m0, pres.Cx1 * m1, pres.Ca * ma))
 
     # -- presentation-only spend (hot path) ------------------------------------------
     def verify_spend(self, data: bytes, *, message_hash: bytes, now: float) -> VerifiedSpend:
@@ -539,7 +563,7 @@ class Issuer:
         eqs = _spend_equations(g, ek.i_base, pres, self._z(ek, pres), ca_minus_value)
         commitments = recompute(eqs, req.responses, req.e)
         transcript = _open_transcript(SPEND, self.params, message_hash)
-        transcript.append(b"iparams", ek.public.encode())
+        transcript.append(b"iparams", ek.public_encoded)
         absorb_statement(transcript, eqs)
         absorb_commitments(transcript, commitments)
         _check_challenge(transcript.challenge(), req.e)
@@ -892,7 +916,7 @@ def build_reissue_request(client: Client, kind: int, credentials: Sequence[Crede
         for i, bit in enumerate(_bit_digits(value, n)):
             rho = random_scalar(rng)
             r_out += rho << i
-            row.append(secret_lincomb(((rho, g.Gh), (bit, g.Gg))))
+            row.append(bit_commitment(rho, bit, g.Gg))
             bit_secrets.append((bit, rho))
         bit_rows.append(row)
         out_blindings.append(r_out % q)

@@ -12,13 +12,23 @@ Strategy:
   threads or processes; the others see the constraint and get ``DoubleSpendError``.
   An identical retry (same request id) gets the cached response instead.
 
-Durability (SQLite): WAL journal, ``synchronous=FULL`` by default, so a commit has
-reached the disk (fsync of the WAL) before ``record`` returns. A SIGKILL at any point
-either loses an uncommitted transaction entirely or keeps it entirely (WAL atomic
-commit), so a spend reported as recorded is never lost and never recorded twice.
-``synchronous="NORMAL"`` is available: in WAL mode it is equally safe against process
-crashes (the WAL is in the OS page cache), but the last transactions may be lost on
-power loss or kernel crash; we do not use it by default.
+Durability (SQLite), docs/spec-credentials.md §7:
+- WAL journal with ``synchronous=FULL`` (default): the WAL is fdatasync'ed before a
+  commit returns, so a recorded spend survives SIGKILL, a kernel crash and power loss
+  (on storage that honours flushes). A SIGKILL at any point either loses an
+  uncommitted transaction entirely or keeps it entirely (WAL atomic commit), so a
+  spend reported as recorded is never lost and never recorded twice.
+- ``synchronous="NORMAL"`` (opt-in): in WAL mode a commit returns once the frame is
+  in the OS page cache; equally safe against process crashes (SIGKILL), but the last
+  commits may be lost on power loss or kernel crash. About 15 µs instead of about
+  200 µs per spend; use it only where the operator accepts that window.
+- The WAL is checkpointed every ``wal_autocheckpoint`` pages (256 = 1 MiB by default)
+  and never truncated, so every commit OVERWRITES already allocated WAL blocks and
+  fdatasync flushes data only, never a new file size (measured 150–200 µs instead of
+  250–450 µs per commit on this VM's ext4). SQLite deletes the WAL when the last
+  connection closes, so a store that finds the WAL short grows it once on open
+  (``_preallocate_wal``: one 1 MiB transaction whose pages go to the freelist, which
+  later inserts reuse; about 12 ms).
 
 Invariants: plain synchronous code (no trio); each store object serializes its own
 connection with a lock, so it may be shared by threads; processes open their own.
@@ -37,6 +47,8 @@ from typing import Any, Final, Protocol
 from hornet.errors import DoubleSpendError, LocalProtocolError
 
 _SERIAL_TAG: Final = b"hornet/credentials/v1/serial"
+#: Bytes of the header SQLite writes before each page in the WAL.
+_WAL_FRAME_HEADER: Final = 24
 SERIAL_KEY_LEN: Final = 16
 
 
@@ -97,9 +109,12 @@ class SqliteSpentStore:
     """The default store: one SQLite file, WAL, synchronous writes."""
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL",
-                 busy_timeout_s: float = 30.0) -> None:
+                 busy_timeout_s: float = 30.0, wal_autocheckpoint: int = 256,
+                 preallocate_wal: bool = True) -> None:
         if synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise LocalProtocolError("synchronous must be FULL, NORMAL or EXTRA")
+        if not 1 <= wal_autocheckpoint <= 1 << 20:
+            raise LocalProtocolError("wal_autocheckpoint must be in [1, 2^20] pages")
         self.path = str(path)
         self.synchronous = synchronous
         self._lock = threading.Lock()
@@ -107,15 +122,53 @@ class SqliteSpentStore:
                                      check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute(f"PRAGMA synchronous={synchronous}")
+        # Checkpoint every N pages and keep the WAL file (journal_size_limit = -1, the
+        # default): commits then overwrite already allocated WAL blocks.
+        self._conn.execute(f"PRAGMA wal_autocheckpoint={int(wal_autocheckpoint)}")
+        if preallocate_wal:
+            self._preallocate_wal(wal_autocheckpoint)
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS claims (payment BLOB PRIMARY KEY, request BLOB NOT NULL)"
             " WITHOUT ROWID"
         )
-        self._known: set[int] = set()
+        #: Per-epoch hot-path statement text (sqlite3 caches its compiled form).
+        self._insert_spent: dict[int, str] = {}
+
+    def _preallocate_wal(self, pages: int) -> None:
+        """Grow a short WAL file to one checkpoint interval, so commits overwrite it.
+
+        One transaction writes ``pages`` pages (a zero blob in a scratch table that it
+        drops again) into the WAL; a PASSIVE checkpoint (never waits for readers) then
+        copies them to the database file, where they become free pages for later
+        inserts, and the next writer restarts at the start of the now full-size WAL.
+        """
+        conn = self._conn
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            return  # e.g. ":memory:": no WAL file to grow
+        page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        try:
+            size = Path(self.path + "-wal").stat().st_size
+        except OSError:
+            size = 0
+        if size >= pages * (page_size + _WAL_FRAME_HEADER):
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE hornet_wal_prealloc (fill BLOB)")
+            conn.execute("INSERT INTO hornet_wal_prealloc VALUES (zeroblob(?))",
+                         (pages * page_size,))
+            conn.execute("DROP TABLE hornet_wal_prealloc")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- schema ---------------------------------------------------------------------
     def _ensure(self, epoch: int) -> None:
-        if epoch in self._known:
+        if epoch in self._insert_spent:
             return
         e = _check_epoch(epoch)
         self._conn.execute(
@@ -126,7 +179,7 @@ class SqliteSpentStore:
             f"CREATE TABLE IF NOT EXISTS responses_{e} "
             "(request BLOB PRIMARY KEY, response BLOB NOT NULL) WITHOUT ROWID"
         )
-        self._known.add(e)
+        self._insert_spent[e] = _sql("INSERT INTO spent_{e} VALUES (?, ?)", e)
 
     def epochs(self) -> list[int]:
         with self._lock:
@@ -141,7 +194,7 @@ class SqliteSpentStore:
         with self._lock:
             self._conn.execute(f"DROP TABLE IF EXISTS spent_{e}")
             self._conn.execute(f"DROP TABLE IF EXISTS responses_{e}")
-            self._known.discard(e)
+            self._insert_spent.pop(e, None)
 
     # -- reads ----------------------------------------------------------------------
     def is_spent(self, epoch: int, serial: bytes) -> bool:
@@ -173,8 +226,7 @@ class SqliteSpentStore:
             if response is None and payment_id is None and len(keys) == 1:
                 # Hot path: one autocommit INSERT is one atomic, durable transaction.
                 try:
-                    conn.execute(_sql("INSERT INTO spent_{e} VALUES (?, ?)", epoch),
-                                 (keys[0], request_id))
+                    conn.execute(self._insert_spent[epoch], (keys[0], request_id))
                 except sqlite3.IntegrityError as exc:
                     raise DoubleSpendError("credential serial already spent") from exc
                 return None
@@ -184,8 +236,7 @@ class SqliteSpentStore:
                 if cached is not None:
                     conn.execute("ROLLBACK")
                     return cached
-                conn.executemany(_sql("INSERT INTO spent_{e} VALUES (?, ?)", epoch),
-                                 [(k, request_id) for k in keys])
+                conn.executemany(self._insert_spent[epoch], [(k, request_id) for k in keys])
                 if response is not None:
                     conn.execute(_sql("INSERT INTO responses_{e} VALUES (?, ?)", epoch),
                                  (request_id, response))

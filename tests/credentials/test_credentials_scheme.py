@@ -8,7 +8,10 @@ import attrs
 import pytest
 from cred_kit import EPOCH_LENGTH, GRACE, MSG, NOW, make_world
 
-from hornet.core.crypto import GroupElement, SecretKey
+from hornet.core import crypto
+from hornet.core.crypto import SECP256K1_ORDER, GroupElement, SecretKey
+from hornet.credentials import proofs, scheme
+from hornet.credentials.group import generators
 from hornet.credentials.params import (
     IssuerSecretKey,
     sign_issuer_params,
@@ -24,6 +27,7 @@ from hornet.credentials.scheme import (
     response_len,
     spend_request_len,
 )
+from hornet.credentials.transcript import NonceSource, Transcript
 from hornet.errors import (
     DoubleSpendError,
     InsufficientValueError,
@@ -253,3 +257,82 @@ def test_secrets_stay_out_of_repr(world) -> None:
     assert str(cred.r) not in repr(cred)
     assert str(key.w) not in repr(key) and hex(key.w)[2:12] not in repr(key)
     assert "hidden" in repr(key)
+
+
+def test_issuer_client_and_pending_requests_keep_secrets_out_of_repr(world) -> None:
+    key = IssuerSecretKey.generate(random.Random(12))
+    issuer = Issuer.create(world.params, {0: key})
+    a, b = world.credentials([2, 2])
+    pending = world.client.reissue_request([a, b], [1, 2], message_hash=MSG, rng=world.rng)
+    secrets = [*key.scalars(), *pending.blindings, a.r, a.t, b.r, b.t]
+    secrets += [(-v) % SECP256K1_ORDER for v in key.scalars()]
+    text = repr(issuer) + repr(world.client) + repr(pending) + repr(issuer._key(0))
+    for value in secrets:
+        assert str(value) not in text
+        assert f"{value:064x}"[:16] not in text
+
+
+class _TracingLib:
+    """Stands in for libsecp256k1's cffi ``lib``: records every call it forwards."""
+
+    def __init__(self, lib: object, trace: list[tuple[str, int]]) -> None:
+        self._lib, self._trace = lib, trace
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        func = getattr(self._lib, name)
+
+        def call(*args):  # type: ignore[no-untyped-def]
+            # combine's point count is its 4th argument; other calls record 0
+            count = args[3] if name == "secp256k1_ec_pubkey_combine" else 0
+            self._trace.append((name, count))
+            return func(*args)
+
+        return call
+
+
+def _trace_group_ops(monkeypatch: pytest.MonkeyPatch, run) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    """The sequence of libsecp256k1 calls (name, point count) that ``run`` makes."""
+    trace: list[tuple[str, int]] = []
+    monkeypatch.setattr(crypto, "_lib", _TracingLib(crypto._lib, trace))
+    try:
+        run()
+    finally:
+        monkeypatch.undo()
+    return trace
+
+
+def test_bit_prover_runs_the_same_group_operations_for_both_bit_values(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    g = generators()
+    e = 0x1234567890ABCDEF
+    results = {}
+    traces = {}
+    for bit in (0, 1):
+        def run(bit: int = bit) -> None:
+            nonces = NonceSource(Transcript(b"bit-test"), [bit], random.Random(1))
+            b = proofs.bit_commitment(77, bit, g.Gg)
+            state = proofs.bit_commit(bit, 77, b, g.Gg, nonces)
+            results[bit] = (b, state, proofs.bit_respond(state, e))
+
+        run()  # warm the per-generator constants first
+        traces[bit] = _trace_group_ops(monkeypatch, run)
+    assert traces[0] == traces[1]
+    assert traces[0]  # something was traced
+    for bit in (0, 1):
+        b, state, (c0, s0, s1) = results[bit]
+        assert b == GroupElement.base_mul(77) + g.Gg.point * (bit + 1) - g.Gg.point
+        r0, r1 = proofs.bit_recompute(b, -g.Gg.point, e, c0=c0, s0=s0, s1=s1)
+        assert (r0, r1) == (state.r0, state.r1)  # the CDS proof verifies for both bits
+
+
+def test_presentation_runs_the_same_group_operations_for_zero_and_non_zero_values(
+        world, monkeypatch: pytest.MonkeyPatch) -> None:
+    zero, five = world.credentials([0, 5])
+    g = generators()
+    traces = [
+        _trace_group_ops(monkeypatch, lambda c=c: scheme._present(g, c, 99))
+        for c in (zero, five)
+    ]
+    assert traces[0] == traces[1]
+    # Ca = z·Ga + (a+1)·Gg − Gg + r·Gh in one 4-point combine
+    assert ("secp256k1_ec_pubkey_combine", 4) in traces[0]

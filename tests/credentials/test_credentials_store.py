@@ -298,3 +298,28 @@ def test_postgres_concurrent_records_of_one_serial_exactly_once() -> None:
     assert sorted(outcomes) == ["double"] * (N_CONCURRENT - 1) + ["ok"]
     for store in stores:
         store.close()
+
+
+def test_sqlite_store_grows_a_fresh_wal_once_and_leaves_no_scratch_table(tmp_path: Path) -> None:
+    path = tmp_path / "spent.db"
+    store = SqliteSpentStore(path, wal_autocheckpoint=64)
+    wal = Path(str(path) + "-wal")
+    page_size = store._conn.execute("PRAGMA page_size").fetchone()[0]
+    assert wal.stat().st_size >= 64 * (page_size + 24)
+    tables = {name for (name,) in store._conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"claims"}
+    assert store.record(0, [SERIAL], b"r" * 32) is None
+    assert store.epochs() == [0]
+    version = store._conn.execute("PRAGMA data_version").fetchone()[0]
+    second = SqliteSpentStore(path, wal_autocheckpoint=64)  # WAL already full size: no-op
+    assert second.is_spent(0, SERIAL)
+    # data_version changes when ANOTHER connection commits: the second open wrote nothing
+    assert store._conn.execute("PRAGMA data_version").fetchone()[0] == version
+    second.close()
+    store.close()
+    plain = SqliteSpentStore(tmp_path / "plain.db", preallocate_wal=False)
+    assert Path(str(tmp_path / "plain.db") + "-wal").stat().st_size < page_size * 8
+    plain.close()
+    with pytest.raises(LocalProtocolError):
+        SqliteSpentStore(tmp_path / "bad.db", wal_autocheckpoint=0)
