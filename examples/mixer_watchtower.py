@@ -13,6 +13,10 @@ LSP how often the wallet updates its channels and to whom it reports. Here:
    synthetic SCID, and sends each appointment through the mixer, paying one
    credential per message. The watchtower answers along a reply path that enters
    through the mixer's synthetic SCID. The LSP carries none of this traffic.
+3. Bulk. For a burst of appointments (a busy day of channel updates, a backup) the
+   wallet pays ONE circuit_open and opens a HORNET circuit whose first hop is the
+   mixer's own HORNET relay: setup once, then symmetric forwarding, both ways, with no
+   per-message spend. The watchtower's HORNET service hears only from another relay.
 
 Every node runs on UDP loopback; each one's transport is tapped, so the script prints
 what each party saw and checks the privacy claims against those logs. Exit code 0
@@ -28,24 +32,39 @@ import time
 
 import trio
 
+from hornet.circuit import Circuit
 from hornet.core import crypto
 from hornet.core.onion_message import create_message_path, create_onion_message
+from hornet.core.params import Params
+from hornet.directory import RelayInfo
+from hornet.local import local_network
 from hornet.mixer.client import MixerClient
 from hornet.mixer.config import MixerConfig, PeerConfig
+from hornet.mixer.entry import EntryRelay, relay_keys, serve_entry_relay
 from hornet.mixer.node import OnionNode
 from hornet.mixer.protocol import Prices
 from hornet.mixer.scid import format_scid
 from hornet.mixer.service import MixerService, open_mixer
 from hornet.mixer.session import Wallet
 from hornet.mixer.transport import Frame, TapTransport, UdpEndpoint
+from hornet.testing.tap import TapNetwork
+from hornet.transport import UdpNetwork
 
 APPOINTMENT_TLV = 77_771  # odd final-hop record: an encrypted penalty-transaction blob
 ACCEPTED_TLV = 77_773
 APPOINTMENTS = 3
+BULK_APPOINTMENTS = 20
+CIRCUIT_PRICE = 2
 
 
 def short(node_id: bytes) -> str:
     return node_id.hex()[:12] + "…"
+
+
+async def tower_service(circuit: Circuit) -> None:
+    """The watchtower's HORNET destination: acknowledge each appointment."""
+    async for blob in circuit:
+        await circuit.send(b"accepted " + blob[:16])
 
 
 async def main() -> int:
@@ -65,15 +84,27 @@ async def main() -> int:
 
     with tempfile.TemporaryDirectory() as state_dir, trio.fail_after(60):
         config = MixerConfig(
-            prices=Prices(message=1, scid_register=2, scid_renew=1),
+            prices=Prices(message=1, scid_register=2, scid_renew=1, circuit_open=CIRCUIT_PRICE),
             peers=(PeerConfig(lsp_key.public_key, "cln"),
                    PeerConfig(tower_key.public_key, "eclair")),
         )
-        state = open_mixer(config, state_dir, now=time.time())
+        state = open_mixer(config, state_dir, now=time.time(), relay_params=Params())
         mixer_id = state.core.node_key.public_key
-        async with trio.open_nursery() as nursery:
+        # The HORNET side: three relays, the watchtower's HORNET service, and the mixer's
+        # own relay (its key derives from the mixer's master secret), all on UDP loopback.
+        hornet_udp = TapNetwork(UdpNetwork())
+        keys = relay_keys(state.master_secret)
+        relay_sock = await hornet_udp.bind(("127.0.0.1", 0))
+        mixer_relay = RelayInfo(keys.node_id, keys.node_key.public_key, relay_sock.address)
+        async with local_network(3, service=tower_service, network=hornet_udp,
+                                 extra_relays=[mixer_relay]) as hornet, \
+                trio.open_nursery() as nursery:
+            entry: EntryRelay = await nursery.start(
+                lambda task_status: serve_entry_relay(keys, hornet.directory, relay_sock.address,
+                                                      sock=relay_sock, task_status=task_status))
             mixer_net = await endpoint(state.core.node_key, "mixer")
-            await nursery.start(MixerService(state.core, mixer_net, clock=time.time).serve)
+            await nursery.start(MixerService(state.core, mixer_net, clock=time.time,
+                                             on_circuit=entry.submit).serve)
             lsp_net = await endpoint(lsp_key, "LSP")
             lsp = OnionNode(lsp_key, lsp_net, name="LSP")
             await nursery.start(lsp.run)
@@ -133,8 +164,27 @@ async def main() -> int:
                 acks.append(dict(delivered.payload).get(ACCEPTED_TLV, b""))
                 print(f"  appointment {i + 1}: sent through the mixer, tower answered "
                       f"{acks[-1][:8]!r}… through the SCID")
+
+            # -- 3. bulk, over a HORNET circuit whose first hop is the mixer's relay ---------
+            balance = len(wallet)
+            bulk_acks = []
+            async with user.open_circuit(hornet.directory, hornet.service_id, hops=3,
+                                         network=hornet_udp) as circuit:
+                for _ in range(BULK_APPOINTMENTS):
+                    blob = secrets.token_bytes(180)
+                    await circuit.send(blob)
+                    bulk_acks.append(await circuit.receive() == b"accepted " + blob[:16])
+            circuit_cost = balance - len(wallet)
+            print(f"bulk: {BULK_APPOINTMENTS} appointments over one HORNET circuit through "
+                  f"the mixer's relay {entry.node_id.hex()}, paid once ({circuit_cost} "
+                  f"credentials), {sum(bulk_acks)} acknowledged")
             nursery.cancel_scope.cancel()
 
+        listed = {r.address for r in hornet.directory}
+        wallet_sockets = {s.source for s in hornet_udp.log} - listed
+        wallet_peers = {hornet_udp.destinations_of(w) == {entry.address} for w in wallet_sockets}
+        assert hornet.service is not None
+        tower_hornet_senders = hornet_udp.sources_to(hornet.service.node.address)
         lsp_log: list[Frame] = list(lsp_net.log)
         tower_log: list[Frame] = list(tower_net.log)
         mixer_log: list[Frame] = list(mixer_net.log)
@@ -158,6 +208,13 @@ async def main() -> int:
             if frame.receiver == tower_key.public_key:
                 print(f"               received {len(frame.message)} bytes from "
                       f"{names.get(frame.sender, '?')}")
+        hops = {r.address: "relay " + r.node_id.hex()[:8] for r in hornet.directory}
+        hops[entry.address] = "the mixer's relay"
+        wallet_sent = [s for s in hornet_udp.log if s.source in wallet_sockets]
+        print(f"  HORNET     : the wallet's socket sent {len(wallet_sent)} packets, to "
+              f"{', '.join(sorted({hops.get(s.destination, '?') for s in wallet_sent}))}")
+        print("               the watchtower's HORNET node heard from "
+              f"{', '.join(sorted(hops.get(a, '?') for a in tower_hornet_senders))}")
 
         ids_of_wallet = {wallet_key.public_key, fresh_key.public_key}
         checks += [
@@ -179,9 +236,21 @@ async def main() -> int:
              all(wallet_key.public_key not in (f.sender, f.receiver) for f in mixer_log)),
             (f"all {APPOINTMENTS} appointments were acknowledged through the SCID",
              len(acks) == APPOINTMENTS and all(a.startswith(b"accepted ") for a in acks)),
-            ("the wallet paid one credential per appointment",
-             len(wallet) == bought - 2 - APPOINTMENTS),
+            ("the wallet paid one credential per appointment and one circuit_open in all",
+             len(wallet) == bought - 2 - APPOINTMENTS - CIRCUIT_PRICE
+             and circuit_cost == CIRCUIT_PRICE),
+            (f"all {BULK_APPOINTMENTS} bulk appointments were acknowledged over the circuit",
+             len(bulk_acks) == BULK_APPOINTMENTS and all(bulk_acks)),
+            ("the wallet's HORNET socket talked to the mixer's relay and nobody else",
+             len(wallet_sockets) == 1 and wallet_peers == {True}),
+            ("the watchtower's HORNET node heard only from a relay other than the mixer's",
+             bool(tower_hornet_senders) and entry.address not in tower_hornet_senders
+             and not tower_hornet_senders & wallet_sockets),
+            ("no unpaid setup reached the mixer's relay; exactly one paid setup did",
+             entry.statistics()["dropped_unpaid_setup"] == 0
+             and entry.statistics()["setups_injected"] == 1),
         ]
+        relay_sock.close()
         state.close()
 
     print()

@@ -2,18 +2,28 @@
 
 Topology: this process (the source) → 3 relays → a sink, every node its own process.
 1. HORNET: ``hornet relay`` processes and a sink running ``serve``; the source opens a
-   datagram-mode circuit (raw HORNET, no acknowledgements) and sends ``--packets``
-   1024-byte-class packets as fast as it can; the sink counts the user bytes it got.
+   datagram-mode circuit (raw HORNET, no end-to-end acknowledgements) and sends
+   ``--packets`` packets of ``--payload`` bytes; the sink counts the user bytes it got.
 2. Plain: the same processes and loops (``RelayNode``) with a no-crypto core that
    forwards each datagram unchanged to a fixed next hop, carrying packets of the same
    size and counting the same user bytes per packet.
+
+Both runs send as fast as the chain carries them: the sink reports its count on a side
+channel (a bare UDP socket, every ``ACK_EVERY`` packets) and the source keeps at most
+``WINDOW`` packets in flight, writing them off as lost after ``STALL`` s without
+progress. Without this window a sender that outruns the chain burns the CPU the relays
+need (there are five busy processes on a small machine) and the figure measures overload.
+
 goodput = user bytes delivered / (last arrival − first arrival) at the sink.
+cpu_us_per_packet: CPU time of all five processes (/proc) per delivered packet, a figure
+that contention from other jobs on the machine moves much less than the wall clock.
 Also: setup round-trip times, and relay RSS before and after ``--circuits`` setups.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -31,7 +41,9 @@ from hornet.circuit import Circuit
 from hornet.client import open_circuit
 from hornet.client.endpoint import Endpoint
 from hornet.client.endpoint import Path as CircuitPath
-from hornet.core.relay import Forward
+from hornet.core.circuit import E2E_OVERHEAD
+from hornet.core.relay import Deliver, Forward
+from hornet.core.stream import HEADER_LEN
 from hornet.directory import Directory, NodeKeys, load_key_file, relay_info, write_key_file
 from hornet.node.relay import RelayNode
 from hornet.node.service import serve
@@ -39,6 +51,9 @@ from hornet.transport import UdpNetwork
 
 PAYLOAD = 1024
 IDLE = 1.0
+WINDOW = 128  # packets in flight
+ACK_EVERY = 16
+STALL = 0.05  # seconds without progress before the packets in flight count as lost
 
 
 def _free_ports(count: int) -> list[int]:
@@ -55,6 +70,12 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of process ``pid`` (``/proc/pid/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -66,13 +87,16 @@ def _rss_mb(pid: int) -> float:
 
 
 class _PlainCore:
-    """The no-crypto relay: forward every datagram unchanged to one next hop."""
+    """The no-crypto relay: forward every datagram unchanged to one next hop, or (at
+    the sink, ``next_hop`` None) deliver it."""
 
-    def __init__(self, next_hop: bytes) -> None:
+    def __init__(self, next_hop: bytes | None) -> None:
         self.next_hop = next_hop
         self.cached_circuits = 0
 
-    def process(self, packet: bytes, now: float) -> Forward:
+    def process(self, packet: bytes, now: float) -> Forward | Deliver:
+        if self.next_hop is None:
+            return Deliver(b"", b"", packet, b"")
         return Forward(self.next_hop, packet)
 
 
@@ -85,19 +109,29 @@ async def _plain_relay(keys_path: str, directory_path: str, port: int, next_id: 
     await node.run()
 
 
-async def _sink(keys_path: str, directory_path: str, port: int, plain: bool) -> None:
+async def _sink(
+    keys_path: str, directory_path: str, port: int, plain: bool, payload: int, feedback: int
+) -> None:
     """Count user bytes; print a JSON line after ``IDLE`` s without traffic."""
+    import socket
+
     first = last = 0.0
-    total = 0
-    user_bytes = PAYLOAD - 27 - 30
+    total = packets = 0
+    user_bytes = _user_bytes(payload)
     done = trio.Event()
+    side = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    side.setblocking(False)
 
     def mark(count: int) -> None:
-        nonlocal first, last, total
+        nonlocal first, last, total, packets
         now = time.perf_counter()
         first = first or now
         last = now
         total += count
+        packets += 1
+        if packets % ACK_EVERY == 0:
+            with contextlib.suppress(OSError):
+                side.sendto(packets.to_bytes(8, "big"), ("127.0.0.1", feedback))
 
     async def handler(circuit: Circuit) -> None:
         async for message in circuit:
@@ -113,38 +147,54 @@ async def _sink(keys_path: str, directory_path: str, port: int, plain: bool) -> 
     directory = Directory.load(directory_path)
     async with trio.open_nursery() as nursery:
         if plain:
+            # The same receive path as every relay (``RelayNode``: receive task, bounded
+            # queue, worker), delivering instead of forwarding.
             sock = await UdpNetwork().bind(("127.0.0.1", port))
-
-            async def count() -> None:
-                while True:
-                    await sock.receive()
-                    mark(user_bytes)
-
-            nursery.start_soon(count)
+            node = RelayNode(
+                load_key_file(keys_path), directory, sock, on_deliver=lambda _: mark(user_bytes)
+            )
+            node.core = _PlainCore(None)  # type: ignore[assignment]
+            nursery.start_soon(node.run)
         else:
             keys = load_key_file(keys_path)
             await nursery.start(
                 lambda task_status: serve(
-                    keys, directory, ("127.0.0.1", port), handler, task_status=task_status
+                    keys,
+                    directory,
+                    ("127.0.0.1", port),
+                    handler,
+                    payload_size=payload,
+                    task_status=task_status,
                 )
             )
         print("ready", flush=True)
         nursery.start_soon(watchdog)
         await done.wait()
-        print(json.dumps({"bytes": total, "seconds": last - first}), flush=True)
+        print(
+            json.dumps({"bytes": total, "packets": packets, "seconds": last - first}),
+            flush=True,
+        )
         await trio.sleep_forever()  # stay up as the setups' destination until killed
 
 
 # -- the driver -------------------------------------------------------------------------
 
 
+def _user_bytes(payload: int) -> int:
+    """User bytes per datagram-mode packet: the payload less the end-to-end frame
+    (E2E_OVERHEAD) and the stream header."""
+    return payload - E2E_OVERHEAD - HEADER_LEN
+
+
 class _Net:
-    def __init__(self, tmp: Path, plain: bool) -> None:
+    def __init__(self, tmp: Path, plain: bool, payload: int) -> None:
         rng = random.Random(7)
+        self.payload = payload
         self.keys = [NodeKeys.generate(rng) for _ in range(4)]
-        ports = _free_ports(4)
+        ports = _free_ports(5)
+        self.feedback = ports[4]
         self.infos = [
-            relay_info(k, ("127.0.0.1", p)) for k, p in zip(self.keys, ports, strict=True)
+            relay_info(k, ("127.0.0.1", p)) for k, p in zip(self.keys, ports[:4], strict=True)
         ]
         self.directory = Directory(tuple(self.infos))
         self.path = tmp / ("plain.json" if plain else "directory.json")
@@ -188,6 +238,8 @@ class _Net:
                 str(self.path),
                 str(ports[3]),
                 "1" if plain else "0",
+                str(payload),
+                str(self.feedback),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -200,29 +252,76 @@ class _Net:
         assert self.sink.stdout is not None
         return dict(json.loads(self.sink.stdout.readline()))
 
+    def cpu_seconds(self) -> list[float]:
+        """CPU time so far of each relay, then the sink."""
+        return [_cpu_seconds(proc.pid) for proc in [*self.procs, self.sink]]
+
     def close(self) -> None:
         for proc in [*self.procs, self.sink]:
             proc.kill()
             proc.wait()
 
 
-async def _blast_hornet(net: _Net, packets: int) -> None:
-    async with open_circuit(net.directory, net.infos[3].node_id, hops=3, reliable=False) as c:
-        message = bytes(c.max_datagram)
-        for i in range(packets):
-            await c.send(message)
-            if i % 64 == 0:
-                await trio.sleep(0)
+class _Window:
+    """The source's side of the flow window: the sink's count arrives on ``feedback``."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.lost = 0
+        self.stalls = 0
+        self._progress = trio.Event()
+
+    async def listen(self, port: int, task_status: trio.TaskStatus[None]) -> None:
+        sock = await UdpNetwork().bind(("127.0.0.1", port))
+        task_status.started()
+        try:
+            while True:
+                data, _ = await sock.receive()
+                self.received = max(self.received, int.from_bytes(data[:8], "big"))
+                self._progress.set()
+        finally:
+            sock.close()
+
+    async def admit(self, sent: int) -> None:
+        """Wait until fewer than ``WINDOW`` packets are in flight."""
+        while sent - self.received - self.lost >= WINDOW:
+            self._progress = trio.Event()
+            with trio.move_on_after(STALL) as scope:
+                await self._progress.wait()
+            if scope.cancelled_caught:
+                self.stalls += 1
+                self.lost = sent - self.received
 
 
-async def _blast_plain(net: _Net, packets: int) -> None:
-    sock = await UdpNetwork().bind(("127.0.0.1", 0))
-    packet = bytes(Directory(()).params.data_packet_len(PAYLOAD))
-    for i in range(packets):
-        await sock.send(packet, net.infos[0].address)
-        if i % 64 == 0:
-            await trio.sleep(0)
-    sock.close()
+async def _blast(net: _Net, packets: int, plain: bool) -> dict[str, float]:
+    window = _Window()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(window.listen, net.feedback)
+        start = time.process_time()
+        if plain:
+            sock = await UdpNetwork().bind(("127.0.0.1", 0))
+            packet = bytes(Directory(()).params.data_packet_len(net.payload))
+            first_hop = net.infos[0].address
+            for i in range(packets):
+                await window.admit(i)
+                await sock.send(packet, first_hop)
+            sock.close()
+        else:
+            async with open_circuit(
+                net.directory,
+                net.infos[3].node_id,
+                hops=3,
+                reliable=False,
+                payload_size=net.payload,
+            ) as circuit:
+                start = time.process_time()  # the sending, not the setup
+                message = bytes(circuit.max_datagram)
+                for i in range(packets):
+                    await window.admit(i)
+                    await circuit.send(message)
+        cpu = time.process_time() - start
+        nursery.cancel_scope.cancel()
+    return {"source_cpu": cpu, "stalls": window.stalls}
 
 
 async def _setups(net: _Net, count: int) -> list[float]:
@@ -242,19 +341,33 @@ async def _setups(net: _Net, count: int) -> list[float]:
     return times
 
 
-def run(packets: int, circuits: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"payload_size": PAYLOAD, "relays": 3, "packets": packets}
+def run(packets: int, circuits: int, payload: int = PAYLOAD) -> dict[str, Any]:
+    out: dict[str, Any] = {"payload_size": payload, "relays": 3, "packets": packets}
     with tempfile.TemporaryDirectory(prefix="hornet-bench-") as tmp:
         for plain in (True, False):
-            net = _Net(Path(tmp), plain)
+            prefix = "plain_" if plain else ""
+            net = _Net(Path(tmp), plain, payload)
             try:
-                trio.run(_blast_plain if plain else _blast_hornet, net, packets)
+                cpu_before = net.cpu_seconds()
+                source = trio.run(_blast, net, packets, plain)
                 result = net.result()
+                delivered = max(1.0, result["packets"])
+                split = [
+                    source["source_cpu"],
+                    *(b - a for a, b in zip(cpu_before, net.cpu_seconds(), strict=True)),
+                ]
+                out[prefix + "cpu_us_split"] = {
+                    name: round(seconds / delivered * 1e6, 1)
+                    for name, seconds in zip(
+                        ("source", "relay1", "relay2", "relay3", "sink"), split, strict=True
+                    )
+                }
+                cpu = sum(split)
                 mbps = result["bytes"] * 8 / result["seconds"] / 1e6 if result["seconds"] else 0.0
-                out["plain_goodput_mbps" if plain else "goodput_mbps"] = round(mbps, 1)
-                out["plain_delivered" if plain else "delivered"] = round(
-                    result["bytes"] / (packets * (PAYLOAD - 57)), 3
-                )
+                out[prefix + "goodput_mbps"] = round(mbps, 1)
+                out[prefix + "delivered"] = round(result["packets"] / packets, 3)
+                out[prefix + "window_stalls"] = source["stalls"]
+                out[prefix + "cpu_us_per_packet"] = round(cpu / delivered * 1e6, 1)
                 if not plain:
                     out["relay_rss_mb_start"] = round(_rss_mb(net.procs[1].pid), 1)
                     times = trio.run(_setups, net, circuits)
@@ -265,6 +378,7 @@ def run(packets: int, circuits: int) -> dict[str, Any]:
             finally:
                 net.close()
     out["goodput_ratio"] = round(out["goodput_mbps"] / out["plain_goodput_mbps"], 3)
+    out["cpu_ratio"] = round(out["plain_cpu_us_per_packet"] / out["cpu_us_per_packet"], 3)
     return out
 
 
@@ -274,14 +388,15 @@ def main(argv: list[str] | None = None) -> int:
         trio.run(_plain_relay, argv[1], argv[2], int(argv[3]), argv[4])
         return 0
     if argv and argv[0] == "_sink":
-        trio.run(_sink, argv[1], argv[2], int(argv[3]), argv[4] == "1")
+        trio.run(_sink, argv[1], argv[2], int(argv[3]), argv[4] == "1", int(argv[5]), int(argv[6]))
         return 0
     parser = argparse.ArgumentParser(prog="hornet bench e2e", description=__doc__)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--packets", type=int, default=20000)
     parser.add_argument("--circuits", type=int, default=10000)
+    parser.add_argument("--payload", type=int, default=PAYLOAD, help="payload size in bytes")
     args = parser.parse_args(argv)
-    figures = run(args.packets, args.circuits)
+    figures = run(args.packets, args.circuits, args.payload)
     figures["python"] = sys.version.split()[0]
     figures["cpus"] = os.cpu_count()
     if args.json:

@@ -48,6 +48,25 @@ class Link(Protocol):
     def seal(self, body: bytes, now: float) -> Outgoing: ...
 
 
+class _Changed:
+    """Wakes every task waiting for the circuit's state to change. A condition variable
+    without the lock: trio runs one task at a time, so checks cannot race."""
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+        self._armed = False  # a task may be waiting on _event
+
+    def notify_all(self) -> None:
+        if self._armed:  # (per packet: skip the new Event when nobody waits)
+            self._event.set()
+            self._event = trio.Event()
+            self._armed = False
+
+    async def wait(self) -> None:
+        self._armed = True
+        await self._event.wait()
+
+
 class Signal:
     """A level-triggered wake-up for one waiter: ``set`` from anywhere, ``wait`` re-arms."""
 
@@ -61,6 +80,8 @@ class Signal:
         await self._event.wait()
         self._event = trio.Event()
 
+
+YIELD_EVERY = 16
 
 #: Called when the stream stalls (a fragment exhausted its retries): returns a new link,
 #: or raises ``CircuitError`` if none can be built.
@@ -84,9 +105,10 @@ class Circuit:
         self._send_packet = send_packet
         self._rebuild = rebuild
         self._wake = Signal()
-        self._changed = trio.Condition()
+        self._changed = _Changed()
         self._error: CircuitError | None = None
         self._closed = False
+        self._calls = 0
         self.rebuilds = 0
 
     def __repr__(self) -> str:
@@ -103,24 +125,50 @@ class Circuit:
         return self._link.exp
 
     async def send(self, data: bytes) -> None:
-        """Queue one message. Waits while the send queue is full (flow control)."""
-        async with self._changed:
-            while not self._stream.can_queue:
-                self._check()
-                await self._changed.wait()
+        """Queue one message. Waits while the send queue is full (flow control).
+
+        In datagram mode the packet leaves from here, without a hop to the pump task.
+        """
+        stream = self._stream
+        if stream.can_queue:
+            await self._checkpoint()
+        while not stream.can_queue:
             self._check()
-            self._stream.queue_message(bytes(data))
-        self._wake.set()
+            await self._changed.wait()
+        self._check()
+        stream.queue_message(bytes(data))
+        if stream.reliable:
+            self._wake.set()
+            return
+        try:
+            for frame in stream.frames_to_send(trio.current_time()):
+                await self._send_packet(self._link.seal(frame.encode(), unix_now()))
+        except HornetError as exc:
+            await self.fail(exc if isinstance(exc, CircuitError) else CircuitError(str(exc)))
+            self._check()
 
     async def receive(self) -> bytes:
         """The next message, in order. Raises ``CircuitError`` once the circuit is done."""
-        async with self._changed:
-            while not self._stream.has_message():
-                self._check(receiving=True)
-                await self._changed.wait()
-            message = self._stream.next_message()
-        self._wake.set()  # an ACK may be due now that the window reopened
+        stream = self._stream
+        if stream.has_message():
+            await self._checkpoint()
+        while not stream.has_message():
+            self._check(receiving=True)
+            await self._changed.wait()
+        message = stream.next_message()
+        if stream.wants_to_send:
+            self._wake.set()  # an ACK is due: the window reopened
         return message
+
+    async def _checkpoint(self) -> None:
+        """A cancellation point on every call, a schedule point on every
+        ``YIELD_EVERY``-th: a loop of ``send`` or ``receive`` that never has to wait still
+        lets other tasks run, without paying a trip through the scheduler per packet."""
+        self._calls += 1
+        if self._calls % YIELD_EVERY:
+            await trio.lowlevel.checkpoint_if_cancelled()
+        else:
+            await trio.lowlevel.checkpoint()
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._iterate()
@@ -136,10 +184,10 @@ class Circuit:
 
     async def drain(self) -> None:
         """Wait until the peer acknowledged everything sent so far (reliable mode)."""
-        async with self._changed:
-            while not self._stream.idle:
-                self._check()
-                await self._changed.wait()
+        await trio.lowlevel.checkpoint()
+        while not self._stream.idle:
+            self._check()
+            await self._changed.wait()
 
     def statistics(self) -> object:
         return self._stream.statistics()
@@ -158,19 +206,19 @@ class Circuit:
         self._stream.rewind(trio.current_time())
         self._wake.set()
 
-    async def frame_received(self, frame: Frame) -> None:
+    def frame_received(self, frame: Frame) -> None:
         """Feed one authenticated frame from the current or a previous link."""
         if frame.kind is FrameKind.HELLO:
             return
         self._stream.receive_frame(frame, trio.current_time())
-        self._wake.set()
-        async with self._changed:
-            self._changed.notify_all()
+        if self._stream.wants_to_send:
+            self._wake.set()
+        self._changed.notify_all()
 
     async def fail(self, error: CircuitError) -> None:
         self._error = self._error or error
-        async with self._changed:
-            self._changed.notify_all()
+        self._changed.notify_all()
+        await trio.lowlevel.checkpoint()
 
     async def pump(self) -> None:
         """Send what the stream wants sent, until cancelled or failed."""
@@ -182,8 +230,7 @@ class Circuit:
                 if self._stream.stalled:
                     await self._on_stall()
                     continue
-                async with self._changed:
-                    self._changed.notify_all()
+                self._changed.notify_all()
                 deadline = self._stream.next_deadline()
                 with trio.move_on_at(deadline if deadline is not None else math.inf):
                     await self._wake.wait()
@@ -207,8 +254,7 @@ class Circuit:
         except HornetError:
             pass
         self._closed = True
-        async with self._changed:
-            self._changed.notify_all()
+        self._changed.notify_all()
 
 
 class _PeerClosed(CircuitError):

@@ -106,7 +106,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from hornet.bench_e2e import main as bench_main
 
-    return bench_main(["--json"] if args.json else [])
+    argv = ["--json"] if args.json else []
+    argv += ["--packets", str(args.packets), "--circuits", str(args.circuits)]
+    return bench_main([*argv, "--payload", str(args.payload)])
 
 
 def _cmd_mixer(args: argparse.Namespace) -> int:
@@ -166,6 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="benchmarks: 'e2e' (relays as OS processes)")
     bench.add_argument("which", choices=["e2e"], help="which benchmark")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument(
+        "--packets", type=int, default=20000, help="data packets per run (default 20000)"
+    )
+    bench.add_argument(
+        "--circuits",
+        type=int,
+        default=10000,
+        help="setups before the second relay RSS reading (default 10000)",
+    )
+    bench.add_argument(
+        "--payload", type=int, default=1024, help="HORNET payload size in bytes (default 1024)"
+    )
     bench.set_defaults(func=_cmd_bench)
 
     mixer = sub.add_parser("mixer", help="run the onion-message mixer service")

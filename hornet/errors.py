@@ -131,3 +131,22 @@ __all__ += [
     "RequestRefusedError",
     "UnknownScidError",
 ]
+
+
+# --------------------------------------------------------------------------------------
+# Link encryption between neighbours (hornet.link)
+
+
+class UnknownSessionError(RemoteProtocolError):
+    """A link datagram belongs to no handshake or session this endpoint holds."""
+
+
+class LinkAuthenticationError(IntegrityError):
+    """A link peer authenticated with a static key other than the one its address has
+    in the directory."""
+
+
+__all__ += [
+    "LinkAuthenticationError",
+    "UnknownSessionError",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import secrets
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import trio
 
 from hornet.circuit import single_error
 from hornet.core.params import Params
-from hornet.directory import Directory, NodeKeys, relay_info
+from hornet.directory import Directory, NodeKeys, RelayInfo, relay_info
 from hornet.node.relay import RelayNode, serve_relay
 from hornet.node.service import Handler, ServiceInfo, serve
 from hornet.transport import DatagramSocket, Network, UdpNetwork
@@ -57,11 +57,13 @@ async def local_network(
     loss: float = 0.0,
     seed: int | None = None,
     directory_path: str | Path | None = None,
+    extra_relays: Sequence[RelayInfo] = (),
 ) -> AsyncIterator[LocalNetwork]:
     """Run ``n`` relays (and a ``service`` destination) on 127.0.0.1 until the block exits.
 
     ``loss`` makes every relay drop that share of arriving packets (fault injection);
-    ``seed`` makes keys deterministic (tests only).
+    ``seed`` makes keys deterministic (tests only). ``extra_relays`` are listed in the
+    directory too but run by the caller (e.g. an onion-message mixer's relay).
     """
     network = network or UdpNetwork()
     rng: Any = random.Random(seed) if seed is not None else secrets.SystemRandom()  # noqa: S311
@@ -72,7 +74,10 @@ async def local_network(
         for _ in keys:
             sockets.append(await network.bind(("127.0.0.1", 0)))
         directory = Directory(
-            tuple(relay_info(k, s.address) for k, s in zip(keys, sockets, strict=True)),
+            (
+                *(relay_info(k, s.address) for k, s in zip(keys, sockets, strict=True)),
+                *extra_relays,
+            ),
             params or Params(),
         )
         with tempfile.TemporaryDirectory(prefix="hornet-") as tmp:

@@ -11,30 +11,102 @@ hands the destination its reply header. The circuit then:
 
 ``destination`` may be a ``Descriptor`` (rendezvous): the circuit then ends at the
 descriptor's rendezvous point and is spliced there towards the hidden destination.
+
+``entry`` pins one relay as the first forward hop and the last backward hop of every
+circuit (and of every renewal and rebuild), e.g. an onion-message mixer's relay
+(``MixerClient.open_circuit``); its ``send_setup`` carries P➊ to that relay instead of
+the socket (a paid mixer request). Data packets still go straight to the relay.
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path as FsPath
 from typing import Any
 
+import attrs
 import trio
 
-from hornet.circuit import Circuit, CircuitError, Link, SetupTimeoutError, single_error
+from hornet.circuit import (
+    Circuit,
+    CircuitError,
+    Link,
+    NoPathError,
+    SetupTimeoutError,
+    single_error,
+)
 from hornet.client.endpoint import Endpoint, Path, choose_path
+from hornet.core.chdr import TYPE_SETUP
 from hornet.core.circuit import E2E_OVERHEAD, Outgoing, SourceSession
 from hornet.core.rendezvous import PUBKEY_LEN, Descriptor, RendezvousSource
 from hornet.core.stream import CONN_ID_LEN, Frame, Stream
 from hornet.directory import Directory, RelayInfo
-from hornet.errors import HornetError, LocalProtocolError
-from hornet.transport import Address, Network, UdpNetwork, unix_now
+from hornet.errors import HornetError, LocalProtocolError, RequestRefusedError
+from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 
-__all__ = ["open_circuit"]
+__all__ = ["Entry", "choose_entry_path", "open_circuit"]
 
 HELLO_INTERVAL = 0.2
+#: Errors no other path can cure: the caller's own mistakes, and a refused payment.
+_FINAL_ERRORS = (LocalProtocolError, RequestRefusedError)
+
+
+@attrs.frozen
+class Entry:
+    """A pinned entry relay: first forward hop and last backward hop of every circuit.
+
+    ``send_setup(P➊)``, if given, delivers each setup packet to the relay instead of the
+    socket (``MixerClient`` pays for it there); it raises ``HornetError`` when the relay
+    refuses. Without it, setups go to the relay over UDP like any other first hop.
+    """
+
+    relay: RelayInfo
+    send_setup: Callable[[bytes], Awaitable[None]] | None = None
+
+
+class _EntryEndpoint(Endpoint):
+    """An endpoint whose setup packets for the entry relay go through ``send_setup``."""
+
+    def __init__(self, sock: DatagramSocket, directory: Directory, entry: Entry) -> None:
+        super().__init__(sock, directory)
+        self.entry = entry
+
+    async def send(self, out: Outgoing) -> None:
+        send_setup = self.entry.send_setup
+        if (send_setup is not None and out.next_hop == self.entry.relay.node_id
+                and out.packet[:1] == bytes((TYPE_SETUP,))):
+            await send_setup(out.packet)
+            return
+        await super().send(out)
+
+
+def choose_entry_path(
+    directory: Directory,
+    destination: RelayInfo,
+    entry: RelayInfo,
+    hops: int,
+    rng: Any,
+    exclude: Sequence[bytes] = (),
+) -> Path:
+    """``hops`` relays each way, ``entry`` first forward and last backward; the others
+    are distinct, neither ``entry`` nor the destination, and avoid ``exclude``."""
+    if hops < 1:
+        raise LocalProtocolError("a circuit through an entry relay needs hops >= 1")
+    if entry.node_id == destination.node_id:
+        raise NoPathError("the entry relay cannot be the destination")
+    others = [r for r in directory if r.node_id not in (destination.node_id, entry.node_id)]
+    preferred = [r for r in others if r.node_id not in exclude]
+    pool = preferred if len(preferred) >= hops - 1 else others
+    if len(pool) < hops - 1:
+        raise NoPathError(
+            f"no path: {hops - 1} relays needed besides the entry and the destination, "
+            f"the directory has {len(others)}"
+        )
+    return Path(
+        forward=(entry, *rng.sample(pool, hops - 1), destination),
+        backward=(*rng.sample(pool, hops - 1), entry),
+    )
 
 
 class SourceLink:
@@ -85,8 +157,10 @@ class _Client:
         setup_timeout: float,
         attempts: int,
         rng: Any,
+        entry: Entry | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.entry = entry
         self.destination = destination
         self.hops = hops
         self.payload_size = payload_size
@@ -112,11 +186,11 @@ class _Client:
         errors: list[str] = []
         avoid = set(exclude)
         for _ in range(self.attempts):
-            path = choose_path(
-                self.endpoint.directory, self._target(), self.hops, self.rng, sorted(avoid)
-            )
+            path = self._choose(sorted(avoid))
             try:
                 link = await self._connect_once(path)
+            except _FINAL_ERRORS:
+                raise
             except HornetError as exc:
                 errors.append(str(exc))
                 avoid |= path.relays
@@ -126,6 +200,12 @@ class _Client:
         raise SetupTimeoutError(
             f"could not open a circuit in {self.attempts} attempts: " + "; ".join(errors)
         )
+
+    def _choose(self, avoid: Sequence[bytes]) -> Path:
+        directory, target = self.endpoint.directory, self._target()
+        if self.entry is None:
+            return choose_path(directory, target, self.hops, self.rng, avoid)
+        return choose_entry_path(directory, target, self.entry.relay, self.hops, self.rng, avoid)
 
     async def _connect_once(self, path: Path) -> SourceLink:
         assert self.stream is not None
@@ -164,7 +244,7 @@ class _Client:
             return
         link.ready.set()
         if self.circuit is not None:
-            await self.circuit.frame_received(frame)
+            self.circuit.frame_received(frame)
 
     async def rebuild(self) -> Link:
         old = self.links[-1]
@@ -218,6 +298,7 @@ async def open_circuit(
     bind: Address = ("127.0.0.1", 0),
     network: Network | None = None,
     rng: Any = None,
+    entry: Entry | None = None,
 ) -> AsyncIterator[Circuit]:
     """Open a duplex circuit to ``destination`` (a node id, or a rendezvous descriptor).
 
@@ -225,6 +306,7 @@ async def open_circuit(
     up to 1 MiB arrive complete, once and in order; ``reliable=False`` gives HORNET's raw
     datagrams (``circuit.max_datagram`` bytes each, no retransmission). On exit, up to
     ``linger`` seconds are spent waiting for the peer to acknowledge what was sent.
+    ``entry`` pins the first forward and last backward relay (counted in ``hops``).
     """
     if not isinstance(directory, Directory):
         directory = Directory.load(directory)
@@ -234,12 +316,16 @@ async def open_circuit(
         payload_size = destination.payload_size
     else:
         target = _resolve(directory, destination)
-    rng = rng or secrets.SystemRandom()
+    rng = rng or runtime_rng()
     sock = await (network or UdpNetwork()).bind(bind)
     try:
         with single_error():
             async with trio.open_nursery() as nursery:
-                endpoint = Endpoint(sock, directory)
+                endpoint = (
+                    Endpoint(sock, directory)
+                    if entry is None
+                    else _EntryEndpoint(sock, directory, entry)
+                )
                 nursery.start_soon(endpoint.run)
                 client = _Client(
                     endpoint,
@@ -250,6 +336,7 @@ async def open_circuit(
                     setup_timeout=setup_timeout,
                     attempts=attempts,
                     rng=rng,
+                    entry=entry,
                 )
                 client.stream = Stream(
                     rng.randbytes(CONN_ID_LEN),

@@ -186,8 +186,9 @@ def pad_to_equal_length(items: Sequence[EncryptedData]) -> list[EncryptedData]:
     (BOLT 4 §Route Blinding: the writer SHOULD pad them to equal length).
 
     Existing padding is replaced. Items already at the target length get none; the
-    target is the longest unpadded item, raised by a byte or two only when some gap
-    cannot be filled by one padding record.
+    target is the smallest length at or above the longest unpadded item that every
+    item can reach with one padding record (gaps of 1, 255 and 256 bytes cannot be
+    filled: the record's BigSize length grows from 1 to 3 bytes at 253).
     """
     bare = [attrs.evolve(item, padding=None) for item in items]
     lengths = [len(item.encode()) for item in bare]

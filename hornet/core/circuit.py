@@ -20,7 +20,7 @@ import attrs
 from hornet.core import crypto
 from hornet.core.chdr import TYPE_DATA, data_chdr
 from hornet.core.fs import HopKeys
-from hornet.core.onion import add_layer, build_forward, open_backward
+from hornet.core.onion import BackwardOnion, ForwardOnion, LayerCiphers
 from hornet.core.params import CHDR_LEN, IV_LEN, TAG_LEN, Params, Profile
 from hornet.core.relay import Deliver
 from hornet.core.setup import CircuitKeys
@@ -37,10 +37,16 @@ KIND_INIT: Final = 0x01
 SEQ_LEN: Final = 8
 E2E_OVERHEAD: Final = SEQ_LEN + 16 + 3  # seq, AEAD tag, kind and length
 WINDOW: Final = 1024
+_NONCE_PREFIX: Final = bytes(4)
 
 
 def e2e_key(session_secret: bytes, *, backward: bool) -> bytes:
     return crypto.hmac_sha256(b"hornet-e2e-bwd" if backward else b"hornet-e2e-fwd", session_secret)
+
+
+def e2e_aead(session_secret: bytes, *, backward: bool) -> crypto.ChaChaAead:
+    """The cached AEAD under ``e2e_key``: one per direction per session."""
+    return crypto.ChaChaAead(e2e_key(session_secret, backward=backward))
 
 
 @attrs.frozen
@@ -81,23 +87,22 @@ class Frame:
     body: bytes
 
 
-def seal_frame(key: bytes, seq: int, kind: int, body: bytes, size: int) -> bytes:
+def seal_frame(aead: crypto.ChaChaAead, seq: int, kind: int, body: bytes, size: int) -> bytes:
     """The end-to-end frame of ``size`` bytes: seq ‖ AEAD(kind ‖ len ‖ body ‖ 0…)."""
     room = size - E2E_OVERHEAD
     if len(body) > room:
         raise LocalProtocolError(f"message of {len(body)} bytes exceeds {room}")
     plain = bytes((kind,)) + len(body).to_bytes(2, "big") + body + bytes(room - len(body))
-    nonce = bytes(4) + seq.to_bytes(SEQ_LEN, "big")
-    return seq.to_bytes(SEQ_LEN, "big") + crypto.chacha20poly1305_encrypt(key, nonce, plain, b"")
+    seq_bytes = seq.to_bytes(SEQ_LEN, "big")
+    return seq_bytes + aead.seal(_NONCE_PREFIX + seq_bytes, plain, None)
 
 
-def open_frame(key: bytes, message: bytes, window: ReplayWindow) -> Frame:
+def open_frame(aead: crypto.ChaChaAead, message: bytes, window: ReplayWindow) -> Frame:
     """Authenticate a frame, then record its seq (raises ``ReplayError`` on a repeat)."""
     if len(message) < E2E_OVERHEAD:
         raise MalformedInputError("payload too small")
     seq = int.from_bytes(message[:SEQ_LEN], "big")
-    nonce = bytes(4) + message[:SEQ_LEN]
-    plain = crypto.chacha20poly1305_decrypt(key, nonce, message[SEQ_LEN:], b"")
+    plain = aead.open(_NONCE_PREFIX + message[:SEQ_LEN], message[SEQ_LEN:], None)
     length = int.from_bytes(plain[1:3], "big")
     if plain[0] not in (KIND_DATA, KIND_INIT) or length > len(plain) - 3:
         raise MalformedInputError("bad end-to-end frame")
@@ -115,10 +120,15 @@ class SourceSession:
         self.keys = keys
         self.params = params
         self.payload_size = payload_size
-        self._send_key = e2e_key(keys.session_secret, backward=False)
-        self._recv_key = e2e_key(keys.session_secret, backward=True)
+        self._send_key = e2e_aead(keys.session_secret, backward=False)
+        self._recv_key = e2e_aead(keys.session_secret, backward=True)
         self._seq = 0
         self._window = ReplayWindow()
+        self._forward = ForwardOnion(params.profile, keys.forward_keys, params.max_hops)
+        self._backward = BackwardOnion(keys.backward_layer_keys)
+        padding = params.max_hops - len(keys.forward_keys)
+        self._padding = padding * TAG_LEN if params.profile is Profile.HARDENED else 0
+        self._header = keys.ahdr_forward
         self.peer_has_reply_header = False
 
     def __repr__(self) -> str:
@@ -147,14 +157,9 @@ class SourceSession:
             kind, body = KIND_INIT, keys.ahdr_backward + data
         message = seal_frame(self._send_key, self._seq, kind, body, self.payload_size)
         self._seq += 1
-        r, hops = self.params.max_hops, len(keys.forward_keys)
-        padding = (
-            rng.randbytes((r - hops) * TAG_LEN) if self.params.profile is Profile.HARDENED else b""
-        )
-        iv, tags, payload = build_forward(
-            self.params.profile, keys.forward_keys, rng.randbytes(IV_LEN), message, padding, r
-        )
-        packet = data_chdr(r, iv) + keys.ahdr_forward + tags + payload
+        fresh = rng.randbytes(IV_LEN + self._padding)  # one call: the IV and T's padding
+        iv, tags, payload = self._forward.wrap(fresh[:IV_LEN], message, fresh[IV_LEN:])
+        packet = b"".join((data_chdr(self.params.max_hops, iv), self._header, tags, payload))
         return Outgoing(keys.first_hop, packet)
 
     def open(self, packet: bytes) -> bytes:
@@ -166,7 +171,7 @@ class SourceSession:
             raise IntegrityError("packet does not belong to this circuit")
         iv = packet[2:CHDR_LEN]
         payload = packet[CHDR_LEN + p.ahdr_len + p.tag_array_len :]
-        message = open_backward(self.keys.backward_layer_keys, iv, payload)
+        message = self._backward.unwrap(iv, payload)
         body = open_frame(self._recv_key, message, self._window).body
         self.peer_has_reply_header = True
         return body
@@ -180,9 +185,9 @@ class DestinationSession:
         self.circuit_id = deliver.circuit_id
         self.reply_hop = deliver.reply_hop
         self.payload_size = payload_size
-        self._layer_keys = HopKeys(deliver.session_secret)  # s'_D: this end's onion layer
-        self._recv_key = e2e_key(deliver.session_secret, backward=False)
-        self._send_key = e2e_key(deliver.session_secret, backward=True)
+        self._layer = LayerCiphers(HopKeys(deliver.session_secret))  # s'_D: this end's layer
+        self._recv_key = e2e_aead(deliver.session_secret, backward=False)
+        self._send_key = e2e_aead(deliver.session_secret, backward=True)
         self._window = ReplayWindow()
         self._seq = 0
         self.ahdr_backward: bytes | None = None
@@ -213,7 +218,9 @@ class DestinationSession:
             raise LocalProtocolError("no reply header yet")
         message = seal_frame(self._send_key, self._seq, KIND_DATA, data, self.payload_size)
         self._seq += 1
-        iv, payload = add_layer(self._layer_keys, rng.randbytes(IV_LEN), message)
-        r = self.params.max_hops
-        tags = rng.randbytes(self.params.tag_array_len)
-        return Outgoing(self.reply_hop, data_chdr(r, iv) + self.ahdr_backward + tags + payload)
+        fresh = rng.randbytes(IV_LEN + self.params.tag_array_len)
+        iv, payload = self._layer.add_layer(fresh[:IV_LEN], message)
+        chdr = data_chdr(self.params.max_hops, iv)
+        return Outgoing(
+            self.reply_hop, b"".join((chdr, self.ahdr_backward, fresh[IV_LEN:], payload))
+        )

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 from coincurve import PrivateKey as _CCPrivateKey
@@ -709,3 +709,46 @@ def public_combination(
     if b:
         points.append(GroupElement.base_mul(b)._point)
     return _combine_raw(points)
+
+
+# --------------------------------------------------------------------------------------
+# BOLT 8 key derivation (hornet.link) and a cached ChaCha20-Poly1305 key (link sessions,
+# end-to-end frames)
+
+
+def hkdf_sha256_pair(salt: bytes, ikm: bytes) -> tuple[bytes, bytes]:
+    """BOLT 8 ``HKDF(salt, ikm)``: RFC 5869 HKDF-SHA256, empty info, 64 bytes, two halves.
+
+    Extract: PRK = HMAC(salt, ikm). Expand: T1 = HMAC(PRK, 0x01), T2 = HMAC(PRK, T1 ‖ 0x02).
+    """
+    prk = hmac.digest(salt, ikm, "sha256")
+    first = hmac.digest(prk, b"\x01", "sha256")
+    return first, hmac.digest(prk, first + b"\x02", "sha256")
+
+
+class ChaChaAead:
+    """A cached ChaCha20-Poly1305 key (RFC 8439) for many messages under one key.
+
+    Building the AEAD object costs more than sealing a 1 KB datagram, so a link session
+    keeps one per direction. ``seal(nonce, plaintext, aad) -> ciphertext ‖ tag`` is the
+    AEAD object's own bound method (no Python frame on the per-datagram path). ``open``
+    raises ``IntegrityError`` on a bad tag or a ciphertext shorter than the tag (the tag
+    check is OpenSSL's, constant time).
+    """
+
+    __slots__ = ("_aead", "seal")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise LocalProtocolError("ChaCha20-Poly1305 key must be 32 bytes")
+        self._aead = ChaCha20Poly1305(key)
+        self.seal: Callable[[bytes, bytes, bytes | None], bytes] = self._aead.encrypt
+
+    def open(self, nonce: bytes, ciphertext: bytes, aad: bytes | None) -> bytes:
+        try:
+            return self._aead.decrypt(nonce, ciphertext, aad)
+        except (InvalidTag, ValueError) as exc:
+            raise IntegrityError("AEAD tag mismatch") from exc
+
+    def __repr__(self) -> str:
+        return "ChaChaAead(<key hidden>)"

@@ -29,16 +29,110 @@ from hornet.errors import LocalProtocolError
 GCM_NONCE_LEN = 12
 
 
+class LayerCiphers:
+    """One hop's cached cipher contexts: a circuit's keys never change, so an endpoint
+    builds these once and every packet costs only ``update`` calls (no ``Cipher(...)``)."""
+
+    __slots__ = ("enc", "gcm", "prp", "tag")
+
+    def __init__(self, keys: HopKeys) -> None:
+        self.prp = crypto.AesBlock(keys.prp)
+        self.enc = crypto.AesCtr(keys.enc)
+        self.gcm = crypto.AesGcm(keys.enc)
+        self.tag = crypto.AesCtr(keys.tag)
+
+    def __repr__(self) -> str:
+        return "LayerCiphers(<hidden>)"
+
+    def add_layer(self, iv: bytes, payload: bytes) -> tuple[bytes, bytes]:
+        """ADD_LAYER (paper): returns (new IV, payload with one more layer)."""
+        return self.prp.encrypt(iv), self.enc.xor(iv, payload)
+
+    def remove_layer(self, iv: bytes, payload: bytes) -> tuple[bytes, bytes]:
+        """REMOVE_LAYER (paper): returns (previous IV, payload with one layer less)."""
+        prev = self.prp.decrypt(iv)
+        return prev, self.enc.xor(prev, payload)
+
+
 def add_layer(keys: HopKeys, iv: bytes, payload: bytes) -> tuple[bytes, bytes]:
-    """ADD_LAYER (paper): returns (new IV, payload with one more layer)."""
-    out = crypto.aes_ctr_xor(keys.enc, iv, payload)
-    return crypto.AesBlock(keys.prp).encrypt(iv), out
+    """ADD_LAYER (paper) with one-off contexts; returns (new IV, payload)."""
+    return LayerCiphers(keys).add_layer(iv, payload)
 
 
 def remove_layer(keys: HopKeys, iv: bytes, payload: bytes) -> tuple[bytes, bytes]:
-    """REMOVE_LAYER (paper): returns (previous IV, payload with one layer less)."""
-    prev = crypto.AesBlock(keys.prp).decrypt(iv)
-    return prev, crypto.aes_ctr_xor(keys.enc, prev, payload)
+    """REMOVE_LAYER (paper) with one-off contexts; returns (previous IV, payload)."""
+    return LayerCiphers(keys).remove_layer(iv, payload)
+
+
+class ForwardOnion:
+    """The source's onion for one forward path (hop keys in path order, destination last).
+
+    ``wrap(iv, message, padding)`` returns (IV_0, tag array T_0, payload O_0). ``iv`` is
+    the innermost IV (random, from the caller); ``padding`` is (r − l)·16 random bytes for
+    the hardened tag array (empty for the paper profile).
+    """
+
+    __slots__ = ("_hops", "_layers", "_max_hops", "_profile", "_size", "_zeros")
+
+    def __init__(self, profile: Profile, hop_keys: Sequence[HopKeys], max_hops: int) -> None:
+        self._profile = profile
+        self._layers = tuple(LayerCiphers(keys) for keys in hop_keys)
+        self._hops = len(hop_keys)
+        self._max_hops = max_hops
+        self._size = max_hops * TAG_LEN
+        self._zeros = bytes(self._size)
+
+    def __repr__(self) -> str:
+        return f"ForwardOnion(hops={self._hops})"
+
+    def wrap(self, iv: bytes, message: bytes, padding: bytes) -> tuple[bytes, bytes, bytes]:
+        layers = self._layers
+        if self._profile is Profile.PAPER:
+            for layer in reversed(layers):
+                iv, message = layer.add_layer(iv, message)
+            return iv, b"", message
+        if len(padding) != (self._max_hops - self._hops) * TAG_LEN:
+            raise LocalProtocolError("tag-array padding has the wrong length")
+        hops = self._hops
+        tags = [b""] * hops
+        ivs = [b""] * hops  # IV' each hop uses for its layer (the IV after its PRP⁻¹)
+        for i in range(hops - 1, -1, -1):
+            layer = layers[i]
+            sealed = layer.gcm.seal(iv[:GCM_NONCE_LEN], message)
+            message, tags[i] = sealed[:-TAG_LEN], sealed[-TAG_LEN:]
+            ivs[i] = iv
+            iv = layer.prp.encrypt(iv)
+        size = self._size
+        zeros = self._zeros
+        streams = [layer.tag.xor(iv_i, zeros) for layer, iv_i in zip(layers, ivs, strict=True)]
+        tag_array = tags[-1] + padding + filler(streams, TAG_LEN, self._max_hops)
+        # T_i = tag_i ‖ (T_{i+1}[: size − 16] ⊕ S_i): XOR with hop i's CTR stream is one
+        # more CTR call under the same key and IV, cheaper than XOR in Python.
+        body = size - TAG_LEN
+        for i in range(hops - 2, -1, -1):
+            tag_array = tags[i] + layers[i].tag.xor(ivs[i], tag_array[:body])
+        return iv, tag_array, message
+
+
+class BackwardOnion:
+    """The source's view of a backward path: removes every layer that was added on it.
+
+    ``hop_keys`` lists the layers in the order they were added (the destination's keys
+    first, then the backward relays in path order); ``unwrap`` removes the last first.
+    """
+
+    __slots__ = ("_layers",)
+
+    def __init__(self, hop_keys: Sequence[HopKeys]) -> None:
+        self._layers = tuple(LayerCiphers(keys) for keys in reversed(hop_keys))
+
+    def __repr__(self) -> str:
+        return f"BackwardOnion(hops={len(self._layers)})"
+
+    def unwrap(self, iv: bytes, payload: bytes) -> bytes:
+        for layer in self._layers:
+            iv, payload = layer.remove_layer(iv, payload)
+        return payload
 
 
 def build_forward(
@@ -49,47 +143,10 @@ def build_forward(
     padding: bytes,
     max_hops: int,
 ) -> tuple[bytes, bytes, bytes]:
-    """Wrap ``message`` for the forward path. Returns (IV_0, tag array T_0, payload O_0).
-
-    ``iv`` is the innermost IV (random, from the caller); ``padding`` is
-    (r − l)·16 random bytes for the hardened tag array (empty for the paper profile).
-    """
-    hops = len(hop_keys)
-    if profile is Profile.PAPER:
-        for keys in reversed(hop_keys):
-            iv, message = add_layer(keys, iv, message)
-        return iv, b"", message
-    if len(padding) != (max_hops - hops) * TAG_LEN:
-        raise LocalProtocolError("tag-array padding has the wrong length")
-    tags: list[bytes] = []
-    ivs: list[bytes] = []  # IV' each hop uses for its layer (the IV after its PRP⁻¹)
-    for keys in reversed(hop_keys):
-        sealed = crypto.AesGcm(keys.enc).seal(iv[:GCM_NONCE_LEN], message)
-        message, tag = sealed[:-TAG_LEN], sealed[-TAG_LEN:]
-        tags.append(tag)
-        ivs.append(iv)
-        iv = crypto.AesBlock(keys.prp).encrypt(iv)
-    tags.reverse()
-    ivs.reverse()
-    size = max_hops * TAG_LEN
-    streams = [
-        crypto.aes_ctr_stream(keys.tag, size, iv=layer_iv)
-        for keys, layer_iv in zip(hop_keys, ivs, strict=True)
-    ]
-    tag_array = tags[-1] + padding + filler(streams, TAG_LEN, max_hops)
-    for i in range(hops - 2, -1, -1):
-        tag_array = tags[i] + crypto.xor_bytes(
-            tag_array[: size - TAG_LEN], streams[i][: size - TAG_LEN]
-        )
-    return iv, tag_array, message
+    """One-off ``ForwardOnion(profile, hop_keys, max_hops).wrap(iv, message, padding)``."""
+    return ForwardOnion(profile, hop_keys, max_hops).wrap(iv, message, padding)
 
 
 def open_backward(hop_keys: Sequence[HopKeys], iv: bytes, payload: bytes) -> bytes:
-    """The source removes every backward layer: relays' (last first), then the sender's.
-
-    ``hop_keys`` lists the destination's keys first, then the backward relays in path
-    order, i.e. the order in which the layers were added.
-    """
-    for keys in reversed(hop_keys):
-        iv, payload = remove_layer(keys, iv, payload)
-    return payload
+    """One-off ``BackwardOnion(hop_keys).unwrap(iv, payload)``."""
+    return BackwardOnion(hop_keys).unwrap(iv, payload)

@@ -120,7 +120,9 @@ class _Circuit:
     """What the cache keeps for one verified AHDR: the opened FS and cipher contexts."""
 
     __slots__ = (
+        "backward",
         "circuit_id",
+        "deliver",
         "enc",
         "exp",
         "flags",
@@ -146,13 +148,15 @@ class _Circuit:
         self.s = s
         self.exp = exp
         self.flags = route.flags
+        # Plain bools: enum.Flag operations cost about a microsecond each per packet.
+        self.backward = bool(route.flags & Flag.BACKWARD)
+        self.deliver = bool(route.flags & Flag.DELIVER)
         self.next_hop = route.next_hop
         self.next_ahdr = next_ahdr
         self.circuit_id = crypto.sha256(fs)[:16]
         self.prp = crypto.AesBlock(keys.prp)
         self.enc = crypto.AesCtr(keys.enc)
-        forward = not route.flags & Flag.BACKWARD
-        self.gcm = crypto.AesGcm(keys.enc) if hardened and forward else None
+        self.gcm = crypto.AesGcm(keys.enc) if hardened and not self.backward else None
         self.tag = crypto.AesCtr(keys.tag) if hardened else None
         self.splice = False  # a rendezvous point's view of a nested header (SPEC.md §6.3)
 
@@ -275,10 +279,9 @@ class Relay:
             return Drop(DropReason.EXPIRED)
         iv = packet[2:CHDR_LEN]
         payload = packet[tags_end:]
-        flags = circuit.flags
-        if nested and (flags & Flag.BACKWARD or (flags & Flag.DELIVER and not circuit.splice)):
+        if nested and (circuit.backward or (circuit.deliver and not circuit.splice)):
             return Drop(DropReason.ROUTE)  # nested headers only travel forward, to an RP
-        if flags & Flag.BACKWARD:
+        if circuit.backward:
             # ADD_LAYER: encrypt under the arriving IV, then move the IV on.
             payload = circuit.enc.xor(iv, payload)
             tags = b""
@@ -300,7 +303,7 @@ class Relay:
                     circuit.next_hop,
                     b"".join((self._spliced_prefix, iv, circuit.next_ahdr, tags, payload)),
                 )
-            if flags & Flag.DELIVER:
+            if circuit.deliver:
                 return Deliver(
                     circuit_id=circuit.circuit_id,
                     reply_hop=circuit.next_hop,

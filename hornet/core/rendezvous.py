@@ -39,12 +39,12 @@ from hornet.core.circuit import (
     KIND_INIT,
     Outgoing,
     ReplayWindow,
-    e2e_key,
+    e2e_aead,
     open_frame,
     seal_frame,
 )
 from hornet.core.circuit import KIND_DATA as _KIND_DATA
-from hornet.core.onion import build_forward, open_backward
+from hornet.core.onion import BackwardOnion, ForwardOnion
 from hornet.core.params import CHDR_LEN, IV_LEN, NODE_ID_LEN, TAG_LEN, C, Params, Profile
 from hornet.core.setup import CircuitKeys
 from hornet.errors import (
@@ -139,28 +139,41 @@ def _session_secret(x_pub: bytes, d_pub: bytes, dh: bytes) -> bytes:
     return crypto.hmac_sha256(b"hornet-rv-e2e", x_pub + d_pub + dh)
 
 
-def _seal_nested(keys: CircuitKeys, ahdr: bytes, message: bytes, rng: Any) -> Outgoing:
-    """Onion-wrap ``message`` for ``keys``' forward path (RP last) under a nested AHDR."""
-    params = keys.params
-    r, hops = params.max_hops, len(keys.forward_keys)
-    padding = rng.randbytes((r - hops) * TAG_LEN) if params.profile is Profile.HARDENED else b""
-    iv, tags, payload = build_forward(
-        params.profile, keys.forward_keys, rng.randbytes(IV_LEN), message, padding, r
-    )
-    return Outgoing(keys.first_hop, data_chdr(r, iv, nested=True) + ahdr + tags + payload)
+class _Onions:
+    """A rendezvous circuit's cached onion contexts (both ends use one each)."""
 
+    __slots__ = ("backward", "forward", "keys", "padding")
 
-def _open_spliced(keys: CircuitKeys, payload_size: int, packet: bytes) -> bytes:
-    """Remove the layers the owner's backward relays added after RP's splice."""
-    params = keys.params
-    if packet[:1] != bytes((TYPE_DATA,)) or len(packet) != params.data_packet_len(payload_size):
-        raise MalformedInputError("not a data packet of this circuit's size")
-    if not crypto.ct_equal(packet[CHDR_LEN : CHDR_LEN + 32], keys.arrival_id):
-        raise IntegrityError("packet does not belong to this circuit")
-    iv = packet[2:CHDR_LEN]
-    payload = packet[CHDR_LEN + params.ahdr_len + params.tag_array_len :]
-    # RP spliced instead of adding its layer, so only the relays' layers are on.
-    return open_backward(keys.backward_layer_keys[1:], iv, payload)
+    def __init__(self, keys: CircuitKeys) -> None:
+        params = keys.params
+        self.keys = keys
+        self.forward = ForwardOnion(params.profile, keys.forward_keys, params.max_hops)
+        # RP splices instead of adding its layer, so only the relays' layers are on.
+        self.backward = BackwardOnion(keys.backward_layer_keys[1:])
+        hardened = params.profile is Profile.HARDENED
+        self.padding = (params.max_hops - len(keys.forward_keys)) * TAG_LEN if hardened else 0
+
+    def __repr__(self) -> str:
+        return "_Onions(<hidden>)"
+
+    def seal_nested(self, ahdr: bytes, message: bytes, rng: Any) -> Outgoing:
+        """Onion-wrap ``message`` for the forward path (RP last) under a nested AHDR."""
+        fresh = rng.randbytes(IV_LEN + self.padding)
+        iv, tags, payload = self.forward.wrap(fresh[:IV_LEN], message, fresh[IV_LEN:])
+        chdr = data_chdr(self.keys.params.max_hops, iv, nested=True)
+        return Outgoing(self.keys.first_hop, b"".join((chdr, ahdr, tags, payload)))
+
+    def open_spliced(self, payload_size: int, packet: bytes) -> bytes:
+        """Remove the layers the owner's backward relays added after RP's splice."""
+        keys, params = self.keys, self.keys.params
+        if packet[:1] != bytes((TYPE_DATA,)) or len(packet) != params.data_packet_len(
+            payload_size
+        ):
+            raise MalformedInputError("not a data packet of this circuit's size")
+        if not crypto.ct_equal(packet[CHDR_LEN : CHDR_LEN + 32], keys.arrival_id):
+            raise IntegrityError("packet does not belong to this circuit")
+        iv = packet[2:CHDR_LEN]
+        return self.backward.unwrap(iv, packet[CHDR_LEN + params.ahdr_len + params.tag_array_len :])
 
 
 def _check_circuit(keys: CircuitKeys) -> None:
@@ -187,8 +200,9 @@ class RendezvousSource:
         secret = _session_secret(
             self._x_pub, descriptor.public_key, ephemeral.ecdh(descriptor.public_key)
         )
-        self._send_key = e2e_key(secret, backward=False)
-        self._recv_key = e2e_key(secret, backward=True)
+        self._send_key = e2e_aead(secret, backward=False)
+        self._recv_key = e2e_aead(secret, backward=True)
+        self._onions = _Onions(keys)
         self._ahdr = nested_ahdr(keys, descriptor.header, rng)
         self._reply_header = rendezvous_header(keys)
         self._exp = min(keys.exp, descriptor.exp)
@@ -220,11 +234,11 @@ class RendezvousSource:
             kind, body = KIND_INIT, self._reply_header + data
         frame = seal_frame(self._send_key, self._seq, kind, body, self.payload_size - PUBKEY_LEN)
         self._seq += 1
-        return _seal_nested(self.keys, self._ahdr, self._x_pub + frame, rng)
+        return self._onions.seal_nested(self._ahdr, self._x_pub + frame, rng)
 
     def open(self, packet: bytes) -> bytes:
         """Open a packet from D (it arrives on S's circuit's backward path)."""
-        message = _open_spliced(self.keys, self.payload_size, packet)
+        message = self._onions.open_spliced(self.payload_size, packet)
         body = open_frame(self._recv_key, message, self._window).body
         self.peer_has_reply_header = True
         return body
@@ -243,8 +257,8 @@ class _Connection:
     __slots__ = ("ahdr", "recv_key", "reply_header", "send_key", "seq", "window")
 
     def __init__(self, secret: bytes) -> None:
-        self.recv_key = e2e_key(secret, backward=False)
-        self.send_key = e2e_key(secret, backward=True)
+        self.recv_key = e2e_aead(secret, backward=False)
+        self.send_key = e2e_aead(secret, backward=True)
         self.window = ReplayWindow()
         self.seq = 0
         self.reply_header = b""
@@ -276,6 +290,7 @@ class RendezvousDestination:
         self.max_connections = max_connections
         self._connections: OrderedDict[bytes, _Connection] = OrderedDict()
         self._header = rendezvous_header(keys)
+        self._onions = _Onions(keys)
         if payload_size - PUBKEY_LEN - E2E_OVERHEAD - keys.params.rendezvous_header_len < 0:
             raise LocalProtocolError("payload size too small for a rendezvous INIT")
 
@@ -305,7 +320,7 @@ class RendezvousDestination:
 
     def receive(self, packet: bytes) -> RendezvousMessage:
         """Open a packet that arrived on D's circuit; raises a ``HornetError`` if bad."""
-        message = _open_spliced(self.keys, self.payload_size, packet)
+        message = self._onions.open_spliced(self.payload_size, packet)
         x_pub, frame = message[:PUBKEY_LEN], message[PUBKEY_LEN:]
         connection_id = crypto.sha256(x_pub)[:16]
         connection = self._connections.get(connection_id)
@@ -343,4 +358,4 @@ class RendezvousDestination:
             connection.ahdr = nested_ahdr(self.keys, connection.reply_header, rng)
         frame = seal_frame(connection.send_key, connection.seq, _KIND_DATA, data, self.payload_size)
         connection.seq += 1
-        return _seal_nested(self.keys, connection.ahdr, frame, rng)
+        return self._onions.seal_nested(connection.ahdr, frame, rng)

@@ -183,6 +183,12 @@ class Stream:
         """Everything sent has been acknowledged."""
         return not self._queue and not self._in_flight
 
+    @property
+    def wants_to_send(self) -> bool:
+        """``frames_to_send`` has new fragments or an ACK now (retransmissions aside:
+        those fall due at ``next_deadline``)."""
+        return bool(self._queue) or self._ack_due
+
     def queue_message(self, data: bytes) -> None:
         """Split ``data`` into fragments and queue them (datagrams: exactly one)."""
         if len(data) > MAX_MESSAGE:

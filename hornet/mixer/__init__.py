@@ -2,13 +2,14 @@
 
 A client buys anonymous credentials once, then — under a fresh node identity —
 spends them to have the mixer forward its onion messages, registers short-lived
-synthetic SCIDs at the mixer so that replies come back through it, and reads hints on
-which of the mixer's links are far from their onion-message rate limits.
+synthetic SCIDs at the mixer so that replies come back through it, reads hints on
+which of the mixer's links are far from their onion-message rate limits, and opens
+HORNET circuits whose first hop is the mixer's own relay (``MixerClient.open_circuit``).
 Specification: docs/spec-mixer.md.
 
 Layers: ``protocol``, ``scid``, ``ratelimit``, ``hints``, ``config``, ``session`` and
-``core`` are sans-IO; ``state`` is SQLite; ``transport``, ``node``, ``service`` and
-``client`` are trio. The trio layers are imported lazily, so importing a sans-IO
+``core`` are sans-IO; ``state`` is SQLite; ``transport``, ``node``, ``service``,
+``client`` and ``entry`` are trio. The trio layers are imported lazily, so importing a sans-IO
 module (``hornet.mixer.core``) does not load trio.
 """
 
@@ -26,9 +27,12 @@ from hornet.mixer.session import Delivered, MixerSession, ScidRegistration, Wall
 
 if TYPE_CHECKING:
     from hornet.mixer.client import MixerClient
+    from hornet.mixer.entry import EntryRelay, serve_entry_relay
     from hornet.mixer.service import MixerService, mixer_main, open_mixer
 
 _LAZY = {
+    "EntryRelay": "hornet.mixer.entry",
+    "serve_entry_relay": "hornet.mixer.entry",
     "MixerClient": "hornet.mixer.client",
     "MixerService": "hornet.mixer.service",
     "mixer_main": "hornet.mixer.service",
@@ -46,6 +50,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "PROFILES",
     "Delivered",
+    "EntryRelay",
     "Hints",
     "Limit",
     "MixerClient",
@@ -62,4 +67,5 @@ __all__ = [
     "mixer_main",
     "open_mixer",
     "parse_config",
+    "serve_entry_relay",
 ]

@@ -19,20 +19,36 @@ Typical use::
         reply_path = client.reply_path(registration)
         await client.send(destination_path, [(TLV, b"hello")], reply_path=reply_path)
         reply = await client.receive()
+        # a HORNET circuit whose first (and last backward) hop is the mixer's relay
+        async with client.open_circuit(directory, tower_id) as circuit:
+            await circuit.send(b"appointment")
+            ack = await circuit.receive()
+
+``open_circuit`` pays ``prices.circuit_open`` for every setup it sends (the first one,
+each renewal before EXP and each rebuild): the CIRCUIT request carries the setup packet
+P➊ itself; data packets then go over UDP to the mixer's relay with no further payment.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import trio
 
+from hornet.circuit import Circuit, SetupTimeoutError
+from hornet.client import Entry
+from hornet.client import open_circuit as hornet_open_circuit
 from hornet.core import crypto
 from hornet.core.blinding import BlindedPath
 from hornet.core.onion_message import OutgoingOnionMessage
+from hornet.core.rendezvous import Descriptor
 from hornet.credentials.transcript import Rng
+from hornet.directory import Directory, RelayInfo
 from hornet.errors import LocalProtocolError, MalformedInputError, RemoteProtocolError
 from hornet.mixer.hints import Hints
 from hornet.mixer.protocol import MixerInfo
@@ -172,6 +188,52 @@ class MixerClient:
         if not isinstance(result, Hints):
             raise MalformedInputError("unexpected HINTS result")
         return result
+
+    # -- HORNET circuits through the mixer -------------------------------------------
+    async def request_circuit(self, setup: bytes) -> None:
+        """Pay for one setup packet P➊ and have the mixer inject it into its relay.
+        Returns once the mixer accepted (the setup reply P➋ arrives over HORNET);
+        raises ``RequestRefusedError`` (e.g. ``INSUFFICIENT_VALUE``, ``DOUBLE_SPEND``)."""
+        await self._call(*self.session.circuit_request(setup, self.rng))
+        self.stats["circuits_paid"] += 1
+
+    async def entry_relay(self, directory: Directory) -> RelayInfo:
+        """The mixer's HORNET relay, as listed in ``directory`` under the key the mixer
+        published in INFO (asks for INFO if the session has none)."""
+        info = self.session.info or await self.get_info()
+        if info.relay_key is None or info.prices.circuit_open is None:
+            raise LocalProtocolError("this mixer does not offer HORNET circuits")
+        relay = next((r for r in directory if r.public_key == info.relay_key), None)
+        if relay is None:
+            raise LocalProtocolError("the mixer's relay is not in the directory")
+        return relay
+
+    @asynccontextmanager
+    async def open_circuit(self, directory: Directory | str | Path,
+                           destination: bytes | str | RelayInfo | Descriptor, *,
+                           hops: int = 3, request_timeout: float = 5.0,
+                           **options: Any) -> AsyncIterator[Circuit]:
+        """``hornet.open_circuit`` with the mixer's relay as first forward and last
+        backward hop (``hops`` counts it; use at least 2 so that the mixer does not see
+        both ends). Every setup (open, renewal, rebuild) is paid with
+        ``prices.circuit_open``; an unanswered CIRCUIT request counts as a failed
+        attempt after ``request_timeout`` s. ``options`` are ``hornet.open_circuit``'s."""
+        if not isinstance(directory, Directory):
+            directory = Directory.load(directory)
+        relay = await self.entry_relay(directory)
+
+        async def send_setup(setup: bytes) -> None:
+            with trio.move_on_after(request_timeout):
+                await self.request_circuit(setup)
+                return
+            self.stats["circuit_requests_unanswered"] += 1
+            raise SetupTimeoutError(
+                f"the mixer did not answer a CIRCUIT request within {request_timeout:g} s")
+
+        entry = Entry(relay, send_setup=send_setup)
+        async with hornet_open_circuit(directory, destination, hops=hops, entry=entry,
+                                       **options) as circuit:
+            yield circuit
 
     # -- messages -------------------------------------------------------------------
     def reply_path(self, registration: ScidRegistration, *,

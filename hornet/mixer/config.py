@@ -69,11 +69,18 @@ class MixerConfig:
     forward_unpaid: bool = False
     peers: tuple[PeerConfig, ...] = ()
     channels: tuple[tuple[int, bytes], ...] = ()
+    #: The longest circuit a CIRCUIT request may open: EXP ≤ now + this (spec §9).
+    circuit_max_lifetime_s: float = 600.0
     # -- service settings (ignored by the sans-IO core) -------------------------------
     listen: tuple[str, int] = ("127.0.0.1", DEFAULT_PORT)
     state_dir: str | None = None
     synchronous: str = "FULL"
     inbound_queue: int = 256
+    #: The co-hosted HORNET relay (spec §9): UDP address, directory file, and the
+    #: bound on paid setups waiting to be injected into it.
+    relay_listen: tuple[str, int] | None = None
+    relay_directory: str | None = None
+    relay_setup_queue: int = 64
 
     def __attrs_post_init__(self) -> None:
         _positive("scid.lifetime_s", self.scid_lifetime_s)
@@ -91,7 +98,8 @@ class MixerConfig:
                                  ("max_peers", self.max_peers, 1),
                                  ("scid.max_live", self.max_scids, 0),
                                  ("max_batch", self.max_batch, 1),
-                                 ("inbound_queue", self.inbound_queue, 1)):
+                                 ("inbound_queue", self.inbound_queue, 1),
+                                 ("relay.setup_queue", self.relay_setup_queue, 1)):
             if not low <= value <= 1 << 31:
                 raise ConfigError(f"{name} out of range")
         if self.hint_entries > 255:
@@ -103,6 +111,9 @@ class MixerConfig:
         _positive("hints.tau_s", self.hint_tau_s)
         if self.synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise ConfigError("synchronous must be FULL, NORMAL or EXTRA")
+        _positive("relay.max_lifetime_s", self.circuit_max_lifetime_s)
+        if (self.relay_listen is None) != (self.relay_directory is None):
+            raise ConfigError("relay.listen and relay.directory go together")
 
     def profile(self, name: str) -> Limit:
         return self.profiles[name]
@@ -348,6 +359,15 @@ def parse_config(data: Any) -> MixerConfig:
         channels.append((scid, node_id))
         cs.finish()
     kwargs["channels"] = tuple(channels)
+
+    r = top.section("relay")
+    relay_listen = r.string("listen", None)
+    if relay_listen is not None:
+        kwargs["relay_listen"] = parse_address(relay_listen, "relay.listen")
+    kwargs["relay_directory"] = r.string("directory", None)
+    kwargs["relay_setup_queue"] = r.integer("setup_queue", 64)
+    kwargs["circuit_max_lifetime_s"] = r.number("max_lifetime_s", 600.0)
+    r.finish()
 
     top.finish()
     try:

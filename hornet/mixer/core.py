@@ -14,7 +14,10 @@ Rules (docs/spec-mixer.md):
    ``flush`` has committed its spends in one transaction (group commit); only then is
    it forwarded. A spend is never accepted twice: the store's primary key decides.
 4. A message for which the mixer is the final hop carries one ``MIXER_REQUEST_TLV``;
-   the response goes back along the request's ``reply_path``.
+   the response goes back along the request's ``reply_path``. A paid CIRCUIT request
+   carries a HORNET setup packet P➊ for the mixer's own relay (``CircuitEntry``); it is
+   checked for shape and EXP before anything is charged, and handed out as a
+   ``CircuitRequest`` action once its spends are recorded.
 5. Forwarding respects the next peer's published limit: send now if its limiter
    allows and its queue is empty, else queue (bounded), else drop and push back on the
    incoming peer (halve its allowance; send it an ``onion_message_drop``).
@@ -39,6 +42,7 @@ from hornet.core.blinding import (
     next_path_key,
     unblind,
 )
+from hornet.core.chdr import TYPE_SETUP, setup_exp
 from hornet.core.onion_message import (
     BOLT12_PAYLOAD_TYPES,
     HEADER_LEN,
@@ -48,6 +52,7 @@ from hornet.core.onion_message import (
     OnionMessagePayload,
     create_onion_message,
 )
+from hornet.core.params import CHDR_LEN, Params
 from hornet.credentials.params import IssuerSecretKey, sign_issuer_params
 from hornet.credentials.payments import PaymentBackend
 from hornet.credentials.scheme import Issuer
@@ -97,6 +102,8 @@ _TYPE_PREFIX: Final = ONION_MESSAGE_TYPE.to_bytes(2, "big")
 _DROP_PREFIX: Final = ONION_MESSAGE_DROP_TYPE.to_bytes(2, "big")
 _REQUEST_ID_TAG: Final = b"hornet/mixer/v1/request-id"
 _ISSUER_KEY_TAG: Final = b"hornet/mixer/v1/issuer-key"
+_RELAY_KEY_TAG: Final = b"hornet/mixer/v1/relay-key"
+_RELAY_SV_TAG: Final = b"hornet/mixer/v1/relay-sv"
 _TOMBSTONE_PURGE_S: Final = 60.0
 _MAX_LOOPBACK: Final = 4
 
@@ -115,13 +122,43 @@ class Transmit:
 
 @attrs.frozen
 class CircuitRequest:
-    """A paid request to open a HORNET circuit through the mixer (handled by a later
-    layer). ``reply_path`` is where the setup response must go."""
+    """A paid request to open a HORNET circuit through the mixer: inject ``setup``
+    (P➊, whose first hop is the mixer's relay) into that relay. The setup reply P➋
+    travels over HORNET, not back to the mixer; ``reply_path`` is informational."""
 
     request_id: bytes
-    setup: bytes
+    setup: bytes = attrs.field(repr=lambda m: f"<{len(m)} bytes>")
     paid_value: int
     reply_path: BlindedPath | None
+
+
+@attrs.frozen
+class CircuitEntry:
+    """The mixer's co-hosted HORNET relay, as the core needs to know it: the public key
+    published in INFO and the network parameters a setup packet must fit."""
+
+    public_key: bytes
+    params: Params
+
+    def __attrs_post_init__(self) -> None:
+        if len(self.public_key) != 33:
+            raise LocalProtocolError("the relay key must be 33 bytes")
+
+    def check_setup(self, setup: bytes, now: float, max_lifetime: float) -> None:
+        """Refuse (``_Refused``) a setup the relay would drop, or one that would buy a
+        circuit living longer than ``max_lifetime`` — before anything is charged."""
+        params = self.params
+        if (len(setup) != params.setup_packet_len or setup[0] != TYPE_SETUP
+                or setup[1] != params.max_hops):
+            raise _Refused(Status.MALFORMED)
+        try:
+            exp = setup_exp(setup[:CHDR_LEN])
+        except MalformedInputError as exc:
+            raise _Refused(Status.MALFORMED) from exc
+        if exp <= now:
+            raise _Refused(Status.MALFORMED)
+        if exp > now + max_lifetime:
+            raise _Refused(Status.TOO_EARLY)
 
 
 Action = Transmit | CircuitRequest
@@ -217,6 +254,13 @@ def derive_issuer_key(master_secret: bytes, epoch: int) -> IssuerSecretKey:
 
 def derive_scid_key(master_secret: bytes) -> bytes:
     return crypto.hmac_sha256(master_secret, b"hornet/mixer/v1/scid-key")
+
+
+def derive_relay_secrets(master_secret: bytes) -> tuple[crypto.SecretKey, bytes]:
+    """The co-hosted HORNET relay's node key and local secret SV, derived from the
+    master secret (stable across restarts, independent of the Lightning node key)."""
+    key = crypto.SecretKey.from_rng(KeyedRng(master_secret, _RELAY_KEY_TAG))
+    return key, crypto.hmac_sha256(master_secret, _RELAY_SV_TAG)
 
 
 # --------------------------------------------------------------------------------------
@@ -344,6 +388,7 @@ class MixerCore:
     book: ScidBook = attrs.field(repr=False)
     issuer_keys: Callable[[int], IssuerSecretKey] = attrs.field(repr=False)
     channels: dict[int, bytes] = attrs.field(factory=dict)
+    entry: CircuitEntry | None = None
     peers: OrderedDict[bytes, PeerState] = attrs.field(factory=OrderedDict, repr=False)
     stats: Counter[str] = attrs.field(factory=Counter)
     signed_params: dict[int, bytes] = attrs.field(factory=dict, repr=False)
@@ -356,9 +401,11 @@ class MixerCore:
     @classmethod
     def create(cls, config: MixerConfig, node_key: crypto.SecretKey, master_secret: bytes, *,
                ledger: SpendLedger, payments: PaymentBackend | None,
-               scid_store: ScidStore | None, now: float) -> MixerCore:
+               scid_store: ScidStore | None, now: float,
+               entry: CircuitEntry | None = None) -> MixerCore:
         """A mixer whose issuer keys and SCID cipher key derive from ``master_secret``,
-        with the registrations of ``scid_store`` (if any) loaded."""
+        with the registrations of ``scid_store`` (if any) loaded. ``entry`` is its
+        HORNET relay; without one, circuits are not offered whatever the price."""
         if len(master_secret) != 32:
             raise LocalProtocolError("master secret must be 32 bytes")
         issuer = Issuer(config.credential_params)
@@ -368,7 +415,7 @@ class MixerCore:
             config=config, node_key=node_key, issuer=issuer, credentials=service,
             ledger=ledger, scid_store=scid_store, book=book,
             issuer_keys=lambda epoch: derive_issuer_key(master_secret, epoch),
-            channels=dict(config.channels),
+            channels=dict(config.channels), entry=entry,
         )
         if scid_store is not None:
             registrations, tombstones = scid_store.load()
@@ -789,8 +836,9 @@ class MixerCore:
                                   respond(Status.OK, self.hints(now).encode()))
             if kind == Kind.CIRCUIT:
                 price = self.config.prices.circuit_open
-                if price is None:
+                if price is None or self.entry is None:
                     return respond(Status.UNSUPPORTED)
+                self.entry.check_setup(request.setup, now, self.config.circuit_max_lifetime_s)
                 out = self._paid(request, raw, now, price, respond(Status.OK))
                 if out[2 + len(request.request_id)] == Status.OK:
                     actions.append(CircuitRequest(request.request_id, request.setup, price,
@@ -900,10 +948,17 @@ class MixerCore:
     # -- public views ---------------------------------------------------------------
     def info(self, now: float) -> MixerInfo:
         epochs = self.config.credential_params.presentable_epochs(now)
+        prices = self.config.prices
+        relay_key = None
+        if self.entry is None:
+            prices = attrs.evolve(prices, circuit_open=None)
+        elif prices.circuit_open is not None:
+            relay_key = self.entry.public_key
         return MixerInfo(
-            node_id=self.node_key.public_key, now=now, prices=self.config.prices,
+            node_id=self.node_key.public_key, now=now, prices=prices,
             scid_lifetime_s=int(self.config.scid_lifetime_s),
             signed_params=tuple(self.signed_params[e] for e in epochs if e in self.signed_params),
+            relay_key=relay_key,
         )
 
     def hints(self, now: float) -> Hints:
@@ -937,6 +992,7 @@ class MixerCore:
 
 __all__ = [
     "Action",
+    "CircuitEntry",
     "CircuitRequest",
     "KeyedRng",
     "MixerCore",
@@ -945,6 +1001,7 @@ __all__ = [
     "PeerState",
     "Transmit",
     "derive_issuer_key",
+    "derive_relay_secrets",
     "derive_scid_key",
     "peel_message",
 ]

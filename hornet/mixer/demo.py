@@ -4,7 +4,11 @@ One mixer, two network peers (Carol runs CLN, Dave runs Eclair), a paying client
 (Alice, under a fresh identity) and a greedy one (Mallory). The demo buys
 credentials, sends a paid message, gets a reply through a synthetic SCID, shows the
 path hints react to load, shows Mallory throttled while Alice is served, and lets the
-SCID expire. Every step is checked; the return value is 0 only if all checks passed.
+SCID expire. Then the bulk path: the mixer co-hosts a HORNET relay in a small HORNET
+network with a watchtower service; Alice pays once to open a circuit whose first hop
+is the mixer's relay and streams appointments over it, while Mallory's unpaid setup
+to that relay is dropped. Every step is checked; the return value is 0 only if all
+checks passed.
 """
 
 from __future__ import annotations
@@ -16,10 +20,16 @@ from collections.abc import Callable
 
 import trio
 
+from hornet.circuit import Circuit, SetupTimeoutError
+from hornet.client import Entry, open_circuit
 from hornet.core import crypto
 from hornet.core.onion_message import create_message_path, create_onion_message
+from hornet.core.params import Params
+from hornet.directory import RelayInfo
+from hornet.local import local_network
 from hornet.mixer.client import MixerClient
 from hornet.mixer.config import MixerConfig, PeerConfig
+from hornet.mixer.entry import EntryRelay, relay_keys, serve_entry_relay
 from hornet.mixer.hints import Direction, Hints
 from hornet.mixer.node import OnionNode
 from hornet.mixer.protocol import Prices
@@ -28,9 +38,19 @@ from hornet.mixer.scid import MIXER_NAMESPACE, decode_scid, format_scid
 from hornet.mixer.service import MixerService, open_mixer
 from hornet.mixer.session import Wallet
 from hornet.mixer.transport import UdpEndpoint
+from hornet.testing.tap import TapNetwork
+from hornet.transport import UdpNetwork
 
 APP_TLV = 77_771
 SCID_LIFETIME_S = 3.0
+CIRCUIT_PRICE = 2
+APPOINTMENTS = 5
+
+
+async def _watchtower(circuit: Circuit) -> None:
+    """The watchtower's HORNET service: acknowledge every appointment."""
+    async for appointment in circuit:
+        await circuit.send(b"accepted " + appointment.split(b":", 1)[0])
 
 
 def _hint_line(hints: Hints, names: dict[bytes, str]) -> str:
@@ -60,17 +80,28 @@ async def run_mixer_demo(out: Callable[[str], None]) -> int:
         return endpoint
 
     config = MixerConfig(
-        prices=Prices(message=1, scid_register=2, scid_renew=1),
+        prices=Prices(message=1, scid_register=2, scid_renew=1, circuit_open=CIRCUIT_PRICE),
         scid_lifetime_s=SCID_LIFETIME_S, scid_max_ahead_s=4 * SCID_LIFETIME_S,
         incoming_client=Limit(5.0, 10.0),
         peers=(PeerConfig(carol_key.public_key, "cln"), PeerConfig(dave_key.public_key, "eclair")),
     )
     with tempfile.TemporaryDirectory() as state_dir, trio.fail_after(120):
-        state = open_mixer(config, state_dir, now=time.time())
+        state = open_mixer(config, state_dir, now=time.time(), relay_params=Params())
         mixer_id = state.core.node_key.public_key
+        hornet_net = TapNetwork(UdpNetwork())
+        keys = relay_keys(state.master_secret)
+        relay_sock = await hornet_net.bind(("127.0.0.1", 0))
+        mixer_relay = RelayInfo(keys.node_id, keys.node_key.public_key, relay_sock.address)
         try:
-            async with trio.open_nursery() as nursery:
-                service = MixerService(state.core, await udp(state.core.node_key), clock=time.time)
+            async with local_network(3, service=_watchtower, network=hornet_net,
+                                     extra_relays=[mixer_relay]) as hornet, \
+                    trio.open_nursery() as nursery:
+                entry: EntryRelay = await nursery.start(
+                    lambda task_status: serve_entry_relay(
+                        keys, hornet.directory, relay_sock.address, sock=relay_sock,
+                        task_status=task_status))
+                service = MixerService(state.core, await udp(state.core.node_key),
+                                       clock=time.time, on_circuit=entry.submit)
                 await nursery.start(service.serve)
                 carol = OnionNode(carol_key, await udp(carol_key), name="carol")
                 dave = OnionNode(dave_key, await udp(dave_key), name="dave")
@@ -163,13 +194,58 @@ async def run_mixer_demo(out: Callable[[str], None]) -> int:
                 check(late is None and stats.get("dropped_scid_expired", 0) == 1
                       and stats.get("scids_expired", 0) == 1,
                       "a reply after the deadline was dropped silently")
+
+                # 6. Bulk traffic over a HORNET circuit through the mixer's relay.
+                out(f"6. the mixer's HORNET relay {entry.node_id.hex()} is listed in a "
+                    f"{len(hornet.directory)}-node HORNET directory; a circuit setup costs "
+                    f"{info.prices.circuit_open} credential(s)")
+                balance = len(alice.wallet)
+                acks = []
+                async with alice.open_circuit(hornet.directory, hornet.service_id,
+                                              hops=3, network=hornet_net) as circuit:
+                    for i in range(APPOINTMENTS):
+                        await circuit.send(b"appointment %d:" % i + secrets.token_bytes(180))
+                        acks.append(await circuit.receive())
+                out(f"   alice streamed {APPOINTMENTS} appointments over one paid circuit; "
+                    f"the watchtower acknowledged {len(acks)}")
+                check(acks == [b"accepted appointment %d" % i for i in range(APPOINTMENTS)],
+                      "every appointment was acknowledged over the circuit")
+                check(balance - len(alice.wallet) == CIRCUIT_PRICE,
+                      f"alice paid {CIRCUIT_PRICE} credentials once, not per message")
+                listed = {r.address for r in hornet.directory}
+                alice_sockets = {s.source for s in hornet_net.log} - listed
+                check(len(alice_sockets) == 1 and all(
+                    hornet_net.destinations_of(a) == {entry.address} for a in alice_sockets),
+                      "alice's HORNET socket sent to the mixer's relay and to nobody else")
+                assert hornet.service is not None
+                tower_senders = hornet_net.sources_to(hornet.service.node.address)
+                check(bool(tower_senders) and entry.address not in tower_senders
+                      and not tower_senders & alice_sockets,
+                      "the watchtower heard only from another relay, never the mixer or alice")
+                mallory_relay = hornet.directory.get(entry.node_id)
+                assert mallory_relay is not None
+                try:
+                    async with open_circuit(hornet.directory, hornet.service_id,
+                                            entry=Entry(mallory_relay), attempts=1,
+                                            setup_timeout=0.5, network=hornet_net):
+                        pass
+                    refused = False
+                except SetupTimeoutError:
+                    refused = True
+                dropped = entry.statistics()["dropped_unpaid_setup"]
+                out(f"   mallory sends an unpaid setup straight to the mixer's relay: dropped "
+                    f"({dropped} unpaid setup(s) counted), no answer")
+                check(refused and dropped == 1, "an unpaid setup could not enter the mixer")
+                stats = service.statistics()
                 out(f"mixer counters: paid messages {stats.get('paid_messages', 0)}, "
                     f"SCID deliveries {stats.get('scid_deliveries', 0)}, "
                     f"rate-limited {stats.get('dropped_rate_limited', 0)}, "
                     f"expired SCIDs {stats.get('scids_expired', 0)}, "
+                    f"circuits opened {entry.statistics()['setups_injected']}, "
                     f"alice's wallet {len(alice.wallet)} credentials left")
                 nursery.cancel_scope.cancel()
         finally:
+            relay_sock.close()
             state.close()
     out("all checks passed" if not failures else f"{len(failures)} check(s) FAILED")
     return 0 if not failures else 1

@@ -354,13 +354,25 @@ class Prices:
 @attrs.frozen
 class MixerInfo:
     """INFO body: node id(33) ‖ u64 now_ms ‖ prices(20) ‖ u32 scid_lifetime_s ‖
-    u8 n ‖ n × signed issuer parameters (``SIGNED_PARAMS_LEN`` each)."""
+    u8 n ‖ n × signed issuer parameters (``SIGNED_PARAMS_LEN`` each) ‖ [relay key(33)].
+
+    ``relay_key`` is the public key of the mixer's HORNET relay, present exactly when
+    ``prices.circuit_open`` is offered (spec §9): the client finds the relay in the
+    HORNET directory by it.
+    """
 
     node_id: bytes
     now: float
     prices: Prices
     scid_lifetime_s: int
     signed_params: tuple[bytes, ...]
+    relay_key: bytes | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.relay_key is None) != (self.prices.circuit_open is None):
+            raise LocalProtocolError("a relay key comes exactly with a circuit_open price")
+        if self.relay_key is not None and len(self.relay_key) != NODE_ID_LEN:
+            raise LocalProtocolError("the relay key must be 33 bytes")
 
     def encode(self) -> bytes:
         return b"".join((
@@ -370,6 +382,7 @@ class MixerInfo:
             self.scid_lifetime_s.to_bytes(4, "big"),
             bytes((len(self.signed_params),)),
             *self.signed_params,
+            self.relay_key or b"",
         ))
 
     @classmethod
@@ -378,7 +391,10 @@ class MixerInfo:
         if len(data) < head:
             raise MalformedInputError("INFO body truncated")
         count = data[head - 1]
-        if len(data) != head + count * SIGNED_PARAMS_LEN:
+        end = head + count * SIGNED_PARAMS_LEN
+        prices = Prices.decode(data[NODE_ID_LEN + 8 : NODE_ID_LEN + 28])
+        relay_len = 0 if prices.circuit_open is None else NODE_ID_LEN
+        if len(data) != end + relay_len:
             raise MalformedInputError("INFO body length mismatch")
         params = tuple(
             bytes(data[head + i * SIGNED_PARAMS_LEN : head + (i + 1) * SIGNED_PARAMS_LEN])
@@ -387,9 +403,10 @@ class MixerInfo:
         return cls(
             node_id=bytes(data[:NODE_ID_LEN]),
             now=int.from_bytes(data[NODE_ID_LEN : NODE_ID_LEN + 8], "big") / 1000,
-            prices=Prices.decode(data[NODE_ID_LEN + 8 : NODE_ID_LEN + 28]),
+            prices=prices,
             scid_lifetime_s=int.from_bytes(data[NODE_ID_LEN + 28 : NODE_ID_LEN + 32], "big"),
             signed_params=params,
+            relay_key=bytes(data[end:]) if relay_len else None,
         )
 
 

@@ -32,12 +32,15 @@ import attrs
 import trio
 
 from hornet.core import crypto
+from hornet.core.params import Params
 from hornet.credentials.payments import VoucherPayments
 from hornet.credentials.store import SqliteSpentStore
 from hornet.credentials.transcript import Rng
+from hornet.directory import Directory
 from hornet.errors import ConfigError, HornetError, LocalProtocolError
 from hornet.mixer.config import MixerConfig, parse_config
 from hornet.mixer.core import CircuitRequest, MixerCore, Transmit
+from hornet.mixer.entry import EntryRelay, circuit_entry, relay_keys, serve_entry_relay
 from hornet.mixer.state import ScidStore, SpendLedger
 from hornet.mixer.transport import Transport, UdpEndpoint
 
@@ -127,6 +130,7 @@ class MixerState:
     spent: SqliteSpentStore
     scids: ScidStore
     payments: VoucherPayments
+    master_secret: bytes = attrs.field(repr=False, default=b"")
 
     def close(self) -> None:
         self.scids.close()
@@ -157,18 +161,24 @@ def load_or_create_keys(path: Path) -> tuple[crypto.SecretKey, bytes]:
     return key, master
 
 
-def open_mixer(config: MixerConfig, state_dir: str | Path, *, now: float) -> MixerState:
+def open_mixer(config: MixerConfig, state_dir: str | Path, *, now: float,
+               relay_params: Params | None = None) -> MixerState:
     """Open (or create) a mixer's state in ``state_dir``: keys, spent serials,
-    vouchers and SCIDs. A restart with the same directory keeps all of them."""
-    directory = Path(state_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    key, master = load_or_create_keys(directory / KEYS_FILE)
-    spent = SqliteSpentStore(directory / SPENT_DB, synchronous=config.synchronous)
-    payments = VoucherPayments(directory / SPENT_DB)
-    scids = ScidStore(directory / SCID_DB, synchronous=config.synchronous)
+    vouchers and SCIDs. A restart with the same directory keeps all of them.
+
+    ``relay_params`` (the HORNET network's parameters) enables circuits: the core then
+    knows its relay (``relay_keys(state.master_secret)``, run by ``serve_entry_relay``)
+    and offers ``prices.circuit_open``."""
+    folder = Path(state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    key, master = load_or_create_keys(folder / KEYS_FILE)
+    spent = SqliteSpentStore(folder / SPENT_DB, synchronous=config.synchronous)
+    payments = VoucherPayments(folder / SPENT_DB)
+    scids = ScidStore(folder / SCID_DB, synchronous=config.synchronous)
+    entry = None if relay_params is None else circuit_entry(relay_keys(master), relay_params)
     core = MixerCore.create(config, key, master, ledger=SpendLedger(spent), payments=payments,
-                            scid_store=scids, now=now)
-    return MixerState(core, spent, scids, payments)
+                            scid_store=scids, now=now, entry=entry)
+    return MixerState(core, spent, scids, payments, master)
 
 
 # --------------------------------------------------------------------------------------
@@ -192,20 +202,46 @@ def load_config_file(path: str | Path) -> MixerConfig:
 
 async def _run(config: MixerConfig, out: Callable[[str], None]) -> None:
     assert config.state_dir is not None
-    state = open_mixer(config, config.state_dir, now=time.time())
+    hornet_directory = None
+    if config.relay_directory is not None:
+        hornet_directory = Directory.load(config.relay_directory)
+    elif config.prices.circuit_open is not None:
+        print("hornet mixer: note: prices.circuit_open needs a [relay] section; "
+              "circuits are not offered", file=sys.stderr)
+    state = open_mixer(config, config.state_dir, now=time.time(),
+                       relay_params=None if hornet_directory is None else hornet_directory.params)
     try:
         directory = {p.node_id: p.address for p in config.peers if p.address is not None}
         host, port = config.listen
         endpoint = await UdpEndpoint.open(state.core.node_key.public_key, host, port,
                                           directory=directory)
         try:
-            service = MixerService(state.core, endpoint, inbound_queue=config.inbound_queue)
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async with trio.open_nursery() as nursery:
+                    on_circuit = None
+                    relay_listen = config.relay_listen
+                    if hornet_directory is not None and relay_listen is not None:
+                        keys = relay_keys(state.master_secret)
+                        entry: EntryRelay = await nursery.start(
+                            lambda task_status: serve_entry_relay(
+                                keys, hornet_directory, relay_listen,
+                                setup_queue=config.relay_setup_queue, task_status=task_status))
+                        on_circuit = entry.submit
+                    service = MixerService(state.core, endpoint, inbound_queue=config.inbound_queue,
+                                           on_circuit=on_circuit)
                     await nursery.start(service.serve)
                     out(f"hornet mixer: node {state.core.node_key.public_key.hex()} listening"
                         f" on udp {endpoint.address[0]}:{endpoint.address[1]},"
                         f" state in {config.state_dir}")
+                    if on_circuit is not None:
+                        assert hornet_directory is not None
+                        listed = hornet_directory.get(entry.node_id)
+                        out(f"hornet mixer: relay {entry.node_id.hex()} listening on udp "
+                            f"{entry.address[0]}:{entry.address[1]}, directory entry "
+                            f"{json.dumps(entry.info.to_json())}")
+                        if listed is None or listed.public_key != entry.info.public_key:
+                            print(f"hornet mixer: note: relay {entry.node_id.hex()} is not in "
+                                  f"{config.relay_directory}", file=sys.stderr, flush=True)
                     async for signum in signals:
                         out(f"hornet mixer: {signal.Signals(signum).name}, stopping")
                         nursery.cancel_scope.cancel()

@@ -344,6 +344,19 @@ class MixerSession:
         return request_id, self._request(attrs.evolve(unpaid, payment=payment),
                                          _Call(Kind.HINTS, tuple(spent)), rng)
 
+    def circuit_request(self, setup: bytes, rng: Rng) -> tuple[bytes, OutgoingOnionMessage]:
+        """Pay ``prices.circuit_open`` to have the mixer inject ``setup`` (a HORNET P➊
+        whose first hop is the mixer's relay, INFO ``relay_key``) into its relay. The
+        spends are bound to the request hash, which covers every byte of ``setup``."""
+        price = self._prices().prices.circuit_open
+        if price is None:
+            raise LocalProtocolError("this mixer does not offer HORNET circuits")
+        request_id = self._new_call(Kind.CIRCUIT, rng)
+        unpaid = Request(Kind.CIRCUIT, request_id, setup=bytes(setup))
+        payment, spent = self._pay(price, unpaid.message_hash(), rng)
+        return request_id, self._request(attrs.evolve(unpaid, payment=payment),
+                                         _Call(Kind.CIRCUIT, tuple(spent)), rng)
+
     def forget(self, request_id: bytes) -> None:
         """Stop waiting for ``request_id`` (its credentials count as spent)."""
         self._calls.pop(request_id, None)

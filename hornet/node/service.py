@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -38,7 +37,7 @@ from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
 from hornet.directory import Directory, NodeKeys
 from hornet.errors import HornetError
 from hornet.node.relay import RelayNode, serve_relay
-from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
+from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 
 log = logging.getLogger("hornet.service")
 
@@ -91,7 +90,8 @@ class Acceptor:
         self.dropped: collections.Counter[str] = collections.Counter()
         self.accepted = 0
 
-    async def frame(self, frame: Frame, link: Link) -> None:
+    def frame(self, frame: Frame, link: Link) -> None:
+        """Route one frame (never blocks: runs inside the relay's packet loop)."""
         conn = self.connections.get(frame.conn_id)
         if frame.kind is FrameKind.HELLO:
             if conn is None:
@@ -103,12 +103,14 @@ class Acceptor:
                 conn.relinked.set()
                 conn.relinked = trio.Event()
             # Answer every HELLO on the circuit it came from: it is the handshake.
-            await self.send_packet(link.seal(conn.stream.hello_frame().encode(), 0))
+            self.nursery.start_soon(
+                self.send_packet, link.seal(conn.stream.hello_frame().encode(), 0)
+            )
             return
         if conn is None:
             self.dropped["unknown_connection"] += 1
             return
-        await conn.circuit.frame_received(frame)
+        conn.circuit.frame_received(frame)
 
     def _accept(self, frame: Frame, link: Link) -> _Connection | None:
         if len(self.connections) >= self.max_connections:
@@ -171,16 +173,36 @@ async def serve(
     task_status: trio.TaskStatus[ServiceInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept circuits to this node (listed in ``directory``) and run ``handler`` on each."""
-    rng = rng or secrets.SystemRandom()
+    rng = rng or runtime_rng()
     params = directory.params
-    deliveries_in, deliveries_out = trio.open_memory_channel[Deliver](queue)
     dropped: collections.Counter[str] = collections.Counter()
+    sessions: OrderedDict[bytes, tuple[DestinationSession, _DestLink]] = OrderedDict()
+    acceptors: list[Acceptor] = []
 
     def on_deliver(deliver: Deliver) -> None:
+        """Runs in the relay's packet loop: the relay's queue bounds the work."""
+        if len(deliver.message) != payload_size:
+            dropped["wrong_payload_size"] += 1
+            return
+        entry = sessions.get(deliver.circuit_id)
+        if entry is None:
+            session = DestinationSession(params, deliver, payload_size)
+            entry = (session, _DestLink(_sealer(session, rng)))
         try:
-            deliveries_in.send_nowait(deliver)
-        except trio.WouldBlock:
-            dropped["delivery_queue_full"] += 1
+            frame = Frame.decode(entry[0].receive(deliver))
+        except HornetError:
+            dropped["invalid_payload"] += 1
+            return
+        if deliver.circuit_id in sessions:
+            sessions.move_to_end(deliver.circuit_id)
+        else:
+            sessions[deliver.circuit_id] = entry
+            if len(sessions) > max_sessions:
+                sessions.popitem(last=False)
+        if acceptors:
+            acceptors[0].frame(frame, entry[1])
+        else:
+            dropped["not_started"] += 1  # arrived before the service reported itself
 
     async with trio.open_nursery() as nursery:
         node: RelayNode = await nursery.start(
@@ -191,6 +213,7 @@ async def serve(
                 network=network,
                 sock=sock,
                 on_deliver=on_deliver,
+                queue=queue,
                 task_status=task_status,
             )
         )
@@ -209,28 +232,8 @@ async def serve(
             max_connections,
         )
         acceptor.dropped = dropped
+        acceptors.append(acceptor)
         task_status.started(ServiceInfo(node, acceptor))
-        sessions: OrderedDict[bytes, DestinationSession] = OrderedDict()
-        async for deliver in deliveries_out:
-            if len(deliver.message) != payload_size:
-                dropped["wrong_payload_size"] += 1
-                continue
-            session = sessions.get(deliver.circuit_id)
-            new = session is None
-            if session is None:
-                session = DestinationSession(params, deliver, payload_size)
-            try:
-                frame = Frame.decode(session.receive(deliver))
-            except HornetError:
-                dropped["invalid_payload"] += 1
-                continue
-            if new:
-                sessions[deliver.circuit_id] = session
-                if len(sessions) > max_sessions:
-                    sessions.popitem(last=False)
-            else:
-                sessions.move_to_end(deliver.circuit_id)
-            await acceptor.frame(frame, _DestLink(_sealer(session, rng)))
 
 
 def _sealer(session: DestinationSession, rng: Any) -> Callable[[bytes], Outgoing]:
@@ -255,7 +258,7 @@ async def serve_rendezvous(
 ) -> None:
     """A hidden destination: builds a rendezvous circuit to ``rp`` (random if None),
     reports its ``Descriptor`` and serves connections until the descriptor expires."""
-    rng = rng or secrets.SystemRandom()
+    rng = rng or runtime_rng()
     sock = await (network or UdpNetwork()).bind(bind)
     try:
         with single_error():
@@ -293,7 +296,7 @@ async def serve_rendezvous(
                     def seal(body: bytes) -> Outgoing:
                         return dest.seal(connection, body, unix_now(), rng)
 
-                    await acceptor.frame(frame, _DestLink(seal))
+                    acceptor.frame(frame, _DestLink(seal))
 
                 endpoint.register(dest.arrival_id, on_packet)
                 task_status.started(dest.descriptor())

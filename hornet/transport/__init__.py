@@ -5,18 +5,24 @@
 for tests under trio's ``autojump_clock``. Each datagram is one HORNET packet: loss is
 allowed, nothing here retries.
 
-``unix_now()`` is the runtime's wall clock for EXP: Unix seconds that advance with
+``runtime_rng()`` is the runtime's randomness (``rng`` for the core) and ``unix_now()``
+its wall clock for EXP: Unix seconds that advance with
 trio's clock, so a test's virtual clock moves circuit lifetimes too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import random
 import socket as _socket
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import trio
+
+from hornet.core.crypto import chacha20_stream
 
 Address = tuple[str, int]
 MAX_DATAGRAM = 65535
@@ -32,6 +38,42 @@ def unix_now() -> float:
         offset = time.time() - trio.current_time()
         _OFFSET.set(offset)
     return offset + trio.current_time()
+
+
+class KeystreamRandom(random.SystemRandom):
+    """``random.SystemRandom`` whose ``randbytes`` slices a ChaCha20 keystream.
+
+    Every data packet needs fresh IV and padding bytes, and one ``os.urandom`` call
+    costs more than a relay's whole symmetric work on a packet. This draws a 32-byte key
+    from ``entropy`` (the runtime passes ``os.urandom``) for every ``chunk`` bytes of
+    keystream, a standard stream-cipher DRBG; every other method is SystemRandom's.
+    Not thread-safe (one per trio run).
+    """
+
+    def __init__(self, entropy: Callable[[int], bytes], chunk: int = 1 << 16) -> None:
+        super().__init__()
+        self._entropy = entropy
+        self._chunk = chunk
+        self._buffer = b""
+        self._offset = 0
+
+    def randbytes(self, n: int) -> bytes:
+        end = self._offset + n
+        if end > len(self._buffer):
+            self._buffer = chacha20_stream(self._entropy(32), max(self._chunk, n))
+            self._offset, end = 0, n
+        out = self._buffer[self._offset : end]
+        self._offset = end
+        return out
+
+    def __repr__(self) -> str:
+        return "KeystreamRandom(<state hidden>)"
+
+
+def runtime_rng() -> KeystreamRandom:
+    """The runtime's randomness for the sans-IO core: OS entropy through a ChaCha20
+    keystream (``KeystreamRandom``), so per-packet IVs cost no system call."""
+    return KeystreamRandom(os.urandom)
 
 
 class DatagramSocket(Protocol):
@@ -52,8 +94,9 @@ class Network(Protocol):
 class UdpSocket:
     """A bound UDP socket. ``send`` never raises for an unreachable peer: loss."""
 
-    def __init__(self, sock: trio.socket.SocketType) -> None:
+    def __init__(self, sock: trio.socket.SocketType, raw: _socket.socket | None = None) -> None:
         self._sock = sock
+        self._raw = raw
         host, port = sock.getsockname()[:2]
         self._address: Address = (str(host), int(port))
 
@@ -62,7 +105,22 @@ class UdpSocket:
         return self._address
 
     async def send(self, data: bytes, address: Address) -> None:
-        # ICMP errors, full buffers: a datagram network may lose packets.
+        """Send one datagram to a numeric ``(IPv4, port)`` address.
+
+        A cancellation point; it yields to other tasks only when the socket's buffer is
+        full. (trio's ``sendto`` re-resolves the address and yields on every call, which
+        costs more than the relay's whole data-packet processing.) ICMP errors and full
+        buffers are loss, as on any datagram network.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._raw is not None:
+            try:
+                self._raw.sendto(data, address)
+                return
+            except BlockingIOError:
+                pass  # the buffer is full: wait for room below
+            except OSError:
+                return
         with contextlib.suppress(OSError):
             await self._sock.sendto(data, address)
 
@@ -85,11 +143,12 @@ class UdpNetwork:
         self.receive_buffer = receive_buffer
 
     async def bind(self, address: Address) -> UdpSocket:
-        sock = trio.socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+        raw = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+        sock = trio.socket.from_stdlib_socket(raw)  # shares raw's descriptor, non-blocking
         try:
             sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, self.receive_buffer)
             await sock.bind(address)
         except BaseException:
             sock.close()
             raise
-        return UdpSocket(sock)
+        return UdpSocket(sock, raw)

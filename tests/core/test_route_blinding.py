@@ -369,8 +369,18 @@ def test_padding_gives_equal_lengths_and_keeps_content(items: list[EncryptedData
     padded = pad_to_equal_length(items)
     lengths = {len(item.encode()) for item in padded}
     assert len(lengths) == 1
-    bare_max = max(len(attrs.evolve(item, padding=None).encode()) for item in items)
-    assert lengths.pop() <= bare_max + 2
+    bare = [len(attrs.evolve(item, padding=None).encode()) for item in items]
+    target = lengths.pop()
+    assert target >= max(bare)
+
+    def fillable(gap: int) -> bool:
+        # One padding record is type (1) ‖ BigSize length (1, or 3 from 253) ‖ bytes.
+        return gap == 0 or 2 <= gap <= 2 + 252 or gap >= 4 + 253
+
+    # The target is the smallest length every item can be padded to.
+    assert all(fillable(target - n) for n in bare)
+    for smaller in range(max(bare), target):
+        assert not all(fillable(smaller - n) for n in bare)
     for before, after in zip(items, padded, strict=True):
         assert attrs.evolve(after, padding=None) == attrs.evolve(before, padding=None)
         assert EncryptedData.decode(after.encode()) == after

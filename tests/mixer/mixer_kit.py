@@ -4,6 +4,7 @@ clients that talk to it by direct calls (no transport)."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from hornet.credentials.params import CredentialParams
 from hornet.credentials.payments import VoucherPayments
 from hornet.credentials.store import SqliteSpentStore
 from hornet.mixer.config import MixerConfig, PeerConfig
-from hornet.mixer.core import MixerCore, Transmit
+from hornet.mixer.core import CircuitEntry, MixerCore, Transmit
 from hornet.mixer.protocol import Prices
 from hornet.mixer.session import MixerReply, MixerSession, Wallet
 from hornet.mixer.state import ScidStore, SpendLedger
@@ -51,6 +52,7 @@ class Kit:
     scids: ScidStore = attrs.field(init=False)
     payments: VoucherPayments = attrs.field(init=False)
     now: float = T0
+    entry: CircuitEntry | None = None
 
     def __attrs_post_init__(self) -> None:
         self.open()
@@ -61,7 +63,7 @@ class Kit:
         self.scids = ScidStore(self.path / "scids.sqlite", synchronous="NORMAL")
         self.core = MixerCore.create(self.config, self.node_key, self.master,
                                      ledger=SpendLedger(self.spent), payments=self.payments,
-                                     scid_store=self.scids, now=self.now)
+                                     scid_store=self.scids, now=self.now, entry=self.entry)
 
     def close(self) -> None:
         self.scids.close()
@@ -109,11 +111,14 @@ class Kit:
         return session
 
 
-def make_kit(path: Path, *, seed: int = 7, config: MixerConfig | None = None) -> Kit:
+def make_kit(path: Path, *, seed: int = 7, config: MixerConfig | None = None,
+             entry: Callable[[bytes], CircuitEntry] | None = None) -> Kit:
+    """A kit; ``entry(master_secret)`` gives its circuit relay, if it has one."""
     rng = random.Random(seed)
     path.mkdir(parents=True, exist_ok=True)
-    return Kit(path, config or make_config(), rng, crypto.SecretKey.from_rng(rng),
-               rng.randbytes(32))
+    node_key, master = crypto.SecretKey.from_rng(rng), rng.randbytes(32)
+    return Kit(path, config or make_config(), rng, node_key, master,
+               entry=None if entry is None else entry(master))
 
 
 def destination(rng: random.Random) -> tuple[crypto.SecretKey, BlindedPath]:

@@ -38,7 +38,7 @@ def test_sans_io_modules_import_no_io_clock_or_randomness() -> None:
 
 def test_sans_io_modules_do_not_import_the_trio_layers() -> None:
     trio_layers = {f"hornet.mixer.{m}" for m in ("transport", "node", "service", "client",
-                                                 "demo")}
+                                                 "entry", "demo")}
     for name in SANS_IO:
         assert not _imports(MIXER / f"{name}.py") & trio_layers, name
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 from hornet.core import crypto
 from hornet.credentials.payments import VoucherPayments
+from hornet.directory import Directory, NodeKeys, relay_info
 from hornet.errors import ConfigError
 from hornet.mixer.config import parse_config
 from hornet.mixer.service import load_config_file, mint_voucher, mixer_main
@@ -140,3 +142,48 @@ def test_mixer_main_starts_and_stops_cleanly(tmp_path: Path) -> None:
     keys = json.loads((tmp_path / "state" / "mixer-keys.json").read_text())
     assert (tmp_path / "state" / "mixer-keys.json").stat().st_mode & 0o077 == 0
     assert keys["node_id"] in line
+
+
+def test_the_relay_section_parses_and_its_keys_go_together() -> None:
+    config = parse_config({"prices": {"circuit_open": 3},
+                           "relay": {"listen": "127.0.0.1:9737", "directory": "dir.json",
+                                     "max_lifetime_s": 120, "setup_queue": 8}})
+    assert config.relay_listen == ("127.0.0.1", 9737) and config.relay_directory == "dir.json"
+    assert config.circuit_max_lifetime_s == 120 and config.relay_setup_queue == 8
+    with pytest.raises(ConfigError, match=r"relay\.listen and relay\.directory"):
+        parse_config({"relay": {"listen": "127.0.0.1:9737"}})
+    with pytest.raises(ConfigError, match=r"relay\.max_lifetime_s"):
+        parse_config({"relay": {"max_lifetime_s": 0}})
+    with pytest.raises(ConfigError, match=r"relay\.bogus"):
+        parse_config({"relay": {"bogus": 1}})
+
+
+def test_mixer_main_runs_the_relay_and_prints_its_directory_entry(tmp_path: Path) -> None:
+    other = NodeKeys.generate(random.Random(1))
+    Directory((relay_info(other, ("127.0.0.1", 9)),)).write(tmp_path / "directory.json")
+    config = _write(tmp_path, GOOD_TOML + f"""
+[relay]
+listen = "127.0.0.1:0"
+directory = "{tmp_path / 'directory.json'}"
+""")
+    proc = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from hornet.mixer.service import mixer_main; "
+         "sys.exit(mixer_main(sys.argv[1]))", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first, second = proc.stdout.readline(), proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert first.startswith("hornet mixer: node ")
+    assert second.startswith("hornet mixer: relay ") and "directory entry" in second
+    entry = json.loads(second.split("directory entry ", 1)[1])
+    listed = Directory.from_json({"hornet_directory": 1, "relays": [entry]})
+    assert listed.relays[0].node_id.hex() == entry["node_id"] != other.node_id.hex()
+    assert "is not in" in err and "Traceback" not in err
+    assert proc.returncode == 0

@@ -103,8 +103,16 @@ def test_responses_round_trip(kind: Kind, rid: bytes, status: Status, body: byte
 
 
 def test_info_grant_drop_and_prices_round_trip() -> None:
-    info = MixerInfo(b"\x02" * 33, 1_750_000_000.123, Prices(1, 2, 1, 0, 5), 600, ())
+    info = MixerInfo(b"\x02" * 33, 1_750_000_000.123, Prices(1, 2, 1, 0, 5), 600, (),
+                     relay_key=b"\x03" * 33)
     assert MixerInfo.decode(info.encode()) == info
+    assert info.encode().endswith(b"\x03" * 33)
+    no_circuits = MixerInfo(b"\x02" * 33, 1.0, Prices(), 600, ())
+    assert MixerInfo.decode(no_circuits.encode()) == no_circuits
+    with pytest.raises(MalformedInputError):  # a circuit price without the relay key
+        MixerInfo.decode(info.encode()[:-33])
+    with pytest.raises(LocalProtocolError):
+        MixerInfo(b"\x02" * 33, 1.0, Prices(circuit_open=1), 600, ())
     assert Prices.decode(Prices(circuit_open=None).encode()).circuit_open is None
     grant = ScidGrant(123456789, 1_750_000_060.5)
     assert ScidGrant.decode(grant.encode()) == grant
