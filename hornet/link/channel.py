@@ -1,0 +1,170 @@
+"""Link datagrams: the wire types, and the per-session AEAD channel with a replay window.
+
+Every link datagram starts with one type byte (docs/spec-link.md §2):
+
+    ACT_ONE / ACT_TWO / ACT_THREE  type ‖ the BOLT 8 act, byte for byte (50 / 50 / 66)
+    DATA_*                          type ‖ counter (u64, little-endian) ‖ ciphertext ‖ tag
+
+A DATA datagram seals one HORNET packet with ChaCha20-Poly1305 under the sender's key
+from the handshake split, nonce = 0x00000000 ‖ counter (little-endian, the Noise/BOLT 8
+nonce layout) and associated data = the 9 header bytes. The type names the role of
+the *sender* in the handshake that made the session (``DATA_FROM_INITIATOR`` or
+``DATA_FROM_RESPONDER``), so when two relays have opened a link to each other at the
+same time the receiver knows which of its sessions to use. Overhead: 25 bytes.
+
+Invariants:
+- A counter is never reused under one key: ``seal`` refuses past the hard limit.
+- The replay window is checked (read-only) before decryption and updated only after
+  the tag verified, so forged datagrams cannot move it.
+- An empty plaintext is a keepalive/confirmation; HORNET packets are never empty.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Final
+
+from hornet.core.crypto import ChaChaAead
+from hornet.errors import LocalProtocolError, MalformedInputError, ReplayError
+from hornet.link.noise import ACT_ONE_LEN, ACT_THREE_LEN, ACT_TWO_LEN, TransportKeys
+
+TYPE_ACT_ONE: Final = 0x11
+TYPE_ACT_TWO: Final = 0x12
+TYPE_ACT_THREE: Final = 0x13
+TYPE_DATA_FROM_INITIATOR: Final = 0x21
+TYPE_DATA_FROM_RESPONDER: Final = 0x22
+
+ACT_ONE_DATAGRAM_LEN: Final = 1 + ACT_ONE_LEN  # 51
+ACT_TWO_DATAGRAM_LEN: Final = 1 + ACT_TWO_LEN  # 51
+ACT_THREE_DATAGRAM_LEN: Final = 1 + ACT_THREE_LEN  # 67
+
+HEADER_LEN: Final = 9  # type (1) ‖ counter (8)
+AEAD_TAG_LEN: Final = 16
+#: Bytes a DATA datagram adds to the HORNET packet it carries.
+DATA_OVERHEAD: Final = HEADER_LEN + AEAD_TAG_LEN  # 25
+
+#: Replay window width in counters (a bitmap held as one Python int).
+REPLAY_WINDOW: Final = 1024
+#: Hard limit: a session never seals counter 2^63 or beyond (nonce reuse is impossible).
+REJECT_AFTER_MESSAGES: Final = 1 << 63
+
+_HEADER: Final = struct.Struct("<BQ")
+_NONCE: Final = struct.Struct("<4xQ")  # Noise nonce: 32 zero bits ‖ u64 little-endian
+_WINDOW_MASK: Final = (1 << REPLAY_WINDOW) - 1
+
+
+class ReplayWindow:
+    """Sliding window over received counters (RFC 6479 idea, bitmap as a Python int).
+
+    ``top`` is the highest counter accepted so far; bit i of the bitmap says whether
+    counter ``top − i`` was accepted. A counter more than ``REPLAY_WINDOW − 1`` below
+    ``top`` is too old. ``check`` never changes state; ``commit`` records a counter that
+    passed ``check`` and authenticated.
+    """
+
+    __slots__ = ("_bits", "top")
+
+    def __init__(self) -> None:
+        self.top = -1
+        self._bits = 0
+
+    def check(self, counter: int) -> None:
+        offset = self.top - counter
+        if offset < 0:
+            return
+        if offset >= REPLAY_WINDOW:
+            raise ReplayError("link counter is older than the replay window")
+        if (self._bits >> offset) & 1:
+            raise ReplayError("link counter was already received")
+
+    def commit(self, counter: int) -> None:
+        offset = self.top - counter
+        if offset < 0:
+            shift = -offset
+            self._bits = ((self._bits << shift) | 1) & _WINDOW_MASK if shift < REPLAY_WINDOW else 1
+            self.top = counter
+        else:
+            self._bits |= 1 << offset
+
+    def __repr__(self) -> str:
+        return f"ReplayWindow(top={self.top})"
+
+
+class Session:
+    """One established link session: two cached AEAD keys, a send counter, a window.
+
+    ``initiator`` is this side's role in the handshake that made the session. Time
+    and peer bookkeeping (``created``, ``confirmed``) belong to the endpoint.
+    """
+
+    __slots__ = (
+        "_receive",
+        "_send",
+        "_send_type",
+        "act_three",
+        "confirmed",
+        "created",
+        "initiator",
+        "limit",
+        "remote_static",
+        "sent",
+        "superseded",
+        "window",
+    )
+
+    def __init__(
+        self,
+        keys: TransportKeys,
+        *,
+        initiator: bool,
+        created: float,
+        limit: int = REJECT_AFTER_MESSAGES,
+        act_three: bytes = b"",
+    ) -> None:
+        if not 0 < limit <= REJECT_AFTER_MESSAGES:
+            raise LocalProtocolError("session message limit out of range")
+        self._send = ChaChaAead(keys.send_key)
+        self._receive = ChaChaAead(keys.receive_key)
+        self._send_type = TYPE_DATA_FROM_INITIATOR if initiator else TYPE_DATA_FROM_RESPONDER
+        self.initiator = initiator
+        self.remote_static = keys.remote_static
+        self.created = created
+        self.limit = limit
+        self.sent = 0
+        self.window = ReplayWindow()
+        #: The responder keeps the act-three datagram to recognise a retransmission.
+        self.act_three = act_three
+        #: The initiator's session is unconfirmed until the responder's first datagram.
+        self.confirmed = not initiator
+        #: When a newer session of the same role replaced this one (None: current).
+        self.superseded: float | None = None
+
+    def seal(self, packet: bytes) -> bytes:
+        """DATA datagram for ``packet``: header ‖ ChaCha20-Poly1305(packet), AD = header."""
+        counter = self.sent
+        if counter >= self.limit:
+            raise LocalProtocolError("link session exhausted its counters; rekey first")
+        self.sent = counter + 1
+        header = _HEADER.pack(self._send_type, counter)
+        return header + self._send.seal(_NONCE.pack(counter), packet, header)
+
+    def open(self, datagram: bytes) -> bytes:
+        """Authenticate and decrypt a DATA datagram whose type the caller has matched.
+
+        Raises ``MalformedInputError`` (short), ``ReplayError`` (duplicate or too old)
+        or ``IntegrityError`` (tag); the window moves only after the tag verified.
+        """
+        if len(datagram) < DATA_OVERHEAD:
+            raise MalformedInputError("link datagram shorter than its header and tag")
+        counter = _HEADER.unpack_from(datagram)[1]
+        window = self.window
+        window.check(counter)
+        plaintext = self._receive.open(
+            _NONCE.pack(counter), datagram[HEADER_LEN:], datagram[:HEADER_LEN]
+        )
+        window.commit(counter)
+        return plaintext
+
+    def __repr__(self) -> str:
+        role = "initiator" if self.initiator else "responder"
+        return f"Session({role}, remote_static={self.remote_static.hex()}, sent={self.sent})"

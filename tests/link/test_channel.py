@@ -1,0 +1,136 @@
+"""Link sessions: datagram layout, counter nonces, the replay window, limits."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hornet.core.crypto import chacha20poly1305_encrypt
+from hornet.errors import IntegrityError, LocalProtocolError, MalformedInputError, ReplayError
+from hornet.link.channel import (
+    DATA_OVERHEAD,
+    REPLAY_WINDOW,
+    TYPE_DATA_FROM_INITIATOR,
+    TYPE_DATA_FROM_RESPONDER,
+    ReplayWindow,
+    Session,
+)
+from hornet.link.noise import TransportKeys
+
+K1, K2 = bytes([1]) * 32, bytes([2]) * 32
+
+
+def _pair(limit: int = 1 << 63) -> tuple[Session, Session]:
+    initiator = Session(TransportKeys(K1, K2, b"", b"", b"r" * 33), initiator=True, created=0.0,
+                        limit=limit)
+    responder = Session(TransportKeys(K2, K1, b"", b"", b"i" * 33), initiator=False, created=0.0,
+                        limit=limit)
+    return initiator, responder
+
+
+def test_datagram_layout_is_type_counter_le_then_rfc8439_with_header_as_ad() -> None:
+    initiator, _ = _pair()
+    initiator.sent = 0x0102030405
+    datagram = initiator.seal(b"hornet packet")
+    header = bytes((TYPE_DATA_FROM_INITIATOR,)) + (0x0102030405).to_bytes(8, "little")
+    nonce = bytes(4) + (0x0102030405).to_bytes(8, "little")
+    assert datagram == header + chacha20poly1305_encrypt(K1, nonce, b"hornet packet", header)
+    assert len(datagram) == len(b"hornet packet") + DATA_OVERHEAD
+
+
+def test_sessions_round_trip_in_both_directions() -> None:
+    initiator, responder = _pair()
+    assert responder.open(initiator.seal(b"forward")) == b"forward"
+    reply = responder.seal(b"backward")
+    assert reply[0] == TYPE_DATA_FROM_RESPONDER
+    assert initiator.open(reply) == b"backward"
+
+
+def test_short_datagram_is_malformed() -> None:
+    _, responder = _pair()
+    with pytest.raises(MalformedInputError):
+        responder.open(bytes(DATA_OVERHEAD - 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(min_size=0, max_size=64), st.data())
+def test_any_single_bit_flip_is_rejected(payload: bytes, data: st.DataObject) -> None:
+    initiator, responder = _pair()
+    datagram = initiator.seal(payload)
+    bit = data.draw(st.integers(8, len(datagram) * 8 - 1))  # byte 0 (type) is the caller's
+    forged = bytearray(datagram)
+    forged[bit // 8] ^= 1 << (bit % 8)
+    with pytest.raises((IntegrityError, ReplayError)):
+        responder.open(bytes(forged))
+    assert responder.open(datagram) == payload  # the forgery did not move the window
+
+
+def test_reordered_counters_within_the_window_are_accepted_once() -> None:
+    initiator, responder = _pair()
+    datagrams = [initiator.seal(i.to_bytes(2, "big")) for i in range(300)]
+    order = list(range(300))
+    random.Random(3).shuffle(order)
+    for i in order:
+        assert responder.open(datagrams[i]) == i.to_bytes(2, "big")
+    for i in (0, 150, 299):
+        with pytest.raises(ReplayError):
+            responder.open(datagrams[i])
+
+
+def test_counter_older_than_the_window_is_rejected() -> None:
+    initiator, responder = _pair()
+    old = initiator.seal(b"old")
+    initiator.sent = REPLAY_WINDOW
+    responder.open(initiator.seal(b"new"))
+    with pytest.raises(ReplayError):
+        responder.open(old)
+
+
+def test_replay_window_edges() -> None:
+    window = ReplayWindow()
+    window.check(0)
+    window.commit(0)
+    window.check(REPLAY_WINDOW - 1)
+    window.commit(REPLAY_WINDOW - 1)
+    window.check(1)  # exactly at the oldest slot: still inside
+    window.commit(1)
+    with pytest.raises(ReplayError):
+        window.check(0)  # now too old
+    with pytest.raises(ReplayError):
+        window.check(1)
+    window.commit(10 * REPLAY_WINDOW)  # a jump beyond the window clears it
+    with pytest.raises(ReplayError):
+        window.check(10 * REPLAY_WINDOW)
+    window.check(10 * REPLAY_WINDOW - 1)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 3000), max_size=200))
+def test_replay_window_accepts_each_counter_at_most_once(counters: list[int]) -> None:
+    window = ReplayWindow()
+    accepted: set[int] = set()
+    for counter in counters:
+        try:
+            window.check(counter)
+        except ReplayError:
+            assert counter in accepted or counter <= window.top - REPLAY_WINDOW
+            continue
+        assert counter not in accepted
+        window.commit(counter)
+        accepted.add(counter)
+
+
+def test_session_refuses_to_seal_past_its_limit() -> None:
+    initiator, _ = _pair(limit=3)
+    for _ in range(3):
+        initiator.seal(b"x")
+    with pytest.raises(LocalProtocolError):
+        initiator.seal(b"x")
+
+
+def test_session_repr_hides_keys() -> None:
+    initiator, _ = _pair()
+    assert K1.hex() not in repr(initiator) and K2.hex() not in repr(initiator)
