@@ -13,6 +13,7 @@ answer from it. The source keeps sending INIT until the first backward packet ar
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Final
 
 import attrs
@@ -38,6 +39,7 @@ SEQ_LEN: Final = 8
 E2E_OVERHEAD: Final = SEQ_LEN + 16 + 3  # seq, AEAD tag, kind and length
 WINDOW: Final = 1024
 _NONCE_PREFIX: Final = bytes(4)
+_KIND_LEN: Final = struct.Struct(">BH")
 
 
 def e2e_key(session_secret: bytes, *, backward: bool) -> bytes:
@@ -92,7 +94,7 @@ def seal_frame(aead: crypto.ChaChaAead, seq: int, kind: int, body: bytes, size: 
     room = size - E2E_OVERHEAD
     if len(body) > room:
         raise LocalProtocolError(f"message of {len(body)} bytes exceeds {room}")
-    plain = bytes((kind,)) + len(body).to_bytes(2, "big") + body + bytes(room - len(body))
+    plain = b"".join((_KIND_LEN.pack(kind, len(body)), body, bytes(room - len(body))))
     seq_bytes = seq.to_bytes(SEQ_LEN, "big")
     return seq_bytes + aead.seal(_NONCE_PREFIX + seq_bytes, plain, None)
 

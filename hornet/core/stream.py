@@ -26,6 +26,7 @@ which connection a new circuit continues after a renewal or a rebuild.
 from __future__ import annotations
 
 import enum
+import struct
 from collections import deque
 from typing import Final
 
@@ -56,6 +57,8 @@ class FrameKind(enum.IntEnum):
 
 
 FLAG_DATAGRAM_MODE: Final = 0x02  # in HELLO: the connection is in datagram mode
+_KINDS: Final = tuple(FrameKind)  # by value: FrameKind(x) costs more than the rest of decode
+_HEAD: Final = struct.Struct(">BBIII")  # kind, flags, seq, ack, sack
 
 
 @attrs.frozen
@@ -72,10 +75,7 @@ class Frame:
         return b"".join(
             (
                 self.conn_id,
-                bytes((int(self.kind), self.flags)),
-                self.seq.to_bytes(4, "big"),
-                self.ack.to_bytes(4, "big"),
-                self.sack.to_bytes(4, "big"),
+                _HEAD.pack(self.kind, self.flags, self.seq, self.ack, self.sack),
                 self.data,
             )
         )
@@ -84,17 +84,16 @@ class Frame:
     def decode(cls, body: bytes) -> Frame:
         if len(body) < HEADER_LEN:
             raise MalformedInputError("stream frame too short")
-        try:
-            kind = FrameKind(body[CONN_ID_LEN])
-        except ValueError:
-            raise MalformedInputError("unknown stream frame kind") from None
+        kind, flags, seq, ack, sack = _HEAD.unpack_from(body, CONN_ID_LEN)
+        if kind >= len(_KINDS):
+            raise MalformedInputError("unknown stream frame kind")
         return cls(
             conn_id=bytes(body[:CONN_ID_LEN]),
-            kind=kind,
-            flags=body[CONN_ID_LEN + 1],
-            seq=int.from_bytes(body[18:22], "big"),
-            ack=int.from_bytes(body[22:26], "big"),
-            sack=int.from_bytes(body[26:30], "big"),
+            kind=_KINDS[kind],
+            flags=flags,
+            seq=seq,
+            ack=ack,
+            sack=sack,
             data=bytes(body[HEADER_LEN:]),
         )
 

@@ -36,6 +36,7 @@ DEFAULT_QUEUE: Final = 1024
 DEFAULT_RATE: Final = 50_000.0  # packets/s per neighbour
 DEFAULT_BURST: Final = 5_000.0
 MAX_NEIGHBOURS: Final = 4096
+BATCH: Final = 32  # packets the worker handles per trip through the scheduler
 
 
 class TokenBucket:
@@ -135,8 +136,17 @@ class RelayNode:
                 self.dropped["queue_full"] += 1
 
     async def _work_loop(self) -> None:
-        async for packet in self._recv_q:
-            await self.handle(packet)
+        # Take what is queued in batches: one trip through the scheduler per batch, not
+        # per packet (``handle`` only yields when the socket's send buffer is full).
+        queue = self._recv_q
+        while True:
+            await self.handle(await queue.receive())
+            for _ in range(BATCH - 1):
+                try:
+                    packet = queue.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                await self.handle(packet)
 
     async def handle(self, packet: bytes) -> None:
         """Process one packet and act on the decision."""

@@ -26,6 +26,7 @@ from hornet.core.crypto import chacha20_stream
 
 Address = tuple[str, int]
 MAX_DATAGRAM = 65535
+YIELD_EVERY = 16  # see UdpSocket.receive
 
 _OFFSET: trio.lowlevel.RunVar[float] = trio.lowlevel.RunVar("hornet_unix_offset")
 
@@ -97,6 +98,7 @@ class UdpSocket:
     def __init__(self, sock: trio.socket.SocketType, raw: _socket.socket | None = None) -> None:
         self._sock = sock
         self._raw = raw
+        self._calls = 0
         host, port = sock.getsockname()[:2]
         self._address: Address = (str(host), int(port))
 
@@ -125,6 +127,25 @@ class UdpSocket:
             await self._sock.sendto(data, address)
 
     async def receive(self) -> tuple[bytes, Address]:
+        """The next datagram. A cancellation point; while datagrams are waiting it yields
+        to other tasks only on every ``YIELD_EVERY``-th call, so that a busy relay
+        hands its worker batches instead of switching tasks per packet."""
+        raw = self._raw
+        if raw is not None:
+            self._calls += 1
+            if self._calls % YIELD_EVERY:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            else:
+                await trio.lowlevel.checkpoint()
+            while True:
+                try:
+                    data, address = raw.recvfrom(MAX_DATAGRAM)
+                except BlockingIOError:
+                    await trio.lowlevel.wait_readable(raw)
+                    continue
+                except (ConnectionRefusedError, ConnectionResetError):
+                    continue  # an ICMP error for an earlier send: nothing to deliver
+                return data, (address[0], address[1])
         while True:
             try:
                 data, address = await self._sock.recvfrom(MAX_DATAGRAM)
