@@ -23,7 +23,7 @@ import trio
 
 from hornet.core.circuit import Outgoing
 from hornet.core.stream import Frame, FrameKind, Stream
-from hornet.errors import HornetError
+from hornet.errors import HornetError, RemoteProtocolError
 from hornet.transport import unix_now
 
 
@@ -110,6 +110,7 @@ class Circuit:
         self._closed = False
         self._calls = 0
         self.rebuilds = 0
+        self.bad_frames = 0
 
     def __repr__(self) -> str:
         mode = "reliable" if self._stream.reliable else "datagram"
@@ -207,10 +208,18 @@ class Circuit:
         self._wake.set()
 
     def frame_received(self, frame: Frame) -> None:
-        """Feed one authenticated frame from the current or a previous link."""
+        """Feed one authenticated frame from the current or a previous link.
+
+        A frame the stream refuses (the peer broke the stream protocol) is dropped and
+        counted in ``bad_frames``: it runs inside a packet loop, which must not fail.
+        """
         if frame.kind is FrameKind.HELLO:
             return
-        self._stream.receive_frame(frame, trio.current_time())
+        try:
+            self._stream.receive_frame(frame, trio.current_time())
+        except RemoteProtocolError:
+            self.bad_frames += 1
+            return
         if self._stream.wants_to_send:
             self._wake.set()
         self._changed.notify_all()

@@ -9,6 +9,8 @@ import trio.testing
 import hornet
 from hornet.circuit import Circuit, CircuitError, NoPathError, SetupTimeoutError
 from hornet.core.chdr import TYPE_DATA
+from hornet.core.circuit import Outgoing
+from hornet.core.stream import CONN_ID_LEN, Frame, FrameKind, Stream
 from hornet.errors import LocalProtocolError
 from hornet.node.service import serve_rendezvous
 from hornet.testing.memnet import MemoryNetwork
@@ -167,3 +169,23 @@ async def test_receive_after_the_peer_closed_raises(autojump_clock: trio.testing
             assert [m async for m in circuit] == [b"bye"]
             with pytest.raises(CircuitError):
                 await circuit.receive()
+
+
+async def test_a_frame_breaking_the_stream_protocol_is_dropped_and_counted() -> None:
+    class NullLink:
+        exp = 0
+
+        def seal(self, body: bytes, now: float) -> Outgoing:
+            return Outgoing(b"\x00" * 8, body)
+
+    async def send_packet(out: Outgoing) -> None:
+        pass
+
+    conn = b"c" * CONN_ID_LEN
+    circuit = Circuit(Stream(conn, 500, reliable=False), NullLink(), send_packet)
+    # DATA is a reliable-mode frame: on a datagram connection the stream refuses it.
+    circuit.frame_received(Frame(conn, FrameKind.DATA, 0, 0, 0, 0, b"x"))
+    assert circuit.bad_frames == 1
+    circuit.frame_received(Frame(conn, FrameKind.DATAGRAM, 0, 0, 0, 0, b"still here"))
+    with trio.fail_after(1):
+        assert await circuit.receive() == b"still here"
