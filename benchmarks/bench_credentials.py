@@ -12,7 +12,7 @@ serial (``store_write_us``; the two are also timed separately in one loop) into 
 ``SqliteSpentStore`` in WAL mode with ``synchronous=FULL``: the WAL is fdatasync'ed
 before ``spend`` returns, so a recorded spend survives SIGKILL, kernel crashes and
 power loss (on storage that honours flushes). That is the default store and the figure
-the target applies to (docs/spec-credentials.md §7 explains the choice).
+the target applies to (SPEC.md §9.7 explains the choice).
 ``verify_hot_us`` is verification alone, back to back: about 10–20% faster than
 ``verify_us``, because on this VM a thread that just waited for an fsync resumes on
 a slower, cache-cold vCPU.

@@ -2,7 +2,7 @@
 
 Layers: ``params`` (configuration, issuer keys, signed iparams) → ``scheme`` (sans-IO
 requests, proofs, Issuer and Client) → ``service`` (scheme + ``store`` + ``payments``).
-See docs/spec-credentials.md for generators, encodings, transcripts and layouts.
+See SPEC.md §9 for generators, encodings, transcripts and layouts.
 """
 
 from hornet.credentials.params import (

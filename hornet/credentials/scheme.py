@@ -2,7 +2,7 @@
 
 The credential scheme is CPZ19 with one group attribute Ma = a·Gg + r·Gh, a Pedersen
 commitment to the amount a (WabiSabi, Ficsór–Kogman–Ontivero–Seres 2021). Statements
-and layouts are those of wabisabi.md §4.3 and docs/spec-credentials.md.
+and layouts are those of wabisabi.md §4.3 and SPEC.md §9.
 
 Strategy (sans-IO):
 - Pure functions of (bytes, keys, rng, now). Nothing here reads a clock or an RNG of

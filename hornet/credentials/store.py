@@ -12,7 +12,7 @@ Strategy:
   threads or processes; the others see the constraint and get ``DoubleSpendError``.
   An identical retry (same request id) gets the cached response instead.
 
-Durability (SQLite), docs/spec-credentials.md §7:
+Durability (SQLite), SPEC.md §9.7:
 - WAL journal with ``synchronous=FULL`` (default): the WAL is fdatasync'ed before a
   commit returns, so a recorded spend survives SIGKILL, a kernel crash and power loss
   (on storage that honours flushes). A SIGKILL at any point either loses an

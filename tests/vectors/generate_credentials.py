@@ -4,7 +4,7 @@ Everything derives from SEED. Each step draws from its own generator,
 ``random.Random(f"{SEED}/{step}")`` (named in the file as ``rng``), so one message can
 be reproduced without replaying the others. The file holds, as hex:
 
-- params: the configuration (docs/spec-credentials.md §1), its encoding and digest,
+- params: the configuration (SPEC.md §9.1), its encoding and digest,
   and every generator;
 - issuer: the epoch key sk = (w, w', x0, x1, ya), iparams, the node key and the
   signed parameters with their fingerprint;
@@ -103,7 +103,7 @@ def build() -> dict[str, Any]:
     spent = issuer.verify_spend(spend, message_hash=SPEND_MESSAGE, now=NOW)
 
     return {
-        "description": "hornet credential golden vectors (docs/spec-credentials.md §9); "
+        "description": "hornet credential golden vectors (SPEC.md §9.9); "
                        "regenerate with tests/vectors/generate_credentials.py",
         "seed": SEED,
         "rng": "random.Random(f'{seed}/{step}'), bytes from .randbytes(n)",
