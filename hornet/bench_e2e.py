@@ -4,9 +4,15 @@ Topology: this process (the source) → 3 relays → a sink, every node its own 
 1. HORNET: ``hornet relay`` processes and a sink running ``serve``; the source opens a
    datagram-mode circuit (raw HORNET, no end-to-end acknowledgements) and sends
    ``--packets`` packets of ``--payload`` bytes; the sink counts the user bytes it got.
+   This chain runs twice: with link encryption between neighbours (docs/spec-link.md,
+   the default; figures without suffix) and without (``relay.json`` ``"link": false``;
+   figures ending in ``_nolink``). ``link_cost`` = 1 − goodput with / goodput without.
+   ``--no-link`` runs only the chain without link layer (its figures then carry no
+   suffix and ``"link": false``).
 2. Plain: the same processes and loops (``RelayNode``) with a no-crypto core that
    forwards each datagram unchanged to a fixed next hop, carrying packets of the same
-   size and counting the same user bytes per packet.
+   size and counting the same user bytes per packet. This baseline, "a plain Python
+   relay chain", has no link layer either: it does no cryptography at all.
 
 Both runs send as fast as the chain carries them: the sink reports its count on a side
 channel (a bare UDP socket, every ``ACK_EVERY`` packets) and the source keeps at most
@@ -41,6 +47,7 @@ from hornet.circuit import Circuit
 from hornet.client import open_circuit
 from hornet.client.endpoint import Endpoint
 from hornet.client.endpoint import Path as CircuitPath
+from hornet.core.chdr import TYPE_DATA
 from hornet.core.circuit import E2E_OVERHEAD
 from hornet.core.relay import Deliver, Forward
 from hornet.core.stream import HEADER_LEN
@@ -48,6 +55,7 @@ from hornet.directory import Directory, NodeKeys, load_key_file, relay_info, wri
 from hornet.node.relay import RelayNode
 from hornet.node.service import serve
 from hornet.transport import UdpNetwork
+from hornet.transport.link import with_link
 
 PAYLOAD = 1024
 IDLE = 1.0
@@ -110,7 +118,13 @@ async def _plain_relay(keys_path: str, directory_path: str, port: int, next_id: 
 
 
 async def _sink(
-    keys_path: str, directory_path: str, port: int, plain: bool, payload: int, feedback: int
+    keys_path: str,
+    directory_path: str,
+    port: int,
+    plain: bool,
+    payload: int,
+    feedback: int,
+    link: bool,
 ) -> None:
     """Count user bytes; print a JSON line after ``IDLE`` s without traffic."""
     import socket
@@ -164,6 +178,7 @@ async def _sink(
                     ("127.0.0.1", port),
                     handler,
                     payload_size=payload,
+                    link=link,
                     task_status=task_status,
                 )
             )
@@ -187,9 +202,10 @@ def _user_bytes(payload: int) -> int:
 
 
 class _Net:
-    def __init__(self, tmp: Path, plain: bool, payload: int) -> None:
+    def __init__(self, tmp: Path, plain: bool, payload: int, link: bool = False) -> None:
         rng = random.Random(7)
         self.payload = payload
+        self.link = link
         self.keys = [NodeKeys.generate(rng) for _ in range(4)]
         ports = _free_ports(5)
         self.feedback = ports[4]
@@ -223,6 +239,7 @@ class _Net:
                             "key_file": f"n{i}.key",
                             "directory": self.path.name,
                             "listen": f"127.0.0.1:{ports[i]}",
+                            "link": link,
                         }
                     )
                 )
@@ -240,6 +257,7 @@ class _Net:
                 "1" if plain else "0",
                 str(payload),
                 str(self.feedback),
+                "1" if link else "0",
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -300,7 +318,9 @@ async def _blast(net: _Net, packets: int, plain: bool) -> dict[str, float]:
         start = time.process_time()
         if plain:
             sock = await UdpNetwork().bind(("127.0.0.1", 0))
-            packet = bytes(Directory(()).params.data_packet_len(net.payload))
+            # A data packet's type and size (relay admission checks both), no crypto.
+            size = Directory(()).params.data_packet_len(net.payload)
+            packet = bytes((TYPE_DATA,)) + bytes(size - 1)
             first_hop = net.infos[0].address
             for i in range(packets):
                 await window.admit(i)
@@ -313,6 +333,7 @@ async def _blast(net: _Net, packets: int, plain: bool) -> dict[str, float]:
                 hops=3,
                 reliable=False,
                 payload_size=net.payload,
+                link=net.link,
             ) as circuit:
                 start = time.process_time()  # the sending, not the setup
                 message = bytes(circuit.max_datagram)
@@ -325,7 +346,7 @@ async def _blast(net: _Net, packets: int, plain: bool) -> dict[str, float]:
 
 
 async def _setups(net: _Net, count: int) -> list[float]:
-    sock = await UdpNetwork().bind(("127.0.0.1", 0))
+    sock = with_link(await UdpNetwork().bind(("127.0.0.1", 0)), None, net.directory, link=net.link)
     rng = random.SystemRandom()
     times = []
     async with trio.open_nursery() as nursery:
@@ -341,42 +362,64 @@ async def _setups(net: _Net, count: int) -> list[float]:
     return times
 
 
-def run(packets: int, circuits: int, payload: int = PAYLOAD) -> dict[str, Any]:
+def _chain(
+    out: dict[str, Any], tmp: Path, packets: int, payload: int, *, plain: bool, link: bool,
+    suffix: str = "", circuits: int = 0,
+) -> None:
+    """One chain (plain, or HORNET with or without link layer): its figures into ``out``."""
+    prefix = "plain_" if plain else ""
+    folder = tmp / ("plain" if plain else "link" if link else "nolink")  # own keys, state
+    folder.mkdir()
+    net = _Net(folder, plain, payload, link)
+    try:
+        cpu_before = net.cpu_seconds()
+        source = trio.run(_blast, net, packets, plain)
+        result = net.result()
+        delivered = max(1.0, result["packets"])
+        split = [
+            source["source_cpu"],
+            *(b - a for a, b in zip(cpu_before, net.cpu_seconds(), strict=True)),
+        ]
+        out[prefix + "cpu_us_split" + suffix] = {
+            name: round(seconds / delivered * 1e6, 1)
+            for name, seconds in zip(
+                ("source", "relay1", "relay2", "relay3", "sink"), split, strict=True
+            )
+        }
+        mbps = result["bytes"] * 8 / result["seconds"] / 1e6 if result["seconds"] else 0.0
+        out[prefix + "goodput_mbps" + suffix] = round(mbps, 1)
+        out[prefix + "delivered" + suffix] = round(result["packets"] / packets, 3)
+        out[prefix + "window_stalls" + suffix] = source["stalls"]
+        out[prefix + "cpu_us_per_packet" + suffix] = round(sum(split) / delivered * 1e6, 1)
+        if circuits:
+            out["relay_rss_mb_start"] = round(_rss_mb(net.procs[1].pid), 1)
+            times = trio.run(_setups, net, circuits)
+            out["setup_ms_median"] = round(statistics.median(times), 2)
+            out["setup_ms_p90"] = round(sorted(times)[int(len(times) * 0.9)], 2)
+            out["circuits"] = circuits
+            out["relay_rss_mb_after_circuits"] = round(_rss_mb(net.procs[1].pid), 1)
+    finally:
+        net.close()
+
+
+def run(
+    packets: int, circuits: int, payload: int = PAYLOAD, *, link: bool = True
+) -> dict[str, Any]:
+    """Plain chain, HORNET without link layer, then (if ``link``) HORNET with it."""
     out: dict[str, Any] = {"payload_size": payload, "relays": 3, "packets": packets}
+    out["link"] = link
     with tempfile.TemporaryDirectory(prefix="hornet-bench-") as tmp:
-        for plain in (True, False):
-            prefix = "plain_" if plain else ""
-            net = _Net(Path(tmp), plain, payload)
-            try:
-                cpu_before = net.cpu_seconds()
-                source = trio.run(_blast, net, packets, plain)
-                result = net.result()
-                delivered = max(1.0, result["packets"])
-                split = [
-                    source["source_cpu"],
-                    *(b - a for a, b in zip(cpu_before, net.cpu_seconds(), strict=True)),
-                ]
-                out[prefix + "cpu_us_split"] = {
-                    name: round(seconds / delivered * 1e6, 1)
-                    for name, seconds in zip(
-                        ("source", "relay1", "relay2", "relay3", "sink"), split, strict=True
-                    )
-                }
-                cpu = sum(split)
-                mbps = result["bytes"] * 8 / result["seconds"] / 1e6 if result["seconds"] else 0.0
-                out[prefix + "goodput_mbps"] = round(mbps, 1)
-                out[prefix + "delivered"] = round(result["packets"] / packets, 3)
-                out[prefix + "window_stalls"] = source["stalls"]
-                out[prefix + "cpu_us_per_packet"] = round(cpu / delivered * 1e6, 1)
-                if not plain:
-                    out["relay_rss_mb_start"] = round(_rss_mb(net.procs[1].pid), 1)
-                    times = trio.run(_setups, net, circuits)
-                    out["setup_ms_median"] = round(statistics.median(times), 2)
-                    out["setup_ms_p90"] = round(sorted(times)[int(len(times) * 0.9)], 2)
-                    out["circuits"] = circuits
-                    out["relay_rss_mb_after_circuits"] = round(_rss_mb(net.procs[1].pid), 1)
-            finally:
-                net.close()
+        _chain(out, Path(tmp), packets, payload, plain=True, link=False)
+        _chain(
+            out, Path(tmp), packets, payload, plain=False, link=False,
+            suffix="_nolink" if link else "", circuits=0 if link else circuits,
+        )
+        if link:
+            _chain(out, Path(tmp), packets, payload, plain=False, link=True, circuits=circuits)
+            on, off = out["goodput_mbps"], out["goodput_mbps_nolink"]
+            out["link_cost"] = round(1 - on / off, 3) if off else None
+            cpu_on, cpu_off = out["cpu_us_per_packet"], out["cpu_us_per_packet_nolink"]
+            out["link_cpu_cost"] = round(1 - cpu_off / cpu_on, 3) if cpu_on else None
     out["goodput_ratio"] = round(out["goodput_mbps"] / out["plain_goodput_mbps"], 3)
     out["cpu_ratio"] = round(out["plain_cpu_us_per_packet"] / out["cpu_us_per_packet"], 3)
     return out
@@ -388,15 +431,30 @@ def main(argv: list[str] | None = None) -> int:
         trio.run(_plain_relay, argv[1], argv[2], int(argv[3]), argv[4])
         return 0
     if argv and argv[0] == "_sink":
-        trio.run(_sink, argv[1], argv[2], int(argv[3]), argv[4] == "1", int(argv[5]), int(argv[6]))
+        trio.run(
+            _sink,
+            argv[1],
+            argv[2],
+            int(argv[3]),
+            argv[4] == "1",
+            int(argv[5]),
+            int(argv[6]),
+            argv[7] == "1",
+        )
         return 0
     parser = argparse.ArgumentParser(prog="hornet bench e2e", description=__doc__)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--packets", type=int, default=20000)
     parser.add_argument("--circuits", type=int, default=10000)
     parser.add_argument("--payload", type=int, default=PAYLOAD, help="payload size in bytes")
+    parser.add_argument(
+        "--no-link",
+        dest="link",
+        action="store_false",
+        help="run the HORNET chain only without link encryption (no link_cost)",
+    )
     args = parser.parse_args(argv)
-    figures = run(args.packets, args.circuits, args.payload)
+    figures = run(args.packets, args.circuits, args.payload, link=args.link)
     figures["python"] = sys.version.split()[0]
     figures["cpus"] = os.cpu_count()
     if args.json:

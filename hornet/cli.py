@@ -22,8 +22,10 @@ from hornet.circuit import single_error
 from hornet.directory import (
     Directory,
     NodeKeys,
+    load_key_file,
     load_or_create_key,
     parse_address,
+    relay_info,
     write_key_file,
 )
 from hornet.errors import ConfigError, HornetError
@@ -43,18 +45,21 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 
 def _load_config(path: str) -> dict[str, Any]:
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"config {path} is not JSON: line {exc.lineno}") from None
+    except (ValueError, RecursionError):  # not UTF-8, nested too deep, number too long
+        raise ConfigError(f"config {path} is not usable JSON") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config {path}: expected a JSON object")
     return data
 
 
 def _cmd_relay(args: argparse.Namespace) -> int:
-    """Run one relay until interrupted (config: key_file, directory, listen)."""
+    """Run one relay until interrupted (config: key_file, directory, listen; optional
+    state, state_sync, loss and the admission limits)."""
     config = _load_config(args.config)
     for field in ("key_file", "directory", "listen"):
         if not isinstance(config.get(field), str):
@@ -68,7 +73,24 @@ def _cmd_relay(args: argparse.Namespace) -> int:
             f"hornet relay: note: node {keys.node_id.hex()} is not in the directory",
             file=sys.stderr,
         )
-    loss = float(config.get("loss", 0.0))
+    loss = config.get("loss", 0.0)
+    if isinstance(loss, bool) or not isinstance(loss, int | float) or not 0 <= loss < 1:
+        raise ConfigError(f"config {args.config}: 'loss' must be a number in [0, 1)")
+    link = config.get("link", True)  # link encryption between neighbours (docs/spec-link.md)
+    if not isinstance(link, bool):
+        raise ConfigError(f"config {args.config}: 'link' must be true or false")
+    # Admission limits (issue #5): per-neighbour setup/data rates, queues, puzzle policy.
+    from hornet.node.admission import Limits
+
+    limits = Limits.from_mapping(config, where=f"config {args.config}")
+    # Replay state across restarts (SPEC.md §7.5): next to the key file by default.
+    from hornet.node.state import RelayState
+
+    state_path = config.get("state", config["key_file"] + ".state.sqlite")
+    state_sync = config.get("state_sync", "normal")
+    if not isinstance(state_path, str) or not isinstance(state_sync, str):
+        raise ConfigError(f"config {args.config}: 'state' and 'state_sync' must be strings")
+    state = RelayState(base / state_path, sync=state_sync)
 
     async def run() -> None:
         from hornet.node.relay import serve_relay
@@ -77,11 +99,19 @@ def _cmd_relay(args: argparse.Namespace) -> int:
             async with trio.open_nursery() as nursery:
                 node = await nursery.start(
                     lambda task_status: serve_relay(
-                        keys, directory, listen, loss=loss, task_status=task_status
+                        keys,
+                        directory,
+                        listen,
+                        loss=loss,
+                        limits=limits,
+                        state=state,
+                        link=link,
+                        task_status=task_status,
                     )
                 )
                 print(
-                    f"relay {node.node_id.hex()} listening on {listen[0]}:{node.address[1]}",
+                    f"relay {node.node_id.hex()} listening on {listen[0]}:{node.address[1]}"
+                    + ("" if link else " (link encryption off)"),
                     flush=True,
                 )
 
@@ -90,6 +120,27 @@ def _cmd_relay(args: argparse.Namespace) -> int:
             trio.run(run)
     except KeyboardInterrupt:
         pass  # graceful shutdown: trio cancelled the relay, which closed its socket
+    finally:
+        state.close()
+    return 0
+
+
+def _cmd_entry(args: argparse.Namespace) -> int:
+    """Print this relay's directory entry: identity key, address and setup keys for the
+    current and following key epochs (SPEC.md §7.1). Publish it before each epoch."""
+    config = _load_config(args.config)
+    for field in ("key_file", "listen"):
+        if not isinstance(config.get(field), str):
+            raise ConfigError(f"config {args.config}: '{field}' must be a string")
+    base = Path(args.config).resolve().parent
+    keys = load_key_file(base / config["key_file"])
+    address = parse_address(
+        args.address or config["listen"], where=f"config {args.config}: listen"
+    )
+    params = Directory.load(base / config["directory"]).params if "directory" in config else None
+    if not 1 <= args.epochs <= 1000:
+        raise ConfigError("--epochs must be in [1, 1000]")
+    print(json.dumps(relay_info(keys, address, params, epochs=args.epochs).to_json(), indent=1))
     return 0
 
 
@@ -108,6 +159,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     argv = ["--json"] if args.json else []
     argv += ["--packets", str(args.packets), "--circuits", str(args.circuits)]
+    argv += [] if args.link else ["--no-link"]
     return bench_main([*argv, "--payload", str(args.payload)])
 
 
@@ -136,9 +188,25 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="FILE",
         help='JSON: {"key_file": path (created on first start, mode 0600), '
-        '"directory": path, "listen": "host:port"}; paths relative to FILE',
+        '"directory": path, "listen": "host:port", optional "link": false to turn '
+        'link encryption off, "state": path of the replay state (default '
+        '<key_file>.state.sqlite), "state_sync": "normal" or "full", and the admission '
+        "limits}; paths relative to FILE",
     )
     relay.set_defaults(func=_cmd_relay)
+
+    entry = sub.add_parser(
+        "relay-entry",
+        help="print a relay's directory entry with its setup keys for the coming key epochs",
+    )
+    entry.add_argument("--config", required=True, metavar="FILE", help="the relay's config")
+    entry.add_argument(
+        "--epochs", type=int, default=2, metavar="N", help="key epochs from now (default 2)"
+    )
+    entry.add_argument(
+        "--address", default=None, metavar="HOST:PORT", help="public address (default: listen)"
+    )
+    entry.set_defaults(func=_cmd_entry)
 
     demo = sub.add_parser(
         "demo", help="start a local network, open a duplex circuit, exchange messages, exit"
@@ -179,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--payload", type=int, default=1024, help="HORNET payload size in bytes (default 1024)"
+    )
+    bench.add_argument(
+        "--no-link",
+        dest="link",
+        action="store_false",
+        help="HORNET chain without link encryption only (default: with and without, "
+        "reporting link_cost)",
     )
     bench.set_defaults(func=_cmd_bench)
 

@@ -1,7 +1,10 @@
 """The relay directory and node key files.
 
 Directory: a JSON file ``{"hornet_directory": 1, "params": {...}, "relays": [...]}`` in
-which each relay is ``{"node_id": hex8, "public_key": hex33, "address": "host:port"}``.
+which each relay is ``{"node_id": hex8, "public_key": hex33, "address": "host:port",
+"setup_keys": {"<epoch>": hex33, ...}}``. ``public_key`` is the long-term identity (node
+id, link handshakes); ``setup_keys`` are the rotating setup keys of the listed key epochs
+(SPEC.md §7.1), normally the current and the next.
 It is validated when loaded: a bad file raises ``ConfigError`` with a message that names
 the file and the field, never a traceback.
 
@@ -20,6 +23,7 @@ import ipaddress
 import json
 import os
 import secrets
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -27,7 +31,8 @@ from typing import Any, Final
 import attrs
 
 from hornet.core.crypto import SecretKey, validate_pubkey
-from hornet.core.params import MAX_MAX_HOPS, Params, Profile
+from hornet.core.keys import epoch_public_key
+from hornet.core.params import DEFAULT_EPOCH_S, DEFAULT_MAX_SKEW_S, MAX_MAX_HOPS, Params, Profile
 from hornet.core.relay import node_id_of
 from hornet.errors import ConfigError, HornetError, InvalidPointError
 
@@ -65,16 +70,33 @@ def parse_address(text: str, *, where: str = "address") -> Address:
 
 
 @attrs.frozen
+class EpochKey:
+    """A relay's setup public key for one key epoch."""
+
+    epoch: int
+    public_key: bytes
+
+
+@attrs.frozen
 class RelayInfo:
     node_id: bytes
-    public_key: bytes
+    public_key: bytes  # identity: node id and link handshakes
     address: Address
+    setup_keys: tuple[EpochKey, ...] = ()
 
-    def to_json(self) -> dict[str, str]:
+    def setup_key(self, epoch: int) -> bytes | None:
+        """The setup key this relay published for ``epoch``, if any."""
+        for key in self.setup_keys:
+            if key.epoch == epoch:
+                return key.public_key
+        return None
+
+    def to_json(self) -> dict[str, Any]:
         return {
             "node_id": self.node_id.hex(),
             "public_key": self.public_key.hex(),
             "address": f"{self.address[0]}:{self.address[1]}",
+            "setup_keys": {str(k.epoch): k.public_key.hex() for k in self.setup_keys},
         }
 
 
@@ -112,6 +134,8 @@ class Directory:
             "params": {
                 "max_hops": self.params.max_hops,
                 "profile": self.params.profile.value,
+                "epoch_s": self.params.epoch_s,
+                "max_skew_s": self.params.max_skew_s,
             },
             "relays": [relay.to_json() for relay in self.relays],
         }
@@ -122,13 +146,17 @@ class Directory:
     @classmethod
     def load(cls, path: str | Path) -> Directory:
         try:
-            text = Path(path).read_text()
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read directory {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"directory {path} is not UTF-8 text") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"directory {path} is not JSON: line {exc.lineno}") from None
+        except (ValueError, RecursionError):  # a number over 4300 digits, or nested too deep
+            raise ConfigError(f"directory {path}: JSON nested too deep or too long") from None
         return cls.from_json(data, where=str(path))
 
     @classmethod
@@ -154,7 +182,14 @@ def _params(data: Any, where: str) -> Params:
         profile = Profile(data.get("profile", Params().profile.value))
     except ValueError:
         raise ConfigError(f"{where}: params.profile must be 'paper' or 'hardened'") from None
-    return Params(max_hops=max_hops, profile=profile)
+    epoch_s = data.get("epoch_s", DEFAULT_EPOCH_S)
+    max_skew_s = data.get("max_skew_s", DEFAULT_MAX_SKEW_S)
+    if not isinstance(epoch_s, int) or not isinstance(max_skew_s, int):
+        raise ConfigError(f"{where}: params.epoch_s and params.max_skew_s must be integers")
+    try:
+        return Params(max_hops=max_hops, profile=profile, epoch_s=epoch_s, max_skew_s=max_skew_s)
+    except HornetError as exc:
+        raise ConfigError(f"{where}: params: {exc}") from None
 
 
 def _hex(entry: dict[str, Any], field: str, size: int, where: str) -> bytes:
@@ -182,7 +217,25 @@ def _relay(entry: Any, where: str) -> RelayInfo:
     address = entry.get("address")
     if not isinstance(address, str):
         raise ConfigError(f"{where}.address: expected 'host:port'")
-    return RelayInfo(node_id, public_key, parse_address(address, where=f"{where}.address"))
+    keys = entry.get("setup_keys", {})
+    if not isinstance(keys, dict) or len(keys) > 1000:
+        raise ConfigError(f"{where}.setup_keys: expected an object {{epoch: hex33}}")
+    setup_keys = []
+    for epoch, _ in keys.items():
+        if not epoch.isdigit() or int(epoch) >= 1 << 32:
+            raise ConfigError(f"{where}.setup_keys: {epoch[:20]!r} is not an epoch number")
+        key = _hex(keys, epoch, 33, f"{where}.setup_keys")
+        try:
+            validate_pubkey(key)
+        except InvalidPointError:
+            raise ConfigError(f"{where}.setup_keys.{epoch}: not a valid secp256k1 point") from None
+        setup_keys.append(EpochKey(int(epoch), key))
+    return RelayInfo(
+        node_id,
+        public_key,
+        parse_address(address, where=f"{where}.address"),
+        tuple(sorted(setup_keys, key=lambda k: k.epoch)),
+    )
 
 
 # -- node key files -----------------------------------------------------------------------
@@ -222,10 +275,10 @@ def write_key_file(path: str | Path, keys: NodeKeys) -> None:
 
 def load_key_file(path: str | Path) -> NodeKeys:
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, too deep, number too long
         raise ConfigError(f"key file {path} is not JSON") from None
     if not isinstance(data, dict) or data.get("type") != "hornet-node-key":
         raise ConfigError(f"key file {path}: not a hornet node key")
@@ -246,8 +299,22 @@ def load_or_create_key(path: str | Path) -> NodeKeys:
     return load_key_file(path)
 
 
-def relay_info(keys: NodeKeys, address: Address) -> RelayInfo:
-    return RelayInfo(keys.node_id, keys.node_key.public_key, address)
+def relay_info(
+    keys: NodeKeys,
+    address: Address,
+    params: Params | None = None,
+    *,
+    now: float | None = None,
+    epochs: int = 2,
+) -> RelayInfo:
+    """A relay's directory entry listing its setup keys for ``epochs`` key epochs from the
+    one at ``now`` (default: the clock), so the current and next by default."""
+    params = params or Params()
+    first = params.epoch_of(time.time() if now is None else now)
+    setup_keys = tuple(
+        EpochKey(e, epoch_public_key(keys.local_secret, e)) for e in range(first, first + epochs)
+    )
+    return RelayInfo(keys.node_id, keys.node_key.public_key, address, setup_keys)
 
 
 def directory_of(relays: Iterable[RelayInfo], params: Params | None = None) -> Directory:

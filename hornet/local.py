@@ -2,7 +2,9 @@
 
 Starts ``n`` relays and one destination service (when ``service`` is given) on real UDP
 sockets (or on a ``MemoryNetwork`` for tests), writes their directory to a JSON file,
-and yields a ``LocalNetwork``. Tests, examples and ``hornet demo`` use it.
+and yields a ``LocalNetwork``. Tests, examples and ``hornet demo`` use it. Every node
+speaks the link layer (docs/spec-link.md) unless ``link=False``: the sockets are bound
+first (the directory needs their ports) and ``serve_relay`` wraps each under its node key.
 """
 
 from __future__ import annotations
@@ -58,12 +60,14 @@ async def local_network(
     seed: int | None = None,
     directory_path: str | Path | None = None,
     extra_relays: Sequence[RelayInfo] = (),
+    link: bool = True,
 ) -> AsyncIterator[LocalNetwork]:
     """Run ``n`` relays (and a ``service`` destination) on 127.0.0.1 until the block exits.
 
     ``loss`` makes every relay drop that share of arriving packets (fault injection);
     ``seed`` makes keys deterministic (tests only). ``extra_relays`` are listed in the
     directory too but run by the caller (e.g. an onion-message mixer's relay).
+    ``link=False`` turns link encryption off (then clients must use ``link=False`` too).
     """
     network = network or UdpNetwork()
     rng: Any = random.Random(seed) if seed is not None else secrets.SystemRandom()  # noqa: S311
@@ -87,12 +91,14 @@ async def local_network(
                 async with trio.open_nursery() as nursery:
                     relays: list[RelayNode] = []
                     for k, s in zip(keys[:n], sockets[:n], strict=True):
-                        node: RelayNode = await nursery.start(_relay_task, k, directory, s, loss)
+                        node: RelayNode = await nursery.start(
+                            _relay_task, k, directory, s, loss, link
+                        )
                         relays.append(node)
                     info: ServiceInfo | None = None
                     if service is not None:
                         info = await nursery.start(
-                            _service_task, keys[n], directory, sockets[n], service
+                            _service_task, keys[n], directory, sockets[n], service, link
                         )
                     try:
                         yield LocalNetwork(directory, path, tuple(relays), info, keys)
@@ -108,9 +114,12 @@ async def _relay_task(
     directory: Directory,
     sock: DatagramSocket,
     loss: float,
+    link: bool,
     task_status: trio.TaskStatus[RelayNode] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    await serve_relay(keys, directory, sock.address, sock=sock, loss=loss, task_status=task_status)
+    await serve_relay(
+        keys, directory, sock.address, sock=sock, loss=loss, link=link, task_status=task_status
+    )
 
 
 async def _service_task(
@@ -118,6 +127,9 @@ async def _service_task(
     directory: Directory,
     sock: DatagramSocket,
     handler: Handler,
+    link: bool,
     task_status: trio.TaskStatus[ServiceInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    await serve(keys, directory, sock.address, handler, sock=sock, task_status=task_status)
+    await serve(
+        keys, directory, sock.address, handler, sock=sock, link=link, task_status=task_status
+    )

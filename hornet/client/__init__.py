@@ -44,6 +44,7 @@ from hornet.core.stream import CONN_ID_LEN, Frame, Stream
 from hornet.directory import Directory, RelayInfo
 from hornet.errors import HornetError, LocalProtocolError, RequestRefusedError
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
+from hornet.transport.link import with_link
 
 __all__ = ["Entry", "choose_entry_path", "open_circuit"]
 
@@ -299,6 +300,7 @@ async def open_circuit(
     network: Network | None = None,
     rng: Any = None,
     entry: Entry | None = None,
+    link: bool = True,
 ) -> AsyncIterator[Circuit]:
     """Open a duplex circuit to ``destination`` (a node id, or a rendezvous descriptor).
 
@@ -307,6 +309,7 @@ async def open_circuit(
     datagrams (``circuit.max_datagram`` bytes each, no retransmission). On exit, up to
     ``linger`` seconds are spent waiting for the peer to acknowledge what was sent.
     ``entry`` pins the first forward and last backward relay (counted in ``hops``).
+    ``link``: link encryption to the relays (docs/spec-link.md; the default).
     """
     if not isinstance(directory, Directory):
         directory = Directory.load(directory)
@@ -317,7 +320,7 @@ async def open_circuit(
     else:
         target = _resolve(directory, destination)
     rng = rng or runtime_rng()
-    sock = await (network or UdpNetwork()).bind(bind)
+    sock = with_link(await (network or UdpNetwork()).bind(bind), None, directory, link=link)
     try:
         with single_error():
             async with trio.open_nursery() as nursery:
@@ -343,8 +346,8 @@ async def open_circuit(
                     _max_frame(target, payload_size),
                     reliable=reliable,
                 )
-                link = await client.connect()
-                circuit = Circuit(client.stream, link, endpoint.send, rebuild=client.rebuild)
+                first = await client.connect()
+                circuit = Circuit(client.stream, first, endpoint.send, rebuild=client.rebuild)
                 client.circuit = circuit
                 nursery.start_soon(circuit.pump)
                 if not isinstance(target, Descriptor):

@@ -12,35 +12,43 @@ Unknown or bad packets are counted and dropped; nothing is answered.
 from __future__ import annotations
 
 import collections
-import math
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any
 
 import attrs
 import trio
 
 from hornet.circuit import NoPathError, SetupTimeoutError
+from hornet.client import puzzle as _puzzle
 from hornet.core.chdr import TYPE_DATA, TYPE_SETUP
 from hornet.core.circuit import Outgoing
 from hornet.core.params import CHDR_LEN, Params
-from hornet.core.setup import CircuitKeys, HopSpec, build_setup, complete_setup, setup_match
+from hornet.core.setup import (
+    CircuitKeys,
+    HopSpec,
+    build_setup,
+    coarse_exp,
+    complete_setup,
+    setup_match,
+)
 from hornet.directory import Directory, RelayInfo, endpoint_id
 from hornet.errors import HornetError
 from hornet.transport import DatagramSocket, unix_now
-
-#: EXP is rounded up to a multiple of this many seconds, so EXP does not single out a flow.
-EXP_GRANULARITY: Final = 10
+from hornet.transport.link import connect_link, forget_link
 
 PacketHandler = Callable[[bytes], Awaitable[None]]
 
 
-def coarse_exp(now: float, lifetime: float) -> int:
-    return int(math.ceil((now + lifetime) / EXP_GRANULARITY) * EXP_GRANULARITY)
-
-
-def _spec(relay: RelayInfo) -> HopSpec:
-    return HopSpec(relay.node_id, relay.public_key)
+def _spec(relay: RelayInfo, epoch: int) -> HopSpec:
+    """The hop as a setup for key epoch ``epoch`` needs it (SPEC.md §7.1)."""
+    key = relay.setup_key(epoch)
+    if key is None:
+        raise NoPathError(
+            f"the directory lists no setup key of relay {relay.node_id.hex()} for key epoch "
+            f"{epoch}; refresh the directory"
+        )
+    return HopSpec(relay.node_id, key)
 
 
 @attrs.frozen
@@ -86,6 +94,8 @@ class Endpoint:
     def __init__(self, sock: DatagramSocket, directory: Directory) -> None:
         self.socket = sock
         self.directory = directory
+        #: Setup puzzle levels per entry relay (issue #5, ``hornet.client.puzzle``).
+        self.puzzles = _puzzle.PuzzleEscalation()
         self.params: Params = directory.params
         self.id = endpoint_id(sock.address)
         self._setups: dict[bytes, trio.MemorySendChannel[bytes]] = {}
@@ -146,23 +156,59 @@ class Endpoint:
         rng: Any,
         rendezvous: bool = False,
     ) -> CircuitKeys:
-        """One setup round trip over ``path``; raises ``SetupTimeoutError`` if no reply."""
+        """A setup round trip over ``path``; raises ``SetupTimeoutError`` if no reply.
+
+        -- setup puzzles (issue #5): P➊ carries a puzzle for the entry relay at the level
+        ``puzzles`` keeps for it; a timeout raises that level for the next attempt
+        (``hornet.client.puzzle``).
+        """
+        return await self.puzzles.run(
+            path.forward[0].node_id,
+            lambda difficulty: self._setup_once(
+                path,
+                lifetime=lifetime,
+                timeout=timeout,
+                rng=rng,
+                rendezvous=rendezvous,
+                difficulty=difficulty,
+            ),
+        )
+
+    async def _setup_once(
+        self,
+        path: Path,
+        *,
+        lifetime: float,
+        timeout: float,
+        rng: Any,
+        rendezvous: bool = False,
+        difficulty: int = 0,
+    ) -> CircuitKeys:
+        """One setup round trip, its P➊ carrying a puzzle of ``difficulty`` bits."""
+        now = unix_now()
+        epoch = self.params.epoch_of(now)  # EXP and key epoch: SPEC.md §7.1-10.3
         request = build_setup(
             self.params,
-            [_spec(r) for r in path.forward],
-            [_spec(r) for r in path.backward],
+            [_spec(r, epoch) for r in path.forward],
+            [_spec(r, epoch) for r in path.backward],
             self.id,
-            coarse_exp(unix_now(), lifetime),
+            coarse_exp(now, lifetime),
             rng,
             rendezvous=rendezvous,
+            key_epoch=epoch,
         )
         send, receive = trio.open_memory_channel[bytes](1)
         self._setups[request.pending.match] = send
         try:
-            await self.send(Outgoing(request.first_hop, request.packet))
+            packet = await _puzzle.solve_setup(request.packet, difficulty)  # issue #5
+            await self.send(Outgoing(request.first_hop, packet))
             with trio.move_on_after(timeout):
+                # Link layer: the last backward relay cannot open a link to us; hold it.
+                await connect_link(self.socket, path.backward[-1].address, hold_for=lifetime)
                 reply = await receive.receive()
                 return complete_setup(request.pending, reply, rng)
         finally:
             del self._setups[request.pending.match]
+        for relay in (path.forward[0], path.backward[-1]):  # link layer: a relay that
+            forget_link(self.socket, relay.address)  # restarted lost our session
         raise SetupTimeoutError(f"no setup reply within {timeout:g} s ({path.describe()})")

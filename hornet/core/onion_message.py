@@ -331,18 +331,29 @@ def create_onion_message(
 # Processing
 
 
-def process_onion_message(
+@attrs.frozen
+class PeeledOnionMessage:
+    """One hop's view of an ``onion_message``: its ``encrypted_data_tlv``, its
+    ``onionmsg_tlv``, the message for the next hop (None at the final hop) and the Sphinx
+    shared secret (hidden)."""
+
+    path_key: bytes
+    data: EncryptedData
+    tlv: OnionMessagePayload
+    next_message: bytes | None = attrs.field(repr=False)
+    shared_secret: bytes = attrs.field(repr=False, eq=False)
+
+
+def peel_onion_message(
     node_key: bytes | crypto.SecretKey,
     message: bytes,
     *,
     known_payload_types: Set[int] = BOLT12_PAYLOAD_TYPES,
-) -> Forward | Deliver:
-    """Handle one received ``onion_message`` as the node owning ``node_key``
-    (BOLT 4 §Onion Messages, reader; §Onion Decryption; §Route Blinding).
-
-    Raises only ``RemoteProtocolError`` subclasses for any ``message`` bytes; the
-    caller ignores the message on error. ``known_payload_types`` are the even types
-    >= 64 the caller understands (odd types are always accepted).
+) -> PeeledOnionMessage:
+    """The reader's checks and one layer's removal (BOLT 4 §Onion Messages, reader;
+    §Onion Decryption; §Route Blinding), for callers that need more than
+    ``process_onion_message`` returns (the mixer reads the odd ``encrypted_data_tlv``
+    records). Raises only ``RemoteProtocolError`` subclasses for any ``message`` bytes.
     """
     # Framing (inlined ``OnionMessage.decode``: this is the hot path).
     message = bytes(message)
@@ -373,13 +384,7 @@ def process_onion_message(
     if peeled.next_onion is None:
         if len(tlv.payload_fields) > 1:
             raise MalformedInputError("onionmsg_tlv has more than one payload field")
-        return Deliver(
-            path_id=data.path_id,
-            reply_path=tlv.reply_path,
-            payload=tlv.records,
-            recipient_data=data,
-            path_key=path_key,
-        )
+        return PeeledOnionMessage(path_key, data, tlv, None, peeled.shared_secret)
 
     if tlv.reply_path is not None or tlv.records:
         raise MalformedInputError("non-final onionmsg_tlv has fields besides encrypted data")
@@ -391,9 +396,35 @@ def process_onion_message(
     out = b"".join(
         (_TYPE_PREFIX, following, message[HEADER_LEN - 2 : HEADER_LEN], peeled.next_onion)
     )
+    return PeeledOnionMessage(path_key, data, tlv, out, peeled.shared_secret)
+
+
+def process_onion_message(
+    node_key: bytes | crypto.SecretKey,
+    message: bytes,
+    *,
+    known_payload_types: Set[int] = BOLT12_PAYLOAD_TYPES,
+) -> Forward | Deliver:
+    """Handle one received ``onion_message`` as the node owning ``node_key``
+    (BOLT 4 §Onion Messages, reader; §Onion Decryption; §Route Blinding).
+
+    Raises only ``RemoteProtocolError`` subclasses for any ``message`` bytes; the
+    caller ignores the message on error. ``known_payload_types`` are the even types
+    >= 64 the caller understands (odd types are always accepted).
+    """
+    peeled = peel_onion_message(node_key, message, known_payload_types=known_payload_types)
+    data, tlv = peeled.data, peeled.tlv
+    if peeled.next_message is None:
+        return Deliver(
+            path_id=data.path_id,
+            reply_path=tlv.reply_path,
+            payload=tlv.records,
+            recipient_data=data,
+            path_key=peeled.path_key,
+        )
     if data.next_node_id is not None:
-        return Forward(message=out, next_node_id=data.next_node_id)
-    return Forward(message=out, short_channel_id=data.short_channel_id)
+        return Forward(message=peeled.next_message, next_node_id=data.next_node_id)
+    return Forward(message=peeled.next_message, short_channel_id=data.short_channel_id)
 
 
 __all__ = [
@@ -409,8 +440,10 @@ __all__ = [
     "OnionMessageAction",
     "OnionMessagePayload",
     "OutgoingOnionMessage",
+    "PeeledOnionMessage",
     "create_message_path",
     "create_onion_message",
+    "peel_onion_message",
     "prepend_hops",
     "process_onion_message",
 ]

@@ -26,6 +26,10 @@ TAG_LEN: Final = 16  # hardened profile: per-hop payload tag
 DEFAULT_MAX_HOPS: Final = 7  # r (paper §6.4)
 MAX_MAX_HOPS: Final = 16
 DEFAULT_PAYLOAD_SIZES: Final = (64, 512, 1024, 1400)
+DEFAULT_EPOCH_S: Final = 3600  # relay key epoch length
+DEFAULT_MAX_SKEW_S: Final = 30  # tolerated clock difference between any two nodes
+EXP_GRANULARITY_S: Final = 10  # every EXP is a multiple of this
+LIFETIMES_S: Final = (10, 60, 600)  # the circuit lifetimes a source may ask for
 
 
 class Profile(enum.Enum):
@@ -48,10 +52,32 @@ class Params:
 
     max_hops: int = DEFAULT_MAX_HOPS  # r
     profile: Profile = Profile.HARDENED
+    #: Relay keys rotate every ``epoch_s`` seconds; epoch e covers [e·epoch_s, (e+1)·epoch_s).
+    epoch_s: int = DEFAULT_EPOCH_S
+    #: Clocks may differ by up to this much (SPEC.md §7.2).
+    max_skew_s: int = DEFAULT_MAX_SKEW_S
 
     def __attrs_post_init__(self) -> None:
         if not 1 <= self.max_hops <= MAX_MAX_HOPS:
             raise LocalProtocolError(f"max_hops must be in [1, {MAX_MAX_HOPS}]")
+        if not 0 <= self.max_skew_s <= 300:
+            raise LocalProtocolError("max_skew_s must be in [0, 300]")
+        if self.epoch_s < self.max_lifetime_s + 2 * self.max_skew_s + EXP_GRANULARITY_S:
+            # A circuit must expire before the epoch after next, so that a relay never
+            # needs more than the current and previous epoch's secrets for data.
+            raise LocalProtocolError("epoch_s must exceed the longest lifetime plus 2·skew")
+
+    @property
+    def max_lifetime_s(self) -> int:
+        return max(LIFETIMES_S)
+
+    def epoch_of(self, now: float) -> int:
+        """The key epoch at time ``now``."""
+        return int(now // self.epoch_s)
+
+    def max_exp(self, now: float) -> float:
+        """The latest EXP a relay accepts at ``now``: longest lifetime, rounding and skew."""
+        return now + self.max_lifetime_s + EXP_GRANULARITY_S + self.max_skew_s
 
     @property
     def ahdr_len(self) -> int:

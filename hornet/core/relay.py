@@ -8,13 +8,18 @@ Rules:
    changes speed, never decisions (``cache_size=0`` disables it).
 3. Bytes from the network never raise: every failure becomes ``Drop(reason)``. The
    reason is for local counters only; nothing is ever sent back.
-4. Setup packets: Sphinx peel, EXP check, replay tag, FS creation, ADD_FS, SP
-   re-encryption, forward. The destination (the Sphinx final hop with the DELIVER flag)
+4. Setup packets: EXP and key-epoch checks, replay check on the ephemeral key (before the
+   ECDH), Sphinx peel under the epoch's key, FS creation, ADD_FS, SP re-encryption,
+   forward (SPEC.md §7). With ``record_setup_tags`` each accepted tag is also queued in
+   ``new_setup_tags``, for a service to persist before it sends the packet on. The
+   destination (the Sphinx final hop with the DELIVER flag)
    instead answers with P➋ on the backward path. The Sphinx HMAC binds CHDR ‖ SP on
    forward hops (P➊) and CHDR alone on backward hops (P➋, whose SP the source cannot
    know); one ECDH checks both, and the match must agree with the BACKWARD flag.
 5. Data packets: PROC_AHDR (FS open, MAC check in constant time, EXP check, shift), then
-   remove (forward) or add (backward, flag in R) one onion layer; see ``onion.py``.
+   remove (forward) or add (backward, flag in R) one onion layer; see ``onion.py``. In
+   the hardened profile an authenticated packet's (FS, IV) then goes through the
+   per-EXP-window replay filter.
 6. Nested data packets (rendezvous, SPEC.md §6) carry a 2r·c header and only travel
    forward paths. A rendezvous point (an FS with DELIVER and RENDEZVOUS) removes its
    layer, then splices: the header it uncovers starts with an inner block FS'‖γ' of one
@@ -26,22 +31,48 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Final
 
 import attrs
 
 from hornet.core import crypto
 from hornet.core.ahdr import ahdr_mac_ok, shift_ahdr
-from hornet.core.chdr import TYPE_DATA, TYPE_DATA_NESTED, TYPE_SETUP, setup_exp
-from hornet.core.fs import Flag, HopKeys, Route, add_fs, fs_create, fs_open, init_fs_payload
-from hornet.core.params import CHDR_LEN, FS_LEN, TAG_LEN, C, Params, Profile
-from hornet.core.replay import BloomFilter
+from hornet.core.chdr import (
+    EPOCH_OFFSET,
+    TYPE_DATA,
+    TYPE_DATA_NESTED,
+    TYPE_SETUP,
+    bound_setup_chdr,
+    setup_exp,
+)
+from hornet.core.fs import (
+    Flag,
+    HopKeys,
+    OpenedFs,
+    Route,
+    add_fs,
+    fs_create,
+    fs_open,
+    init_fs_payload,
+)
+from hornet.core.keys import EpochKeys, usable_setup_epoch
+from hornet.core.params import (
+    CHDR_LEN,
+    EXP_GRANULARITY_S,
+    FS_LEN,
+    TAG_LEN,
+    C,
+    Params,
+    Profile,
+)
+from hornet.core.replay import BloomFilter, DataReplayFilter
 from hornet.core.setup import (
     backward_fs_seed,
     hop_secret,
     parse_route_tlv,
     pfs_session_secret,
-    replay_tag,
+    setup_replay_tag,
     sp_aead_key,
     xor_sp_layers,
 )
@@ -72,6 +103,9 @@ _SETUP_ROLES: Final = frozenset(
     }
 )
 DEFAULT_CACHE_SIZE: Final = 1024
+#: The Sphinx ephemeral key X in a setup packet: CHDR ‖ version (1) ‖ X (33) ‖ ...
+_X_START: Final = CHDR_LEN + 1
+_X_END: Final = _X_START + 33
 
 
 class DropReason(enum.Enum):
@@ -80,6 +114,8 @@ class DropReason(enum.Enum):
     EXPIRED = "expired"
     REPLAY = "replay"
     ROUTE = "route"  # a well-formed packet this node may not handle that way
+    LIFETIME = "lifetime"  # setup EXP not coarse, or further ahead than any lifetime
+    KEY_EPOCH = "key_epoch"  # setup under a key epoch this relay does not hold now
 
 
 @attrs.frozen
@@ -107,6 +143,14 @@ class Deliver:
 @attrs.frozen
 class Drop:
     reason: DropReason
+
+
+@attrs.frozen
+class SetupTag:
+    """A setup replay tag the relay accepted under key ``epoch`` (persist it, SPEC.md §7.5)."""
+
+    epoch: int
+    tag: bytes
 
 
 _REASONS: Final = (
@@ -173,17 +217,36 @@ class Relay:
         local_secret: bytes,
         params: Params | None = None,
         *,
-        replay_filter: BloomFilter | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        generation: int = 0,
+        setup_filter_capacity: int = 1_000_000,
+        setup_filter_fp: float = 1e-6,
+        data_filter: DataReplayFilter | None = None,
+        record_setup_tags: bool = False,
     ) -> None:
+        """``node_key`` is the long-term identity (node id); setup keys and SV rotate per
+        epoch and derive from ``local_secret`` (``keys.py``). ``generation`` is the restart
+        count (a service persists it): FSes sealed under another generation do not open.
+        Setup replay filters hold ``setup_filter_capacity`` tags per epoch at false-positive
+        rate ``setup_filter_fp``; ``data_filter`` is the hardened profile's data replay filter.
+        With ``record_setup_tags`` the caller must drain ``take_setup_tags`` after every
+        ``process`` call that returns a setup ``Forward``.
+        """
         if len(local_secret) != 32:
             raise LocalProtocolError("the local secret SV must be 32 bytes")
+        if not 0 <= generation < 1 << 32:
+            raise LocalProtocolError("generation out of range")
         self.params = params or Params()
         self.node_key = node_key
         self.node_id = node_id_of(node_key.public_key)
-        self._prp = crypto.Prp256(crypto.hmac_sha256(local_secret, b"hornet-fs-prp")[:16])
-        self._pfs_key = crypto.hmac_sha256(local_secret, b"hornet-pfs-ephemeral")
-        self.replay_filter = replay_filter if replay_filter is not None else BloomFilter()
+        self._local_secret = local_secret
+        self.generation = generation
+        self._setup_filter = (setup_filter_capacity, setup_filter_fp)
+        BloomFilter(setup_filter_capacity, setup_filter_fp)  # validate the sizes now
+        self._epochs: dict[int, EpochKeys] = {}
+        #: Setup tags accepted since the last ``take_setup_tags`` (at most one per call).
+        self.new_setup_tags: list[SetupTag] = []
+        self._record = record_setup_tags
         self._cache: OrderedDict[bytes, _Circuit] = OrderedDict()
         self.cache_size = cache_size
         p = self.params
@@ -193,6 +256,12 @@ class Relay:
         self._nested_tags_end = self._nested_ahdr_end + p.tag_array_len
         self._spliced_prefix = bytes((TYPE_DATA, p.max_hops))
         self._hardened = p.profile is Profile.HARDENED
+        self._skew = p.max_skew_s
+        # How long after its epoch ends an FS may still be used: longest EXP, plus skew.
+        self._fs_tail = p.max_lifetime_s + EXP_GRANULARITY_S + 2 * p.max_skew_s
+        self.data_filter: DataReplayFilter | None = None
+        if self._hardened:
+            self.data_filter = data_filter if data_filter is not None else DataReplayFilter()
 
     def __repr__(self) -> str:
         return f"Relay(node_id={self.node_id.hex()}, params={self.params!r})"
@@ -200,6 +269,42 @@ class Relay:
     @property
     def cached_circuits(self) -> int:
         return len(self._cache)
+
+    # -- key epochs (SPEC.md §7.1) ---------------------------------------------------------
+    def epoch_keys(self, epoch: int) -> EpochKeys:
+        """The keys of ``epoch`` (derived on first use; epochs long over are forgotten)."""
+        keys = self._epochs.get(epoch)
+        if keys is None:
+            for old in [e for e in self._epochs if e < epoch - 2]:
+                del self._epochs[old]
+            keys = self._epochs[epoch] = EpochKeys(
+                self._local_secret, epoch, self.generation, BloomFilter(*self._setup_filter)
+            )
+        return keys
+
+    def setup_public_key(self, epoch: int) -> bytes:
+        """x_e·G: the key this relay's directory entry lists for ``epoch``."""
+        return self.epoch_keys(epoch).setup_key.public_key
+
+    def _data_epochs(self, now: float) -> list[EpochKeys]:
+        """The epochs whose FSes may still be valid at ``now``, current first."""
+        period, skew = self.params.epoch_s, self._skew
+        current = int(now // period)
+        return [
+            self.epoch_keys(epoch)
+            for epoch in (current, current - 1, current + 1)
+            if epoch >= 0 and epoch * period - skew <= now < (epoch + 1) * period + self._fs_tail
+        ]
+
+    def take_setup_tags(self) -> list[SetupTag]:
+        tags, self.new_setup_tags = self.new_setup_tags, []
+        return tags
+
+    def restore_setup_tags(self, epoch: int, tags: list[bytes]) -> None:
+        """Refill an epoch's replay filter with tags persisted before a restart."""
+        replay = self.epoch_keys(epoch).replay
+        for tag in tags:
+            replay.check_and_add(tag)
 
     # -- the entry point ------------------------------------------------------------------
     def process(self, packet: bytes, now: float) -> Forward | Deliver | Drop:
@@ -222,17 +327,30 @@ class Relay:
             return Drop(DropReason.MALFORMED)
 
     # -- data -----------------------------------------------------------------------------
+    def _open_verified(
+        self, fs: bytes, now: float, verify: Callable[[HopKeys], bool]
+    ) -> tuple[OpenedFs, HopKeys]:
+        """FS_OPEN under each live epoch's SV until the FS opens to keys that ``verify``
+        (a MAC check); then the EXP check, with the tolerated skew."""
+        for epoch in self._data_epochs(now):
+            try:
+                opened = fs_open(epoch.prp, fs)
+            except RemoteProtocolError:
+                continue
+            keys = HopKeys(opened.s)
+            if verify(keys):
+                if opened.exp + self._skew <= now:
+                    raise ExpiredError("circuit expired")
+                return opened, keys
+        raise IntegrityError("MAC mismatch")
+
     def _circuit(self, ahdr: bytes, now: float) -> _Circuit:
         """PROC_AHDR (Alg. 3) for a header not in the cache; caches the result."""
         fs = ahdr[:FS_LEN]
-        opened = fs_open(self._prp, fs)
-        if opened.exp <= now:
-            raise ExpiredError("circuit expired")
-        keys = HopKeys(opened.s)
-        if not ahdr_mac_ok(keys, ahdr):
-            raise IntegrityError("AHDR MAC mismatch")
+        opened, keys = self._open_verified(fs, now, lambda keys: ahdr_mac_ok(keys, ahdr))
+        deadline = opened.exp + self._skew  # tolerate a clock behind the source's
         circuit = _Circuit(
-            opened.s, keys, opened.route, opened.exp, shift_ahdr(keys, ahdr), fs, self._hardened
+            opened.s, keys, opened.route, deadline, shift_ahdr(keys, ahdr), fs, self._hardened
         )
         if len(ahdr) == self.params.nested_ahdr_len and opened.route.flags & Flag.RENDEZVOUS:
             self._open_inner_block(circuit, now)
@@ -250,19 +368,19 @@ class Relay:
         towards FS'.next_hop, and lives as long as both FSes do.
         """
         header = circuit.next_ahdr
-        inner = fs_open(self._prp, header[:FS_LEN])
+        a_end = C + self.params.ahdr_len
+        signed = header[:FS_LEN] + header[C:a_end]
+        inner, _ = self._open_verified(
+            header[:FS_LEN],
+            now,
+            lambda keys: crypto.ct_equal(crypto.mac16(keys.mac, signed), header[FS_LEN:C]),
+        )
         if inner.route.flags != Flag.DELIVER | Flag.RENDEZVOUS:
             raise IntegrityError("inner block is not a rendezvous FS")
-        if inner.exp <= now:
-            raise ExpiredError("rendezvous header expired")
-        a_end = C + self.params.ahdr_len
-        expected = crypto.mac16(HopKeys(inner.s).mac, header[:FS_LEN] + header[C:a_end])
-        if not crypto.ct_equal(expected, header[FS_LEN:C]):
-            raise IntegrityError("rendezvous header MAC mismatch")
         circuit.splice = True
         circuit.next_hop = inner.route.next_hop
         circuit.next_ahdr = header[C:a_end]
-        circuit.exp = min(circuit.exp, inner.exp)
+        circuit.exp = min(circuit.exp, inner.exp + self._skew)
 
     def _data(self, packet: bytes, now: float, nested: bool = False) -> Forward | Deliver | Drop:
         if nested:
@@ -288,6 +406,10 @@ class Relay:
             if circuit.tag is not None:
                 tags = circuit.tag.xor(iv, packet[ahdr_end:tags_end])
             iv = circuit.prp.encrypt(iv)
+            if self.data_filter is not None and self.data_filter.seen(
+                iv, circuit.exp, now, self._skew
+            ):
+                return Drop(DropReason.REPLAY)
         else:
             # REMOVE_LAYER: move the IV back, then decrypt (and authenticate) under it.
             iv = circuit.prp.decrypt(iv)
@@ -296,6 +418,11 @@ class Relay:
                 tag_array = packet[ahdr_end:tags_end]
                 payload = circuit.gcm.open(iv[:12], payload + tag_array[:TAG_LEN])
                 tags = circuit.tag.xor(iv, tag_array[TAG_LEN:] + _ZERO_TAG)
+                # Authentic: now the (FS, IV) replay filter (the PRP'd IV stands for both).
+                if self.data_filter is not None and self.data_filter.seen(
+                    iv, circuit.exp, now, self._skew
+                ):
+                    return Drop(DropReason.REPLAY)
             else:
                 payload = circuit.enc.xor(iv, payload)
             if circuit.splice:
@@ -319,20 +446,33 @@ class Relay:
         p = self.params
         if len(packet) != p.setup_packet_len:
             return Drop(DropReason.MALFORMED)
-        chdr = packet[:CHDR_LEN]
+        chdr = bound_setup_chdr(packet[:CHDR_LEN])  # the entry relay's puzzle stops here
         exp = setup_exp(chdr)
-        if exp <= now:
+        if exp + self._skew <= now:
             return Drop(DropReason.EXPIRED)
+        if exp % EXP_GRANULARITY_S or exp > p.max_exp(now):
+            return Drop(DropReason.LIFETIME)
+        number = usable_setup_epoch(p, chdr[EPOCH_OFFSET], now)
+        if number is None:
+            return Drop(DropReason.KEY_EPOCH)
+        epoch = self.epoch_keys(number)
+        # X determines the shared secret, so a replay is refused before the ECDH; the tag
+        # is recorded only once the Sphinx HMAC proves the packet was built for us.
+        tag = setup_replay_tag(packet[_X_START:_X_END])
+        if tag in epoch.replay:
+            return Drop(DropReason.REPLAY)
         shdr_end = CHDR_LEN + p.shdr_len
         sp_end = shdr_end + p.sp_len
         sp = packet[shdr_end:sp_end]
         # One ECDH, two candidates, in the order _AD_CHDR_SP, _AD_CHDR.
         peeled = peel_onion(
-            self.node_key, packet[CHDR_LEN:shdr_end], associated_data=(chdr + sp, chdr)
+            epoch.setup_key, packet[CHDR_LEN:shdr_end], associated_data=(chdr + sp, chdr)
         )
+        epoch.replay.check_and_add(tag)
+        if self._record:
+            del self.new_setup_tags[64:]  # a caller that forgets to drain cannot grow it
+            self.new_setup_tags.append(SetupTag(epoch.epoch, tag))
         ss = peeled.shared_secret
-        if self.replay_filter.check_and_add(replay_tag(ss)):
-            return Drop(DropReason.REPLAY)
         route = parse_route_tlv(peeled.payload)
         role = (route.flags, peeled.next_onion is None, peeled.associated_data_index)
         if role not in _SETUP_ROLES:
@@ -342,15 +482,16 @@ class Relay:
         sp = xor_sp_layers(sp, (ss,))
         fs_payload = packet[sp_end:]
         if peeled.next_onion is not None:
-            fs = fs_create(self._prp, s, route, exp)
+            fs = fs_create(epoch.prp, s, route, exp)
             return Forward(
                 route.next_hop,
                 b"".join((chdr, peeled.next_onion, sp, add_fs(keys, fs, fs_payload))),
             )
-        return self._answer_setup(chdr, exp, ss, keys, sp, fs_payload, route.flags)
+        return self._answer_setup(epoch, chdr, exp, ss, keys, sp, fs_payload, route.flags)
 
     def _answer_setup(
         self,
+        epoch: EpochKeys,
         chdr: bytes,
         exp: int,
         ss: bytes,
@@ -367,11 +508,11 @@ class Relay:
         x_s = plain[p.shdr_len + 8 : p.shdr_len + 41]
         # y_D = PRF_SV(ss): forgotten with SV, so expired sessions stay secret (forward
         # secrecy for payloads), and no randomness is needed here.
-        y_d = crypto.hmac_sha256(self._pfs_key, ss)
+        y_d = crypto.hmac_sha256(epoch.pfs_key, ss)
         if not crypto.is_valid_scalar(y_d):
             raise MalformedInputError("unusable ephemeral scalar")  # probability ~2^-128
         session = pfs_session_secret(ss, crypto.ecdh(y_d, crypto.validate_pubkey(x_s)))
-        fs = fs_create(self._prp, session, Route(reply_hop, flags), exp)
+        fs = fs_create(epoch.prp, session, Route(reply_hop, flags), exp)
         reply_plain = add_fs(keys, fs, fs_payload) + crypto.pubkey_from_secret(y_d)
         reply_plain += bytes(p.sp_plain_len - len(reply_plain))
         sp_b = crypto.chacha20poly1305_encrypt(

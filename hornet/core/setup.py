@@ -34,7 +34,7 @@ from hornet.core import crypto
 from hornet.core.ahdr import create_ahdr, expected_arrival
 from hornet.core.chdr import setup_chdr
 from hornet.core.fs import Flag, HopKeys, Route, init_fs_payload, retrieve_fses
-from hornet.core.params import CHDR_LEN, NODE_ID_LEN, C, K, Params
+from hornet.core.params import CHDR_LEN, EXP_GRANULARITY_S, LIFETIMES_S, NODE_ID_LEN, C, K, Params
 from hornet.core.sphinx import build_onion
 from hornet.errors import IntegrityError, LocalProtocolError, MalformedInputError
 
@@ -63,9 +63,11 @@ def backward_fs_seed(ss: bytes) -> bytes:
     return crypto.hmac_sha256(b"hornet-fsp-bwd", ss)[:K]
 
 
-def replay_tag(ss: bytes) -> bytes:
-    """The setup replay tag: HMAC("hornet-replay", ss)[:16]."""
-    return crypto.hmac_sha256(b"hornet-replay", ss)[:K]
+def setup_replay_tag(ephemeral_key: bytes) -> bytes:
+    """The setup replay tag at a hop: SHA256("hornet-replay" ‖ X)[:16], X the hop's Sphinx
+    ephemeral key (33 bytes). X determines the hop's shared secret, so one tag per X
+    suffices, and it is known before the ECDH."""
+    return crypto.sha256(b"hornet-replay" + ephemeral_key)[:K]
 
 
 def pfs_session_secret(ss: bytes, dh: bytes) -> bytes:
@@ -158,6 +160,7 @@ class PendingSetup:
     forward_seed: bytes = attrs.field(repr=False)
     pfs_key: crypto.SecretKey = attrs.field(repr=False)
     rendezvous: bool = False
+    key_epoch: int = 0
 
 
 @attrs.frozen
@@ -178,6 +181,7 @@ def build_setup(
     rng: Any,
     *,
     rendezvous: bool = False,
+    key_epoch: int = 0,
 ) -> SetupRequest:
     """Build P➊ (§4.3.4, source steps 1–6).
 
@@ -187,13 +191,15 @@ def build_setup(
     ``randbytes(n)``; use a CSPRNG (``secrets.SystemRandom()``) outside tests. With
     ``rendezvous``, the destination is asked to act as a rendezvous point for this
     circuit: its FS carries the RENDEZVOUS flag, so it splices nested headers (§6).
+    ``key_epoch`` is the relay key epoch whose keys ``forward`` and ``backward`` list
+    (SPEC.md §7.1); ``exp`` should be ``coarse_exp`` of an allowed lifetime.
     """
     r = params.max_hops
     if not 1 <= len(forward) <= r or not 1 <= len(backward) <= r:
         raise LocalProtocolError(f"paths must have 1..{r} hops")
     if len(source_id) != NODE_ID_LEN:
         raise LocalProtocolError("source id must be 8 bytes")
-    chdr = setup_chdr(r, exp)
+    chdr = setup_chdr(r, exp, key_epoch)
     l_s = params.sphinx_payload_size
 
     final = Flag.DELIVER | Flag.RENDEZVOUS if rendezvous else Flag.DELIVER
@@ -249,6 +255,7 @@ def build_setup(
         forward_seed=seed,
         pfs_key=pfs_key,
         rendezvous=rendezvous,
+        key_epoch=key_epoch,
     )
     return SetupRequest(packet=packet, first_hop=forward[0].node_id, pending=pending)
 
@@ -272,7 +279,7 @@ def complete_setup(pending: PendingSetup, packet: bytes, rng: Any) -> CircuitKey
     if not crypto.ct_equal(setup_match(params, packet), pending.match):
         raise IntegrityError("setup reply does not belong to this setup")
     chdr = packet[:CHDR_LEN]
-    if chdr != setup_chdr(r, pending.exp):
+    if chdr != setup_chdr(r, pending.exp, pending.key_epoch):
         raise IntegrityError("setup reply CHDR changed")
     sp_start = CHDR_LEN + params.shdr_len
     sp = packet[sp_start : sp_start + params.sp_len]
@@ -310,3 +317,14 @@ def complete_setup(pending: PendingSetup, packet: bytes, rng: Any) -> CircuitKey
         arrival_id=expected_arrival(bwd_fs_keys, ahdr_b)[:32],
         session_secret=session,
     )
+
+
+def coarse_exp(now: float, lifetime: float) -> int:
+    """EXP for a circuit that should live ``lifetime`` seconds from ``now`` (SPEC.md §7.2).
+
+    The lifetime becomes the shortest allowed one that is at least as long (the longest if
+    none is), and EXP is rounded up to a multiple of the granularity, so every circuit of
+    one lifetime class set up within the same 10 s shares its EXP.
+    """
+    chosen = next((t for t in LIFETIMES_S if t >= lifetime), LIFETIMES_S[-1])
+    return -(-int(now + chosen) // EXP_GRANULARITY_S) * EXP_GRANULARITY_S

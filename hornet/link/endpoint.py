@@ -27,6 +27,10 @@ Rules (docs/spec-link.md §3–§5):
    ``reject_after_time − rekey_after_time`` seconds (or on the next send); no session is used after
    ``reject_after_time`` or past its message limit. There is no in-session key
    rotation: rekeying is a new handshake, which also gives forward secrecy.
+   ``connect(address, now, hold)`` *holds* a link for ``hold`` seconds: it is rekeyed
+   (and re-opened if it broke) even while idle. A client holds the link to the last
+   relay of each backward path for the circuit's lifetime, because that relay cannot
+   open a link to a client (it does not know a client's key).
 5. Memory is bounded: ``max_peers`` peers (least recently active evicted),
    ``max_half_open`` responder handshakes (oldest evicted), ``max_queue`` packets per
    peer, and new act ones are rate limited by a token bucket.
@@ -150,8 +154,8 @@ class _Inbound:
 
 
 class _Peer:
-    __slots__ = ("address", "current", "fast_until", "inbound", "last_activity", "outbound",
-                 "queue", "queued_since", "receivers", "timer")
+    __slots__ = ("address", "current", "fast_until", "hold_until", "inbound", "last_activity",
+                 "outbound", "queue", "queued_since", "receivers", "timer")
 
     def __init__(self, address: Address, now: float) -> None:
         self.address = address
@@ -166,6 +170,8 @@ class _Peer:
         self.queue: deque[bytes] = deque()
         self.queued_since = now
         self.last_activity = now
+        #: ``connect(..., hold)``: keep the link up (rekey, reconnect) until this time.
+        self.hold_until = -_INF
         self.timer = _INF
 
     def sessions(self) -> list[Session]:
@@ -274,16 +280,28 @@ class LinkEndpoint:
         peer = self._peers.get(address)
         return peer is not None and peer.current is not None
 
-    def connect(self, address: Address, now: float) -> None:
-        """Start a handshake to ``address`` unless a session or a handshake exists.
+    def connect(self, address: Address, now: float, hold: float = 0.0) -> None:
+        """Start a handshake to ``address`` unless a session or a handshake exists, and
+        hold the link for ``hold`` seconds from ``now`` (rule 4).
 
         Raises ``LocalProtocolError`` if ``resolve`` knows no static key for it.
         """
         if self.resolve(address) is None:
             raise LocalProtocolError("no static key is known for this address")
         peer = self._peer(address, now)
+        peer.hold_until = max(peer.hold_until, now + hold)
         if peer.current is None and peer.outbound is None:
             self._initiate(peer, now)
+        else:
+            self._schedule(peer, self._next_time(peer, now))
+
+    def forget(self, address: Address) -> None:
+        """Drop every session, handshake and queued packet for ``address``; the next
+        packet for it starts a fresh handshake. A client calls this when a relay stopped
+        answering (it may have restarted and lost the session, and it cannot tell us)."""
+        peer = self._peers.get(address)
+        if peer is not None:
+            self._forget(peer)
 
     def statistics(self) -> LinkStatistics:
         return LinkStatistics(
@@ -349,8 +367,11 @@ class LinkEndpoint:
             self._clear_inbound(peer)
         self._expire_sessions(peer, now)
         recent = config.reject_after_time - config.rekey_after_time
-        if now - peer.last_activity < recent and self._should_rekey(peer, now):
+        held = now < peer.hold_until
+        if (now - peer.last_activity < recent or held) and self._should_rekey(peer, now):
             self._initiate(peer, now)  # a link in use: rekey before the session expires
+        elif held and peer.current is None and peer.outbound is None:
+            self._initiate(peer, now)  # a held link broke (handshake failed): open it again
         waited = now - peer.queued_since
         if peer.queue and peer.outbound is None and waited >= config.handshake_timeout:
             self._drop_queue(peer, "queue_no_handshake")
@@ -381,7 +402,7 @@ class LinkEndpoint:
     def _next_time(self, peer: _Peer, now: float) -> float:
         """The peer's next timer: the earliest of its deadlines still in the future."""
         config = self.config
-        times = [peer.last_activity + config.idle_timeout]
+        times = [peer.last_activity + config.idle_timeout, peer.hold_until]
         if peer.outbound is not None:
             times.append(min(peer.outbound.retransmit_at, peer.outbound.deadline))
         if peer.inbound is not None:
@@ -401,6 +422,7 @@ class LinkEndpoint:
             peer.outbound is None
             and peer.inbound is None
             and not peer.queue
+            and now >= peer.hold_until
             and (now >= peer.last_activity + self.config.idle_timeout or not peer.sessions())
         )
 

@@ -81,6 +81,8 @@ class MixerConfig:
     relay_listen: tuple[str, int] | None = None
     relay_directory: str | None = None
     relay_setup_queue: int = 64
+    #: Link encryption between the relay and its neighbours (docs/spec-link.md §9).
+    relay_link: bool = True
 
     def __attrs_post_init__(self) -> None:
         _positive("scid.lifetime_s", self.scid_lifetime_s)
@@ -158,7 +160,10 @@ class _Section:
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{self._key(key)} must be a number")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond the float range
+            raise ConfigError(f"{self._key(key)} is out of range") from None
 
     def integer(self, key: str, default: int) -> int:
         if key not in self.data:
@@ -366,6 +371,7 @@ def parse_config(data: Any) -> MixerConfig:
         kwargs["relay_listen"] = parse_address(relay_listen, "relay.listen")
     kwargs["relay_directory"] = r.string("directory", None)
     kwargs["relay_setup_queue"] = r.integer("setup_queue", 64)
+    kwargs["relay_link"] = r.boolean("link", True)
     kwargs["circuit_max_lifetime_s"] = r.number("max_lifetime_s", 600.0)
     r.finish()
 

@@ -34,25 +34,20 @@ from typing import Final
 
 import attrs
 
-from hornet.core import crypto, sphinx
+from hornet.core import crypto
 from hornet.core.blinding import (
     BlindedPath,
     EncryptedData,
-    decrypt_recipient_data,
-    next_path_key,
-    unblind,
 )
-from hornet.core.chdr import TYPE_SETUP, setup_exp
+from hornet.core.chdr import EPOCH_OFFSET, TYPE_SETUP, setup_exp
+from hornet.core.keys import usable_setup_epoch
 from hornet.core.onion_message import (
-    BOLT12_PAYLOAD_TYPES,
-    HEADER_LEN,
-    MAX_PACKET_SIZE,
-    MIN_PACKET_SIZE,
     ONION_MESSAGE_TYPE,
     OnionMessagePayload,
     create_onion_message,
+    peel_onion_message,
 )
-from hornet.core.params import CHDR_LEN, Params
+from hornet.core.params import CHDR_LEN, EXP_GRANULARITY_S, Params
 from hornet.credentials.params import IssuerSecretKey, sign_issuer_params
 from hornet.credentials.payments import PaymentBackend
 from hornet.credentials.scheme import Issuer
@@ -155,7 +150,10 @@ class CircuitEntry:
             exp = setup_exp(setup[:CHDR_LEN])
         except MalformedInputError as exc:
             raise _Refused(Status.MALFORMED) from exc
-        if exp <= now:
+        # The relay's own checks (SPEC.md §7.1-10.3): coarse EXP, not expired, a key
+        # epoch it holds now.
+        if (exp <= now or exp % EXP_GRANULARITY_S
+                or usable_setup_epoch(params, setup[EPOCH_OFFSET], now) is None):
             raise _Refused(Status.MALFORMED)
         if exp > now + max_lifetime:
             raise _Refused(Status.TOO_EARLY)
@@ -183,41 +181,9 @@ class PeeledMessage:
 def peel_message(node_key: crypto.SecretKey, message: bytes) -> PeeledMessage:
     """``process_onion_message`` that also returns the hop's ``encrypted_data_tlv``
     (its odd records carry the mixer payment). Raises only ``RemoteProtocolError``s."""
-    message = bytes(message)
-    if len(message) < HEADER_LEN + MIN_PACKET_SIZE or message[:2] != _TYPE_PREFIX:
-        raise MalformedInputError("not a well-formed onion_message")
-    length = int.from_bytes(message[HEADER_LEN - 2 : HEADER_LEN], "big")
-    if len(message) != HEADER_LEN + length or length > MAX_PACKET_SIZE:
-        raise MalformedInputError("onion_message len does not match its packet")
-    path_key = message[2:HEADER_LEN - 2]
-    keys = unblind(node_key, path_key)
-    peeled = sphinx.peel_onion(keys.blinded_private_key, message[HEADER_LEN:])
-    final = peeled.next_onion is None
-    tlv = OnionMessagePayload.decode(
-        peeled.payload, known_payload_types=BOLT12_PAYLOAD_TYPES if final else frozenset()
-    )
-    if tlv.encrypted_recipient_data is None:
-        raise MalformedInputError("onionmsg_tlv lacks encrypted_recipient_data")
-    data = EncryptedData.decode(decrypt_recipient_data(keys.rho, tlv.encrypted_recipient_data))
-    features = data.allowed_features
-    if features is not None and any(features):
-        raise MalformedInputError("allowed_features names a feature we do not know")
-    ss_hash = shared_secret_hash(peeled.shared_secret)
-    if peeled.next_onion is None:
-        if len(tlv.payload_fields) > 1:
-            raise MalformedInputError("onionmsg_tlv has more than one payload field")
-        return PeeledMessage(path_key, data, tlv, None, ss_hash)
-    if tlv.reply_path is not None or tlv.records:
-        raise MalformedInputError("non-final onionmsg_tlv has fields besides encrypted data")
-    if data.path_id is not None:
-        raise MalformedInputError("non-final encrypted_data_tlv has a path_id")
-    if data.next_node_id is None and data.short_channel_id is None:
-        raise MalformedInputError("non-final encrypted_data_tlv names no next hop")
-    following = data.next_path_key_override or next_path_key(path_key, keys.shared_secret)
-    out = b"".join(
-        (_TYPE_PREFIX, following, message[HEADER_LEN - 2 : HEADER_LEN], peeled.next_onion)
-    )
-    return PeeledMessage(path_key, data, tlv, out, ss_hash)
+    peeled = peel_onion_message(node_key, message)
+    return PeeledMessage(peeled.path_key, peeled.data, peeled.tlv, peeled.next_message,
+                         shared_secret_hash(peeled.shared_secret))
 
 
 # --------------------------------------------------------------------------------------

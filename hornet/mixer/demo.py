@@ -25,7 +25,7 @@ from hornet.client import Entry, open_circuit
 from hornet.core import crypto
 from hornet.core.onion_message import create_message_path, create_onion_message
 from hornet.core.params import Params
-from hornet.directory import RelayInfo
+from hornet.directory import relay_info
 from hornet.local import local_network
 from hornet.mixer.client import MixerClient
 from hornet.mixer.config import MixerConfig, PeerConfig
@@ -91,7 +91,7 @@ async def run_mixer_demo(out: Callable[[str], None]) -> int:
         hornet_net = TapNetwork(UdpNetwork())
         keys = relay_keys(state.master_secret)
         relay_sock = await hornet_net.bind(("127.0.0.1", 0))
-        mixer_relay = RelayInfo(keys.node_id, keys.node_key.public_key, relay_sock.address)
+        mixer_relay = relay_info(keys, relay_sock.address)
         try:
             async with local_network(3, service=_watchtower, network=hornet_net,
                                      extra_relays=[mixer_relay]) as hornet, \

@@ -31,10 +31,11 @@ import trio
 
 from hornet.core.chdr import TYPE_SETUP
 from hornet.core.params import Params
-from hornet.directory import Directory, NodeKeys, RelayInfo
+from hornet.directory import Directory, EpochKey, NodeKeys, RelayInfo
 from hornet.mixer.core import CircuitEntry, CircuitRequest, derive_relay_secrets
 from hornet.node.relay import RelayNode, RelayStatistics, serve_relay
-from hornet.transport import Address, DatagramSocket, Network, UdpNetwork
+from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
+from hornet.transport.link import with_link
 
 log = logging.getLogger("hornet.mixer.entry")
 
@@ -118,7 +119,10 @@ class EntryRelay:
     @property
     def info(self) -> RelayInfo:
         """This relay's directory entry (give it to the directory's publisher)."""
-        return RelayInfo(self.node.node_id, self.node.core.node_key.public_key, self.address)
+        core = self.node.core
+        first = core.params.epoch_of(unix_now())
+        keys = tuple(EpochKey(e, core.setup_public_key(e)) for e in (first, first + 1))
+        return RelayInfo(self.node.node_id, core.node_key.public_key, self.address, keys)
 
     def submit(self, request: CircuitRequest) -> None:
         """``MixerService``'s ``on_circuit``: queue a paid P➊ for the relay (never blocks)."""
@@ -140,11 +144,17 @@ async def serve_entry_relay(
     network: Network | None = None,
     sock: DatagramSocket | None = None,
     setup_queue: int = DEFAULT_SETUP_QUEUE,
+    link: bool = True,
     task_status: trio.TaskStatus[EntryRelay] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the mixer's relay on ``address`` until cancelled (``nursery.start`` gives the
-    ``EntryRelay``). ``directory`` names the relays whose setups pass the gate."""
+    ``EntryRelay``). ``directory`` names the relays whose setups pass the gate.
+
+    ``link``: the link layer (docs/spec-link.md) sits between the socket (bound here or
+    given as ``sock``) and the gate, so the gate sees HORNET packets from authenticated
+    relay addresses."""
     sock = sock or await (network or UdpNetwork()).bind(address)
+    sock = with_link(sock, keys.node_key, directory, link=link)
     counters: collections.Counter[str] = collections.Counter()
     relays = frozenset(r.address for r in directory)
     gate = SetupGate(sock, lambda: relays, counters)
@@ -152,7 +162,7 @@ async def serve_entry_relay(
     async with trio.open_nursery() as nursery:
         node: RelayNode = await nursery.start(
             lambda task_status: serve_relay(keys, directory, sock.address, sock=gate,
-                                            task_status=task_status))
+                                            link=False, task_status=task_status))
         entry = EntryRelay(node, send, counters)
         if directory.get(node.node_id) is None:
             log.warning("mixer relay %s is not in the directory", node.node_id.hex())

@@ -154,7 +154,7 @@ def load_or_create_keys(path: Path) -> tuple[crypto.SecretKey, bytes]:
         node_secret = bytes.fromhex(data["node_secret"])
         master = bytes.fromhex(data["master_secret"])
         key = crypto.SecretKey(node_secret)
-    except (ValueError, KeyError, TypeError, HornetError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError, HornetError) as exc:
         raise ConfigError(f"{path} is not a mixer key file") from exc
     if len(master) != 32:
         raise ConfigError(f"{path}: master_secret must be 32 bytes")
@@ -197,6 +197,8 @@ def load_config_file(path: str | Path) -> MixerConfig:
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"syntax error: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # a number over 4300 digits, nested too deep
+        raise ConfigError(f"unusable config file ({exc.__class__.__name__})") from exc
     return parse_config(data)
 
 
@@ -225,7 +227,8 @@ async def _run(config: MixerConfig, out: Callable[[str], None]) -> None:
                         entry: EntryRelay = await nursery.start(
                             lambda task_status: serve_entry_relay(
                                 keys, hornet_directory, relay_listen,
-                                setup_queue=config.relay_setup_queue, task_status=task_status))
+                                setup_queue=config.relay_setup_queue, link=config.relay_link,
+                                task_status=task_status))
                         on_circuit = entry.submit
                     service = MixerService(state.core, endpoint, inbound_queue=config.inbound_queue,
                                            on_circuit=on_circuit)

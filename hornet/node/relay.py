@@ -5,13 +5,17 @@ address)`` binds the socket, reports the running ``RelayNode`` through
 ``task_status.started``, and serves until cancelled; the socket is closed in ``finally``.
 
 Per datagram, in order:
-1. the receive task applies the per-neighbour token bucket (drop ``rate_limited``) and
-   puts the datagram on a bounded queue; when the queue is full the newest datagram is
-   dropped (``queue_full``): a relay under load sheds the work it has not started;
-2. the worker runs ``process(packet, now)`` and sends ``Forward``s to the next hop's
-   address (directory, or endpoint id), hands ``Deliver``s to ``on_deliver`` (a
-   destination service), and counts ``Drop``s by reason. Nothing is ever sent back for a
-   dropped packet.
+1. the receive task asks ``Admission`` (``hornet.node.admission``: shape, per-neighbour
+   setup and data token buckets, setup puzzles under load) and drops what it refuses
+   (``malformed``, ``setup_rate_limited``, ``rate_limited``, ``puzzle``); the rest goes
+   on one of two bounded queues, data or setup. When a queue is full the newest datagram
+   is dropped (``queue_full``, ``setup_queue_full``): a relay under load sheds the work it
+   has not started;
+2. the worker serves data first (up to ``BATCH`` packets, then at most ``SETUP_BATCH``
+   setups per trip), so a setup flood cannot starve established circuits. It runs
+   ``process(packet, now)`` and sends ``Forward``s to the next hop's address (directory,
+   or endpoint id), hands ``Deliver``s to ``on_deliver`` (a destination service), and
+   counts ``Drop``s by reason. Nothing is ever sent back for a dropped packet.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from __future__ import annotations
 import collections
 import logging
 import random
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
 
@@ -28,32 +31,15 @@ import trio
 
 from hornet.core.relay import Deliver, Drop, Forward, Relay
 from hornet.directory import Directory, NodeKeys
+from hornet.node.admission import Admission, Limits, Verdict, install_kernel_filter
+from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
+from hornet.transport.link import with_link
 
 log = logging.getLogger("hornet.relay")
 
-DEFAULT_QUEUE: Final = 1024
-DEFAULT_RATE: Final = 50_000.0  # packets/s per neighbour
-DEFAULT_BURST: Final = 5_000.0
-MAX_NEIGHBOURS: Final = 4096
-BATCH: Final = 32  # packets the worker handles per trip through the scheduler
-
-
-class TokenBucket:
-    """``rate`` tokens per second up to ``burst``; ``take`` is False when empty."""
-
-    __slots__ = ("burst", "rate", "stamp", "tokens")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self.rate, self.burst, self.tokens, self.stamp = rate, burst, burst, now
-
-    def take(self, now: float, cost: float = 1.0) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < cost:
-            return False
-        self.tokens -= cost
-        return True
+BATCH: Final = 32  # data packets the worker handles per trip through the scheduler
+SETUP_BATCH: Final = 2  # setups (an ECDH each) it handles per trip, after the data
 
 
 @attrs.frozen
@@ -74,23 +60,42 @@ class RelayNode:
         directory: Directory,
         sock: DatagramSocket,
         *,
-        queue: int = DEFAULT_QUEUE,
-        rate: float = DEFAULT_RATE,
-        burst: float = DEFAULT_BURST,
+        limits: Limits | None = None,
+        kernel_filter: bool = True,
         on_deliver: Callable[[Deliver], None] | None = None,
         loss: float = 0.0,
         rng: random.Random | None = None,
+        state: RelayState | None = None,
     ) -> None:
-        self.core = Relay(keys.node_key, keys.local_secret, directory.params)
+        # -- replay state across restarts (SPEC.md §7.5): generation and setup tags --
+        self.state = state
+        self.core = Relay(
+            keys.node_key,
+            keys.local_secret,
+            directory.params,
+            generation=state.generation if state is not None else 0,
+            record_setup_tags=state is not None,
+        )
+        self._state_epoch = -1
+        if state is not None:
+            self._refresh_state(unix_now())
         self.node_id = self.core.node_id
         self.directory = directory
         self.socket = sock
-        self.rate, self.burst = rate, burst
+        self.limits = limits = limits or Limits()
+        self.admission = Admission(
+            limits, directory.params.setup_packet_len, (r.address for r in directory)
+        )
+        # Garbage is dropped in the kernel, before it costs a system call (admission.py).
+        self.kernel_filter = kernel_filter and install_kernel_filter(sock, directory.params)
         self.on_deliver = on_deliver
         self.loss = loss  # fault injection for tests: drop this share of arrivals
         self._rng = rng or random.Random()  # noqa: S311  (only for injected loss)
-        self._buckets: OrderedDict[Address, TokenBucket] = OrderedDict()
-        self._send_q, self._recv_q = trio.open_memory_channel[bytes](queue)
+        # Two bounded queues, data served first (``_work_loop``); ``_wake`` is set when
+        # the worker waits on empty queues.
+        self._data_q: collections.deque[bytes] = collections.deque()
+        self._setup_q: collections.deque[bytes] = collections.deque()
+        self._wake = trio.Event()
         self.forwarded = 0
         self.delivered = 0
         self.dropped: collections.Counter[str] = collections.Counter()
@@ -107,19 +112,30 @@ class RelayNode:
             forwarded=self.forwarded,
             delivered=self.delivered,
             dropped=dict(self.dropped),
-            queued=self._send_q.statistics().current_buffer_used,
+            queued=len(self._data_q) + len(self._setup_q),
             cached_circuits=self.core.cached_circuits,
         )
 
-    def _admit(self, source: Address, now: float) -> bool:
-        bucket = self._buckets.get(source)
-        if bucket is None:
-            bucket = self._buckets[source] = TokenBucket(self.rate, self.burst, now)
-            if len(self._buckets) > MAX_NEIGHBOURS:
-                self._buckets.popitem(last=False)
+    def _admit(self, packet: bytes, source: Address) -> None:
+        """Admission and queueing of one datagram (never blocks)."""
+        verdict = self.admission.admit(packet, source, trio.current_time())
+        if verdict is Verdict.DATA:
+            queue, limit, full = self._data_q, self.limits.queue, "queue_full"
+        elif verdict is Verdict.SETUP:
+            queue, limit, full = self._setup_q, self.limits.setup_queue, "setup_queue_full"
         else:
-            self._buckets.move_to_end(source)
-        return bucket.take(now)
+            self.dropped[verdict] += 1
+            return
+        if len(queue) >= limit:
+            self.dropped[full] += 1
+            return
+        queue.append(packet)
+        self._wake.set()
+
+    @property
+    def puzzle_difficulty(self) -> int:
+        """The puzzle difficulty client setups must carry now (0: no puzzle)."""
+        return self.admission.policy.required(trio.current_time())
 
     async def _receive_loop(self) -> None:
         while True:
@@ -127,31 +143,45 @@ class RelayNode:
             if self.loss and self._rng.random() < self.loss:
                 self.dropped["injected_loss"] += 1
                 continue
-            if not self._admit(source, trio.current_time()):
-                self.dropped["rate_limited"] += 1
-                continue
-            try:
-                self._send_q.send_nowait(data)
-            except trio.WouldBlock:
-                self.dropped["queue_full"] += 1
+            self._admit(data, source)
 
     async def _work_loop(self) -> None:
-        # Take what is queued in batches: one trip through the scheduler per batch, not
-        # per packet (``handle`` only yields when the socket's send buffer is full).
-        queue = self._recv_q
+        # Data first: up to BATCH data packets, then at most SETUP_BATCH setups, per trip
+        # through the scheduler (``handle`` only yields when the socket's send buffer is
+        # full), so established circuits keep flowing under a setup flood.
+        data, setups = self._data_q, self._setup_q
         while True:
-            await self.handle(await queue.receive())
-            for _ in range(BATCH - 1):
-                try:
-                    packet = queue.receive_nowait()
-                except trio.WouldBlock:
-                    break
-                await self.handle(packet)
+            if not data and not setups:
+                self._wake = trio.Event()
+                await self._wake.wait()
+            else:
+                await trio.lowlevel.checkpoint()
+            for _ in range(min(BATCH, len(data))):
+                await self.handle(data.popleft())
+            for _ in range(min(SETUP_BATCH, len(setups))):
+                await self.handle(setups.popleft())
+
+    def _refresh_state(self, now: float) -> None:
+        """At start and at each new key epoch: load the persisted setup tags of the epochs
+        whose keys are usable, and delete older ones."""
+        assert self.state is not None
+        epoch = self.core.params.epoch_of(now)
+        if epoch == self._state_epoch:
+            return
+        for e in range(max(self._state_epoch + 1, epoch - 1), epoch + 2):
+            self.core.restore_setup_tags(e, self.state.tags(e))
+        self.state.prune(epoch - 1)
+        self._state_epoch = epoch
 
     async def handle(self, packet: bytes) -> None:
         """Process one packet and act on the decision."""
-        result = self.core.process(packet, unix_now())
+        now = unix_now()
+        result = self.core.process(packet, now)
         if isinstance(result, Forward):
+            if self.state is not None and self.core.new_setup_tags:
+                # A setup is only sent on once its replay tag is durable.
+                self.state.record(self.core.take_setup_tags())
+                self._refresh_state(now)
             address = self.directory.address_of(result.next_hop)
             if address is None:
                 self.dropped["unknown_next_hop"] += 1
@@ -182,28 +212,39 @@ async def serve_relay(
     network: Network | None = None,
     sock: DatagramSocket | None = None,
     on_deliver: Callable[[Deliver], None] | None = None,
-    queue: int = DEFAULT_QUEUE,
-    rate: float = DEFAULT_RATE,
-    burst: float = DEFAULT_BURST,
+    limits: Limits | None = None,
+    queue: int | None = None,
+    kernel_filter: bool = True,
     loss: float = 0.0,
+    state: RelayState | None = None,
+    link: bool = True,
     task_status: trio.TaskStatus[RelayNode] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run a relay on ``address`` until cancelled (``nursery.start`` gives its node).
 
     ``sock`` is an already bound socket to use instead (``local_network`` binds first, to
-    learn the ports for the directory); the relay then owns and closes it.
+    learn the ports for the directory); the relay then owns and closes it. ``limits``:
+    per-neighbour rates, queue sizes and the setup puzzle policy (``Limits``); ``queue``
+    overrides its data queue size; ``kernel_filter``: drop datagrams not shaped like link
+    datagrams in the kernel (Linux, link layer on; ``admission.install_kernel_filter``).
+    ``state`` persists the restart generation and setup replay tags
+    (``hornet.node.state``); without it, a restart reopens the replay window.
     """
+    if queue is not None:
+        limits = attrs.evolve(limits or Limits(), queue=queue)
     sock = sock or await (network or UdpNetwork()).bind(address)
+    # Link layer (issue 5 part 4): encrypt under the node key unless link=False.
+    sock = with_link(sock, keys.node_key, directory, link=link)
     try:
         node = RelayNode(
             keys,
             directory,
             sock,
-            queue=queue,
-            rate=rate,
-            burst=burst,
+            limits=limits,
+            kernel_filter=kernel_filter,
             on_deliver=on_deliver,
             loss=loss,
+            state=state,
         )
         log.info("relay %s listening on %s:%d", node.node_id.hex(), *sock.address)
         task_status.started(node)

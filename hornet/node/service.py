@@ -38,6 +38,7 @@ from hornet.directory import Directory, NodeKeys
 from hornet.errors import HornetError
 from hornet.node.relay import RelayNode, serve_relay
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
+from hornet.transport.link import with_link
 
 log = logging.getLogger("hornet.service")
 
@@ -170,9 +171,12 @@ async def serve(
     payload_size: int = 1024,
     queue: int = 1024,
     rng: Any = None,
+    link: bool = True,
     task_status: trio.TaskStatus[ServiceInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Accept circuits to this node (listed in ``directory``) and run ``handler`` on each."""
+    """Accept circuits to this node (listed in ``directory``) and run ``handler`` on each.
+
+    ``link``: link encryption, as in ``serve_relay``."""
     rng = rng or runtime_rng()
     params = directory.params
     dropped: collections.Counter[str] = collections.Counter()
@@ -212,6 +216,7 @@ async def serve(
                 address,
                 network=network,
                 sock=sock,
+                link=link,
                 on_deliver=on_deliver,
                 queue=queue,
                 task_status=task_status,
@@ -254,12 +259,14 @@ async def serve_rendezvous(
     handler_nursery: trio.Nursery | None = None,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     rng: Any = None,
+    link: bool = True,
     task_status: trio.TaskStatus[Descriptor] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """A hidden destination: builds a rendezvous circuit to ``rp`` (random if None),
-    reports its ``Descriptor`` and serves connections until the descriptor expires."""
+    reports its ``Descriptor`` and serves connections until the descriptor expires.
+    ``link``: link encryption (as a client) on its socket."""
     rng = rng or runtime_rng()
-    sock = await (network or UdpNetwork()).bind(bind)
+    sock = with_link(await (network or UdpNetwork()).bind(bind), None, directory, link=link)
     try:
         with single_error():
             async with trio.open_nursery() as nursery:

@@ -64,9 +64,10 @@ class SimNetwork:
             self.relays.append(Relay(key, self.secrets[-1], self.params, cache_size=cache_size))
         self.by_id = {relay.node_id: relay for relay in self.relays}
 
-    def spec(self, index: int) -> HopSpec:
+    def spec(self, index: int, epoch: int = 0) -> HopSpec:
+        """Relay ``index`` as a source sees it in key epoch ``epoch``."""
         relay = self.relays[index]
-        return HopSpec(relay.node_id, relay.node_key.public_key)
+        return HopSpec(relay.node_id, relay.setup_public_key(epoch))
 
     def send(self, first_hop: bytes, packet: bytes, now: float) -> Trip:
         hops: list[Hop] = []
@@ -90,14 +91,16 @@ class SimNetwork:
         rendezvous: bool = False,
     ) -> CircuitKeys:
         """Run a setup round trip from ``endpoint`` (an id no relay owns)."""
+        epoch = self.params.epoch_of(now)
         request = build_setup(
             self.params,
-            [self.spec(i) for i in forward],
-            [self.spec(i) for i in backward],
+            [self.spec(i, epoch) for i in forward],
+            [self.spec(i, epoch) for i in backward],
             endpoint,
             exp,
             self.rng,
             rendezvous=rendezvous,
+            key_epoch=epoch,
         )
         trip = self.send(request.first_hop, request.packet, now)
         return complete_setup(request.pending, trip.exit_packet, self.rng)

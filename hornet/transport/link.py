@@ -1,7 +1,7 @@
 """Link encryption as a ``Network`` (trio): relays and clients use it transparently.
 
-``LinkNetwork(inner, identity, resolve, nursery)`` wraps any ``Network``. Its sockets
-speak the link protocol of ``hornet.link`` (docs/spec-link.md) on the inner socket:
+``LinkNetwork(inner, identity, resolve)`` wraps any ``Network``. Its sockets speak the
+link protocol of ``hornet.link`` (docs/spec-link.md) on the inner socket:
 
 - ``send(packet, address)`` seals the packet under the link session to ``address``. If
   there is none yet it queues the packet (bounded, drop-newest) behind a handshake and
@@ -11,10 +11,22 @@ speak the link protocol of ``hornet.link`` (docs/spec-link.md) on the inner sock
   here (counted in ``statistics().dropped``).
 
 How it runs (the trio-websocket shape): the sans-IO ``LinkEndpoint`` makes every
-decision; this module moves its datagrams. One timer task per socket lives in the
-caller's ``nursery`` and runs the endpoint's retransmissions, expiries and rekeys.
-Datagrams are read only inside ``receive()``, so handshakes progress while some task
-is receiving, which every hornet relay and endpoint does all the time.
+decision; this module moves its datagrams. The data path is one ``seal`` or ``open``
+call and the inner socket's own send or receive: no extra task switch, lock or cancel
+scope per datagram. One timer task per socket runs the endpoint's retransmissions,
+expiries and rekeys; it sleeps until the endpoint's next deadline, which moves earlier
+only when a control datagram is handled. It runs in the ``nursery`` given, or else as a
+trio system task, so that a socket can be made where no nursery is at hand (e.g. inside
+``serve_relay``); ``close()`` ends it either way. Datagrams are read only inside
+``receive()``, so handshakes progress while some task is receiving, which every hornet
+relay and endpoint does all the time.
+
+Who runs what (docs/spec-link.md §9): a node in the directory (relay, destination)
+binds with its identity key (``NodeKeys.node_key``, the key the directory lists as
+``public_key``), accepts links from anyone and authenticates links from relay
+addresses against the directory. A client binds with ``identity=None`` (a fresh key
+per handshake, outbound links only) and calls ``connect_link`` for the last relay of
+each backward path, which cannot open a link to a client.
 """
 
 from __future__ import annotations
@@ -22,7 +34,8 @@ from __future__ import annotations
 import math
 import secrets
 from collections import Counter
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Final, Protocol
 
 import trio
 
@@ -31,14 +44,39 @@ from hornet.errors import RemoteProtocolError
 from hornet.link.endpoint import LinkConfig, LinkEndpoint, LinkStatistics, Resolver
 from hornet.transport import Address, DatagramSocket, Network
 
+#: A held link (``connect_link(..., hold_for=lifetime)``) stays up this much longer than
+#: the circuit lifetime it was asked for: EXP is rounded up and relays allow clock skew.
+HOLD_MARGIN: Final = 60.0
+
+
+class Listed(Protocol):
+    """A directory entry as the link layer sees it (``hornet.directory.RelayInfo``)."""
+
+    @property
+    def address(self) -> Address: ...
+
+    @property
+    def public_key(self) -> bytes: ...
+
+
+def directory_resolver(relays: Iterable[Listed]) -> Resolver:
+    """``resolve`` for a directory: address → the relay's long-term identity key.
+
+    Links authenticate with ``RelayInfo.public_key`` (the node key), never with a key
+    of the relay's key epochs, so a link outlives the epochs its circuits are built in.
+    """
+    table: dict[Address, bytes] = {r.address: r.public_key for r in relays}
+    return table.get
+
 
 class LinkNetwork:
-    """Binds ``LinkSocket``s on ``inner``.
+    """Binds ``LinkSocket``s on ``inner`` (``link_socket`` wraps a socket already bound).
 
-    ``identity`` is the relay's directory key (it authenticates the node and lets it
+    ``identity`` is the node's directory key (it authenticates the node and lets it
     accept links); None means a client: a fresh static key per handshake, outbound
     links only. ``resolve(address)`` gives the static key the directory lists for the
-    relay at ``address``, or None for a non-relay.
+    relay at ``address``, or None for a non-relay. ``nursery`` hosts the sockets' timer
+    tasks; without one each runs as a trio system task until the socket is closed.
     """
 
     def __init__(
@@ -46,7 +84,7 @@ class LinkNetwork:
         inner: Network,
         identity: SecretKey | None,
         resolve: Resolver,
-        nursery: trio.Nursery,
+        nursery: trio.Nursery | None = None,
         *,
         config: LinkConfig | None = None,
         rng: Any = None,
@@ -58,12 +96,72 @@ class LinkNetwork:
         self.config = config or LinkConfig()
         self.rng = rng or secrets.SystemRandom()
 
+    def __repr__(self) -> str:
+        return f"LinkNetwork(inner={self.inner!r}, client={self.identity is None})"
+
     async def bind(self, address: Address) -> LinkSocket:
-        sock = await self.inner.bind(address)
-        endpoint = LinkEndpoint(self.identity, self.resolve, self.rng, self.config)
-        link = LinkSocket(sock, endpoint)
-        self.nursery.start_soon(link._run_timers)
-        return link
+        return link_socket(
+            await self.inner.bind(address),
+            self.identity,
+            self.resolve,
+            nursery=self.nursery,
+            config=self.config,
+            rng=self.rng,
+        )
+
+
+def link_socket(
+    sock: DatagramSocket,
+    identity: SecretKey | None,
+    resolve: Resolver,
+    *,
+    nursery: trio.Nursery | None = None,
+    config: LinkConfig | None = None,
+    rng: Any = None,
+) -> LinkSocket:
+    """``sock`` (already bound) inside the link layer; closing the result closes ``sock``.
+    The arguments are ``LinkNetwork``'s."""
+    endpoint = LinkEndpoint(identity, resolve, rng or secrets.SystemRandom(), config)
+    link = LinkSocket(sock, endpoint)
+    if nursery is not None:
+        nursery.start_soon(link._run_timers)
+    else:
+        trio.lowlevel.spawn_system_task(link._run_timers, name=repr(link))
+    return link
+
+
+def with_link(
+    sock: DatagramSocket,
+    identity: SecretKey | None,
+    relays: Iterable[Listed],
+    *,
+    link: bool = True,
+) -> DatagramSocket:
+    """``sock`` inside the link layer, unless ``link`` is False or it already is a
+    ``LinkSocket``: how hornet's services and clients turn the link layer on.
+
+    ``identity``: the node's directory key, or None for a client; ``relays``: the
+    directory (its identity keys authenticate the neighbours).
+    """
+    if not link or isinstance(sock, LinkSocket):
+        return sock
+    return link_socket(sock, identity, directory_resolver(relays))
+
+
+async def connect_link(sock: DatagramSocket, address: Address, *, hold_for: float = 0.0) -> None:
+    """Open the link from a client's ``sock`` to the relay at ``address``, wait until it
+    is usable, and if ``hold_for`` > 0 keep it up that long plus ``HOLD_MARGIN`` even
+    when idle. Returns at once for a socket without link layer; the timeout is the
+    caller's."""
+    if isinstance(sock, LinkSocket):
+        await sock.connect(address, hold=hold_for + HOLD_MARGIN if hold_for > 0 else 0.0)
+
+
+def forget_link(sock: DatagramSocket, address: Address) -> None:
+    """Drop the link state for ``address`` (see ``LinkEndpoint.forget``); no-op without
+    a link layer."""
+    if isinstance(sock, LinkSocket):
+        sock.endpoint.forget(address)
 
 
 class LinkSocket:
@@ -82,6 +180,8 @@ class LinkSocket:
         return self._inner.address
 
     async def send(self, data: bytes, address: Address) -> None:
+        # The data path: one seal and the inner send; control work only when the
+        # endpoint queued the packet or produced datagrams of its own.
         endpoint = self.endpoint
         sealed = endpoint.seal(data, address, trio.current_time())
         if sealed is not None:
@@ -107,21 +207,22 @@ class LinkSocket:
             if packet is not None:
                 return packet, source
 
-    async def connect(self, address: Address) -> None:
-        """Open the link to the relay at ``address`` and wait until it is usable.
+    async def connect(self, address: Address, *, hold: float = 0.0) -> None:
+        """Open the link to the relay at ``address`` and wait until it is usable; keep
+        it up for ``hold`` seconds even when idle (``LinkEndpoint.connect``).
 
         A client calls this for a relay that will send to it before it sends to that
         relay (the last relay of a backward path). Needs a concurrent ``receive()``;
         the timeout is the caller's.
         """
         endpoint = self.endpoint
-        if endpoint.is_established(address):
-            return
-        event = self._waiters.setdefault(address, trio.Event())
-        endpoint.connect(address, trio.current_time())
+        endpoint.connect(address, trio.current_time(), hold)
+        established = endpoint.is_established(address)
+        event = None if established else self._waiters.setdefault(address, trio.Event())
         await self._flush()
         self._rearm()
-        await event.wait()
+        if event is not None:
+            await event.wait()
 
     def statistics(self) -> LinkStatistics:
         stats = self.endpoint.statistics()

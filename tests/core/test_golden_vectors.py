@@ -16,7 +16,7 @@ import pytest
 
 from hornet.core.crypto import SecretKey
 from hornet.core.params import CHDR_LEN, Params, Profile
-from hornet.core.relay import Deliver, Drop, Forward, Relay
+from hornet.core.relay import Deliver, Drop, DropReason, Forward, Relay
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 FILES = sorted(VECTORS.glob("hornet-*.json"))
@@ -33,6 +33,8 @@ def _relays(doc: dict[str, Any], section: dict[str, Any] | None = None) -> dict[
         )
         assert relay.node_id.hex() == entry["node_id"]
         assert relay.node_key.public_key.hex() == entry["public_key"]
+        epoch = params.epoch_of(doc["now"])
+        assert relay.setup_public_key(epoch).hex() == entry["setup_public_key"]
         relays[entry["node_id"]] = relay
     return relays
 
@@ -103,8 +105,28 @@ def test_golden_vectors_replayed_at_a_later_time_are_refused(path: Path) -> None
     doc = json.loads(path.read_text())
     relays = _relays(doc)
     hop = doc["data_forward"]["hops"][0]
-    result = relays[hop["node_id"]].process(bytes.fromhex(hop["packet_in"]), doc["exp"])
+    relay = relays[hop["node_id"]]
+    # Tolerated skew: still accepted just before EXP + max_skew_s, refused from then on.
+    late = doc["exp"] + doc["max_skew_s"]
+    assert isinstance(relay.process(bytes.fromhex(hop["packet_in"]), late - 1), Forward)
+    result = relays[hop["node_id"]].process(bytes.fromhex(hop["packet_in"]), late)
     assert isinstance(result, Drop) and result.reason.value == "expired"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_golden_vectors_replayed_to_the_same_relay_are_refused(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    relays = _relays(doc)
+    now = doc["now"]
+    for section in ("setup", "data_forward"):
+        hop = doc[section]["hops"][0]
+        relay, packet = relays[hop["node_id"]], bytes.fromhex(hop["packet_in"])
+        _check(relay.process(packet, now), hop["out"])
+        again = relay.process(packet, now)
+        if section == "setup" or doc["profile"] == "hardened":
+            assert again == Drop(DropReason.REPLAY)
+        else:
+            assert isinstance(again, Forward)  # the paper profile has no data replay filter
 
 
 def test_generator_reproduces_the_files_byte_for_byte() -> None:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hornet.core import crypto
-from hornet.core.chdr import setup_chdr
+from hornet.core.chdr import PUZZLE_OFFSET, bound_setup_chdr, setup_chdr, with_puzzle
 from hornet.core.circuit import DestinationSession, SourceSession
 from hornet.core.fs import (
     Flag,
@@ -154,10 +154,26 @@ def test_flipped_setup_header_bits_are_dropped_at_the_next_relay(net: SimNetwork
     request = _request(net, 3, 3)
     relay = net.by_id[request.first_hop]
     header_end = CHDR_LEN + net.params.shdr_len
+    puzzle = range(PUZZLE_OFFSET * 8, CHDR_LEN * 8)  # read by the entry relay's node only
     for bit in range(0, header_end * 8, 3):  # CHDR and Sphinx header, every third bit
+        if bit in puzzle:
+            continue
         tampered = bytearray(request.packet)
         tampered[bit // 8] ^= 1 << (bit % 8)
         assert isinstance(relay.process(bytes(tampered), 0), Drop), bit
+
+
+def test_the_puzzle_field_is_not_forwarded(net: SimNetwork) -> None:
+    # The entry relay's puzzle (SPEC.md §7.6) is zeroed before the CHDR goes on: the
+    # packet that leaves is the one a puzzle-free setup would give.
+    request = _request(net, 3, 3)
+    relay = net.by_id[request.first_hop]
+    with_nonce = with_puzzle(request.packet, 9, bytes(range(10)))
+    assert with_nonce != request.packet
+    first = relay.process(with_nonce, 0)
+    assert isinstance(first, Forward)
+    assert first.packet[:CHDR_LEN] == bound_setup_chdr(request.packet[:CHDR_LEN])
+    assert first.packet[PUZZLE_OFFSET:CHDR_LEN] == bytes(CHDR_LEN - PUZZLE_OFFSET)
 
 
 @pytest.mark.parametrize("receiver", [0, 1, 2], ids=["first-link", "by-relay-0", "by-relay-1"])
@@ -264,26 +280,38 @@ def test_tampered_payload_is_dropped_or_rejected_end_to_end(net: SimNetwork) -> 
 def test_forged_replayed_and_duplicated_payloads_are_rejected(net: SimNetwork) -> None:
     source, dest = open_session(net, _forward(2), _backward(2))
     out = source.seal(b"once", 2, net.rng)
-    assert dest.receive(net.deliver(out, 2).delivered) == b"once"
+    delivered = net.deliver(out, 2).delivered
+    assert dest.receive(delivered) == b"once"
+    again = net.deliver(out, 2)  # the same packet again
+    if net.params.profile is Profile.HARDENED:
+        # The first relay's (FS, IV) filter refuses it (SPEC.md §7.5).
+        assert len(again.hops) == 1 and again.final == Drop(DropReason.REPLAY)
+    else:
+        delivered = again.delivered
     with pytest.raises(ReplayError):
-        dest.receive(net.deliver(out, 2).delivered)  # the same packet again
-    back = net.deliver(dest.seal(b"r", net.rng), 2).exit_packet
+        dest.receive(delivered)  # and the destination's window too
+    back_packet = dest.seal(b"r", net.rng)
+    back = net.deliver(back_packet, 2).exit_packet
     assert source.open(back) == b"r"
     with pytest.raises(ReplayError):
         source.open(back)
+    again = net.deliver(back_packet, 2)
+    if net.params.profile is Profile.HARDENED:
+        assert len(again.hops) == 1 and again.final == Drop(DropReason.REPLAY)
 
 
 # --- expiry and replay ----------------------------------------------------------------------
 
 
 def test_expired_setup_and_data_are_dropped(net: SimNetwork) -> None:
+    skew = net.params.max_skew_s  # a relay tolerates clocks this far behind the source's
     request = build_setup(net.params, [net.spec(0)], [net.spec(R)], SOURCE_ID, 100, net.rng)
-    late = net.send(request.first_hop, request.packet, 100)
+    late = net.send(request.first_hop, request.packet, 100 + skew)
     assert isinstance(late.final, Drop) and late.final.reason is DropReason.EXPIRED
     keys = net.setup([0, 1], [R], exp=50)
     out = SourceSession(keys, 1024).seal(b"x", 1, net.rng)
-    assert isinstance(net.deliver(out, 49).final, Deliver)
-    expired = net.deliver(out, 50)  # now served from the cache: still checked
+    assert isinstance(net.deliver(out, 49 + skew).final, Deliver)
+    expired = net.deliver(out, 50 + skew)  # now served from the cache: still checked
     assert isinstance(expired.final, Drop) and expired.final.reason is DropReason.EXPIRED
 
 
@@ -373,5 +401,13 @@ def test_relays_work_without_a_cache() -> None:
 
 
 def test_drop_reasons_never_leak_exception_types() -> None:
-    assert {r.value for r in DropReason} == {"malformed", "integrity", "expired", "replay", "route"}
+    assert {r.value for r in DropReason} == {
+        "malformed",
+        "integrity",
+        "expired",
+        "replay",
+        "route",
+        "lifetime",
+        "key_epoch",
+    }
     assert issubclass(ReplayError, RemoteProtocolError)

@@ -383,6 +383,53 @@ def test_restarted_relay_is_reached_again_through_a_fresh_handshake() -> None:
     assert sim.received[B][-1] == (b"after", A)
 
 
+def test_a_held_client_link_is_rekeyed_while_idle_and_released_after_the_hold() -> None:
+    sim = Sim()
+    sim.add(CLIENT, client=True)
+    sim.add(A)
+    sim.endpoints[CLIENT].connect(A, sim.now, hold=600.0)
+    sim.flush(CLIENT)
+    sim.run(500.0)  # no traffic at all, several session lifetimes
+    sim.send(A, b"backward, late", CLIENT)  # A cannot open a link to a client itself
+    sim.run(1.0)
+    assert sim.received[CLIENT] == [(b"backward, late", A)]
+    assert sim.endpoints[CLIENT].statistics().handshakes_completed >= 4
+    sim.run(400.0)  # past the hold: the idle link expires like any other
+    assert sim.endpoints[CLIENT].statistics().peers == 0
+    sim.send(A, b"too late", CLIENT)
+    sim.run(30.0)
+    assert sim.received[CLIENT] == [(b"backward, late", A)]
+
+
+def test_an_unheld_idle_client_link_expires_and_the_relay_cannot_reach_the_client() -> None:
+    sim = Sim()
+    sim.add(CLIENT, client=True)
+    sim.add(A)
+    sim.endpoints[CLIENT].connect(A, sim.now)
+    sim.flush(CLIENT)
+    sim.run(500.0)
+    sim.send(A, b"backward, late", CLIENT)
+    sim.run(30.0)
+    assert sim.received[CLIENT] == []
+    assert sim.endpoints[A].statistics().dropped["queue_no_handshake"] == 1
+
+
+def test_a_forgotten_link_starts_a_fresh_handshake_to_a_restarted_relay() -> None:
+    sim = Sim()
+    sim.add(CLIENT, client=True)
+    sim.add(A)
+    sim.send(CLIENT, b"before", A)
+    sim.run(1.0)
+    sim.add(A)  # A restarts and cannot tell the client, which has no key A could use
+    sim.send(CLIENT, b"lost", A)
+    sim.run(1.0)
+    assert sim.errors["UnknownSessionError"] == 1
+    sim.endpoints[CLIENT].forget(A)  # what the client does after a setup timeout
+    sim.send(CLIENT, b"after", A)
+    sim.run(1.0)
+    assert [p for p, _ in sim.received[A]] == [b"before", b"after"]
+
+
 def test_simultaneous_open_leaves_both_directions_working() -> None:
     sim = Sim()
     sim.add(A)

@@ -154,3 +154,30 @@ async def test_links_survive_rekeying_over_time(autojump_clock: trio.testing.Moc
         assert a.statistics().handshakes_completed >= 3
         nursery.cancel_scope.cancel()
     a.close()
+
+
+async def test_without_a_nursery_timers_run_as_system_tasks_until_close(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    memnet = MemoryNetwork(loss=0.3, seed=9)  # the handshake needs retransmission timers
+    living = trio.lowlevel.current_statistics().tasks_living
+    a = await LinkNetwork(memnet, KEY_A, DIRECTORY.get).bind(ADDR_A)
+    b = await LinkNetwork(memnet, KEY_B, DIRECTORY.get).bind(ADDR_B)
+    got_b: list[tuple[bytes, Address]] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_collect, a, [])
+        nursery.start_soon(_collect, b, got_b)
+        with trio.fail_after(30):
+            await a.connect(ADDR_B)
+        for _ in range(10):
+            await a.send(PACKET, ADDR_B)
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    assert got_b and all(got == (PACKET, ADDR_A) for got in got_b)
+    assert memnet.lost > 0
+    assert a.endpoint.is_established(ADDR_B)
+    assert trio.lowlevel.current_statistics().tasks_living == living + 2  # two timer tasks
+    a.close()
+    b.close()
+    await trio.sleep(1)
+    assert trio.lowlevel.current_statistics().tasks_living == living

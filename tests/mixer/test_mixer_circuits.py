@@ -28,7 +28,7 @@ from hornet.core.chdr import TYPE_SETUP
 from hornet.core.params import Params
 from hornet.core.relay import node_id_of
 from hornet.core.setup import HopSpec, build_setup
-from hornet.directory import RelayInfo
+from hornet.directory import relay_info
 from hornet.errors import LocalProtocolError, RequestRefusedError
 from hornet.local import LocalNetwork, local_network
 from hornet.mixer.client import MixerClient
@@ -68,8 +68,10 @@ def _setup_packet(kit: Kit, *, exp: float | None = None) -> bytes:
     mixer = HopSpec(node_id_of(kit.entry.public_key), kit.entry.public_key)
     others = [crypto.SecretKey.from_rng(rng).public_key for _ in range(3)]
     relay, dest, back = (HopSpec(node_id_of(k), k) for k in others)
+    # EXP a multiple of 10 s (SPEC.md §7.2), at or after ``exp``.
+    coarse = -(-int(exp if exp is not None else kit.now + 60) // 10) * 10
     request = build_setup(PARAMS, [mixer, relay, dest], [back, mixer], b"\xfe\x04" + bytes(6),
-                          int(exp if exp is not None else kit.now + 60), rng)
+                          coarse, rng, key_epoch=PARAMS.epoch_of(kit.now))
     return request.packet
 
 
@@ -124,7 +126,7 @@ def test_a_paid_circuit_request_hands_out_exactly_its_setup(tmp_path: Path) -> N
     (lambda s: s[:-1], Status.MALFORMED),
     (lambda s: bytes((TYPE_SETUP + 1,)) + s[1:], Status.MALFORMED),
     (lambda s: s[:1] + bytes((s[1] + 1,)) + s[2:], Status.MALFORMED),
-    (lambda s: s[:6] + b"\x01" + s[7:], Status.MALFORMED),  # reserved CHDR byte
+    (lambda s: s[:6] + bytes((s[6] ^ 0x80,)) + s[7:], Status.MALFORMED),  # key epoch
 ])
 def test_a_setup_the_relay_would_drop_is_refused_before_anything_is_charged(
         tmp_path: Path, mangle: Callable[[bytes], bytes], status: Status) -> None:
@@ -141,7 +143,7 @@ def test_expired_and_overlong_circuits_are_refused(tmp_path: Path) -> None:
     kit = make_kit(tmp_path, config=_circuit_config(circuit_max_lifetime_s=120.0),
                    entry=_entry_of)
     session = kit.funded_session()
-    reply, circuits = _circuit_call(kit, session, _setup_packet(kit, exp=kit.now - 1))
+    reply, circuits = _circuit_call(kit, session, _setup_packet(kit, exp=kit.now - 10))
     assert reply.error is not None and reply.error.status == Status.MALFORMED
     reply, circuits = _circuit_call(kit, session, _setup_packet(kit, exp=kit.now + 130))
     assert reply.error is not None and reply.error.status == Status.TOO_EARLY
@@ -234,7 +236,7 @@ async def world(tmp_path: Path, **config: object) -> AsyncIterator[World]:
     kit = make_kit(tmp_path, config=_circuit_config(**config), entry=_entry_of)
     keys = relay_keys(kit.master)
     sock = await mem.bind(("127.0.0.1", 0))
-    mixer_relay = RelayInfo(keys.node_id, keys.node_key.public_key, sock.address)
+    mixer_relay = relay_info(keys, sock.address)
     async with local_network(4, service=echo, network=mem, seed=5,
                              extra_relays=[mixer_relay]) as net, trio.open_nursery() as nursery:
         entry: EntryRelay = await nursery.start(
@@ -334,7 +336,7 @@ async def test_renewing_the_circuit_before_exp_pays_again(
     async with world(tmp_path) as w:
         client = await w.client(funded=16)
         async with client.open_circuit(w.net.directory, w.net.service_id, network=w.mem,
-                                       lifetime=20) as circuit:
+                                       lifetime=10) as circuit:
             first_exp = circuit.exp
             for i in range(20):  # 60 s of traffic: several EXP periods
                 await circuit.send(b"tick %d" % i)

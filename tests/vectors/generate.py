@@ -1,7 +1,8 @@
 """Write hornet's golden vectors: ``python tests/vectors/generate.py``.
 
 Everything derives from one seed, so the output is byte-for-byte reproducible. Each file
-lists the relays' secrets (node key, SV), the inputs, and every hop's packet in and
+lists the relays' secrets (identity key, local secret; their key-epoch setup keys and SVs
+derive from it, SPEC.md §7.1, at restart generation 0), the inputs, and every hop's packet in and
 decision out, so another implementation can replay them hop by hop
 (``tests/core/test_golden_vectors.py`` does exactly that).
 
@@ -59,12 +60,14 @@ def _trip(trip: Trip) -> list[dict[str, Any]]:
 
 
 def _relays(net: SimNetwork) -> list[dict[str, str]]:
+    epoch = net.params.epoch_of(NOW)
     return [
         {
             "node_id": relay.node_id.hex(),
             "secret_key": relay.node_key.secret_bytes().hex(),
             "public_key": relay.node_key.public_key.hex(),
             "local_secret": net.secrets[i].hex(),
+            "setup_public_key": relay.setup_public_key(epoch).hex(),  # key epoch ``key_epoch``
         }
         for i, relay in enumerate(net.relays)
     ]
@@ -76,14 +79,16 @@ DEST_ID = b"dest\x00\x00\x00\x01"
 def _setup_trip(
     net: SimNetwork, forward: list[int], backward: list[int], endpoint: bytes, rng: random.Random
 ) -> tuple[Any, Trip]:
+    epoch = net.params.epoch_of(NOW)
     request = build_setup(
         net.params,
-        [net.spec(i) for i in forward],
-        [net.spec(i) for i in backward],
+        [net.spec(i, epoch) for i in forward],
+        [net.spec(i, epoch) for i in backward],
         endpoint,
         EXP,
         rng,
         rendezvous=True,
+        key_epoch=epoch,
     )
     trip = net.send(request.first_hop, request.packet, NOW)
     return complete_setup(request.pending, trip.exit_packet, rng), trip
@@ -130,8 +135,15 @@ def build(profile: Profile) -> dict[str, Any]:
     net = SimNetwork(5, params, seed=SEED)
     rng = random.Random(SEED + 1)
     forward, backward = [0, 1, 2], [3, 4]
+    epoch = params.epoch_of(NOW)
     request = build_setup(
-        params, [net.spec(i) for i in forward], [net.spec(i) for i in backward], SOURCE_ID, EXP, rng
+        params,
+        [net.spec(i, epoch) for i in forward],
+        [net.spec(i, epoch) for i in backward],
+        SOURCE_ID,
+        EXP,
+        rng,
+        key_epoch=epoch,
     )
     # The destination answers P➊ with P➋ (a Forward to R^b_0); the trip follows it through
     # the backward relays until it leaves the network towards the source.
@@ -151,6 +163,10 @@ def build(profile: Profile) -> dict[str, Any]:
         "max_hops": params.max_hops,
         "now": NOW,
         "exp": EXP,
+        "epoch_s": params.epoch_s,
+        "max_skew_s": params.max_skew_s,
+        "key_epoch": params.epoch_of(NOW),
+        "generation": 0,
         "payload_size": PAYLOAD,
         "source_id": SOURCE_ID.hex(),
         "relays": _relays(net),
