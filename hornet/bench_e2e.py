@@ -4,9 +4,9 @@ Topology: this process (the source) → 3 relays → a sink, every node its own 
 1. HORNET: ``hornet relay`` processes and a sink running ``serve``; the source opens a
    datagram-mode circuit (raw HORNET, no end-to-end acknowledgements) and sends
    ``--packets`` packets of ``--payload`` bytes; the sink counts the user bytes it got.
-   This chain runs twice: with link encryption between neighbours (docs/spec-link.md,
-   the default; figures without suffix) and without (``relay.json`` ``"link": false``;
-   figures ending in ``_nolink``). ``link_cost`` = 1 − goodput with / goodput without.
+   Two such chains run: one with link encryption between neighbours (docs/spec-link.md,
+   the default; figures without suffix) and one without (``relay.json`` ``"link":
+   false``; figures ending in ``_nolink``). ``link_cost`` = 1 − goodput with / goodput without.
    ``--no-link`` runs only the chain without link layer (its figures then carry no
    suffix and ``"link": false``).
 2. Plain: the same processes and loops (``RelayNode``) with a no-crypto core that
@@ -14,7 +14,12 @@ Topology: this process (the source) → 3 relays → a sink, every node its own 
    size and counting the same user bytes per packet. This baseline, "a plain Python
    relay chain", has no link layer either: it does no cryptography at all.
 
-Both runs send as fast as the chain carries them: the sink reports its count on a side
+All chains are started once and take turns, in ``--rounds`` rounds of ``--packets`` /
+``--rounds`` packets each (a new circuit per round), so that load from other work on the
+machine falls on every chain alike; goodputs are medians over the rounds (each round's
+figure is in ``*_rounds``) and ``link_cost`` is the median of the rounds' costs.
+
+Each round sends as fast as the chain carries it: the sink reports its count on a side
 channel (a bare UDP socket, every ``ACK_EVERY`` packets) and the source keeps at most
 ``WINDOW`` packets in flight, writing them off as lost after ``STALL`` s without
 progress. Without this window a sender that outruns the chain burns the CPU the relays
@@ -126,13 +131,13 @@ async def _sink(
     feedback: int,
     link: bool,
 ) -> None:
-    """Count user bytes; print a JSON line after ``IDLE`` s without traffic."""
+    """Count user bytes; after ``IDLE`` s without traffic print a JSON line for the round
+    and start counting the next one."""
     import socket
 
     first = last = 0.0
     total = packets = 0
     user_bytes = _user_bytes(payload)
-    done = trio.Event()
     side = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     side.setblocking(False)
 
@@ -151,12 +156,15 @@ async def _sink(
         async for message in circuit:
             mark(len(message))
 
-    async def watchdog() -> None:
+    async def rounds() -> None:
+        nonlocal first, last, total, packets
         while True:
             await trio.sleep(IDLE / 4)
             if total and time.perf_counter() - last > IDLE:
-                done.set()
-                return
+                report = {"bytes": total, "packets": packets, "seconds": last - first}
+                print(json.dumps(report), flush=True)
+                first = last = 0.0
+                total = packets = 0
 
     directory = Directory.load(directory_path)
     async with trio.open_nursery() as nursery:
@@ -183,13 +191,7 @@ async def _sink(
                 )
             )
         print("ready", flush=True)
-        nursery.start_soon(watchdog)
-        await done.wait()
-        print(
-            json.dumps({"bytes": total, "packets": packets, "seconds": last - first}),
-            flush=True,
-        )
-        await trio.sleep_forever()  # stay up as the setups' destination until killed
+        await rounds()  # and stay up as the setups' destination until killed
 
 
 # -- the driver -------------------------------------------------------------------------
@@ -240,6 +242,11 @@ class _Net:
                             "directory": self.path.name,
                             "listen": f"127.0.0.1:{ports[i]}",
                             "link": link,
+                            # The setup round trips below come from one trusted client:
+                            # measure setups, not the per-client admission limits.
+                            "setup_rate": 1e6,
+                            "setup_burst": 1e6,
+                            "setup_capacity": 1e6,
                         }
                     )
                 )
@@ -362,64 +369,97 @@ async def _setups(net: _Net, count: int) -> list[float]:
     return times
 
 
-def _chain(
-    out: dict[str, Any], tmp: Path, packets: int, payload: int, *, plain: bool, link: bool,
-    suffix: str = "", circuits: int = 0,
-) -> None:
-    """One chain (plain, or HORNET with or without link layer): its figures into ``out``."""
-    prefix = "plain_" if plain else ""
-    folder = tmp / ("plain" if plain else "link" if link else "nolink")  # own keys, state
-    folder.mkdir()
-    net = _Net(folder, plain, payload, link)
-    try:
-        cpu_before = net.cpu_seconds()
-        source = trio.run(_blast, net, packets, plain)
+class _Chain:
+    """One chain's processes (plain, or HORNET with or without link layer), kept up for
+    every round, and the figures of its rounds."""
+
+    def __init__(self, tmp: Path, payload: int, *, plain: bool, link: bool) -> None:
+        self.plain = plain
+        self.name = "plain" if plain else "link" if link else "nolink"
+        folder = tmp / self.name  # own keys, configs and relay state
+        folder.mkdir()
+        self.net = _Net(folder, plain, payload, link)
+        self.goodputs: list[float] = []
+        self.cpu = [0.0] * 5  # source, relays, sink: CPU seconds over all rounds
+        self.sent = self.delivered = self.stalls = 0
+
+    def round(self, packets: int) -> float:
+        """Blast ``packets`` through the chain; returns this round's goodput (Mb/s)."""
+        net = self.net
+        before = net.cpu_seconds()
+        source = trio.run(_blast, net, packets, self.plain)
         result = net.result()
-        delivered = max(1.0, result["packets"])
-        split = [
-            source["source_cpu"],
-            *(b - a for a, b in zip(cpu_before, net.cpu_seconds(), strict=True)),
-        ]
+        after = net.cpu_seconds()
+        split = [source["source_cpu"], *(b - a for a, b in zip(before, after, strict=True))]
+        self.cpu = [total + seconds for total, seconds in zip(self.cpu, split, strict=True)]
+        self.sent += packets
+        self.delivered += int(result["packets"])
+        self.stalls += int(source["stalls"])
+        seconds = result["seconds"]
+        mbps = result["bytes"] * 8 / seconds / 1e6 if seconds else 0.0
+        self.goodputs.append(round(mbps, 1))
+        return mbps
+
+    def figures(self, out: dict[str, Any], prefix: str, suffix: str) -> None:
+        delivered = max(1, self.delivered)
         out[prefix + "cpu_us_split" + suffix] = {
             name: round(seconds / delivered * 1e6, 1)
             for name, seconds in zip(
-                ("source", "relay1", "relay2", "relay3", "sink"), split, strict=True
+                ("source", "relay1", "relay2", "relay3", "sink"), self.cpu, strict=True
             )
         }
-        mbps = result["bytes"] * 8 / result["seconds"] / 1e6 if result["seconds"] else 0.0
-        out[prefix + "goodput_mbps" + suffix] = round(mbps, 1)
-        out[prefix + "delivered" + suffix] = round(result["packets"] / packets, 3)
-        out[prefix + "window_stalls" + suffix] = source["stalls"]
-        out[prefix + "cpu_us_per_packet" + suffix] = round(sum(split) / delivered * 1e6, 1)
-        if circuits:
-            out["relay_rss_mb_start"] = round(_rss_mb(net.procs[1].pid), 1)
-            times = trio.run(_setups, net, circuits)
-            out["setup_ms_median"] = round(statistics.median(times), 2)
-            out["setup_ms_p90"] = round(sorted(times)[int(len(times) * 0.9)], 2)
-            out["circuits"] = circuits
-            out["relay_rss_mb_after_circuits"] = round(_rss_mb(net.procs[1].pid), 1)
-    finally:
-        net.close()
+        out[prefix + "goodput_mbps" + suffix] = round(statistics.median(self.goodputs), 1)
+        out[prefix + "goodput_mbps_rounds" + suffix] = self.goodputs
+        out[prefix + "delivered" + suffix] = round(self.delivered / max(1, self.sent), 3)
+        out[prefix + "window_stalls" + suffix] = self.stalls
+        out[prefix + "cpu_us_per_packet" + suffix] = round(sum(self.cpu) / delivered * 1e6, 1)
+
+    def setups(self, out: dict[str, Any], circuits: int) -> None:
+        net = self.net
+        out["relay_rss_mb_start"] = round(_rss_mb(net.procs[1].pid), 1)
+        times = trio.run(_setups, net, circuits)
+        out["setup_ms_median"] = round(statistics.median(times), 2)
+        out["setup_ms_p90"] = round(sorted(times)[int(len(times) * 0.9)], 2)
+        out["circuits"] = circuits
+        out["relay_rss_mb_after_circuits"] = round(_rss_mb(net.procs[1].pid), 1)
 
 
 def run(
-    packets: int, circuits: int, payload: int = PAYLOAD, *, link: bool = True
+    packets: int, circuits: int, payload: int = PAYLOAD, *, link: bool = True, rounds: int = 3
 ) -> dict[str, Any]:
-    """Plain chain, HORNET without link layer, then (if ``link``) HORNET with it."""
+    """The plain chain, HORNET without link layer and (if ``link``) HORNET with it, all
+    up at once; ``rounds`` rounds of ``packets`` / ``rounds`` packets each, the chains
+    taking turns within a round so that load from elsewhere on the machine falls on
+    all of them alike. Goodputs are medians over the rounds; ``link_cost`` is the median
+    of the rounds' 1 − goodput with / goodput without link layer."""
     out: dict[str, Any] = {"payload_size": payload, "relays": 3, "packets": packets}
     out["link"] = link
+    out["rounds"] = rounds
+    per_round = max(1, packets // rounds)
     with tempfile.TemporaryDirectory(prefix="hornet-bench-") as tmp:
-        _chain(out, Path(tmp), packets, payload, plain=True, link=False)
-        _chain(
-            out, Path(tmp), packets, payload, plain=False, link=False,
-            suffix="_nolink" if link else "", circuits=0 if link else circuits,
-        )
-        if link:
-            _chain(out, Path(tmp), packets, payload, plain=False, link=True, circuits=circuits)
-            on, off = out["goodput_mbps"], out["goodput_mbps_nolink"]
-            out["link_cost"] = round(1 - on / off, 3) if off else None
-            cpu_on, cpu_off = out["cpu_us_per_packet"], out["cpu_us_per_packet_nolink"]
-            out["link_cpu_cost"] = round(1 - cpu_off / cpu_on, 3) if cpu_on else None
+        chains = [_Chain(Path(tmp), payload, plain=True, link=False)]
+        try:
+            chains.append(_Chain(Path(tmp), payload, plain=False, link=False))
+            if link:
+                chains.append(_Chain(Path(tmp), payload, plain=False, link=True))
+            costs = []
+            for _ in range(rounds):
+                mbps = [chain.round(per_round) for chain in chains]
+                if link:
+                    costs.append(1 - mbps[2] / mbps[1] if mbps[1] else 1.0)
+            plain, hornet = chains[0], chains[-1]
+            plain.figures(out, "plain_", "")
+            hornet.figures(out, "", "")
+            if link:
+                chains[1].figures(out, "", "_nolink")
+                out["link_cost"] = round(statistics.median(costs), 3)
+                out["link_cost_rounds"] = [round(c, 3) for c in costs]
+                cpu_on, cpu_off = out["cpu_us_per_packet"], out["cpu_us_per_packet_nolink"]
+                out["link_cpu_cost"] = round(1 - cpu_off / cpu_on, 3)
+            hornet.setups(out, circuits)
+        finally:
+            for chain in chains:
+                chain.net.close()
     out["goodput_ratio"] = round(out["goodput_mbps"] / out["plain_goodput_mbps"], 3)
     out["cpu_ratio"] = round(out["plain_cpu_us_per_packet"] / out["cpu_us_per_packet"], 3)
     return out
@@ -453,8 +493,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="run the HORNET chain only without link encryption (no link_cost)",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds the chains take turns in (default 3)"
+    )
     args = parser.parse_args(argv)
-    figures = run(args.packets, args.circuits, args.payload, link=args.link)
+    figures = run(args.packets, args.circuits, args.payload, link=args.link, rounds=args.rounds)
     figures["python"] = sys.version.split()[0]
     figures["cpus"] = os.cpu_count()
     if args.json:

@@ -160,6 +160,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     argv = ["--json"] if args.json else []
     argv += ["--packets", str(args.packets), "--circuits", str(args.circuits)]
     argv += [] if args.link else ["--no-link"]
+    argv += ["--rounds", str(args.rounds)]
     return bench_main([*argv, "--payload", str(args.payload)])
 
 
@@ -254,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="HORNET chain without link encryption only (default: with and without, "
         "reporting link_cost)",
+    )
+    bench.add_argument(
+        "--rounds", type=int, default=3, help="rounds the chains take turns in (default 3)"
     )
     bench.set_defaults(func=_cmd_bench)
 

@@ -15,7 +15,7 @@ the wire specification.
 
 from __future__ import annotations
 
-from hornet.link.channel import DATA_OVERHEAD, REPLAY_WINDOW, ReplayWindow, Session
+from hornet.link.channel import DATA_OVERHEAD, REPLAY_WINDOW, Session
 from hornet.link.endpoint import LinkConfig, LinkEndpoint, LinkStatistics
 from hornet.link.noise import Initiator, Responder, TransportKeys
 
@@ -26,7 +26,6 @@ __all__ = [
     "LinkConfig",
     "LinkEndpoint",
     "LinkStatistics",
-    "ReplayWindow",
     "Responder",
     "Session",
     "TransportKeys",

@@ -50,44 +50,8 @@ REJECT_AFTER_MESSAGES: Final = 1 << 63
 
 _HEADER: Final = struct.Struct("<BQ")
 _NONCE: Final = struct.Struct("<4xQ")  # Noise nonce: 32 zero bits ‖ u64 little-endian
+_COUNTER: Final = struct.Struct("<Q")  # at offset 1 of the header
 _WINDOW_MASK: Final = (1 << REPLAY_WINDOW) - 1
-
-
-class ReplayWindow:
-    """Sliding window over received counters (RFC 6479 idea, bitmap as a Python int).
-
-    ``top`` is the highest counter accepted so far; bit i of the bitmap says whether
-    counter ``top − i`` was accepted. A counter more than ``REPLAY_WINDOW − 1`` below
-    ``top`` is too old. ``check`` never changes state; ``commit`` records a counter that
-    passed ``check`` and authenticated.
-    """
-
-    __slots__ = ("_bits", "top")
-
-    def __init__(self) -> None:
-        self.top = -1
-        self._bits = 0
-
-    def check(self, counter: int) -> None:
-        offset = self.top - counter
-        if offset < 0:
-            return
-        if offset >= REPLAY_WINDOW:
-            raise ReplayError("link counter is older than the replay window")
-        if (self._bits >> offset) & 1:
-            raise ReplayError("link counter was already received")
-
-    def commit(self, counter: int) -> None:
-        offset = self.top - counter
-        if offset < 0:
-            shift = -offset
-            self._bits = ((self._bits << shift) | 1) & _WINDOW_MASK if shift < REPLAY_WINDOW else 1
-            self.top = counter
-        else:
-            self._bits |= 1 << offset
-
-    def __repr__(self) -> str:
-        return f"ReplayWindow(top={self.top})"
 
 
 class Session:
@@ -95,13 +59,21 @@ class Session:
 
     ``initiator`` is this side's role in the handshake that made the session. Time
     and peer bookkeeping (``created``, ``confirmed``) belong to the endpoint.
+
+    ``seal`` and ``open`` are the data path, one call per datagram each way: struct
+    headers, the cached AEAD's bound method, and the replay window as integer bit
+    operations inline (RFC 6479 idea): ``top`` is the highest counter accepted so far
+    and bit i of ``bits`` says whether counter ``top − i`` was accepted. A counter more
+    than ``REPLAY_WINDOW − 1`` below ``top`` is too old. The window is read before the
+    tag is checked and changed only after it verified.
     """
 
     __slots__ = (
-        "_receive",
-        "_send",
+        "_open",
+        "_seal",
         "_send_type",
         "act_three",
+        "bits",
         "confirmed",
         "created",
         "initiator",
@@ -109,7 +81,7 @@ class Session:
         "remote_static",
         "sent",
         "superseded",
-        "window",
+        "top",
     )
 
     def __init__(
@@ -123,15 +95,16 @@ class Session:
     ) -> None:
         if not 0 < limit <= REJECT_AFTER_MESSAGES:
             raise LocalProtocolError("session message limit out of range")
-        self._send = ChaChaAead(keys.send_key)
-        self._receive = ChaChaAead(keys.receive_key)
+        self._seal = ChaChaAead(keys.send_key).seal
+        self._open = ChaChaAead(keys.receive_key).open
         self._send_type = TYPE_DATA_FROM_INITIATOR if initiator else TYPE_DATA_FROM_RESPONDER
         self.initiator = initiator
         self.remote_static = keys.remote_static
         self.created = created
         self.limit = limit
         self.sent = 0
-        self.window = ReplayWindow()
+        self.top = -1  # replay window: nothing received yet
+        self.bits = 0
         #: The responder keeps the act-three datagram to recognise a retransmission.
         self.act_three = act_three
         #: The initiator's session is unconfirmed until the responder's first datagram.
@@ -146,7 +119,7 @@ class Session:
             raise LocalProtocolError("link session exhausted its counters; rekey first")
         self.sent = counter + 1
         header = _HEADER.pack(self._send_type, counter)
-        return header + self._send.seal(_NONCE.pack(counter), packet, header)
+        return header + self._seal(_NONCE.pack(counter), packet, header)
 
     def open(self, datagram: bytes) -> bytes:
         """Authenticate and decrypt a DATA datagram whose type the caller has matched.
@@ -156,13 +129,20 @@ class Session:
         """
         if len(datagram) < DATA_OVERHEAD:
             raise MalformedInputError("link datagram shorter than its header and tag")
-        counter = _HEADER.unpack_from(datagram)[1]
-        window = self.window
-        window.check(counter)
-        plaintext = self._receive.open(
-            _NONCE.pack(counter), datagram[HEADER_LEN:], datagram[:HEADER_LEN]
-        )
-        window.commit(counter)
+        (counter,) = _COUNTER.unpack_from(datagram, 1)
+        offset = self.top - counter
+        if offset >= 0:  # not newer than the newest: the window decides
+            if offset >= REPLAY_WINDOW:
+                raise ReplayError("link counter is older than the replay window")
+            if (self.bits >> offset) & 1:
+                raise ReplayError("link counter was already received")
+        plaintext = self._open(_NONCE.pack(counter), datagram[HEADER_LEN:], datagram[:HEADER_LEN])
+        if offset < 0:  # the newest so far: slide the window up to it
+            self.top = counter
+            shift = -offset
+            self.bits = ((self.bits << shift) | 1) & _WINDOW_MASK if shift < REPLAY_WINDOW else 1
+        else:
+            self.bits |= 1 << offset
         return plaintext
 
     def __repr__(self) -> str:

@@ -126,6 +126,20 @@ class UdpSocket:
         with contextlib.suppress(OSError):
             await self._sock.sendto(data, address)
 
+    def send_nowait(self, data: bytes, address: Address) -> bool:
+        """``send`` without its checkpoint, for a wrapper that already is one (the link
+        layer): False when the datagram could not leave at once (then ``await send``)."""
+        raw = self._raw
+        if raw is None:
+            return False
+        try:
+            raw.sendto(data, address)
+        except BlockingIOError:
+            return False  # the buffer is full
+        except OSError:
+            pass  # an ICMP error for an earlier send: loss
+        return True
+
     async def receive(self) -> tuple[bytes, Address]:
         """The next datagram. A cancellation point; while datagrams are waiting it yields
         to other tasks only on every ``YIELD_EVERY``-th call, so that a busy relay

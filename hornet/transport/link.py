@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, Protocol
 
 import trio
@@ -164,40 +164,61 @@ def forget_link(sock: DatagramSocket, address: Address) -> None:
         sock.endpoint.forget(address)
 
 
+def _cannot_send_now(data: bytes, address: Address) -> bool:
+    return False  # the inner socket has no ``send_nowait``: always ``await send``
+
+
 class LinkSocket:
     """A ``DatagramSocket`` whose datagrams are link-encrypted (see the module doc)."""
 
     def __init__(self, inner: DatagramSocket, endpoint: LinkEndpoint) -> None:
         self._inner = inner
         self.endpoint = endpoint
+        # The data path's calls, bound once. ``send_nowait`` (a ``UdpSocket``) sends
+        # without the inner socket's own checkpoint: ``send`` is already one.
+        self._seal = endpoint.seal
+        self._open = endpoint.open
+        self._send_nowait: Callable[[bytes, Address], bool] = getattr(
+            inner, "send_nowait", _cannot_send_now
+        )
         self._wait: trio.CancelScope | None = None
         self._timers = trio.CancelScope()
         self._waiters: dict[Address, trio.Event] = {}
         self.rejected: Counter[str] = Counter()
+        #: ``trio.current_time`` without its two wrapper calls (the data path reads it).
+        self._now = trio.lowlevel.current_clock().current_time
 
     @property
     def address(self) -> Address:
         return self._inner.address
 
+    @property
+    def inner(self) -> DatagramSocket:
+        """The socket the link datagrams travel on (e.g. to attach a kernel filter)."""
+        return self._inner
+
     async def send(self, data: bytes, address: Address) -> None:
-        # The data path: one seal and the inner send; control work only when the
-        # endpoint queued the packet or produced datagrams of its own.
-        endpoint = self.endpoint
-        sealed = endpoint.seal(data, address, trio.current_time())
+        # The data path: a checkpoint, one seal and the datagram out; control work only
+        # when the endpoint queued the packet or produced datagrams of its own.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        sealed = self._seal(data, address, self._now())
         if sealed is not None:
-            await self._inner.send(sealed, address)
-            if not endpoint.has_datagrams_to_send():
+            if not self._send_nowait(sealed, address):
+                await self._inner.send(sealed, address)
+            if not self.endpoint.has_datagrams_to_send():
                 return
         await self._flush()
         self._rearm()
 
     async def receive(self) -> tuple[bytes, Address]:
         endpoint = self.endpoint
-        inner = self._inner
+        receive = self._inner.receive
+        open_ = self._open
+        now = self._now
         while True:
-            data, source = await inner.receive()
+            data, source = await receive()
             try:
-                packet = endpoint.open(data, source, trio.current_time())
+                packet = open_(data, source, now())
             except RemoteProtocolError as exc:
                 self.rejected[type(exc).__name__] += 1
                 packet = None

@@ -15,7 +15,6 @@ from hornet.link.channel import (
     REPLAY_WINDOW,
     TYPE_DATA_FROM_INITIATOR,
     TYPE_DATA_FROM_RESPONDER,
-    ReplayWindow,
     Session,
 )
 from hornet.link.noise import TransportKeys
@@ -89,38 +88,45 @@ def test_counter_older_than_the_window_is_rejected() -> None:
         responder.open(old)
 
 
+def _sealed_at(sender: Session, counter: int, payload: bytes = b"x") -> bytes:
+    sender.sent = counter
+    return sender.seal(payload)
+
+
 def test_replay_window_edges() -> None:
-    window = ReplayWindow()
-    window.check(0)
-    window.commit(0)
-    window.check(REPLAY_WINDOW - 1)
-    window.commit(REPLAY_WINDOW - 1)
-    window.check(1)  # exactly at the oldest slot: still inside
-    window.commit(1)
+    initiator, responder = _pair()
+    w = REPLAY_WINDOW
+    at = {c: _sealed_at(initiator, c) for c in (0, 1, w - 1, 10 * w - 1, 10 * w)}
+    responder.open(at[0])
+    responder.open(at[w - 1])
+    responder.open(at[1])  # exactly at the oldest slot: still inside
     with pytest.raises(ReplayError):
-        window.check(0)  # now too old
+        responder.open(at[0])  # now too old
     with pytest.raises(ReplayError):
-        window.check(1)
-    window.commit(10 * REPLAY_WINDOW)  # a jump beyond the window clears it
+        responder.open(at[1])
+    responder.open(at[10 * w])  # a jump beyond the window clears it
     with pytest.raises(ReplayError):
-        window.check(10 * REPLAY_WINDOW)
-    window.check(10 * REPLAY_WINDOW - 1)
+        responder.open(at[10 * w])
+    responder.open(at[10 * w - 1])
+    assert responder.top == 10 * w
 
 
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.integers(0, 3000), max_size=200))
 def test_replay_window_accepts_each_counter_at_most_once(counters: list[int]) -> None:
-    window = ReplayWindow()
+    initiator, responder = _pair()
+    datagrams = {c: _sealed_at(initiator, c, c.to_bytes(2, "big")) for c in set(counters)}
     accepted: set[int] = set()
     for counter in counters:
+        top = responder.top
         try:
-            window.check(counter)
+            assert responder.open(datagrams[counter]) == counter.to_bytes(2, "big")
         except ReplayError:
-            assert counter in accepted or counter <= window.top - REPLAY_WINDOW
+            assert counter in accepted or counter <= top - REPLAY_WINDOW
             continue
         assert counter not in accepted
-        window.commit(counter)
         accepted.add(counter)
+    assert responder.bits < 1 << REPLAY_WINDOW  # the bitmap stays bounded
 
 
 def test_session_refuses_to_seal_past_its_limit() -> None:

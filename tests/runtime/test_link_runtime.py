@@ -230,3 +230,24 @@ def test_a_link_setting_that_is_not_a_boolean_is_a_config_error(tmp_path: Path) 
     )
     assert out.returncode != 0
     assert "'link' must be true or false" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_the_e2e_benchmark_measures_the_chain_with_and_without_link() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "hornet.bench_e2e", "--json", "--packets", "3000",
+         "--circuits", "5", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert figures["link"] is True
+    for prefix, suffix in (("plain_", ""), ("", "_nolink"), ("", "")):
+        assert figures[f"{prefix}delivered{suffix}"] > 0.9
+        assert figures[f"{prefix}goodput_mbps{suffix}"] > 0
+    on, off = figures["goodput_mbps"], figures["goodput_mbps_nolink"]
+    assert abs(figures["link_cost"] - (1 - on / off)) < 0.01  # one round: the ratio itself
+    assert figures["setup_ms_median"] > 0
