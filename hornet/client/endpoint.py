@@ -35,7 +35,7 @@ from hornet.core.setup import (
 from hornet.directory import Directory, RelayInfo, endpoint_id
 from hornet.errors import HornetError
 from hornet.transport import DatagramSocket, unix_now
-from hornet.transport.link import connect_link, forget_link
+from hornet.transport.link import connect_link, refresh_link
 
 PacketHandler = Callable[[bytes], Awaitable[None]]
 
@@ -210,5 +210,5 @@ class Endpoint:
         finally:
             del self._setups[request.pending.match]
         for relay in (path.forward[0], path.backward[-1]):  # link layer: a relay that
-            forget_link(self.socket, relay.address)  # restarted lost our session
+            await refresh_link(self.socket, relay.address)  # restarted lost our session
         raise SetupTimeoutError(f"no setup reply within {timeout:g} s ({path.describe()})")

@@ -295,13 +295,20 @@ class LinkEndpoint:
         else:
             self._schedule(peer, self._next_time(peer, now))
 
-    def forget(self, address: Address) -> None:
-        """Drop every session, handshake and queued packet for ``address``; the next
-        packet for it starts a fresh handshake. A client calls this when a relay stopped
-        answering (it may have restarted and lost the session, and it cannot tell us)."""
-        peer = self._peers.get(address)
-        if peer is not None:
-            self._forget(peer)
+    def refresh(self, address: Address, now: float) -> None:
+        """Start a fresh handshake to ``address`` unless one is under way; the current
+        session keeps carrying packets until the new one is confirmed (as in a rekey).
+
+        A client calls this when a relay stopped answering. If the relay restarted, it
+        lost the session and cannot tell a client (it knows no key to reach it with);
+        the new session replaces the lost one. If it is only busy, nothing is lost.
+        Raises ``LocalProtocolError`` if ``resolve`` knows no static key for it.
+        """
+        if self.resolve(address) is None:
+            raise LocalProtocolError("no static key is known for this address")
+        peer = self._peer(address, now)
+        if peer.outbound is None:
+            self._initiate(peer, now)
 
     def statistics(self) -> LinkStatistics:
         return LinkStatistics(

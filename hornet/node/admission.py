@@ -342,8 +342,8 @@ def install_kernel_filter(sock: object, params: Params) -> bool:
     """
     if not isinstance(sock, LinkSocket):
         return False
-    inner = sock._inner  # until the transport exposes its socket for filters
-    raw = inner._raw if isinstance(inner, UdpSocket) else None
+    inner = sock.inner
+    raw = inner.raw_socket if isinstance(inner, UdpSocket) else None
     if raw is None:
         return False
     smallest = min(params.setup_packet_len, params.data_packet_len(0))

@@ -106,6 +106,11 @@ class UdpSocket:
     def address(self) -> Address:
         return self._address
 
+    @property
+    def raw_socket(self) -> _socket.socket | None:
+        """The stdlib socket underneath, for socket options (e.g. a kernel filter)."""
+        return self._raw
+
     async def send(self, data: bytes, address: Address) -> None:
         """Send one datagram to a numeric ``(IPv4, port)`` address.
 

@@ -157,11 +157,11 @@ async def connect_link(sock: DatagramSocket, address: Address, *, hold_for: floa
         await sock.connect(address, hold=hold_for + HOLD_MARGIN if hold_for > 0 else 0.0)
 
 
-def forget_link(sock: DatagramSocket, address: Address) -> None:
-    """Drop the link state for ``address`` (see ``LinkEndpoint.forget``); no-op without
-    a link layer."""
+async def refresh_link(sock: DatagramSocket, address: Address) -> None:
+    """Start a fresh handshake from a client's ``sock`` to the relay at ``address``
+    (``LinkEndpoint.refresh``) without waiting for it; no-op without a link layer."""
     if isinstance(sock, LinkSocket):
-        sock.endpoint.forget(address)
+        await sock.refresh(address)
 
 
 def _cannot_send_now(data: bytes, address: Address) -> bool:
@@ -244,6 +244,13 @@ class LinkSocket:
         self._rearm()
         if event is not None:
             await event.wait()
+
+    async def refresh(self, address: Address) -> None:
+        """Start a fresh handshake to the relay at ``address``, keeping the current
+        session until it is confirmed (``LinkEndpoint.refresh``); does not wait."""
+        self.endpoint.refresh(address, trio.current_time())
+        await self._flush()
+        self._rearm()
 
     def statistics(self) -> LinkStatistics:
         stats = self.endpoint.statistics()

@@ -414,7 +414,7 @@ def test_an_unheld_idle_client_link_expires_and_the_relay_cannot_reach_the_clien
     assert sim.endpoints[A].statistics().dropped["queue_no_handshake"] == 1
 
 
-def test_a_forgotten_link_starts_a_fresh_handshake_to_a_restarted_relay() -> None:
+def test_a_refreshed_link_reaches_a_restarted_relay_again() -> None:
     sim = Sim()
     sim.add(CLIENT, client=True)
     sim.add(A)
@@ -424,10 +424,27 @@ def test_a_forgotten_link_starts_a_fresh_handshake_to_a_restarted_relay() -> Non
     sim.send(CLIENT, b"lost", A)
     sim.run(1.0)
     assert sim.errors["UnknownSessionError"] == 1
-    sim.endpoints[CLIENT].forget(A)  # what the client does after a setup timeout
+    sim.endpoints[CLIENT].refresh(A, sim.now)  # what the client does after a setup timeout
+    sim.flush(CLIENT)
+    sim.run(1.0)
     sim.send(CLIENT, b"after", A)
     sim.run(1.0)
     assert [p for p, _ in sim.received[A]] == [b"before", b"after"]
+
+
+def test_a_refresh_keeps_the_old_session_until_the_new_one_is_confirmed() -> None:
+    sim = Sim()
+    sim.add(CLIENT, client=True)
+    sim.add(A)
+    sim.send(CLIENT, b"before", A)
+    sim.run(1.0)
+    sim.filter = lambda data, _s, _d: data[0] not in (TYPE_ACT_ONE, TYPE_ACT_TWO)  # a flood
+    sim.endpoints[CLIENT].refresh(A, sim.now)  # the new handshake cannot get through
+    sim.flush(CLIENT)
+    sim.run(1.0)
+    sim.send(CLIENT, b"during", A)
+    sim.run(1.0)
+    assert [p for p, _ in sim.received[A]] == [b"before", b"during"]
 
 
 def test_simultaneous_open_leaves_both_directions_working() -> None:
