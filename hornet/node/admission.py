@@ -82,13 +82,15 @@ class Verdict:
 
 
 def _rate(_: object, attribute: attrs.Attribute[float], value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigError(f"{attribute.name} must be a positive number")
+    message = f"{attribute.name} must be a positive number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(message)
+    try:
+        finite = math.isfinite(value)  # an int too large for a float overflows here
+    except OverflowError:
+        raise ConfigError(message) from None
+    if not finite or value <= 0:
+        raise ConfigError(message)
 
 
 def _count(minimum: int) -> Any:

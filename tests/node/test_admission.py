@@ -269,3 +269,11 @@ async def test_a_relay_on_a_link_socket_gets_the_kernel_filter_and_others_do_not
     finally:
         for sock in (udp, memory, bare):
             sock.close()
+
+
+def test_a_rate_too_large_for_a_float_is_a_config_error() -> None:
+    # Found by the config fuzz target: math.isfinite(10**400) raises OverflowError.
+    from hornet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="data_rate"):
+        Limits.from_mapping({"data_rate": 10**400})
