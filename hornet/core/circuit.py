@@ -3,7 +3,7 @@
 Endpoints, unlike relays, do keep per-circuit state. Every data payload M (one size
 class, ``payload_size`` bytes) is
 
-    seq (8) ‖ ChaCha20-Poly1305_k(nonce = 0^4 ‖ seq, kind (1) ‖ len (2) ‖ body ‖ 0…) ‖ tag (16)
+    seq (8) ‖ AES-256-GCM_k(nonce = 0^4 ‖ seq, kind (1) ‖ len (2) ‖ body ‖ 0…) ‖ tag (16)
 
 with k = HMAC("hornet-e2e-fwd" | "hornet-e2e-bwd", s'_D): authenticated, numbered, and
 checked against a sliding replay window, so forgeries, duplicates and replays are
@@ -46,9 +46,9 @@ def e2e_key(session_secret: bytes, *, backward: bool) -> bytes:
     return crypto.hmac_sha256(b"hornet-e2e-bwd" if backward else b"hornet-e2e-fwd", session_secret)
 
 
-def e2e_aead(session_secret: bytes, *, backward: bool) -> crypto.ChaChaAead:
+def e2e_aead(session_secret: bytes, *, backward: bool) -> crypto.Aes256Gcm:
     """The cached AEAD under ``e2e_key``: one per direction per session."""
-    return crypto.ChaChaAead(e2e_key(session_secret, backward=backward))
+    return crypto.Aes256Gcm(e2e_key(session_secret, backward=backward))
 
 
 @attrs.frozen
@@ -89,7 +89,7 @@ class Frame:
     body: bytes
 
 
-def seal_frame(aead: crypto.ChaChaAead, seq: int, kind: int, body: bytes, size: int) -> bytes:
+def seal_frame(aead: crypto.Aes256Gcm, seq: int, kind: int, body: bytes, size: int) -> bytes:
     """The end-to-end frame of ``size`` bytes: seq ‖ AEAD(kind ‖ len ‖ body ‖ 0…)."""
     room = size - E2E_OVERHEAD
     if len(body) > room:
@@ -99,7 +99,7 @@ def seal_frame(aead: crypto.ChaChaAead, seq: int, kind: int, body: bytes, size: 
     return seq_bytes + aead.seal(_NONCE_PREFIX + seq_bytes, plain, None)
 
 
-def open_frame(aead: crypto.ChaChaAead, message: bytes, window: ReplayWindow) -> Frame:
+def open_frame(aead: crypto.Aes256Gcm, message: bytes, window: ReplayWindow) -> Frame:
     """Authenticate a frame, then record its seq (raises ``ReplayError`` on a repeat)."""
     if len(message) < E2E_OVERHEAD:
         raise MalformedInputError("payload too small")

@@ -3,7 +3,7 @@
 The per-circuit AHDR is constant, so without link encryption an observer of one link
 can link all packets of a circuit. Each link is authenticated with a BOLT 8 handshake
 (Noise_XK_secp256k1_ChaChaPoly_SHA256) against the relay's directory key, and every
-datagram is then sealed with ChaCha20-Poly1305 under a counter, behind a replay window.
+datagram is then sealed with AES-256-GCM under a counter, behind a replay window.
 
 - ``noise``: the three BOLT 8 acts, exact bytes.
 - ``channel``: wire types, per-session AEAD, replay window.

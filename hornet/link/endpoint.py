@@ -96,7 +96,7 @@ class LinkConfig:
     max_queue: int = 64
     handshake_rate: float = 500.0
     handshake_burst: float = 200.0
-    rekey_after_messages: int = 1 << 60
+    rekey_after_messages: int = 1 << 28
     reject_after_messages: int = REJECT_AFTER_MESSAGES
 
     def __attrs_post_init__(self) -> None:

@@ -411,3 +411,24 @@ def test_drop_reasons_never_leak_exception_types() -> None:
         "key_epoch",
     }
     assert issubclass(ReplayError, RemoteProtocolError)
+
+
+def test_end_to_end_frame_is_seq_then_aes256gcm_under_the_hmac_derived_key() -> None:
+    """SPEC §5.5 byte for byte, checked with an independent AES-GCM and HMAC."""
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    net = SimNetwork(4)
+    source, _ = open_session(net, [0, 1, 2, 3], [2, 1, 0])
+    source.peer_has_reply_header = True  # plain DATA frames from here on
+    trip = net.deliver(source.seal(b"watchtower blob", 1, net.rng), 1)
+    deliver = trip.delivered
+    key = hmac.new(b"hornet-e2e-fwd", deliver.session_secret, hashlib.sha256).digest()
+    seq = deliver.message[:8]
+    assert int.from_bytes(seq, "big") == 1  # frame 0 was the INIT
+    plain = AESGCM(key).decrypt(bytes(4) + seq, deliver.message[8:], None)
+    assert plain[:3] == bytes((0x00,)) + len(b"watchtower blob").to_bytes(2, "big")
+    assert plain[3:18] == b"watchtower blob"
+    assert plain[18:] == bytes(len(plain) - 18)
