@@ -28,6 +28,15 @@ need (there are five busy processes on a small machine) and the figure measures 
 goodput = user bytes delivered / (last arrival − first arrival) at the sink.
 cpu_us_per_packet: CPU time of all five processes (/proc) per delivered packet, a figure
 that contention from other jobs on the machine moves much less than the wall clock.
+
+compute_us_per_packet: the chain's HORNET computation for one packet in this process,
+with no I/O, no scheduler and no queues: the source's seal, a link seal and open on each
+of the 4 links (``_nolink``: none), ``Relay.process`` at the 3 relays and at the sink,
+and the sink's end-to-end open and frame decode. The chains share everything else (the
+same processes, sockets, loops and queues), so a HORNET chain costs at least the plain
+chain's CPU plus this, and ``goodput_ratio_ceiling`` = plain CPU / (plain CPU +
+compute) bounds ``cpu_ratio`` from above for code whose only extra cost is its
+cryptography and header processing.
 Also: setup round-trip times, and relay RSS before and after ``--circuits`` setups.
 """
 
@@ -462,7 +471,62 @@ def run(
                 chain.net.close()
     out["goodput_ratio"] = round(out["goodput_mbps"] / out["plain_goodput_mbps"], 3)
     out["cpu_ratio"] = round(out["plain_cpu_us_per_packet"] / out["cpu_us_per_packet"], 3)
+    plain_cpu = out["plain_cpu_us_per_packet"]
+    for suffix, linked in (("", link), ("_nolink", False)) if link else (("", False),):
+        compute = compute_us_per_packet(payload, link=linked)
+        out["compute_us_per_packet" + suffix] = round(compute, 1)
+        out["goodput_ratio_ceiling" + suffix] = round(plain_cpu / (plain_cpu + compute), 3)
     return out
+
+
+def compute_us_per_packet(
+    payload: int, *, link: bool, packets: int = 5000, rounds: int = 5
+) -> float:
+    """The chain's per-packet HORNET computation in one process (module doc): median
+    over ``rounds`` of ``packets`` fresh packets each, source to sink."""
+    from hornet.core.circuit import DestinationSession, SourceSession
+    from hornet.core.stream import Frame
+    from hornet.link.channel import Session
+    from hornet.link.noise import TransportKeys
+    from hornet.testing.sim import SimNetwork
+
+    net = SimNetwork(4)
+    keys = net.setup([0, 1, 2, 3], [2, 1, 0])  # at simulated time 0, EXP 600
+    source = SourceSession(keys, payload)
+    source.peer_has_reply_header = True  # steady state: plain DATA frames
+    hops = [net.relays[i] for i in range(4)]
+    k1, k2 = bytes([1]) * 32, bytes([2]) * 32
+    links = [
+        (
+            Session(TransportKeys(k1, k2, b"", b"", b""), initiator=True, created=0.0),
+            Session(TransportKeys(k2, k1, b"", b"", b""), initiator=False, created=0.0),
+        )
+        for _ in range(4 if link else 0)
+    ]
+    body = bytes(source.max_message)
+    rng = random.Random(1)
+    now = 1.0
+    sink: DestinationSession | None = None
+    figures = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(packets):
+            packet = source.seal(body, now, rng).packet
+            result: Any = None
+            for index, relay in enumerate(hops):
+                if links:
+                    sender, receiver = links[index]
+                    packet = receiver.open(sender.seal(packet))
+                result = relay.process(packet, now)
+                if isinstance(result, Forward):
+                    packet = result.packet
+            if not isinstance(result, Deliver):
+                raise RuntimeError(f"the in-process chain did not deliver: {result!r}")
+            if sink is None:
+                sink = DestinationSession(net.params, result, payload)
+            Frame.decode(sink.receive(result))
+        figures.append((time.perf_counter() - start) / packets * 1e6)
+    return statistics.median(figures)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hornet.core import crypto
-from hornet.core.fs import HopKeys, filler
+from hornet.core.fs import HopKeys
 from hornet.core.params import TAG_LEN, Profile
 from hornet.errors import LocalProtocolError
 
@@ -102,16 +102,25 @@ class ForwardOnion:
             message, tags[i] = sealed[:-TAG_LEN], sealed[-TAG_LEN:]
             ivs[i] = iv
             iv = layer.prp.encrypt(iv)
-        size = self._size
+        # The tag array as one big-endian integer of r·16 bytes: hop i's stream S_i
+        # (CTR under its tag key and IV') is drawn once and used twice, for the filler and
+        # for T_i = tag_i ‖ (T_{i+1} ⊕ S_i)[: size − 16]; the last hop needs no stream.
         zeros = self._zeros
-        streams = [layer.tag.xor(iv_i, zeros) for layer, iv_i in zip(layers, ivs, strict=True)]
-        tag_array = tags[-1] + padding + filler(streams, TAG_LEN, self._max_hops)
-        # T_i = tag_i ‖ (T_{i+1}[: size − 16] ⊕ S_i): XOR with hop i's CTR stream is one
-        # more CTR call under the same key and IV, cheaper than XOR in Python.
-        body = size - TAG_LEN
+        streams = [
+            int.from_bytes(layers[i].tag.xor(ivs[i], zeros), "big") for i in range(hops - 1)
+        ]
+        # Sphinx filler: what hop l−1 must see at the tail of T (``fs.filler``, in ints).
+        phi = 0
+        for i, stream in enumerate(streams):
+            phi = (phi << 128) ^ (stream & ((1 << (128 * (i + 1))) - 1))
+        tail = 128 * (hops - 1)
+        tag_array = (int.from_bytes(tags[-1] + padding, "big") << tail) | phi
+        body_bits = 8 * (self._size - TAG_LEN)
         for i in range(hops - 2, -1, -1):
-            tag_array = tags[i] + layers[i].tag.xor(ivs[i], tag_array[:body])
-        return iv, tag_array, message
+            tag_array = (int.from_bytes(tags[i], "big") << body_bits) | (
+                (tag_array ^ streams[i]) >> 128
+            )
+        return iv, tag_array.to_bytes(self._size, "big"), message
 
 
 class BackwardOnion:

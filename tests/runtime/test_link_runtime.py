@@ -251,3 +251,15 @@ def test_the_e2e_benchmark_measures_the_chain_with_and_without_link() -> None:
     on, off = figures["goodput_mbps"], figures["goodput_mbps_nolink"]
     assert abs(figures["link_cost"] - (1 - on / off)) < 0.01  # one round: the ratio itself
     assert figures["setup_ms_median"] > 0
+    for suffix in ("", "_nolink"):
+        assert figures[f"compute_us_per_packet{suffix}"] > 0
+        assert 0 < figures[f"goodput_ratio_ceiling{suffix}"] < 1
+
+
+def test_the_in_process_compute_chain_delivers_every_packet() -> None:
+    """``compute_us_per_packet`` runs source → 3 relays → sink with and without link
+    sessions; it raises unless every packet is delivered and its frame decodes."""
+    from hornet.bench_e2e import compute_us_per_packet
+
+    for link in (True, False):
+        assert compute_us_per_packet(1024, link=link, packets=50, rounds=1) > 0
