@@ -3,6 +3,11 @@
 Official BOLT 4 vectors are read from ``../shared/vectors`` beside the repository
 (or from ``$HORNET_SHARED_VECTORS``). When they are absent, tests that need them
 are skipped with a reason that says so plainly, and the run prints a warning line.
+
+Every other external thing a test needs (a PostgreSQL server, npm, a Rust toolchain,
+root with network namespaces) is named in ``EXTERNAL``: the run's header says which are
+present, and a test that needs a missing one calls ``require(name)``, which skips with a
+reason naming the thing and how to get it. ``.ci/run`` provides all of them.
 """
 
 from __future__ import annotations
@@ -10,6 +15,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +28,60 @@ SHARED_VECTORS = Path(os.environ.get("HORNET_SHARED_VECTORS", REPO.parent / "sha
 GOLDEN_VECTORS = REPO / "tests" / "vectors"
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def _has_netns() -> bool:
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        return False
+    probe = subprocess.run(["ip", "netns", "list"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+# name -> (is it present?, what it is and how to get it)
+EXTERNAL: dict[str, tuple[Callable[[], bool], str]] = {
+    "postgresql": (
+        lambda: bool(os.environ.get("HORNET_TEST_POSTGRES_DSN")),
+        "a PostgreSQL server: as root on Debian run "
+        "`export HORNET_TEST_POSTGRES_DSN=$(sh scripts/start_postgres.sh)`, or point "
+        "HORNET_TEST_POSTGRES_DSN at any server",
+    ),
+    "npm": (
+        lambda: shutil.which("npm") is not None and shutil.which("node") is not None,
+        "Node.js and npm (`apt-get install nodejs npm`), for the LDK interop tests",
+    ),
+    "cargo": (
+        lambda: shutil.which("cargo") is not None,
+        "a Rust toolchain with cargo (https://rustup.rs or `apt-get install cargo`), "
+        "for the native engine",
+    ),
+    "netns": (
+        _has_netns,
+        "root and `ip netns` from iproute2 (`apt-get install iproute2`), "
+        "for the multi-host namespace tests",
+    ),
+}
+
+
+def require(name: str) -> None:
+    """Skip the calling test, naming the missing thing and how to get it."""
+    present, what = EXTERNAL[name]
+    if not present():
+        pytest.skip(f"needs {what}; not found here, so this test did NOT run")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
     if SHARED_VECTORS.is_dir():
-        return f"hornet: official BOLT 4 vectors from {SHARED_VECTORS}"
-    return (
-        f"hornet: WARNING official BOLT 4 vectors NOT FOUND at {SHARED_VECTORS}; "
-        "the tests that replay them are SKIPPED"
+        lines = [f"hornet: official BOLT 4 vectors from {SHARED_VECTORS}"]
+    else:
+        lines = [
+            f"hornet: WARNING official BOLT 4 vectors NOT FOUND at {SHARED_VECTORS}; "
+            "the tests that replay them are SKIPPED"
+        ]
+    found = [name for name, (present, _) in EXTERNAL.items() if present()]
+    missing = [name for name in EXTERNAL if name not in found]
+    lines.append(
+        f"hornet: external test needs present: {', '.join(found) or 'none'}; "
+        f"missing (their tests skip): {', '.join(missing) or 'none'}"
     )
+    return lines
 
 
 def load_bolt04_vector(name: str) -> Any:

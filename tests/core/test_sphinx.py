@@ -10,6 +10,7 @@ import pytest
 from conftest import load_bolt04_vector
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyln.proto import onion as pyln_onion
 from pyln.proto.onion import RoutingOnion, SphinxHop, SphinxPath, TlvPayload
 from pyln.proto.primitives import PrivateKey as PylnPrivateKey
 from pyln.proto.primitives import PublicKey as PylnPublicKey
@@ -95,6 +96,41 @@ def test_vector_peel_with_wrong_associated_data_fails_integrity() -> None:
 
 
 # --- interop with pyln-proto, 1 to 20 hops ---------------------------------------------
+#
+# pyln-proto (26.4 and every release up to 26.6.9) XORs its ChaCha20 stream in place with
+# ``encryptor.update_into(dest, dest)``. cryptography 51 refuses overlapping buffers, so
+# every pyln onion call raises ``ValueError: data and buf must not overlap``.
+#
+# Of the three ways out (a test-only shim, a newer pyln-proto, an upper bound on
+# cryptography) we chose the shim: no pyln-proto release fixes the call yet, and an upper
+# bound would test interop against a cryptography that users no longer get from
+# ``pip install hornet-onion``. The shim replaces exactly that one helper, inside these
+# tests only, with the same ChaCha20 keystream XORed through a copy. Every other line
+# of pyln-proto's onion code (key derivation, filler, HMACs, TLV parsing) runs unchanged.
+
+
+def _pyln_chacha20_stream(key: bytes, dest: bytearray | memoryview) -> None:
+    """pyln's ``chacha20_stream``: XOR the ChaCha20 keystream (zero nonce) into ``dest``."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+
+    encryptor = Cipher(algorithms.ChaCha20(key, b"\x00" * 16), None).encryptor()
+    dest[:] = encryptor.update(bytes(dest))
+
+
+@pytest.fixture(autouse=True)
+def _pyln_onion_with_copying_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pyln_onion, "chacha20_stream", _pyln_chacha20_stream)
+
+
+def test_the_pyln_shim_keeps_pyln_keystream_semantics() -> None:
+    """The shim XORs the same stream pyln's helper would, and in place like it."""
+    key = bytes(range(32))
+    buf = bytearray(b"\x00" * 64)
+    _pyln_chacha20_stream(key, buf)
+    assert bytes(buf) == crypto.chacha20_stream(key, 64)
+    view = memoryview(bytearray(buf))
+    _pyln_chacha20_stream(key, view)
+    assert bytes(view) == b"\x00" * 64
 
 
 def _tlv_payload(i: int) -> bytes:

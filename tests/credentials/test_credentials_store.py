@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import require
 from cred_kit import MSG, NOW, World, make_world
 
 from hornet.credentials.payments import VoucherPayments
@@ -36,10 +37,8 @@ def test_store_records_once_and_caches_responses(tmp_path: Path, backend: str) -
     if backend == "sqlite":
         store = SqliteSpentStore(tmp_path / "spent.db")
     else:
-        dsn = os.environ.get("HORNET_TEST_POSTGRES_DSN")
-        if not dsn:
-            pytest.skip("PostgreSQL server not available: set HORNET_TEST_POSTGRES_DSN")
-        store = PostgresSpentStore(dsn)  # type: ignore[assignment]
+        require("postgresql")
+        store = PostgresSpentStore(os.environ["HORNET_TEST_POSTGRES_DSN"])  # type: ignore[assignment]
         for epoch in store.epochs():
             store.drop_epoch(epoch)
     rid1, rid2 = b"1" * 32, b"2" * 32
@@ -273,9 +272,8 @@ def test_sigkill_never_loses_a_spend_nor_allows_a_second(tmp_path: Path) -> None
 
 
 def test_postgres_concurrent_records_of_one_serial_exactly_once() -> None:
-    dsn = os.environ.get("HORNET_TEST_POSTGRES_DSN")
-    if not dsn:
-        pytest.skip("PostgreSQL server not available: set HORNET_TEST_POSTGRES_DSN")
+    require("postgresql")
+    dsn = os.environ["HORNET_TEST_POSTGRES_DSN"]
     stores = [PostgresSpentStore(dsn) for _ in range(N_CONCURRENT)]
     for epoch in stores[0].epochs():
         stores[0].drop_epoch(epoch)

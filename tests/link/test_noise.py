@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import pytest
+from pyln.proto import wire
 
 from hornet.core.crypto import (
     SecretKey,
@@ -233,8 +234,6 @@ def test_split_keys_reproduce_bolt8_message_vectors() -> None:
 
 # --------------------------------------------------------------------------------------
 # Interop with pyln-proto's BOLT 8 implementation (pyln.proto.wire)
-
-wire = pytest.importorskip("pyln.proto.wire")
 
 
 def _pyln(local: bytes, remote: bytes | None, *, initiator: bool, ephemeral: bytes) -> Any:
