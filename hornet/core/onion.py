@@ -5,10 +5,11 @@ PAPER profile, per hop with keys from s:
     REMOVE_LAYER(IV, O) = (IV' = PRP⁻¹(IV), AES-CTR_enc(IV', O))  # forward relays, ends
 The IV is replaced at every hop, so it identifies nothing across links.
 
-HARDENED profile (default): forward layers are AES-GCM under the hop's IV', and each
-hop's 16-byte tag travels in a tag array T of r·16 bytes that shifts like the AHDR.
+HARDENED profile (default): forward layers are AES-GCM under the hop's gcm key (a key
+no CTR layer uses) and IV', and each hop's 16-byte tag travels in a tag array T of
+r·16 bytes that shifts like the AHDR.
 Hop i splits what arrives as T = tag ‖ rest, opens its layer with
-    O' = AES-GCM-open_enc(nonce = IV'[0:12], O ‖ tag, aad = rest)
+    O' = AES-GCM-open_gcm(nonce = IV'[0:12], O ‖ tag, aad = rest)
 and only then passes on
     T' = (rest ‖ 0^16) ⊕ AES-CTR_tag(IV', ·)
 so T looks fresh on every link. Every bit of a forward packet is covered at the next
@@ -43,7 +44,7 @@ class LayerCiphers:
     def __init__(self, keys: HopKeys) -> None:
         self.prp = crypto.AesBlock(keys.prp)
         self.enc = crypto.AesCtr(keys.enc)
-        self.gcm = crypto.AesGcm(keys.enc)
+        self.gcm = crypto.AesGcm(keys.gcm)
         self.tag = crypto.AesCtr(keys.tag)
 
     def __repr__(self) -> str:

@@ -201,7 +201,7 @@ class _Circuit:
         self.circuit_id = crypto.sha256(fs)[:16]
         self.prp = crypto.AesBlock(keys.prp)
         self.enc = crypto.AesCtr(keys.enc)
-        self.gcm = crypto.AesGcm(keys.enc) if hardened and not self.backward else None
+        self.gcm = crypto.AesGcm(keys.gcm) if hardened and not self.backward else None
         self.tag = crypto.AesCtr(keys.tag) if hardened else None
         self.splice = False  # a rendezvous point's view of a nested header (SPEC.md §6.3)
 
