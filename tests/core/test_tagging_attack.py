@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hornet.core import crypto
+from hornet.core.chdr import TYPE_DATA_NESTED
 from hornet.core.circuit import DestinationSession, SourceSession
+from hornet.core.crypto import SecretKey
 from hornet.core.fs import fs_open
 from hornet.core.params import CHDR_LEN, FS_LEN, TAG_LEN, Params
 from hornet.core.relay import Deliver, Drop, DropReason, Forward, Relay
+from hornet.core.rendezvous import RendezvousDestination, RendezvousSource
 from hornet.testing.sim import SimNetwork
 
 NOW = 5
@@ -73,7 +77,7 @@ def _gcm_tag_candidates(dest: Relay, packet: bytes) -> list[bytes]:
     fs = packet[CHDR_LEN : CHDR_LEN + FS_LEN]
     opened = fs_open(dest.epoch_keys(p.epoch_of(NOW)).prp, fs)
     keys = crypto.derive_keys(opened.s, 16)
-    prp_key = keys[4]
+    prp_key = keys[4]  # AES_s(5), SPEC.md §3.3
     iv = crypto.AesBlock(prp_key).decrypt(packet[2:CHDR_LEN])
     nonce = iv[:12]
     rest = packet[ahdr_end + TAG_LEN : ahdr_end + p.tag_array_len]
@@ -156,3 +160,50 @@ def test_every_flipped_bit_is_dropped_at_the_next_honest_relay() -> None:
     counts = {part: len(bits) for part, bits in _bits(net).items()}
     assert counts["tags"] == 8 * net.params.tag_array_len
     assert passed == {}, {part: f"{len(b)}/{counts[part]} passed R1" for part, b in passed.items()}
+
+
+@pytest.mark.parametrize(
+    ("max_hops", "length"),
+    [(1, 1), (2, 1), (2, 2), (3, 2), (7, 1), (7, 4), (7, 7), (16, 2), (16, 16)],
+)
+def test_every_hop_checks_every_bit_of_the_tag_array_it_receives(
+    max_hops: int, length: int
+) -> None:
+    """For any r and path length, each forward hop (the destination included) drops a
+    packet with any one bit of its T flipped: the source's filler, padding and inside-out
+    sealing make every hop's view of T authenticated, not only its own tag."""
+    net = SimNetwork(length + 1, Params(max_hops=max_hops), seed=max_hops * 100 + length)
+    source = SourceSession(net.setup(list(range(length)), [length], now=NOW), 1024)
+    trip = net.deliver(source.seal(b"every hop", NOW, net.rng), NOW)
+    assert isinstance(trip.final, Deliver) and len(trip.hops) == length
+    ahdr_end = CHDR_LEN + net.params.ahdr_len
+    for hop in trip.hops:
+        relay = net.by_id[hop.node_id]
+        for bit in range(8 * ahdr_end, 8 * (ahdr_end + net.params.tag_array_len)):
+            packet = bytearray(hop.packet)
+            packet[bit // 8] ^= 1 << (bit % 8)
+            result = relay.process(bytes(packet), NOW)
+            assert result == Drop(DropReason.INTEGRITY), (hop.node_id.hex(), bit)
+
+
+def test_nested_packets_check_every_bit_of_t_up_to_the_rendezvous_point() -> None:
+    """S → R0 → R1 → RP (splice) → D's backward relay: every forward hop of a nested
+    packet, RP included, drops it with any one bit of its T flipped."""
+    net = SimNetwork(6, Params(), seed=0x4E5)
+    rng = random.Random(0x4E5)
+    rp = 2
+    d_keys = net.setup([3, rp], [4], now=NOW, endpoint=b"dest\x00\x00\x00\x01", rendezvous=True)
+    dest = RendezvousDestination(d_keys, SecretKey.from_rng(rng), PAYLOAD)
+    s_keys = net.setup([0, 1, rp], [5], now=NOW, rendezvous=True)
+    source = RendezvousSource(s_keys, dest.descriptor(), rng)
+    trip = net.deliver(source.seal(b"nested", NOW, rng), NOW)
+    assert dest.receive(trip.exit_packet).data == b"nested"
+    nested = [hop for hop in trip.hops if hop.packet[0] == TYPE_DATA_NESTED]
+    assert [hop.node_id for hop in nested] == [net.relays[i].node_id for i in (0, 1, rp)]
+    ahdr_end = CHDR_LEN + net.params.nested_ahdr_len
+    for hop in nested:
+        for bit in range(8 * ahdr_end, 8 * (ahdr_end + net.params.tag_array_len)):
+            packet = bytearray(hop.packet)
+            packet[bit // 8] ^= 1 << (bit % 8)
+            result = net.by_id[hop.node_id].process(bytes(packet), NOW)
+            assert result == Drop(DropReason.INTEGRITY), (hop.node_id.hex(), bit)
