@@ -226,15 +226,17 @@ def _raw_openssl(size: int, rounds: int) -> dict[str, float]:
     """The same payload through OpenSSL alone, on cached contexts: the floor for a hop.
 
     openssl_ctr_us: one AES-128-CTR ``update`` (the paper profile's layer);
-    openssl_gcm_us: one AES-128-GCM decrypt with its tag (the hardened profile's layer).
+    openssl_gcm_us: one AES-128-GCM decrypt with its tag and the rest of the tag array,
+    (r − 1)·16 bytes, as associated data (the hardened profile's layer, SPEC.md §5.4).
     """
     key, nonce, data = os.urandom(16), os.urandom(12), os.urandom(size)
+    rest = os.urandom((Params().max_hops - 1) * 16)
     ctx = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor()
     gcm = AESGCM(key)
-    sealed = gcm.encrypt(nonce, data, None)
+    sealed = gcm.encrypt(nonce, data, rest)
     ctr = statistics.median(_per_call_us(lambda: ctx.update(data), 20000) for _ in range(rounds))
     gcm_us = statistics.median(
-        _per_call_us(lambda: gcm.decrypt(nonce, sealed, None), 20000) for _ in range(rounds)
+        _per_call_us(lambda: gcm.decrypt(nonce, sealed, rest), 20000) for _ in range(rounds)
     )
     return {"openssl_ctr_us": round(ctr, 3), "openssl_gcm_us": round(gcm_us, 3)}
 
