@@ -174,7 +174,7 @@ class PeeledMessage:
 
     path_key: bytes
     data: EncryptedData
-    tlv: OnionMessagePayload
+    tlv: OnionMessagePayload = attrs.field(repr=False)  # a request may carry a payment id
     next_message: bytes | None = attrs.field(repr=False)
     ss_hash: bytes = attrs.field(repr=False, eq=False)
 
