@@ -28,6 +28,7 @@ from hornet.credentials.params import CredentialParams
 from hornet.directory import Directory, MixerListing, mixer_listing_from_json
 from hornet.errors import (
     ConfigError,
+    InvalidProofError,
     IssuerKeyMismatchError,
     LocalProtocolError,
     RemoteProtocolError,
@@ -68,20 +69,27 @@ def _tagging_mixer(tmp_path: Path) -> tuple[Kit, list[Kit], Directory]:
     return public, per_buyer, directory
 
 
+def _answer(mixer: Kit, session: MixerSession, message: bytes, kind: Kind,
+            body: bytes) -> MixerReply:
+    """The mixer answers the request in ``message`` with ``body`` of its own making."""
+    peeled = peel_message(mixer.core.node_key, message)
+    request = Request.decode(dict(peeled.tlv.records)[MIXER_REQUEST_TLV])
+    response = Response(kind, request.request_id, Status.OK, body)
+    assert peeled.tlv.reply_path is not None
+    reply = create_onion_message(crypto.SecretKey.from_rng(mixer.rng).secret_bytes(),
+                                 peeled.tlv.reply_path,
+                                 payload=[(MIXER_RESPONSE_TLV, response.encode())])
+    answer = session.receive(reply.message)
+    assert isinstance(answer, MixerReply)
+    return answer
+
+
 def _info_without_keys(public: Kit, session: MixerSession) -> None:
     """At spend time the mixer cannot know who is asking: it answers INFO with prices
     and no issuer parameters, so a wallet has nothing to compare and keeps its own."""
     _, outgoing = session.info_request(public.rng)
-    peeled = peel_message(public.core.node_key, outgoing.message)
-    request = Request.decode(dict(peeled.tlv.records)[MIXER_REQUEST_TLV])
     info = attrs.evolve(public.core.info(public.now), signed_params=())
-    response = Response(Kind.INFO, request.request_id, Status.OK, info.encode())
-    assert peeled.tlv.reply_path is not None
-    reply = create_onion_message(crypto.SecretKey.from_rng(public.rng).secret_bytes(),
-                                 peeled.tlv.reply_path,
-                                 payload=[(MIXER_RESPONSE_TLV, response.encode())])
-    answer = session.receive(reply.message)
-    assert isinstance(answer, MixerReply) and answer.error is None
+    assert _answer(public, session, outgoing.message, Kind.INFO, info.encode()).error is None
 
 
 def _attribute(public: Kit, per_buyer: list[Kit], message: bytes) -> set[int]:
@@ -156,11 +164,18 @@ def test_a_mixer_showing_the_listed_key_but_issuing_under_another_gets_nothing_a
     wallet = Wallet.from_directory(directory, public.mixer_id)
     buyer = public.session(wallet=wallet)
     assert public.call(buyer, buyer.info_request(public.rng)).error is None
-    tagger = per_buyer[0]  # answers the BUY with MACs under a per-buyer key
-    voucher = tagger.payments.mint(8, tagger.rng)
-    reply = tagger.call(buyer, buyer.buy_request(voucher, tagger.rng, now=tagger.now))
-    assert isinstance(reply.error, RemoteProtocolError)
+    voucher = public.payments.mint(8, public.rng)
+    _, outgoing = buyer.buy_request(voucher, public.rng)
+    pending = next(c.issuance for c in buyer._calls.values() if c.issuance is not None)
+    request = Request.decode(dict(peel_message(public.core.node_key, outgoing.message)
+                                  .tlv.records)[MIXER_REQUEST_TLV])
+    ticket = public.core.issuer.verify_issuance(request.credential_request, now=public.now)
+    tagged = per_buyer[0].core.issuer.issue(ticket, public.rng)  # MACs under a per-buyer key
+    reply = _answer(public, buyer, outgoing.message, Kind.BUY, tagged)
+    assert isinstance(reply.error, InvalidProofError)
     assert wallet.balance == 0
+    honest = public.core.issuer.issue(ticket, public.rng)  # control: the listed key's MACs
+    assert len(wallet.client.finish(pending, honest)) == 8
 
 
 def test_the_wallet_refuses_an_epoch_the_directory_does_not_list(tmp_path: Path) -> None:
