@@ -48,11 +48,12 @@ from hornet.core.onion_message import (
     peel_onion_message,
 )
 from hornet.core.params import CHDR_LEN, EXP_GRANULARITY_S, Params
-from hornet.credentials.params import IssuerSecretKey, sign_issuer_params
+from hornet.credentials.params import CredentialParams, IssuerSecretKey, sign_issuer_params
 from hornet.credentials.payments import PaymentBackend
 from hornet.credentials.scheme import Issuer
 from hornet.credentials.service import CredentialService
 from hornet.credentials.transcript import Rng
+from hornet.directory import MAX_LISTED_EPOCHS, MixerListing
 from hornet.errors import (
     DoubleSpendError,
     ExpiredError,
@@ -173,7 +174,7 @@ class PeeledMessage:
 
     path_key: bytes
     data: EncryptedData
-    tlv: OnionMessagePayload
+    tlv: OnionMessagePayload = attrs.field(repr=False)  # a request may carry a payment id
     next_message: bytes | None = attrs.field(repr=False)
     ss_hash: bytes = attrs.field(repr=False, eq=False)
 
@@ -216,6 +217,20 @@ def derive_issuer_key(master_secret: bytes, epoch: int) -> IssuerSecretKey:
     """The issuer key of ``epoch``, derived from the mixer's master secret."""
     label = _ISSUER_KEY_TAG + epoch.to_bytes(4, "big")
     return IssuerSecretKey.generate(KeyedRng(master_secret, label))
+
+
+def mixer_listing(params: CredentialParams, node_id: bytes,
+                  issuer_keys: Callable[[int], IssuerSecretKey], now: float, *,
+                  epochs: int = 2) -> MixerListing:
+    """The mixer's directory listing at ``now`` (docs/spec-mixer.md §3.5): the issuer
+    parameters of ``epochs`` credential epochs from the current one (the current and the
+    next by default), and of the previous one while it is in its grace period, since
+    INFO still shows it. Published ahead of use, like a relay's setup keys."""
+    if not 1 <= epochs <= MAX_LISTED_EPOCHS:
+        raise LocalProtocolError(f"epochs must be in [1, {MAX_LISTED_EPOCHS}]")
+    first, current = min(params.presentable_epochs(now)), params.epoch_at(now)
+    keys = tuple(issuer_keys(e).public(e) for e in range(first, current + epochs))
+    return MixerListing(bytes(node_id), params, keys)
 
 
 def derive_scid_key(master_secret: bytes) -> bytes:
@@ -912,6 +927,11 @@ class MixerCore:
         return response
 
     # -- public views ---------------------------------------------------------------
+    def listing(self, now: float, *, epochs: int = 2) -> MixerListing:
+        """This mixer's directory listing (``mixer_listing``) at ``now``."""
+        return mixer_listing(self.config.credential_params, self.node_key.public_key,
+                             self.issuer_keys, now, epochs=epochs)
+
     def info(self, now: float) -> MixerInfo:
         epochs = self.config.credential_params.presentable_epochs(now)
         prices = self.config.prices
@@ -969,5 +989,6 @@ __all__ = [
     "derive_issuer_key",
     "derive_relay_secrets",
     "derive_scid_key",
+    "mixer_listing",
     "peel_message",
 ]

@@ -211,8 +211,8 @@ class World:
 
     async def client(self, wallet: Wallet | None = None, *, funded: int = 8) -> MixerClient:
         key = crypto.SecretKey.from_rng(self.rng)
-        client = MixerClient.create(self.hub.endpoint(key.public_key), key,
-                                    wallet or Wallet(self.kit.mixer_id), rng=self.rng)
+        chosen = wallet if wallet is not None else Wallet(self.kit.core.listing(unix_now()))
+        client = MixerClient.create(self.hub.endpoint(key.public_key), key, chosen, rng=self.rng)
         await self.nursery.start(client.run)
         await client.get_info()
         issuance_k = self.kit.config.credential_params.issuance_k
@@ -315,7 +315,7 @@ async def test_credentials_restored_from_a_backup_are_refused_as_a_double_spend(
         tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
     async with world(tmp_path) as w:
         first = await w.client()
-        backup = Wallet(w.kit.mixer_id, client=first.wallet.client,
+        backup = Wallet(first.wallet.listing,
                         credentials=list(first.wallet.credentials),
                         fingerprints=dict(first.wallet.fingerprints))
         async with first.open_circuit(w.net.directory, w.net.service_id,
