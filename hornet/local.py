@@ -2,7 +2,9 @@
 
 Starts ``n`` relays and one destination service (when ``service`` is given) on real UDP
 sockets (or on a ``MemoryNetwork`` for tests), writes their directory to a JSON file,
-and yields a ``LocalNetwork``. Tests, examples and ``hornet demo`` use it. Every node
+and yields a ``LocalNetwork``. Tests, examples and ``hornet demo`` use it. The keys are
+made for the one run, and the destination's replay state (SPEC.md §7.5) lives in the
+same temporary directory as the directory file. Every node
 speaks the link layer (docs/spec-link.md) unless ``link=False``: the sockets are bound
 first (the directory needs their ports) and ``serve_relay`` wraps each under its node key.
 """
@@ -98,7 +100,13 @@ async def local_network(
                     info: ServiceInfo | None = None
                     if service is not None:
                         info = await nursery.start(
-                            _service_task, keys[n], directory, sockets[n], service, link
+                            _service_task,
+                            keys[n],
+                            directory,
+                            sockets[n],
+                            service,
+                            link,
+                            Path(tmp) / "service.state.sqlite",
                         )
                     try:
                         yield LocalNetwork(directory, path, tuple(relays), info, keys)
@@ -128,8 +136,16 @@ async def _service_task(
     sock: DatagramSocket,
     handler: Handler,
     link: bool,
+    state: Path,
     task_status: trio.TaskStatus[ServiceInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     await serve(
-        keys, directory, sock.address, handler, sock=sock, link=link, task_status=task_status
+        keys,
+        directory,
+        sock.address,
+        handler,
+        sock=sock,
+        link=link,
+        state=state,
+        task_status=task_status,
     )

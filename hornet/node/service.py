@@ -11,6 +11,16 @@ connection's link, so the handler sees one uninterrupted circuit.
 is not in the directory, reachable only through the descriptor it reports with
 ``task_status.started``.
 
+Restarts (SPEC.md §7.5). A listed destination keeps its node key across restarts, so
+``serve`` requires a state file (``state``, ``hornet.node.state``), exactly as ``hornet
+relay`` keeps one: the restart generation mixed into SV makes every FS sealed before a
+crash fail to open after it, so neither a recorded data packet nor a fresh
+``DestinationSession`` under a pre-crash key can exist in the new process (and no reply
+is ever sealed again under a pre-crash (key, nonce)); the persisted setup replay tags
+make a recorded setup go unanswered. A hidden destination persists nothing: its
+descriptor key and rendezvous circuit are drawn afresh at each start, so nothing sealed
+before a crash opens after it.
+
 Tables (sessions per underlying circuit, connections) are bounded LRUs; when full, the
 oldest is forgotten, and new connections beyond ``max_connections`` are refused.
 """
@@ -21,7 +31,8 @@ import collections
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from os import PathLike
 from typing import Any, Final
 
 import attrs
@@ -37,6 +48,7 @@ from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
 from hornet.directory import Directory, NodeKeys
 from hornet.errors import HornetError
 from hornet.node.relay import RelayNode, serve_relay
+from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 from hornet.transport.link import with_link
 
@@ -163,6 +175,7 @@ async def serve(
     address: Address,
     handler: Handler,
     *,
+    state: str | PathLike[str] | RelayState,
     handler_nursery: trio.Nursery | None = None,
     network: Network | None = None,
     sock: DatagramSocket | None = None,
@@ -176,7 +189,10 @@ async def serve(
 ) -> None:
     """Accept circuits to this node (listed in ``directory``) and run ``handler`` on each.
 
-    ``link``: link encryption, as in ``serve_relay``."""
+    ``state``: the node's replay state (SPEC.md §7.5), one file per node key: a path
+    (opened here, closed on exit) or an open ``RelayState`` (the caller's to close).
+    Keep it with the key file: a restart under the same key with a new or missing state
+    file reopens the replay window. ``link``: link encryption, as in ``serve_relay``."""
     rng = rng or runtime_rng()
     params = directory.params
     dropped: collections.Counter[str] = collections.Counter()
@@ -208,37 +224,52 @@ async def serve(
         else:
             dropped["not_started"] += 1  # arrived before the service reported itself
 
-    async with trio.open_nursery() as nursery:
-        node: RelayNode = await nursery.start(
-            lambda task_status: serve_relay(
-                keys,
-                directory,
-                address,
-                network=network,
-                sock=sock,
-                link=link,
-                on_deliver=on_deliver,
-                queue=queue,
-                task_status=task_status,
+    with _opened(state) as relay_state:
+        async with trio.open_nursery() as nursery:
+            node: RelayNode = await nursery.start(
+                lambda task_status: serve_relay(
+                    keys,
+                    directory,
+                    address,
+                    network=network,
+                    sock=sock,
+                    link=link,
+                    on_deliver=on_deliver,
+                    queue=queue,
+                    state=relay_state,
+                    task_status=task_status,
+                )
             )
-        )
 
-        async def send_packet(out: Outgoing) -> None:
-            target = directory.address_of(out.next_hop)
-            if target is not None:
-                await node.socket.send(out.packet, target)
+            async def send_packet(out: Outgoing) -> None:
+                target = directory.address_of(out.next_hop)
+                if target is not None:
+                    await node.socket.send(out.packet, target)
 
-        acceptor = Acceptor(
-            handler,
-            nursery,
-            handler_nursery or nursery,
-            send_packet,
-            payload_size - E2E_OVERHEAD,
-            max_connections,
-        )
-        acceptor.dropped = dropped
-        acceptors.append(acceptor)
-        task_status.started(ServiceInfo(node, acceptor))
+            acceptor = Acceptor(
+                handler,
+                nursery,
+                handler_nursery or nursery,
+                send_packet,
+                payload_size - E2E_OVERHEAD,
+                max_connections,
+            )
+            acceptor.dropped = dropped
+            acceptors.append(acceptor)
+            task_status.started(ServiceInfo(node, acceptor))
+
+
+@contextlib.contextmanager
+def _opened(state: str | PathLike[str] | RelayState) -> Iterator[RelayState]:
+    """``state`` as an open ``RelayState``; one opened here from a path is closed here."""
+    if isinstance(state, RelayState):
+        yield state
+        return
+    opened = RelayState(state)
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 def _sealer(session: DestinationSession, rng: Any) -> Callable[[bytes], Outgoing]:

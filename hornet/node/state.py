@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
+from os import PathLike
 from pathlib import Path
 from typing import Final
 
@@ -30,7 +31,7 @@ _SYNC: Final = {"normal": "NORMAL", "full": "FULL"}
 class RelayState:
     """The state file of one relay. Not thread-safe: one relay process owns it."""
 
-    def __init__(self, path: str | Path, *, sync: str = "normal") -> None:
+    def __init__(self, path: str | PathLike[str], *, sync: str = "normal") -> None:
         if sync not in _SYNC:
             raise ConfigError(f"state sync must be one of {sorted(_SYNC)}, got {sync!r}")
         self.path = Path(path)
