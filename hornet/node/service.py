@@ -31,7 +31,7 @@ import collections
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from os import PathLike
 from typing import Any, Final
 
@@ -48,7 +48,7 @@ from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
 from hornet.directory import Directory, NodeKeys
 from hornet.errors import HornetError
 from hornet.node.relay import RelayNode, serve_relay
-from hornet.node.state import RelayState
+from hornet.node.state import RelayState, open_state
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 from hornet.transport.link import with_link
 
@@ -224,7 +224,7 @@ async def serve(
         else:
             dropped["not_started"] += 1  # arrived before the service reported itself
 
-    with _opened(state) as relay_state:
+    with open_state(state) as relay_state:
         async with trio.open_nursery() as nursery:
             node: RelayNode = await nursery.start(
                 lambda task_status: serve_relay(
@@ -257,19 +257,6 @@ async def serve(
             acceptor.dropped = dropped
             acceptors.append(acceptor)
             task_status.started(ServiceInfo(node, acceptor))
-
-
-@contextlib.contextmanager
-def _opened(state: str | PathLike[str] | RelayState) -> Iterator[RelayState]:
-    """``state`` as an open ``RelayState``; one opened here from a path is closed here."""
-    if isinstance(state, RelayState):
-        yield state
-        return
-    opened = RelayState(state)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def _sealer(session: DestinationSession, rng: Any) -> Callable[[bytes], Outgoing]:
