@@ -42,7 +42,7 @@ from hornet.core.params import Params
 from hornet.directory import Directory, EpochKey, NodeKeys, RelayInfo
 from hornet.mixer.core import CircuitEntry, CircuitRequest, derive_relay_secrets
 from hornet.node.relay import RelayNode, RelayStatistics, serve_relay
-from hornet.node.state import RelayState, open_state
+from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
 from hornet.transport.link import with_link
 
@@ -172,23 +172,22 @@ async def serve_entry_relay(
     relays = frozenset(r.address for r in directory)
     gate = SetupGate(sock, lambda: relays, counters)
     send, receive = trio.open_memory_channel[bytes](setup_queue)
-    with open_state(state) as relay_state:
-        async with trio.open_nursery() as nursery:
-            node: RelayNode = await nursery.start(
-                lambda task_status: serve_relay(keys, directory, sock.address, sock=gate,
-                                                link=False, state=relay_state,
-                                                task_status=task_status))
-            entry = EntryRelay(node, send, counters)
-            if directory.get(node.node_id) is None:
-                log.warning("mixer relay %s is not in the directory", node.node_id.hex())
+    async with trio.open_nursery() as nursery:
+        node: RelayNode = await nursery.start(
+            lambda task_status: serve_relay(keys, directory, sock.address, sock=gate,
+                                            link=False, state=state,
+                                            task_status=task_status))
+        entry = EntryRelay(node, send, counters)
+        if directory.get(node.node_id) is None:
+            log.warning("mixer relay %s is not in the directory", node.node_id.hex())
 
-            async def inject() -> None:
-                async for setup in receive:
-                    counters["setups_injected"] += 1
-                    await node.handle(setup)
+        async def inject() -> None:
+            async for setup in receive:
+                counters["setups_injected"] += 1
+                await node.handle(setup)
 
-            nursery.start_soon(inject)
-            task_status.started(entry)
+        nursery.start_soon(inject)
+        task_status.started(entry)
 
 
 __all__ = [

@@ -48,7 +48,7 @@ from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
 from hornet.directory import Directory, NodeKeys
 from hornet.errors import HornetError
 from hornet.node.relay import RelayNode, serve_relay
-from hornet.node.state import RelayState, open_state
+from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 from hornet.transport.link import with_link
 
@@ -224,39 +224,38 @@ async def serve(
         else:
             dropped["not_started"] += 1  # arrived before the service reported itself
 
-    with open_state(state) as relay_state:
-        async with trio.open_nursery() as nursery:
-            node: RelayNode = await nursery.start(
-                lambda task_status: serve_relay(
-                    keys,
-                    directory,
-                    address,
-                    network=network,
-                    sock=sock,
-                    link=link,
-                    on_deliver=on_deliver,
-                    queue=queue,
-                    state=relay_state,
-                    task_status=task_status,
-                )
+    async with trio.open_nursery() as nursery:
+        node: RelayNode = await nursery.start(
+            lambda task_status: serve_relay(
+                keys,
+                directory,
+                address,
+                network=network,
+                sock=sock,
+                link=link,
+                on_deliver=on_deliver,
+                queue=queue,
+                state=state,
+                task_status=task_status,
             )
+        )
 
-            async def send_packet(out: Outgoing) -> None:
-                target = directory.address_of(out.next_hop)
-                if target is not None:
-                    await node.socket.send(out.packet, target)
+        async def send_packet(out: Outgoing) -> None:
+            target = directory.address_of(out.next_hop)
+            if target is not None:
+                await node.socket.send(out.packet, target)
 
-            acceptor = Acceptor(
-                handler,
-                nursery,
-                handler_nursery or nursery,
-                send_packet,
-                payload_size - E2E_OVERHEAD,
-                max_connections,
-            )
-            acceptor.dropped = dropped
-            acceptors.append(acceptor)
-            task_status.started(ServiceInfo(node, acceptor))
+        acceptor = Acceptor(
+            handler,
+            nursery,
+            handler_nursery or nursery,
+            send_packet,
+            payload_size - E2E_OVERHEAD,
+            max_connections,
+        )
+        acceptor.dropped = dropped
+        acceptors.append(acceptor)
+        task_status.started(ServiceInfo(node, acceptor))
 
 
 def _sealer(session: DestinationSession, rng: Any) -> Callable[[bytes], Outgoing]:

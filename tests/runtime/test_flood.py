@@ -63,7 +63,13 @@ async def _network(
             relays.append(
                 await nursery.start(
                     lambda task_status, k=k, s=s: serve_relay(
-                        k, directory, s.address, sock=s, limits=limits, task_status=task_status
+                        k,
+                        directory,
+                        s.address,
+                        sock=s,
+                        limits=limits,
+                        state=state.with_name(f"relay{s.address[1]}.state"),
+                        task_status=task_status,
                     )
                 )
             )
