@@ -3,8 +3,8 @@
 Starts ``n`` relays and one destination service (when ``service`` is given) on real UDP
 sockets (or on a ``MemoryNetwork`` for tests), writes their directory to a JSON file,
 and yields a ``LocalNetwork``. Tests, examples and ``hornet demo`` use it. The keys are
-made for the one run, and every node's replay state (SPEC.md §7.5) lives in the
-same temporary directory as the directory file. Every node
+made for the one run, so every node's replay state (SPEC.md §7.5) lives in a temporary
+directory removed on exit. Every node
 speaks the link layer (docs/spec-link.md) unless ``link=False``: the sockets are bound
 first (the directory needs their ports) and ``serve_relay`` wraps each under its node key.
 """
