@@ -29,6 +29,7 @@ import secrets
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import attrs
 import trio
@@ -102,7 +103,9 @@ async def main() -> int:
                 trio.open_nursery() as nursery:
             entry: EntryRelay = await nursery.start(
                 lambda task_status: serve_entry_relay(keys, hornet.directory, relay_sock.address,
-                                                      sock=relay_sock, task_status=task_status))
+                                                      sock=relay_sock,
+                                                      state=Path(state_dir) / "relay.state.sqlite",
+                                                      task_status=task_status))
             mixer_net = await endpoint(state.core.node_key, "mixer")
             await nursery.start(MixerService(state.core, mixer_net, clock=time.time,
                                              on_circuit=entry.submit).serve)

@@ -17,7 +17,9 @@ Rules (docs/spec-mixer.md):
    the response goes back along the request's ``reply_path``. A paid CIRCUIT request
    carries a HORNET setup packet P➊ for the mixer's own relay (``CircuitEntry``); it is
    checked for shape and EXP before anything is charged, and handed out as a
-   ``CircuitRequest`` action once its spends are recorded.
+   ``CircuitRequest`` action once its spends are recorded: once only. A retry (the
+   same request again, before or after a restart) gets the cached answer and no action,
+   so a recorded request cannot make the mixer inject its setup again.
 5. Forwarding respects the next peer's published limit: send now if its limiter
    allows and its queue is empty, else queue (bounded), else drop and push back on the
    incoming peer (halve its allowance; send it an ``onion_message_drop``).
@@ -814,14 +816,16 @@ class MixerCore:
                 return self._renew(request, raw, now, respond)
             if kind == Kind.HINTS:
                 return self._paid(request, raw, now, self.config.prices.hints,
-                                  respond(Status.OK, self.hints(now).encode()))
+                                  respond(Status.OK, self.hints(now).encode()))[0]
             if kind == Kind.CIRCUIT:
                 price = self.config.prices.circuit_open
                 if price is None or self.entry is None:
                     return respond(Status.UNSUPPORTED)
                 self.entry.check_setup(request.setup, now, self.config.circuit_max_lifetime_s)
-                out = self._paid(request, raw, now, price, respond(Status.OK))
-                if out[2 + len(request.request_id)] == Status.OK:
+                out, fresh = self._paid(request, raw, now, price, respond(Status.OK))
+                if not fresh:
+                    self.stats["circuit_retries_answered_from_cache"] += 1
+                elif out[2 + len(request.request_id)] == Status.OK:
                     actions.append(CircuitRequest(request.request_id, request.setup, price,
                                                   reply_path))
                 return out
@@ -839,14 +843,16 @@ class MixerCore:
         return hashlib.sha256(_REQUEST_ID_TAG + raw).digest()
 
     def _paid(self, request: Request, raw: bytes, now: float, price: int,
-              response: bytes) -> bytes:
-        """Charge ``price`` and record the spends together with ``response``."""
+              response: bytes) -> tuple[bytes, bool]:
+        """Charge ``price`` and record the spends together with ``response``. Returns
+        the response to send and whether the request is served now (False: a retry,
+        answered from the cache; what it asked for was done the first time)."""
         verified = self._verify_payment(request.payment, request.message_hash(), now, price)
         if verified.epoch is None:
-            return response
+            return response, True
         cached = self.ledger.record_request(verified.epoch, verified.serials,
                                             self._store_request_id(raw), response)
-        return response if cached is None else cached
+        return (response, True) if cached is None else (cached, False)
 
     def _register(self, request: Request, raw: bytes, now: float, rng: Rng,
                   respond: Callable[[Status, bytes], bytes]) -> bytes:

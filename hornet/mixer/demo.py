@@ -18,6 +18,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import attrs
 import trio
@@ -37,7 +38,7 @@ from hornet.mixer.node import OnionNode
 from hornet.mixer.protocol import Prices
 from hornet.mixer.ratelimit import Limit
 from hornet.mixer.scid import MIXER_NAMESPACE, decode_scid, format_scid
-from hornet.mixer.service import MixerService, open_mixer
+from hornet.mixer.service import RELAY_STATE_DB, MixerService, open_mixer
 from hornet.mixer.session import Wallet
 from hornet.mixer.transport import UdpEndpoint
 from hornet.testing.tap import TapNetwork
@@ -101,7 +102,7 @@ async def run_mixer_demo(out: Callable[[str], None]) -> int:
                 entry: EntryRelay = await nursery.start(
                     lambda task_status: serve_entry_relay(
                         keys, hornet.directory, relay_sock.address, sock=relay_sock,
-                        task_status=task_status))
+                        state=Path(state_dir) / RELAY_STATE_DB, task_status=task_status))
                 service = MixerService(state.core, await udp(state.core.node_key),
                                        clock=time.time, on_circuit=entry.submit)
                 await nursery.start(service.serve)
