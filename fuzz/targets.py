@@ -221,7 +221,7 @@ class RelayTarget(Target):
                 self.bound(f"relay{i}.new_setup_tags", len(tags), 65, sizes)
             data_filter = getattr(relay, "data_filter", None)
             if data_filter is not None:
-                limit = data_filter.max_windows * (1 << data_filter.bits_log2) // 8
+                limit = data_filter.max_bytes
                 self.bound(f"relay{i}.data_filter_bytes", data_filter.memory_bytes, limit, sizes)
         return sizes
 
