@@ -737,8 +737,12 @@ class LinkTarget(Target):
         ):
             stats = endpoint.statistics()
             config = endpoint.config
-            self.bound(f"{label}.peers", stats.peers, config.max_peers, sizes)
-            self.bound(f"{label}.half_open", stats.half_open, config.max_half_open, sizes)
+            # Relay peers (listed addresses) come on top of the client bounds.
+            relays = len(self.keys)
+            self.bound(f"{label}.peers", stats.peers, config.max_peers + relays, sizes)
+            self.bound(
+                f"{label}.half_open", stats.half_open, config.max_half_open + relays, sizes
+            )
             self.bound(
                 f"{label}.queued", stats.queued, config.max_queue * max(1, stats.peers), sizes
             )

@@ -714,15 +714,14 @@ class LinkEndpoint:
         if not peer.relay:
             config = self.config
             group = self._sources.get(peer.source)
-            if group is None:
-                group = self._sources[peer.source] = {}
-            elif len(group) >= config.max_peers_per_source:
+            if group is not None and len(group) >= config.max_peers_per_source:
                 self.dropped["peer_evicted_source"] += 1
                 self._forget(min(group.values(), key=lambda p: p.last_activity))
             if len(self._clients) >= config.max_peers:
                 self.dropped["peer_evicted"] += 1
                 self._forget(next(iter(self._clients.values())))
-            group[address] = peer
+            # (an eviction may have emptied and so removed this source's group)
+            self._sources.setdefault(peer.source, {})[address] = peer
             self._clients[address] = peer
         self._peers[address] = peer
         return peer

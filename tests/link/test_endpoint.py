@@ -633,3 +633,31 @@ def test_ipv6_sources_are_grouped_by_their_64_bit_prefix() -> None:
     assert source_of(("2001:db8:1:2::1", 1)) != source_of(("2001:db8:1:3::1", 1))
     assert source_of(("::ffff:192.0.2.7", 1)) == source_of(("192.0.2.7", 9)) == "192.0.2.7"
     assert source_of(("fe80::1%eth0", 1)) == source_of(("fe80::2", 1))
+
+
+def test_a_client_handshake_flood_does_not_starve_relay_handshakes() -> None:
+    config = LinkConfig(handshake_rate=10.0, handshake_burst=5.0)
+    b = LinkEndpoint(KEYS[B], directory, random.Random(3), config)
+    rng = random.Random(14)
+    limited = 0
+    for i in range(10):  # clients exhaust their bucket
+        try:
+            b.open(_act_one(rng), (f"10.88.0.{i}", 1), 0.0)
+        except RateLimitedError:
+            limited += 1
+    assert limited == 5
+    relay = Initiator(KEYS[A], KEYS[B].public_key, SecretKey.from_rng(rng))
+    b.open(bytes((TYPE_ACT_ONE,)) + relay.act_one(), A, 0.0)  # relays have their own
+    assert [d[0] for d, address in b.datagrams_to_send() if address == A] == [TYPE_ACT_TWO]
+
+
+def test_a_quota_of_one_peer_per_source_replaces_that_peer_cleanly() -> None:
+    config = LinkConfig(max_peers=2, max_peers_per_source=1)
+    b = LinkEndpoint(KEYS[B], directory, random.Random(3), config)
+    rng = random.Random(15)
+    for i in range(6):  # each new one evicts the last: the source quota, then the table
+        b.open(_act_one(rng), (f"10.99.0.{i // 2}", 7000 + i), float(i))
+    stats = b.statistics()
+    assert stats.peers == 2 and stats.half_open == 2
+    b.tick(100.0)  # everything half open expires and is forgotten without error
+    assert b.statistics().peers == 0
