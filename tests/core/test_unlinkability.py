@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from hornet.core.setup import coarse_exp
+from hornet.core.params import EXP_GRANULARITY_S
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 WINDOW = 8
@@ -48,7 +48,7 @@ def test_no_output_packet_shares_an_8_byte_window_with_its_input(name: str) -> N
                 exp = int.from_bytes(chdr[2:6], "big")
                 assert chdr == packet_in[:CHDR_LEN]
                 assert chdr[6 + 1 :] == bytes(11)  # the puzzle is zeroed past the entry
-                assert exp == doc["exp"] and exp % 10 == 0
+                assert exp == doc["exp"] and exp % EXP_GRANULARITY_S == 0
                 packet_in, packet_out = packet_in[CHDR_LEN:], packet_out[CHDR_LEN:]
             shared = _windows(packet_in) & _windows(packet_out)
             assert not shared, f"{section} at {hop['node_id']}: {sorted(shared)[0].hex()}"
