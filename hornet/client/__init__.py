@@ -36,13 +36,13 @@ from hornet.circuit import (
     SetupTimeoutError,
     single_error,
 )
-from hornet.client.endpoint import Endpoint, Path, choose_path
+from hornet.client.endpoint import Endpoint, Path, choose_path, default_bind
 from hornet.core.chdr import TYPE_SETUP
 from hornet.core.circuit import E2E_OVERHEAD, Outgoing, SourceSession
 from hornet.core.rendezvous import PUBKEY_LEN, Descriptor, RendezvousSource
 from hornet.core.stream import CONN_ID_LEN, Frame, Stream
 from hornet.directory import Directory, RelayInfo
-from hornet.errors import HornetError, LocalProtocolError, RequestRefusedError
+from hornet.errors import HornetError, LocalProtocolError, RequestRefusedError, SendRefusedError
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 from hornet.transport.link import with_link
 
@@ -184,7 +184,7 @@ class _Client:
     async def connect(self, exclude: set[bytes] | frozenset[bytes] = frozenset()) -> SourceLink:
         """Setup + handshake, trying up to ``attempts`` paths."""
         assert self.stream is not None
-        errors: list[str] = []
+        errors: list[HornetError] = []
         avoid = set(exclude)
         for _ in range(self.attempts):
             path = self._choose(sorted(avoid))
@@ -193,14 +193,17 @@ class _Client:
             except _FINAL_ERRORS:
                 raise
             except HornetError as exc:
-                errors.append(str(exc))
+                errors.append(exc)
                 avoid |= path.relays
                 continue
             self.links.append(link)
             return link
-        raise SetupTimeoutError(
-            f"could not open a circuit in {self.attempts} attempts: " + "; ".join(errors)
+        summary = f"could not open a circuit in {self.attempts} attempts: " + "; ".join(
+            map(str, errors)
         )
+        if errors and all(isinstance(e, SendRefusedError) for e in errors):
+            raise SendRefusedError(summary)
+        raise SetupTimeoutError(summary)
 
     def _choose(self, avoid: Sequence[bytes]) -> Path:
         directory, target = self.endpoint.directory, self._target()
@@ -296,7 +299,7 @@ async def open_circuit(
     setup_timeout: float = 2.0,
     attempts: int = 3,
     linger: float = 2.0,
-    bind: Address = ("127.0.0.1", 0),
+    bind: Address | None = None,
     network: Network | None = None,
     rng: Any = None,
     entry: Entry | None = None,
@@ -310,6 +313,8 @@ async def open_circuit(
     ``linger`` seconds are spent waiting for the peer to acknowledge what was sent.
     ``entry`` pins the first forward and last backward relay (counted in ``hops``).
     ``link``: link encryption to the relays (docs/spec-link.md; the default).
+    ``bind``: the local address; by default the wildcard, any port (``default_bind``),
+    so the relays may be on any host this one can reach.
     """
     if not isinstance(directory, Directory):
         directory = Directory.load(directory)
@@ -320,7 +325,8 @@ async def open_circuit(
     else:
         target = _resolve(directory, destination)
     rng = rng or runtime_rng()
-    sock = with_link(await (network or UdpNetwork()).bind(bind), None, directory, link=link)
+    address = bind or default_bind(directory)
+    sock = with_link(await (network or UdpNetwork()).bind(address), None, directory, link=link)
     try:
         with single_error():
             async with trio.open_nursery() as nursery:

@@ -34,7 +34,7 @@ from hornet.core.setup import (
 )
 from hornet.directory import Directory, RelayInfo, endpoint_id
 from hornet.errors import HornetError
-from hornet.transport import DatagramSocket, unix_now
+from hornet.transport import Address, DatagramSocket, unix_now
 from hornet.transport.link import connect_link, refresh_link
 
 PacketHandler = Callable[[bytes], Awaitable[None]]
@@ -88,6 +88,16 @@ def choose_path(
     )
 
 
+def default_bind(directory: Directory) -> Address:
+    """Where a source or hidden destination binds by default: the wildcard of the
+    directory's address family (IPv4 if any relay has an IPv4 address), any port, so
+    that it reaches every relay its host can route to. Its endpoint id still carries a
+    real address (``Endpoint.id_for``)."""
+    if any(":" not in relay.address[0] for relay in directory) or len(directory) == 0:
+        return ("0.0.0.0", 0)  # noqa: S104  (a client reaches relays on any interface)
+    return ("::", 0)
+
+
 class Endpoint:
     """A bound socket with a reader task (``run``) and the dispatch tables."""
 
@@ -97,7 +107,6 @@ class Endpoint:
         #: Setup puzzle levels per entry relay (issue #5, ``hornet.client.puzzle``).
         self.puzzles = _puzzle.PuzzleEscalation()
         self.params: Params = directory.params
-        self.id = endpoint_id(sock.address)
         self._setups: dict[bytes, trio.MemorySendChannel[bytes]] = {}
         self._links: dict[bytes, PacketHandler] = {}
         self.dropped: collections.Counter[str] = collections.Counter()
@@ -111,6 +120,11 @@ class Endpoint:
             self.dropped["unknown_next_hop"] += 1
             return
         await self.socket.send(out.packet, address)
+
+    def id_for(self, relay: RelayInfo) -> bytes:
+        """Our endpoint id as ``relay`` (a backward path's last relay) must see it: the
+        address it receives our datagrams from, not the wildcard we may be bound to."""
+        return endpoint_id(self.socket.return_address(relay.address))
 
     def register(self, arrival_id: bytes, handler: PacketHandler) -> None:
         self._links[arrival_id] = handler
@@ -191,7 +205,7 @@ class Endpoint:
             self.params,
             [_spec(r, epoch) for r in path.forward],
             [_spec(r, epoch) for r in path.backward],
-            self.id,
+            self.id_for(path.backward[-1]),
             coarse_exp(now, lifetime),
             rng,
             rendezvous=rendezvous,

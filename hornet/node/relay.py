@@ -31,6 +31,7 @@ import trio
 
 from hornet.core.relay import Deliver, Drop, Forward, Relay
 from hornet.directory import Directory, NodeKeys
+from hornet.errors import SendRefusedError
 from hornet.node.admission import Admission, Limits, Verdict, install_kernel_filter
 from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
@@ -187,7 +188,10 @@ class RelayNode:
                 self.dropped["unknown_next_hop"] += 1
                 return
             self.forwarded += 1
-            await self.socket.send(result.packet, address)
+            try:
+                await self.socket.send(result.packet, address)
+            except SendRefusedError:
+                self.dropped["send_refused"] += 1
         elif isinstance(result, Deliver):
             if self.on_deliver is None:
                 self.dropped["no_service"] += 1

@@ -28,14 +28,14 @@ import attrs
 import trio
 
 from hornet.circuit import Circuit, CircuitError, Link, single_error
-from hornet.client.endpoint import Endpoint, choose_path
+from hornet.client.endpoint import Endpoint, choose_path, default_bind
 from hornet.core import crypto
 from hornet.core.circuit import E2E_OVERHEAD, DestinationSession, Outgoing
 from hornet.core.relay import Deliver
 from hornet.core.rendezvous import Descriptor, RendezvousDestination
 from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
 from hornet.directory import Directory, NodeKeys
-from hornet.errors import HornetError
+from hornet.errors import HornetError, SendRefusedError
 from hornet.node.relay import RelayNode, serve_relay
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 from hornet.transport.link import with_link
@@ -226,7 +226,10 @@ async def serve(
         async def send_packet(out: Outgoing) -> None:
             target = directory.address_of(out.next_hop)
             if target is not None:
-                await node.socket.send(out.packet, target)
+                try:
+                    await node.socket.send(out.packet, target)
+                except SendRefusedError:
+                    node.dropped["send_refused"] += 1
 
         acceptor = Acceptor(
             handler,
@@ -254,7 +257,7 @@ async def serve_rendezvous(
     payload_size: int = 1024,
     lifetime: float = 600.0,
     setup_timeout: float = 2.0,
-    bind: Address = ("127.0.0.1", 0),
+    bind: Address | None = None,
     network: Network | None = None,
     handler_nursery: trio.Nursery | None = None,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
@@ -266,7 +269,8 @@ async def serve_rendezvous(
     reports its ``Descriptor`` and serves connections until the descriptor expires.
     ``link``: link encryption (as a client) on its socket."""
     rng = rng or runtime_rng()
-    sock = with_link(await (network or UdpNetwork()).bind(bind), None, directory, link=link)
+    address = bind or default_bind(directory)
+    sock = with_link(await (network or UdpNetwork()).bind(address), None, directory, link=link)
     try:
         with single_error():
             async with trio.open_nursery() as nursery:
