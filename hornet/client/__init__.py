@@ -294,7 +294,7 @@ async def open_circuit(
     *,
     hops: int = 3,
     reliable: bool = True,
-    payload_size: int = 1024,
+    payload_size: int | None = None,
     lifetime: float = 60.0,
     setup_timeout: float = 2.0,
     attempts: int = 3,
@@ -313,6 +313,8 @@ async def open_circuit(
     ``linger`` seconds are spent waiting for the peer to acknowledge what was sent.
     ``entry`` pins the first forward and last backward relay (counted in ``hops``).
     ``link``: link encryption to the relays (docs/spec-link.md; the default).
+    ``payload_size``: the payload class, which the destination must use too (default:
+    ``Params.default_payload_size``, whose packets fit a 1500-byte path unfragmented).
     ``bind``: the local address; by default the wildcard, any port (``default_bind``),
     so the relays may be on any host this one can reach.
     """
@@ -324,6 +326,7 @@ async def open_circuit(
         payload_size = destination.payload_size
     else:
         target = _resolve(directory, destination)
+        payload_size = payload_size or directory.params.default_payload_size
     rng = rng or runtime_rng()
     address = bind or default_bind(directory)
     sock = with_link(await (network or UdpNetwork()).bind(address), None, directory, link=link)

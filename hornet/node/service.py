@@ -168,7 +168,7 @@ async def serve(
     sock: DatagramSocket | None = None,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     max_sessions: int = DEFAULT_MAX_SESSIONS,
-    payload_size: int = 1024,
+    payload_size: int | None = None,
     queue: int = 1024,
     rng: Any = None,
     link: bool = True,
@@ -176,9 +176,12 @@ async def serve(
 ) -> None:
     """Accept circuits to this node (listed in ``directory``) and run ``handler`` on each.
 
-    ``link``: link encryption, as in ``serve_relay``."""
+    ``link``: link encryption, as in ``serve_relay``. ``payload_size``: the payload class
+    the clients use (default: ``Params.default_payload_size``, which fits a 1500-byte path).
+    """
     rng = rng or runtime_rng()
     params = directory.params
+    payload_size = payload_size or params.default_payload_size
     dropped: collections.Counter[str] = collections.Counter()
     sessions: OrderedDict[bytes, tuple[DestinationSession, _DestLink]] = OrderedDict()
     acceptors: list[Acceptor] = []
@@ -254,7 +257,7 @@ async def serve_rendezvous(
     *,
     rp: bytes | None = None,
     hops: int = 2,
-    payload_size: int = 1024,
+    payload_size: int | None = None,
     lifetime: float = 600.0,
     setup_timeout: float = 2.0,
     bind: Address | None = None,
@@ -267,8 +270,11 @@ async def serve_rendezvous(
 ) -> None:
     """A hidden destination: builds a rendezvous circuit to ``rp`` (random if None),
     reports its ``Descriptor`` and serves connections until the descriptor expires.
-    ``link``: link encryption (as a client) on its socket."""
+    ``link``: link encryption (as a client) on its socket. ``payload_size``: the class
+    the descriptor announces (default ``Params.default_rendezvous_payload_size``: its
+    nested packets fit a 1500-byte path)."""
     rng = rng or runtime_rng()
+    payload_size = payload_size or directory.params.default_rendezvous_payload_size
     address = bind or default_bind(directory)
     sock = with_link(await (network or UdpNetwork()).bind(address), None, directory, link=link)
     try:

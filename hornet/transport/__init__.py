@@ -14,6 +14,11 @@ bound to loopback sending to another host) raises ``SendRefusedError`` naming th
 address; everything that can happen after a datagram left (ICMP errors, a full buffer)
 is loss.
 
+Sockets never send a datagram that IP would fragment: ``UdpNetwork(path_mtu=…)`` (1500
+by default) caps every datagram at the path MTU less the IP and UDP headers, and the
+kernel is told not to fragment (``IP_PMTUDISC_DO``), so a smaller MTU it learns on the
+way is enforced too. An oversize send raises ``SendRefusedError``; a relay counts it.
+
 ``runtime_rng()`` is the runtime's randomness (``rng`` for the core) and ``unix_now()``
 its wall clock for EXP: Unix seconds that advance with
 trio's clock, so a test's virtual clock moves circuit lifetimes too.
@@ -25,6 +30,7 @@ import errno
 import os
 import random
 import socket as _socket
+import sys
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -32,11 +38,14 @@ from typing import Protocol
 import trio
 
 from hornet.core.crypto import chacha20_stream
+from hornet.core.params import ETHERNET_MTU, UDP_IPV4_OVERHEAD, UDP_IPV6_OVERHEAD
 from hornet.errors import SendRefusedError
 
 Address = tuple[str, int]
 MAX_DATAGRAM = 65535
 YIELD_EVERY = 16  # see UdpSocket.receive
+#: Linux <linux/in.h>, <linux/in6.h> (Python's socket module does not name them).
+_IP_MTU_DISCOVER, _IPV6_MTU_DISCOVER, _PMTUDISC_DO = 10, 23, 2
 WILDCARDS = frozenset({"0.0.0.0", "::"})  # noqa: S104  (bind-to-all addresses)
 #: ``sendto`` errors that mean the local kernel would not send at all. The others
 #: (ECONNREFUSED from an earlier ICMP error, ENOBUFS, …) are loss.
@@ -48,6 +57,7 @@ _REFUSED = frozenset(
         errno.ENETUNREACH,
         errno.EACCES,
         errno.EPERM,
+        errno.EMSGSIZE,
     }
 )
 
@@ -154,12 +164,21 @@ class UdpSocket:
     """A bound UDP socket. ``send`` raises ``SendRefusedError`` when the local kernel
     will not send to the address; a peer that does not answer is loss."""
 
-    def __init__(self, sock: trio.socket.SocketType, raw: _socket.socket | None = None) -> None:
+    def __init__(
+        self,
+        sock: trio.socket.SocketType,
+        raw: _socket.socket | None = None,
+        *,
+        path_mtu: int = ETHERNET_MTU,
+    ) -> None:
         self._sock = sock
         self._raw = raw
         self._calls = 0
         host, port = sock.getsockname()[:2]
         self._address: Address = (str(host), int(port))
+        ip_udp = UDP_IPV6_OVERHEAD if sock.family == _socket.AF_INET6 else UDP_IPV4_OVERHEAD
+        #: The largest datagram this socket sends: the path MTU less IP and UDP headers.
+        self.max_datagram = path_mtu - ip_udp
 
     @property
     def address(self) -> Address:
@@ -188,6 +207,8 @@ class UdpSocket:
         ``SendRefusedError``.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
+        if len(data) > self.max_datagram:
+            raise self._oversize(len(data), address)
         if self._raw is not None:
             try:
                 self._raw.sendto(data, address)
@@ -210,6 +231,8 @@ class UdpSocket:
         raw = self._raw
         if raw is None:
             return False
+        if len(data) > self.max_datagram:
+            raise self._oversize(len(data), address)
         try:
             raw.sendto(data, address)
         except BlockingIOError:
@@ -219,6 +242,12 @@ class UdpSocket:
                 raise _refused(exc, self._address, address) from None
             # otherwise an ICMP error for an earlier send: loss
         return True
+
+    def _oversize(self, size: int, address: Address) -> SendRefusedError:
+        return SendRefusedError(
+            f"a datagram of {size} bytes to {_show(address)} exceeds the path MTU "
+            f"({self.max_datagram} bytes of UDP payload): IP would fragment it"
+        )
 
     async def receive(self) -> tuple[bytes, Address]:
         """The next datagram. A cancellation point; while datagrams are waiting it yields
@@ -252,18 +281,34 @@ class UdpSocket:
 
 
 class UdpNetwork:
-    """The real network: UDP over IPv4 or IPv6 (the family of the bound address)."""
+    """The real network: UDP over IPv4 or IPv6 (the family of the bound address).
 
-    def __init__(self, *, receive_buffer: int = 4 << 20) -> None:
+    ``path_mtu``: no datagram larger than this (IP and UDP headers included) leaves,
+    and the kernel never fragments one."""
+
+    def __init__(self, *, receive_buffer: int = 4 << 20, path_mtu: int = ETHERNET_MTU) -> None:
         self.receive_buffer = receive_buffer
+        self.path_mtu = path_mtu
 
     async def bind(self, address: Address) -> UdpSocket:
         raw = _socket.socket(family_of(address[0]), _socket.SOCK_DGRAM)
         sock = trio.socket.from_stdlib_socket(raw)  # shares raw's descriptor, non-blocking
         try:
             sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, self.receive_buffer)
+            _forbid_fragments(raw)
             await sock.bind(address)
         except BaseException:
             sock.close()
             raise
-        return UdpSocket(sock, raw)
+        return UdpSocket(sock, raw, path_mtu=self.path_mtu)
+
+
+def _forbid_fragments(raw: _socket.socket) -> None:
+    """Set DF and never fragment locally (Linux ``IP_PMTUDISC_DO``; elsewhere the
+    ``max_datagram`` cap alone holds)."""
+    if sys.platform != "linux":
+        return
+    if raw.family == _socket.AF_INET6:
+        raw.setsockopt(_socket.IPPROTO_IPV6, _IPV6_MTU_DISCOVER, _PMTUDISC_DO)
+    else:
+        raw.setsockopt(_socket.IPPROTO_IP, _IP_MTU_DISCOVER, _PMTUDISC_DO)

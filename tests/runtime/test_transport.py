@@ -12,10 +12,11 @@ import pytest
 import trio
 
 import hornet
-from hornet.circuit import Circuit
+from hornet.circuit import Circuit, SetupTimeoutError
 from hornet.client.endpoint import Endpoint, default_bind
 from hornet.directory import Directory, NodeKeys, endpoint_address, parse_address, relay_info
 from hornet.errors import ConfigError, SendRefusedError
+from hornet.testing.tap import TapNetwork
 from hornet.transport import UdpNetwork, route_source
 
 #: TEST-NET-2 (RFC 5737): never assigned to a host, so nothing here reaches anyone.
@@ -106,3 +107,49 @@ async def test_a_wildcard_ipv6_socket_returns_its_routed_source_address() -> Non
         assert route_source(("::1", 9)) == "::1"
     finally:
         sock.close()
+
+
+async def test_a_socket_never_sends_a_datagram_over_the_path_mtu() -> None:
+    network = UdpNetwork()  # path_mtu 1500: at most 1472 bytes of UDP payload over IPv4
+    sender, receiver = await network.bind(("127.0.0.1", 0)), await network.bind(("127.0.0.1", 0))
+    try:
+        await sender.send(bytes(1472), receiver.address)
+        with trio.fail_after(5):
+            data, _ = await receiver.receive()
+        assert len(data) == 1472
+        with pytest.raises(SendRefusedError, match=r"1473 bytes .* path MTU"):
+            await sender.send(bytes(1473), receiver.address)
+        with pytest.raises(SendRefusedError, match="path MTU"):
+            sender.send_nowait(bytes(1473), receiver.address)
+    finally:
+        sender.close()
+        receiver.close()
+
+
+async def test_default_circuits_send_no_datagram_a_1500_byte_path_would_fragment() -> None:
+    # A loopback-sized MTU, so that the cap does not hide what the protocol produces.
+    tap = TapNetwork(UdpNetwork(path_mtu=65535))
+    async with hornet.local_network(4, service=echo, network=tap, seed=9) as net:
+        async with hornet.open_circuit(net.directory, net.service_id, network=tap) as circuit:
+            big = bytes(range(256)) * 20
+            await circuit.send(big)
+            with trio.fail_after(10):
+                assert await circuit.receive() == b"echo:" + big
+    sizes = [sent.size for sent in tap.log]
+    assert max(sizes) == 1472  # full data packets were sent, and none larger
+
+
+async def test_a_relay_drops_a_packet_over_its_path_mtu_instead_of_sending_it() -> None:
+    async with hornet.local_network(3, service=echo, seed=10) as net:  # relays: MTU 1500
+        with pytest.raises(SetupTimeoutError, match="destination did not answer"):
+            async with hornet.open_circuit(
+                net.directory,
+                net.service_id,
+                payload_size=1400,  # 1763-byte datagrams
+                network=UdpNetwork(path_mtu=65535),
+                attempts=1,
+                setup_timeout=1.0,
+            ):
+                pass
+        refused = sum(r.statistics().dropped.get("send_refused", 0) for r in net.relays)
+        assert refused >= 1
