@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import collections
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import attrs
 import trio
 
-from hornet.circuit import NoPathError, SetupTimeoutError
+from hornet.circuit import NoPathError, SetupTimeoutError, StaleDirectoryError
 from hornet.client import puzzle as _puzzle
 from hornet.core.chdr import TYPE_DATA, TYPE_SETUP
 from hornet.core.circuit import Outgoing
@@ -44,7 +44,7 @@ def _spec(relay: RelayInfo, epoch: int) -> HopSpec:
     """The hop as a setup for key epoch ``epoch`` needs it (SPEC.md §7.1)."""
     key = relay.setup_key(epoch)
     if key is None:
-        raise NoPathError(
+        raise StaleDirectoryError(
             f"the directory lists no setup key of relay {relay.node_id.hex()} for key epoch "
             f"{epoch}; refresh the directory"
         )
@@ -66,25 +66,51 @@ class Path:
         return f"forward {fwd}; backward {bwd}"
 
 
+def pick_relays(
+    pool: Sequence[RelayInfo],
+    count: int,
+    rng: random.Random,
+    exclude: Collection[bytes] = (),
+    backoff: Mapping[bytes, float] | None = None,
+) -> list[RelayInfo]:
+    """``count`` distinct relays of ``pool`` in random order, preferring in turn: relays
+    neither in ``exclude`` nor backing off, relays only in ``exclude``, then relays
+    backing off (``RelayHealth.backing_off``), those whose back-off ends first."""
+    backoff = backoff or {}
+    fresh = [r for r in pool if r.node_id not in exclude and r.node_id not in backoff]
+    excluded = [r for r in pool if r.node_id in exclude and r.node_id not in backoff]
+    failing = sorted((r for r in pool if r.node_id in backoff), key=lambda r: backoff[r.node_id])
+    chosen = rng.sample(fresh, min(count, len(fresh)))
+    chosen += rng.sample(excluded, min(count - len(chosen), len(excluded)))
+    chosen += failing[: count - len(chosen)]
+    rng.shuffle(chosen)
+    return chosen
+
+
 def choose_path(
     directory: Directory,
     destination: RelayInfo,
     hops: int,
     rng: random.Random,
-    exclude: Sequence[bytes] = (),
+    exclude: Collection[bytes] = (),
+    *,
+    backoff: Mapping[bytes, float] | None = None,
+    without: Collection[bytes] = (),
 ) -> Path:
-    """``hops`` distinct relays each way (not the destination), avoiding ``exclude``."""
+    """``hops`` distinct relays each way (not the destination), never one of
+    ``without``, and as few as possible of ``exclude`` and then of ``backoff``
+    (``pick_relays``)."""
     candidates = [r for r in directory if r.node_id != destination.node_id]
-    preferred = [r for r in candidates if r.node_id not in exclude]
-    pool = preferred if len(preferred) >= hops else candidates
+    pool = [r for r in candidates if r.node_id not in without]
     if len(pool) < hops:
         raise NoPathError(
             f"no path: {hops} relays needed besides the destination, "
             f"the directory has {len(candidates)}"
+            + (f" and {len(candidates) - len(pool)} are ruled out" if without else "")
         )
     return Path(
-        forward=(*rng.sample(pool, hops), destination),
-        backward=tuple(rng.sample(pool, hops)),
+        forward=(*pick_relays(pool, hops, rng, exclude, backoff), destination),
+        backward=tuple(pick_relays(pool, hops, rng, exclude, backoff)),
     )
 
 
