@@ -8,7 +8,9 @@ Relays run as ``hornet relay``; these are the other roles, each a separate proce
 - ``client``: opens one reliable circuit with the default bind, sends ``--messages``
   numbered messages every ``--interval`` seconds and checks the echoes; writes a JSON
   report to ``--out``: delivered and in-order counts, losses, reorders, the open's
-  latency and every stall (a gap between echoes longer than ``STALL_S``).
+  latency and every stall (a gap between echoes longer than ``STALL_S``). With
+  ``--peers-out`` it writes, once open, the relay addresses it sends to (its first
+  forward and last backward relay), so a test can kill a relay on its path.
 - ``opens``: opens ``--count`` short circuits one after another (one echo each) and
   reports failed opens and setup latencies.
 
@@ -34,6 +36,8 @@ from hornet.core.rendezvous import Descriptor
 from hornet.directory import Directory, load_key_file, parse_address
 from hornet.errors import HornetError
 from hornet.node.service import serve, serve_rendezvous
+from hornet.testing.tap import TapNetwork
+from hornet.transport import UdpNetwork
 
 #: A gap between two echoes longer than this is a stall.
 STALL_S: Final = 1.0
@@ -83,12 +87,16 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"sent": 0, "received": 0, "in_order": 0, "reordered": 0,
                               "duplicates": 0, "stalls_s": [], "error": None}
     seen: set[int] = set()
+    tap = TapNetwork(UdpNetwork())
     start = trio.current_time()
     try:
         async with hornet.open_circuit(
-            directory, _target(directory, args.to), hops=args.hops
+            directory, _target(directory, args.to), hops=args.hops, network=tap
         ) as circuit:
             report["open_s"] = trio.current_time() - start
+            if args.peers_out:
+                peers = sorted({f"{h}:{p}" for h, p in (s.destination for s in tap.log)})
+                Path(args.peers_out).write_text(json.dumps(peers))
             print("ready", flush=True)
             padding = bytes(max(0, args.size - _STAMP.size))
             done = trio.Event()
@@ -177,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     client.add_argument("--messages", type=int, default=100)
     client.add_argument("--size", type=int, default=200)
     client.add_argument("--drain", type=float, default=30.0)
+    client.add_argument("--peers-out", default=None)
     sub.choices["opens"].add_argument("--count", type=int, default=10)
     return parser
 

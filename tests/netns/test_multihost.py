@@ -7,12 +7,13 @@ missing. Each test builds and deletes its own namespaces.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from hornet.testing.cluster import HornetCluster
+from hornet.testing.cluster import PORT, HornetCluster
 from hornet.testing.netns import Testnet
 from tests.conftest import require
 
@@ -87,3 +88,27 @@ def test_the_fragment_counter_sees_fragments_when_a_process_makes_them(
     cluster.net.run(host, ["python3", "-c", code], name="fragmenter").wait(timeout=30)
     time.sleep(0.1)
     assert cluster.net.fragments_created()[host.namespace] >= 3
+
+
+def test_a_relay_killed_and_restarted_mid_stream(cluster: HornetCluster) -> None:
+    peers_file = cluster.dir / "peers.json"
+    process, out = cluster.client(
+        cluster.free_hosts[0], "client", messages=300, interval=0.03, size=500,
+        peers_out=peers_file,
+    )
+    cluster.wait_for("client", "ready")
+    peers = json.loads(peers_file.read_text())
+    victim = next(i for i, h in enumerate(cluster.relay_hosts) if f"{h.address}:{PORT}" in peers)
+    time.sleep(1.5)
+    cluster.kill_relay(victim)  # SIGKILL: no goodbye, its link sessions are gone
+    time.sleep(3.0)
+    cluster.restart_relay(victim)
+    report = cluster.report(process, out, timeout=120)
+    assert report["error"] is None, report
+    assert report["received"] == 300 and report["lost"] == 0 and report["reordered"] == 0
+    assert report["rebuilds"] >= 1
+    assert max(report["stalls_s"], default=0.0) <= 5.0, report["stalls_s"]
+    # After the restart, new circuits open without failures.
+    process, out = cluster.client(cluster.free_hosts[1], "opens", role="opens", count=5)
+    opens = cluster.report(process, out, timeout=120)
+    assert opens["failed_opens"] == 0, opens
