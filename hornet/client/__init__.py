@@ -203,7 +203,9 @@ class _Client:
     async def connect(self, suspects: Collection[bytes] = ()) -> SourceLink:
         """Setup + handshake in up to ``attempts`` rounds (see ``_race``).
 
-        Round one tries one path, avoiding relays that recently failed (``health``).
+        Round one tries one path, avoiding relays that recently failed (``health``);
+        if it has no reply after ``setup_timeout / 4`` a second path with other relays
+        joins the race (a lost setup packet then costs that, not the whole timeout).
         When a round fails, or when ``suspects`` are given (the relays of a circuit
         that just went silent), one of them is dead but which is unknown: the next
         round races, at once, one path that leaves out each suspect in turn, so one
@@ -214,8 +216,13 @@ class _Client:
         errors: list[HornetError] = []
         suspects = set(suspects)
         for _ in range(self.attempts):
-            paths = self._leave_one_out(suspects) if suspects else [self._choose(suspects)]
-            link, failures = await self._race(paths)
+            if suspects:
+                paths, stagger = self._leave_one_out(suspects), 0.0
+            else:
+                first = self._choose(())
+                paths = [first, self._choose(first.relays)]
+                stagger = self.setup_timeout / 4
+            link, failures = await self._race(paths, stagger)
             if link is not None:
                 self.health.worked(link.path.relays)
                 self.links.append(link)
@@ -264,16 +271,18 @@ class _Client:
         return paths or [self._choose(suspects)]
 
     async def _race(
-        self, paths: list[Path]
+        self, paths: list[Path], stagger: float = 0.0
     ) -> tuple[SourceLink | None, list[tuple[Path, HornetError]]]:
-        """Run the setups of every path at once; the first reply wins and the other
-        setups are abandoned (a setup leaves no state at the destination). Only the
-        winner then greets the destination: a HELLO moves the destination's replies
-        to the circuit it came on. Returns the new link (or None) and the failures.
+        """Run the setups of ``paths``, each ``stagger`` seconds after the one before
+        (or as soon as it failed); the first reply wins and the other setups are
+        abandoned (a setup leaves no state at the destination). Only the winner then
+        greets the destination: a HELLO moves the destination's replies to the
+        circuit it came on. Returns the new link (or None) and the failures.
         """
         winner: list[tuple[Path, CircuitKeys]] = []
         failures: list[tuple[Path, HornetError]] = []
         final: list[HornetError] = []
+        failed = [trio.Event()]  # set when an attempt fails: the next one starts at once
         async with trio.open_nursery() as nursery:
 
             async def attempt(path: Path) -> None:
@@ -291,12 +300,17 @@ class _Client:
                     return
                 except HornetError as exc:
                     failures.append((path, exc))
+                    failed[0].set()
                     return
                 if not winner:
                     winner.append((path, keys))
                     nursery.cancel_scope.cancel()
 
-            for path in paths:
+            for index, path in enumerate(paths):
+                if index and stagger:
+                    with trio.move_on_after(stagger):
+                        await failed[0].wait()
+                    failed[0] = trio.Event()
                 nursery.start_soon(attempt, path)
         if final:
             raise final[0]
