@@ -1,4 +1,7 @@
-"""``hornet demo --mixer``: a tour of the onion-message mixer on UDP loopback.
+"""``hornet demo --mixer``: a tour of the onion-message mixer on loopback.
+
+Every Lightning peer, the mixer and each client identity speak BOLT 8 over TCP
+(``PeerNetwork``); the HORNET side is UDP.
 
 One mixer, two network peers (Carol runs CLN, Dave runs Eclair), a paying client
 (Alice, under a fresh identity) and a greedy one (Mallory). The demo buys
@@ -31,13 +34,13 @@ from hornet.mixer.client import MixerClient
 from hornet.mixer.config import MixerConfig, PeerConfig
 from hornet.mixer.entry import EntryRelay, relay_keys, serve_entry_relay
 from hornet.mixer.hints import Direction, Hints
+from hornet.mixer.network import PeerNetwork
 from hornet.mixer.node import OnionNode
 from hornet.mixer.protocol import Prices
 from hornet.mixer.ratelimit import Limit
 from hornet.mixer.scid import MIXER_NAMESPACE, decode_scid, format_scid
 from hornet.mixer.service import MixerService, open_mixer
 from hornet.mixer.session import Wallet
-from hornet.mixer.transport import UdpEndpoint
 from hornet.testing.tap import TapNetwork
 from hornet.transport import UdpNetwork
 
@@ -73,11 +76,15 @@ async def run_mixer_demo(out: Callable[[str], None]) -> int:
         if not ok:
             failures.append(what)
 
-    async def udp(key: crypto.SecretKey, listed: bool = True) -> UdpEndpoint:
-        endpoint = await UdpEndpoint.open(key.public_key, directory=directory)
+    async def tcp(nursery: trio.Nursery, key: crypto.SecretKey,
+                  listed: bool = True) -> PeerNetwork:
+        """A node on BOLT 8 / TCP; a listed one listens, a client only dials."""
+        network = PeerNetwork(key, directory=directory,
+                              listen=("127.0.0.1", 0) if listed else None)
+        await nursery.start(network.serve)
         if listed:
-            directory[key.public_key] = endpoint.address
-        return endpoint
+            directory[key.public_key] = network.address
+        return network
 
     config = MixerConfig(
         prices=Prices(message=1, scid_register=2, scid_renew=1, circuit_open=CIRCUIT_PRICE),
@@ -100,19 +107,19 @@ async def run_mixer_demo(out: Callable[[str], None]) -> int:
                     lambda task_status: serve_entry_relay(
                         keys, hornet.directory, relay_sock.address, sock=relay_sock,
                         task_status=task_status))
-                service = MixerService(state.core, await udp(state.core.node_key),
+                service = MixerService(state.core, await tcp(nursery, state.core.node_key),
                                        clock=time.time, on_circuit=entry.submit)
                 await nursery.start(service.serve)
-                carol = OnionNode(carol_key, await udp(carol_key), name="carol")
-                dave = OnionNode(dave_key, await udp(dave_key), name="dave")
+                carol = OnionNode(carol_key, await tcp(nursery, carol_key), name="carol")
+                dave = OnionNode(dave_key, await tcp(nursery, dave_key), name="dave")
                 await nursery.start(carol.run)
                 await nursery.start(dave.run)
-                out(f"mixer {mixer_id.hex()[:16]}… on udp {directory[mixer_id][1]}; peers carol "
-                    "(CLN limits: 4/s, burst 4) and dave (Eclair: 10 per second)")
+                out(f"mixer {mixer_id.hex()[:16]}… on BOLT 8 tcp {directory[mixer_id][1]}; "
+                    "peers carol (CLN limits: 4/s, burst 4) and dave (Eclair: 10 per second)")
 
                 # 1. Buy credentials under a fresh identity.
-                alice = MixerClient.create(await udp(alice_key, listed=False), alice_key,
-                                           Wallet(mixer_id), rng=rng)
+                alice = MixerClient.create(await tcp(nursery, alice_key, listed=False),
+                                           alice_key, Wallet(mixer_id), rng=rng)
                 await nursery.start(alice.run)
                 info = await alice.get_info()
                 out(f"1. alice (fresh id {alice_key.public_key.hex()[:12]}…) reads prices: "
@@ -160,8 +167,8 @@ async def run_mixer_demo(out: Callable[[str], None]) -> int:
                       "the least-loaded next hop is now dave")
 
                 # 4. A greedy client is throttled, alice is not.
-                mallory = MixerClient.create(await udp(mallory_key, listed=False), mallory_key,
-                                             Wallet(mixer_id), rng=rng)
+                mallory = MixerClient.create(await tcp(nursery, mallory_key, listed=False),
+                                             mallory_key, Wallet(mixer_id), rng=rng)
                 await nursery.start(mallory.run)
                 junk = create_onion_message(crypto.SecretKey.from_rng(rng).secret_bytes(),
                                             create_message_path(

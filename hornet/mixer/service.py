@@ -1,7 +1,7 @@
 """The mixer as a trio service, and ``mixer_main`` (``hornet mixer --config FILE``).
 
 Strategy (trio's ``serve_listeners`` shape, trio-websocket's wrapping of a sans-IO
-core): a reader task moves datagrams from the transport into a bounded channel
+core): a reader task moves messages from the transport into a bounded channel
 (full: drop and count); the processor task takes every message already waiting (up
 to ``max_batch``), feeds each to ``MixerCore.handle``, then calls ``flush`` once (one
 group commit for the whole burst) and ``poll``, and performs the resulting actions.
@@ -41,8 +41,9 @@ from hornet.errors import ConfigError, HornetError, LocalProtocolError
 from hornet.mixer.config import MixerConfig, parse_config
 from hornet.mixer.core import CircuitRequest, MixerCore, Transmit
 from hornet.mixer.entry import EntryRelay, circuit_entry, relay_keys, serve_entry_relay
+from hornet.mixer.network import PeerNetwork
 from hornet.mixer.state import ScidStore, SpendLedger
-from hornet.mixer.transport import Transport, UdpEndpoint
+from hornet.mixer.transport import Transport
 
 KEYS_FILE = "mixer-keys.json"
 SPENT_DB = "credentials.sqlite"
@@ -214,43 +215,41 @@ async def _run(config: MixerConfig, out: Callable[[str], None]) -> None:
                        relay_params=None if hornet_directory is None else hornet_directory.params)
     try:
         directory = {p.node_id: p.address for p in config.peers if p.address is not None}
-        host, port = config.listen
-        endpoint = await UdpEndpoint.open(state.core.node_key.public_key, host, port,
-                                          directory=directory)
-        try:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async with trio.open_nursery() as nursery:
-                    on_circuit = None
-                    relay_listen = config.relay_listen
-                    if hornet_directory is not None and relay_listen is not None:
-                        keys = relay_keys(state.master_secret)
-                        entry: EntryRelay = await nursery.start(
-                            lambda task_status: serve_entry_relay(
-                                keys, hornet_directory, relay_listen,
-                                setup_queue=config.relay_setup_queue, link=config.relay_link,
-                                task_status=task_status))
-                        on_circuit = entry.submit
-                    service = MixerService(state.core, endpoint, inbound_queue=config.inbound_queue,
-                                           on_circuit=on_circuit)
-                    await nursery.start(service.serve)
-                    out(f"hornet mixer: node {state.core.node_key.public_key.hex()} listening"
-                        f" on udp {endpoint.address[0]}:{endpoint.address[1]},"
-                        f" state in {config.state_dir}")
-                    if on_circuit is not None:
-                        assert hornet_directory is not None
-                        listed = hornet_directory.get(entry.node_id)
-                        out(f"hornet mixer: relay {entry.node_id.hex()} listening on udp "
-                            f"{entry.address[0]}:{entry.address[1]}, directory entry "
-                            f"{json.dumps(entry.info.to_json())}")
-                        if listed is None or listed.public_key != entry.info.public_key:
-                            print(f"hornet mixer: note: relay {entry.node_id.hex()} is not in "
-                                  f"{config.relay_directory}", file=sys.stderr, flush=True)
-                    async for signum in signals:
-                        out(f"hornet mixer: {signal.Signals(signum).name}, stopping")
-                        nursery.cancel_scope.cancel()
-                        break
-        finally:
-            endpoint.close()
+        network = PeerNetwork(state.core.node_key, directory=directory, listen=config.listen,
+                              persistent=list(directory),
+                              channel_peers={node for _, node in config.channels})
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(network.serve)
+                on_circuit = None
+                relay_listen = config.relay_listen
+                if hornet_directory is not None and relay_listen is not None:
+                    keys = relay_keys(state.master_secret)
+                    entry: EntryRelay = await nursery.start(
+                        lambda task_status: serve_entry_relay(
+                            keys, hornet_directory, relay_listen,
+                            setup_queue=config.relay_setup_queue, link=config.relay_link,
+                            task_status=task_status))
+                    on_circuit = entry.submit
+                service = MixerService(state.core, network, inbound_queue=config.inbound_queue,
+                                       on_circuit=on_circuit)
+                await nursery.start(service.serve)
+                host, port = network.address
+                out(f"hornet mixer: node {state.core.node_key.public_key.hex()} listening"
+                    f" on tcp {host}:{port} (BOLT 8), state in {config.state_dir}")
+                if on_circuit is not None:
+                    assert hornet_directory is not None
+                    listed = hornet_directory.get(entry.node_id)
+                    out(f"hornet mixer: relay {entry.node_id.hex()} listening on udp "
+                        f"{entry.address[0]}:{entry.address[1]}, directory entry "
+                        f"{json.dumps(entry.info.to_json())}")
+                    if listed is None or listed.public_key != entry.info.public_key:
+                        print(f"hornet mixer: note: relay {entry.node_id.hex()} is not in "
+                              f"{config.relay_directory}", file=sys.stderr, flush=True)
+                async for signum in signals:
+                    out(f"hornet mixer: {signal.Signals(signum).name}, stopping")
+                    nursery.cancel_scope.cancel()
+                    break
     finally:
         state.close()
 
