@@ -52,8 +52,10 @@ class MixerConfig:
     #: Published defaults per implementation, possibly overridden.
     profiles: Mapping[str, Limit] = attrs.field(factory=lambda: dict(PROFILES))
     #: What we accept from a configured network peer and from an anonymous client.
-    incoming_peer: Limit = attrs.field(factory=lambda: Limit(10.0, 20.0))
-    incoming_client: Limit = attrs.field(factory=lambda: Limit(10.0, 20.0))
+    incoming_peer: Limit = attrs.field(factory=lambda: Limit(50.0, 100.0))
+    incoming_client: Limit = attrs.field(factory=lambda: Limit(50.0, 100.0))
+    #: Unpaid forwarding per incoming peer: what a plain node gives (Eclair's 10/s).
+    free_forward: Limit = attrs.field(factory=lambda: Limit(10.0, 20.0))
     #: The profile of what an anonymous client accepts from us.
     client_profile: str = "hornet"
     queue_messages: int = 50
@@ -66,7 +68,7 @@ class MixerConfig:
     hint_entries: int = 8
     max_peers: int = 10_000
     max_batch: int = 64
-    forward_unpaid: bool = False
+    forward_unpaid: bool = True
     peers: tuple[PeerConfig, ...] = ()
     channels: tuple[tuple[int, bytes], ...] = ()
     #: The longest circuit a CIRCUIT request may open: EXP ≤ now + this (spec §9).
@@ -268,7 +270,7 @@ def parse_config(data: Any) -> MixerConfig:
     kwargs["max_peers"] = top.integer("max_peers", 10_000)
     kwargs["max_batch"] = top.integer("max_batch", 64)
     kwargs["inbound_queue"] = top.integer("inbound_queue", 256)
-    kwargs["forward_unpaid"] = top.boolean("forward_unpaid", False)
+    kwargs["forward_unpaid"] = top.boolean("forward_unpaid", True)
 
     p = top.section("prices")
     circuit = p.integer("circuit_open", -1)
@@ -318,6 +320,8 @@ def parse_config(data: Any) -> MixerConfig:
     if lim.has("incoming_client"):
         kwargs["incoming_client"] = _limit(lim.raw("incoming_client"), "limits.incoming_client",
                                            profiles)
+    if lim.has("free_forward"):
+        kwargs["free_forward"] = _limit(lim.raw("free_forward"), "limits.free_forward", profiles)
     kwargs["client_profile"] = lim.string("client_profile", "hornet")
     kwargs["queue_messages"] = lim.integer("queue_messages", 50)
     kwargs["queue_bytes"] = lim.integer("queue_bytes", 262_144)

@@ -7,10 +7,12 @@ Rules (docs/spec-mixer.md):
    randomness are parameters; storage is injected (``SpendLedger``, ``ScidStore``).
 2. Cheap checks first: message type, then the incoming peer's allowance (before any
    elliptic-curve work), then the Sphinx peel, then the payment.
-3. An onion message for which the mixer is an intermediate hop is forwarded only if
+3. An onion message for which the mixer is an intermediate hop is forwarded if
    (a) its hop names a live synthetic SCID (the registration prepaid delivery), or
    (b) its ``encrypted_data_tlv`` carries a payment worth ``prices.message``, or
-   (c) ``forward_unpaid`` is set. A paid message waits in a bounded batch until
+   (c) it is unpaid and ``forward_unpaid`` is set (the default: BOLT 4 forwarding
+   is free, as on any node) and the incoming peer is within ``free_forward``, the
+   per-peer limit of a plain node. A paid message waits in a bounded batch until
    ``flush`` has committed its spends in one transaction (group commit); only then is
    it forwarded. A spend is never accepted twice: the store's primary key decides.
 4. A message for which the mixer is the final hop carries one ``MIXER_REQUEST_TLV``;
@@ -255,6 +257,7 @@ class PeerState:
     allowance: Allowance
     out_meter: RateMeter
     in_meter: RateMeter
+    free_limiter: Limiter
     queue: deque[_Queued] = attrs.field(factory=deque)
     queue_bytes: int = 0
     last_incoming: bytes | None = None
@@ -418,6 +421,7 @@ class MixerCore:
             allowance=Allowance(cfg.backpressure_recover_s, cfg.backpressure_min_interval_s,
                                 cfg.backpressure_floor),
             out_meter=RateMeter(cfg.hint_tau_s), in_meter=RateMeter(cfg.hint_tau_s),
+            free_limiter=make_limiter(cfg.free_forward, now),
         )
 
     def _peer(self, node_id: bytes, now: float) -> PeerState | None:
@@ -570,11 +574,19 @@ class MixerCore:
             return []
         if now - state.last_notice < self.config.backpressure_min_interval_s:
             return []
-        state.last_notice = now
         try:
             ss_hash = peel_message(self.node_key, message).ss_hash
         except RemoteProtocolError:
             return []
+        return self._notice(state, ss_hash, now)
+
+    def _notice(self, state: PeerState, ss_hash: bytes, now: float) -> list[Action]:
+        """An ``onion_message_drop`` to ``state``'s peer, at most once per min interval."""
+        if not self.config.send_drop_notices:
+            return []
+        if now - state.last_notice < self.config.backpressure_min_interval_s:
+            return []
+        state.last_notice = now
         self.stats["drop_notices_sent"] += 1
         return [Transmit(state.node_id, OnionMessageDrop(True, ss_hash).encode())]
 
@@ -612,11 +624,17 @@ class MixerCore:
             return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now, depth)
         raw_payment = dict(data.records).get(MIXER_PAYMENT_TLV)
         if raw_payment is None:
-            if self.config.forward_unpaid or self.config.prices.message == 0:
-                return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now,
-                                   depth)
-            self.stats["dropped_unpaid"] += 1
-            return []
+            if not self.config.forward_unpaid and self.config.prices.message != 0:
+                self.stats["dropped_unpaid"] += 1
+                return []
+            state = self.peers.get(peer)
+            if state is not None and depth == 0:
+                cost = self.config.free_forward.cost(len(peeled.next_message))
+                if not state.free_limiter.try_take(cost, now):
+                    self.stats["dropped_free_rate_limited"] += 1
+                    return self._notice(state, peeled.ss_hash, now)
+            self.stats["free_forwards"] += 1
+            return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now, depth)
         try:
             payment = Payment.decode(raw_payment)
             verified = self._verify_payment(payment, send_message_hash(peeled.path_key), now,

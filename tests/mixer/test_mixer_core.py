@@ -10,7 +10,12 @@ import pytest
 from mixer_kit import Kit, destination, make_config, make_kit
 
 from hornet.core import crypto
-from hornet.core.onion_message import create_onion_message, process_onion_message
+from hornet.core.onion_message import (
+    Deliver,
+    create_message_path,
+    create_onion_message,
+    process_onion_message,
+)
 from hornet.mixer.config import PeerConfig
 from hornet.mixer.hints import Direction, Hints
 from hornet.mixer.protocol import (
@@ -111,12 +116,12 @@ def test_a_registration_without_enough_value_is_refused_and_credentials_come_bac
     assert len(session.wallet) == 5
 
 
-def test_unpaid_messages_are_dropped_unless_configured(tmp_path: Path) -> None:
-    kit = make_kit(tmp_path, config=make_config(prices=Prices(message=0)))
+def test_unpaid_messages_are_dropped_when_free_forwarding_is_off(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path, config=make_config(prices=Prices(message=0), forward_unpaid=False))
     _, dest_path = destination(kit.rng)
     session = kit.funded_session()
     assert len(_send(kit, session, dest_path)) == 1  # a free price needs no spend
-    kit2 = make_kit(tmp_path / "b")
+    kit2 = make_kit(tmp_path / "b", config=make_config(forward_unpaid=False))
     session2 = kit2.funded_session()
     _with_prices(session2, message=0)
     assert _send(kit2, session2, dest_path) == []
@@ -371,3 +376,47 @@ def test_credentials_roll_over_into_the_next_epoch_during_grace(tmp_path: Path) 
     assert kit.core.statistics()["dropped_wrong_epoch"] == 1
     session.wallet.credentials[:] = rolled
     assert len(_send(kit, session, dest_path)) == 1
+
+
+def test_plain_forwarding_between_peers_is_free_and_replies_come_back(tmp_path: Path) -> None:
+    """BOLT 4 forwarding with route blinding and a blinded reply path, no payment."""
+    kit = make_kit(tmp_path)
+    a, b = crypto.SecretKey.from_rng(kit.rng), crypto.SecretKey.from_rng(kit.rng)
+    path = create_message_path(crypto.SecretKey.from_rng(kit.rng).secret_bytes(),
+                               [kit.mixer_id, b.public_key])
+    reply_path = create_message_path(crypto.SecretKey.from_rng(kit.rng).secret_bytes(),
+                                     [kit.mixer_id, a.public_key], path_id=b"a" * 32)
+    message = create_onion_message(crypto.SecretKey.from_rng(kit.rng).secret_bytes(), path,
+                                   payload=[(APP_TLV, b"ping")], reply_path=reply_path)
+    [out] = kit.handle(a.public_key, message.message)
+    assert out.peer == b.public_key
+    delivered = process_onion_message(b, out.message)
+    assert isinstance(delivered, Deliver) and dict(delivered.payload)[APP_TLV] == b"ping"
+    assert delivered.reply_path is not None
+    reply = create_onion_message(crypto.SecretKey.from_rng(kit.rng).secret_bytes(),
+                                 delivered.reply_path, payload=[(APP_TLV, b"pong")])
+    assert reply.first_node_id == kit.mixer_id
+    [back] = kit.handle(b.public_key, reply.message)
+    assert back.peer == a.public_key
+    answer = process_onion_message(a, back.message)
+    assert isinstance(answer, Deliver) and answer.path_id_matches(b"a" * 32)
+    assert kit.core.statistics()["free_forwards"] == 2
+
+
+def test_free_forwarding_has_a_per_peer_limit_that_paid_messages_do_not(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path, config=make_config(free_forward=Limit(0.001, 2.0)))
+    a = crypto.SecretKey.from_rng(kit.rng)
+    dest_key, dest_path = destination(kit.rng)
+    sent = []
+    for _ in range(4):
+        path = create_message_path(crypto.SecretKey.from_rng(kit.rng).secret_bytes(),
+                                   [kit.mixer_id, dest_key.public_key])
+        message = create_onion_message(crypto.SecretKey.from_rng(kit.rng).secret_bytes(), path,
+                                        payload=[(APP_TLV, b"free")])
+        sent.append(len(kit.handle(a.public_key, message.message)))
+    assert sent[:2] == [1, 1]
+    assert kit.core.statistics()["dropped_free_rate_limited"] == 2
+    session = kit.funded_session()
+    assert all(len([t for t in _send(kit, session, dest_path) if t.message[:2] == b"\x02\x01"])
+               == 1 for _ in range(4))
+    assert kit.core.statistics()["paid_messages"] == 4
