@@ -12,11 +12,14 @@ key comes in with the ``Bolt8Connection``).
 Rules (BOLT 1 "Lightning Message Format", "Setup Messages", "Control Messages"):
 
 1. After the handshake both sides send ``init`` first; any other first message is a
-   violation. Our ``init`` advertises ``OUR_FEATURES``: option_onion_messages (39),
-   option_static_remotekey (13, optional: LDK nodes with a ChannelManager disconnect
-   peers without it; this node opens no channels, so the bit promises nothing it
-   does not do) and ``OPTION_ONION_MESSAGE_DROP`` (an odd experimental bit: this node
-   understands ``onion_message_drop``). It requires no even bit.
+   violation. Our ``init`` advertises ``OUR_FEATURES``, all optional (odd):
+   option_onion_messages (39); ``OPTION_ONION_MESSAGE_DROP`` (an experimental bit:
+   this node understands ``onion_message_drop``); and the four BOLT 9 features every
+   node is now assumed to have, option_data_loss_protect (1), var_onion_optin (9),
+   option_static_remotekey (13) and payment_secret (15), because an LDK node with a
+   ChannelManager refuses peers that lack them. They describe how this node would
+   run a channel; it never opens or accepts one (``open_channel`` is an unknown even
+   message here), so they promise nothing it does not do. It requires no even bit.
 2. Their ``init``: a required (even) feature bit we do not know, or an unknown even
    ``init`` TLV, closes the connection; odd ones are ignored. Channel and payment
    features are "known": this node takes part in no channel, so what they require is
@@ -59,14 +62,18 @@ MSG_ONION_MESSAGE_DROP: Final = 515
 #: BOLT 7 gossip (and announcement_signatures): understood, not used by this node.
 GOSSIP_TYPES: Final = frozenset({256, 257, 258, 259, 261, 262, 263, 264, 265})
 
+OPTION_DATA_LOSS_PROTECT: Final = 0
+VAR_ONION_OPTIN: Final = 8
 OPTION_STATIC_REMOTEKEY: Final = 12
+PAYMENT_SECRET: Final = 14
 OPTION_ONION_MESSAGES: Final = 38
 OPTION_ONION_MESSAGES_ONLY_CHANNELS: Final = 66
 #: Experimental (≥ 256) pair: the node understands onion_message_drop (type 515).
 OPTION_ONION_MESSAGE_DROP: Final = 514
-#: The bits our init sets (all optional, i.e. odd).
-OUR_FEATURES: Final = frozenset({OPTION_STATIC_REMOTEKEY + 1, OPTION_ONION_MESSAGES + 1,
-                                 OPTION_ONION_MESSAGE_DROP + 1})
+#: The bits our init sets (all optional, i.e. odd; rule 1).
+OUR_FEATURES: Final = frozenset({OPTION_DATA_LOSS_PROTECT + 1, VAR_ONION_OPTIN + 1,
+                                 OPTION_STATIC_REMOTEKEY + 1, PAYMENT_SECRET + 1,
+                                 OPTION_ONION_MESSAGES + 1, OPTION_ONION_MESSAGE_DROP + 1})
 #: Even bits of other nodes' init that do not stop us from talking to them (BOLT 9:
 #: channel, payment and gossip features, assumed features, and the ones we use).
 KNOWN_FEATURES: Final = frozenset(

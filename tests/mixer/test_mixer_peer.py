@@ -101,7 +101,7 @@ def test_both_sides_exchange_init_and_get_ready() -> None:
 
 def test_our_init_offers_onion_messages_and_requires_nothing() -> None:
     features, tlvs = decode_init(encode_init())
-    assert {39, 13, OPTION_ONION_MESSAGE_DROP + 1} == features
+    assert {1, 9, 13, 15, 39, OPTION_ONION_MESSAGE_DROP + 1} == features
     assert all(bit % 2 == 1 for bit in features) and tlvs == {}
 
 
