@@ -20,6 +20,11 @@
 //         onion message and this script flips one bit of it (byte `flip_at` of the
 //         onion_message body) and sends the result to `first_hop` as a raw type-513
 //         message.
+//   in:   {"cmd":"flood","path":HEX,"tlv":N,"data":HEX,"count":N}
+//         sends `count` messages without reply path as fast as LDK's buffers allow
+//         -> {"event":"flooded","count":N}
+//   in:   {"cmd":"quiet"}  stop emitting "om" events (messages are still counted)
+//   in:   {"cmd":"count"}  -> {"event":"count","received":N}
 //   out:  {"event":"om","tlv":N,"data":HEX,"context":HEX|null,"responder":BOOL}
 //         for each custom onion message received. A message whose data starts with
 //         "ping" is answered along its reply path with TLV `tlv`+2 and "pong:"+data.
@@ -96,6 +101,8 @@ function contents(type, data) {
     });
 }
 
+let received = 0;
+let quiet = false;
 const customOnionMessages = ldk.CustomOnionMessageHandler.new_impl({
     read_custom_message(type, buffer) {
         return ldk.Result_COption_OnionMessageContentsZDecodeErrorZ.constructor_ok(
@@ -105,8 +112,11 @@ const customOnionMessages = ldk.CustomOnionMessageHandler.new_impl({
         const data = message.write();
         const type = message.tlv_type();
         const ctx = context instanceof ldk.Option_CVec_u8ZZ_Some ? hex(context.some) : null;
-        emit({ event: "om", tlv: Number(type), data: hex(data), context: ctx,
-               responder: responder != null });
+        received += 1;
+        if (!quiet) {
+            emit({ event: "om", tlv: Number(type), data: hex(data), context: ctx,
+                   responder: responder != null });
+        }
         if (responder != null && Buffer.from(data).subarray(0, 4).toString() === "ping") {
             const reply = contents(type + 2n, Uint8Array.from(
                 Buffer.concat([Buffer.from("pong:"), Buffer.from(data)])));
@@ -223,6 +233,33 @@ async function handle(command) {
     case "peers":
         emit({ event: "peers", node_ids: connectedIds() });
         return;
+    case "quiet":
+        quiet = true;
+        return;
+    case "count":
+        emit({ event: "count", received });
+        return;
+    case "flood": {
+        const body = unhex(command.data);
+        let sent = 0;
+        while (sent < command.count) {
+            const path = ldk.BlindedMessagePath.constructor_read(unhex(command.path)).res;
+            const result = messenger.send_onion_message(
+                contents(BigInt(command.tlv), body),
+                ldk.MessageSendInstructions.constructor_without_reply_path(
+                    ldk.Destination.constructor_blinded_path(path)));
+            if (result.is_ok()) {
+                sent += 1;
+                if (sent % 16 == 0) peers.process_events();
+            } else {
+                peers.process_events();
+                await new Promise((resolve) => setTimeout(resolve, 10));
+            }
+        }
+        peers.process_events();
+        emit({ event: "flooded", count: sent });
+        return;
+    }
     case "tick":
         peers.timer_tick_occurred();
         peers.process_events();
