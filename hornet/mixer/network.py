@@ -15,7 +15,9 @@ that service's own nursery as three tasks (reader, writer, timer) around its mac
   dropped and counted. A full queue drops and counts too.
 - Persistent peers are redialled after a failure with exponential back-off
   (``backoff_initial_s`` doubling to ``backoff_max_s``, reset by a successful init).
-- Received messages go through one bounded channel (full: dropped, counted).
+- Received messages go through one bounded channel (full: dropped, counted). At
+  most ``max_connections`` connections are open at once (handshakes included); a
+  connection accepted beyond that is closed at once and counted.
 - Time for the machines is ``trio.current_time()``; ephemeral keys come from the
   system RNG (or the ``rng`` passed in, for tests).
 """
@@ -72,7 +74,8 @@ class PeerNetwork:
                  persistent: Iterable[bytes] = (), channel_peers: Iterable[bytes] = (),
                  timers: PeerTimers | None = None, inbound_queue: int = 1024,
                  backoff_initial_s: float = 0.5, backoff_max_s: float = 60.0,
-                 connect_timeout_s: float = 10.0, rng: Rng | None = None) -> None:
+                 connect_timeout_s: float = 10.0, max_connections: int = 4096,
+                 rng: Rng | None = None) -> None:
         self.key = key
         self.node_id = key.public_key
         self.directory: Mapping[bytes, tuple[str, int]] = (
@@ -84,6 +87,8 @@ class PeerNetwork:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.connect_timeout_s = connect_timeout_s
+        self.max_connections = max_connections
+        self._open_links = 0
         self.rng: Rng = rng if rng is not None else secrets.SystemRandom()
         self.stats: Counter[str] = Counter()
         self._links: dict[bytes, _Link] = {}
@@ -141,9 +146,9 @@ class PeerNetwork:
     # -- Transport ------------------------------------------------------------------
     async def send(self, peer: bytes, message: bytes) -> None:
         await trio.lowlevel.checkpoint()
-        self.send_nowait_or_drop(bytes(peer), bytes(message))
+        self._send_or_drop(bytes(peer), bytes(message))
 
-    def send_nowait_or_drop(self, peer: bytes, message: bytes) -> None:
+    def _send_or_drop(self, peer: bytes, message: bytes) -> None:
         link = self._links.get(peer)
         if link is not None and link.machine.ready:
             if link.machine.send_message(message):
@@ -187,10 +192,15 @@ class PeerNetwork:
                 self.stats["accept_errors"] += 1
                 await trio.sleep(0.1)
                 continue
+            if self._open_links >= self.max_connections:
+                self.stats["refused_connection_limit"] += 1
+                await trio.aclose_forcefully(stream)
+                continue
             machine = PeerConnection(
                 Bolt8Connection.responder(self.key, crypto.SecretKey.from_rng(self.rng)),
                 trio.current_time(), self.timers)
             assert self._nursery is not None
+            self._open_links += 1
             self._nursery.start_soon(self._run_link, _Link(stream, machine, False))
 
     async def _connect(self, peer: bytes) -> bool:
@@ -209,6 +219,7 @@ class PeerNetwork:
             trio.current_time(), self.timers, has_channel=peer in self.channel_peers)
         link = _Link(stream, machine, True)
         self.stats["dials"] += 1
+        self._open_links += 1
         await self._run_link(link)
         return machine.remote_features is not None
 
@@ -242,6 +253,7 @@ class PeerNetwork:
 
     # -- one connection ---------------------------------------------------------------
     async def _run_link(self, link: _Link) -> None:
+        """Run one connection (counted in ``_open_links`` by the caller) to its end."""
         try:
             with link.cancel:
                 async with trio.open_nursery() as nursery:
@@ -250,6 +262,7 @@ class PeerNetwork:
                     await self._reader(link)
                     nursery.cancel_scope.cancel()
         finally:
+            self._open_links -= 1
             self._forget(link)
             with trio.CancelScope(shield=True):
                 try:

@@ -180,3 +180,19 @@ async def test_configured_peers_without_an_address_may_dial_in(tmp_path: Path) -
         assert network.connected(peer_key.public_key)
         assert kit.core.peers[peer_key.public_key].network
         nursery.cancel_scope.cancel()
+
+
+async def test_connections_beyond_the_limit_are_closed_at_once(tmp_path: Path) -> None:
+    rng = random.Random(13)
+    key = crypto.SecretKey.from_rng(rng)
+    network = PeerNetwork(key, listen=("127.0.0.1", 0), max_connections=1, rng=rng)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(network.serve)
+        first = await trio.open_tcp_stream(*network.address)  # holds a handshake open
+        second = await trio.open_tcp_stream(*network.address)
+        with trio.fail_after(10):
+            assert await second.receive_some(100) == b""  # closed without a byte
+        assert network.statistics()["refused_connection_limit"] == 1
+        await first.aclose()
+        await second.aclose()
+        nursery.cancel_scope.cancel()
