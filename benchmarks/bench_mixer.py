@@ -364,6 +364,7 @@ def main() -> int:
     args = parser.parse_args()
     result = run(args.messages, args.batch)
     result["tcp"] = run_tcp(args.tcp_messages, args.round_trips)
+    result["load_average_1m"] = round(os.getloadavg()[0], 2)
     if args.json:
         print(json.dumps(result))
     else:

@@ -182,6 +182,8 @@ async def run_mixer_demo(out: Callable[[str], None]) -> int:
                 out(f"4. mallory floods 40 messages: the mixer throttled {throttled} of them "
                     f"(client allowance 5/s, burst 10) and told mallory with onion_message_drop")
                 check(throttled >= 20, "mallory was throttled")
+                check(mallory.stats["drop_notices"] >= 1,
+                      "mallory received onion_message_drop over BOLT 8 (its init set bit 515)")
                 await alice.send(carol_path, [(APP_TLV, b"still here")])
                 got = await carol.receive()
                 check(dict(got.deliver.payload)[APP_TLV] == b"still here",
