@@ -76,6 +76,8 @@ from hornet.mixer.config import MixerConfig
 from hornet.mixer.hints import Hints, PeerHint, rank
 from hornet.mixer.protocol import (
     MIXER_PAYMENT_TLV,
+    MIXER_RECEIPT_REQUEST_TLV,
+    MIXER_RECEIPT_TLV,
     MIXER_REQUEST_TLV,
     MIXER_RESPONSE_TLV,
     ONION_MESSAGE_DROP_TYPE,
@@ -83,6 +85,9 @@ from hornet.mixer.protocol import (
     MixerInfo,
     OnionMessageDrop,
     Payment,
+    Receipt,
+    ReceiptRequest,
+    ReceiptStatus,
     Request,
     Response,
     ScidGrant,
@@ -101,6 +106,7 @@ _REQUEST_ID_TAG: Final = b"hornet/mixer/v1/request-id"
 _ISSUER_KEY_TAG: Final = b"hornet/mixer/v1/issuer-key"
 _RELAY_KEY_TAG: Final = b"hornet/mixer/v1/relay-key"
 _RELAY_SV_TAG: Final = b"hornet/mixer/v1/relay-sv"
+_RECEIPT_KEY_TAG: Final = b"hornet/mixer/v1/receipt-key"
 _TOMBSTONE_PURGE_S: Final = 60.0
 _MAX_LOOPBACK: Final = 4
 
@@ -279,6 +285,7 @@ class _PendingSend:
     ss_hash: bytes
     epoch: int
     serials: tuple[bytes, ...]
+    receipt: ReceiptRequest | None = None
 
 
 @attrs.frozen
@@ -490,11 +497,39 @@ class MixerCore:
         for item in pending:
             if all(accepted[s] for s in item.serials):
                 self.stats["paid_messages"] += 1
-                actions += self._route(item.origin, item.next_peer, item.message, item.ss_hash,
-                                       now)
+                queued = self.stats["queued"]
+                routed = self._route(item.origin, item.next_peer, item.message, item.ss_hash,
+                                     now)
+                actions += routed
+                if item.receipt is not None:
+                    if routed and isinstance(routed[0], Transmit) \
+                            and routed[0].peer == item.next_peer:
+                        actions += self._send_receipt(item.receipt, ReceiptStatus.SENT, now)
+                    elif self.stats["queued"] > queued:
+                        actions += self._send_receipt(item.receipt, ReceiptStatus.QUEUED, now)
             else:
                 self.stats["dropped_double_spend"] += 1
         return actions
+
+    def _send_receipt(self, request: ReceiptRequest, status: ReceiptStatus,
+                      now: float) -> list[Action]:
+        """A delivery receipt along the client's path (a paid message was handed on).
+        Its onion session key is a PRF of the request (flush takes no rng)."""
+        session_key = crypto.hmac_sha256(
+            self.node_key.secret_bytes(),
+            _RECEIPT_KEY_TAG + request.receipt_id + request.path.encode())
+        try:
+            outgoing = create_onion_message(
+                session_key, request.path,
+                payload=[(MIXER_RECEIPT_TLV, Receipt(request.receipt_id, status).encode())])
+        except HornetError:
+            self.stats["receipts_unsendable"] += 1
+            return []
+        if len(outgoing.first_node_id) != 33:
+            self.stats["receipts_unsendable"] += 1
+            return []
+        self.stats["receipts_sent"] += 1
+        return self._route(None, outgoing.first_node_id, outgoing.message, b"", now)
 
     def poll(self, now: float) -> list[Action]:
         """Timers: expire SCIDs, drain queues whose limiters allow, rotate epochs."""
@@ -637,6 +672,8 @@ class MixerCore:
             return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now, depth)
         try:
             payment = Payment.decode(raw_payment)
+            raw_receipt = dict(data.records).get(MIXER_RECEIPT_REQUEST_TLV)
+            receipt = None if raw_receipt is None else ReceiptRequest.decode(raw_receipt)
             verified = self._verify_payment(payment, send_message_hash(peeled.path_key), now,
                                             self.config.prices.message)
         except RemoteProtocolError as exc:
@@ -645,7 +682,7 @@ class MixerCore:
         if verified.epoch is None:  # a free message price
             return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now, depth)
         self._pending.append(_PendingSend(peer, next_peer, peeled.next_message, peeled.ss_hash,
-                                          verified.epoch, verified.serials))
+                                          verified.epoch, verified.serials, receipt))
         self._pending_serials.update(verified.serials)
         if len(self._pending) >= self.config.max_batch:
             return self.flush(now)

@@ -150,6 +150,13 @@ async def run_mixer_demo(out: Callable[[str], None]) -> int:
                 reply = await alice.receive()
                 check(dict(reply.payload)[APP_TLV] == b"hi alice",
                       "carol's reply came back through the synthetic SCID")
+                receipt = await alice.send_confirmed(carol_path, [(APP_TLV, b"receipted")])
+                got = await carol.receive()
+                out(f"   alice sends with a delivery receipt: the mixer acknowledged "
+                    f"({receipt.status.name.lower()}) once the spend was recorded")
+                check(dict(got.deliver.payload)[APP_TLV] == b"receipted"
+                      and alice.stats["receipts"] == 1,
+                      "the receipt came back and carol got the message")
 
                 # 3. Hints follow load.
                 before = await alice.hints()

@@ -26,6 +26,7 @@ from typing import Final
 
 import attrs
 
+from hornet.core.blinding import BlindedPath
 from hornet.credentials.params import SIGNED_PARAMS_LEN
 from hornet.errors import LocalProtocolError, MalformedInputError
 
@@ -39,6 +40,11 @@ MIXER_REQUEST_TLV: Final = 0x484D01
 MIXER_RESPONSE_TLV: Final = 0x484D03
 #: encrypted_data_tlv record of the mixer's own hop: the payment for forwarding.
 MIXER_PAYMENT_TLV: Final = 0x484D05
+#: encrypted_data_tlv record of the mixer's own hop: a delivery receipt is wanted.
+MIXER_RECEIPT_REQUEST_TLV: Final = 0x484D07
+#: onionmsg_tlv record (final hop) carrying the mixer's delivery receipt.
+MIXER_RECEIPT_TLV: Final = 0x484D09
+RECEIPT_ID_LEN: Final = 16
 #: BOLT 1 message type of ``onion_message_drop`` (proposal, never merged).
 ONION_MESSAGE_DROP_TYPE: Final = 515
 ONION_MESSAGE_DROP_LEN: Final = 2 + 1 + 32
@@ -453,8 +459,62 @@ class OnionMessageDrop:
         return cls(bool(message[2]), bytes(message[3:]))
 
 
+# --------------------------------------------------------------------------------------
+# Delivery receipts
+
+
+class ReceiptStatus(IntEnum):
+    """What the mixer did with a paid message that asked for a receipt."""
+
+    SENT = 0  # written to the next hop's connection
+    QUEUED = 1  # waiting in the next hop's queue (its rate limit)
+
+
+@attrs.frozen
+class ReceiptRequest:
+    """``mixer_receipt_request`` (the mixer's hop): ``receipt_id (16) ‖ blinded_path``."""
+
+    receipt_id: bytes
+    path: BlindedPath
+
+    def encode(self) -> bytes:
+        return self.receipt_id + self.path.encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> ReceiptRequest:
+        if len(data) <= RECEIPT_ID_LEN:
+            raise MalformedInputError("receipt request too short")
+        path = BlindedPath.decode(bytes(data[RECEIPT_ID_LEN:]))
+        return cls(bytes(data[:RECEIPT_ID_LEN]), path)
+
+
+@attrs.frozen
+class Receipt:
+    """``mixer_receipt`` (final hop): ``u8 version ‖ receipt_id (16) ‖ u8 status``."""
+
+    receipt_id: bytes
+    status: ReceiptStatus
+
+    def encode(self) -> bytes:
+        return bytes((PROTOCOL_VERSION,)) + self.receipt_id + bytes((self.status,))
+
+    @classmethod
+    def decode(cls, data: bytes) -> Receipt:
+        if len(data) != 2 + RECEIPT_ID_LEN:
+            raise MalformedInputError("receipt must be 18 bytes")
+        if data[0] != PROTOCOL_VERSION:
+            raise MalformedInputError("unknown receipt version")
+        try:
+            status = ReceiptStatus(data[-1])
+        except ValueError:
+            raise MalformedInputError("unknown receipt status") from None
+        return cls(bytes(data[1:-1]), status)
+
+
 __all__ = [
     "MIXER_PAYMENT_TLV",
+    "MIXER_RECEIPT_REQUEST_TLV",
+    "MIXER_RECEIPT_TLV",
     "MIXER_REQUEST_TLV",
     "MIXER_RESPONSE_TLV",
     "ONION_MESSAGE_DROP_TYPE",
@@ -465,6 +525,9 @@ __all__ = [
     "OnionMessageDrop",
     "Payment",
     "Prices",
+    "Receipt",
+    "ReceiptRequest",
+    "ReceiptStatus",
     "Request",
     "Response",
     "ScidGrant",

@@ -55,6 +55,8 @@ from hornet.errors import (
 from hornet.mixer.hints import Hints
 from hornet.mixer.protocol import (
     MIXER_PAYMENT_TLV,
+    MIXER_RECEIPT_REQUEST_TLV,
+    MIXER_RECEIPT_TLV,
     MIXER_REQUEST_TLV,
     MIXER_RESPONSE_TLV,
     ONION_MESSAGE_DROP_TYPE,
@@ -63,6 +65,8 @@ from hornet.mixer.protocol import (
     MixerInfo,
     OnionMessageDrop,
     Payment,
+    Receipt,
+    ReceiptRequest,
     Request,
     Response,
     ScidGrant,
@@ -171,7 +175,7 @@ class DropNotice:
     shared_secret_hash: bytes
 
 
-Incoming = MixerReply | Delivered | DropNotice
+Incoming = MixerReply | Delivered | DropNotice | Receipt
 
 
 @attrs.frozen(eq=False)
@@ -364,11 +368,13 @@ class MixerSession:
     # -- sending through the mixer ----------------------------------------------------
     def send_message(self, destination: BlindedPath, payload: Sequence[tuple[int, bytes]],
                      rng: Rng, *, reply_path: BlindedPath | None = None,
-                     next_hops: Sequence[bytes] = ()) -> OutgoingOnionMessage:
+                     next_hops: Sequence[bytes] = (),
+                     receipt_id: bytes | None = None) -> OutgoingOnionMessage:
         """An onion message to ``destination`` through the mixer, paid with
         ``prices.message`` worth of unit credentials. ``next_hops`` are extra hops
         between the mixer and the destination's introduction node (e.g. from
-        ``Hints.best_outgoing``)."""
+        ``Hints.best_outgoing``). With ``receipt_id`` the mixer's hop asks for a
+        delivery receipt along ``own_reply_path`` (spec-mixer §5.5)."""
         if not destination.first_node_is_pubkey:
             raise LocalProtocolError("resolve the destination's sciddir first")
         price = self._prices().prices.message
@@ -381,9 +387,12 @@ class MixerSession:
         try:
             items = [EncryptedData(next_node_id=bytes(t)) for t in targets]
             items[-1] = attrs.evolve(items[-1], next_path_key_override=destination.first_path_key)
-            if payment.spends:
-                items[mixer_index] = attrs.evolve(
-                    items[mixer_index], records=((MIXER_PAYMENT_TLV, payment.encode()),))
+            records = [(MIXER_PAYMENT_TLV, payment.encode())] if payment.spends else []
+            if receipt_id is not None:
+                request = ReceiptRequest(receipt_id, self.own_reply_path(rng))
+                records.append((MIXER_RECEIPT_REQUEST_TLV, request.encode()))
+            if records:
+                items[mixer_index] = attrs.evolve(items[mixer_index], records=tuple(records))
             prefix = create_blinded_path(e0, list(zip(nodes, items, strict=True)))
             return create_onion_message(_scalar(rng), prefix.concat(destination),
                                         payload=payload, reply_path=reply_path)
@@ -408,6 +417,9 @@ class MixerSession:
             return None
         raw = dict(action.payload).get(MIXER_RESPONSE_TLV)
         if raw is None:
+            receipt = dict(action.payload).get(MIXER_RECEIPT_TLV)
+            if receipt is not None:
+                return Receipt.decode(receipt)
             return Delivered(action.payload, action.reply_path)
         return self._complete(Response.decode(raw))
 

@@ -17,10 +17,13 @@ from hornet.core.onion_message import (
     process_onion_message,
 )
 from hornet.mixer.config import PeerConfig
+from hornet.mixer.core import Transmit
 from hornet.mixer.hints import Direction, Hints
 from hornet.mixer.protocol import (
     OnionMessageDrop,
     Prices,
+    Receipt,
+    ReceiptStatus,
     Status,
 )
 from hornet.mixer.ratelimit import Limit
@@ -420,3 +423,40 @@ def test_free_forwarding_has_a_per_peer_limit_that_paid_messages_do_not(tmp_path
     assert all(len([t for t in _send(kit, session, dest_path) if t.message[:2] == b"\x02\x01"])
                == 1 for _ in range(4))
     assert kit.core.statistics()["paid_messages"] == 4
+
+
+def test_a_paid_message_asking_for_a_receipt_gets_one_after_its_spend_commits(
+        tmp_path: Path) -> None:
+    kit = make_kit(tmp_path)
+    dest_key, dest_path = destination(kit.rng)
+    session = kit.funded_session()
+    outgoing = session.send_message(dest_path, [(APP_TLV, b"x")], kit.rng,
+                                    receipt_id=b"r" * 16)
+    assert kit.handle(session.node_id, outgoing.message, flush=False) == []  # not yet
+    transmits = [t for t in kit.core.flush(kit.now) if isinstance(t, Transmit)]
+    assert [t.peer for t in transmits] == [dest_key.public_key, session.node_id]
+    receipt = session.receive(transmits[1].message)
+    assert receipt == Receipt(b"r" * 16, ReceiptStatus.SENT)
+    assert kit.core.statistics()["receipts_sent"] == 1
+    # the same message again: its spend is refused, so no forward and no receipt
+    assert kit.handle(session.node_id, outgoing.message) == []
+    assert kit.core.statistics()["receipts_sent"] == 1
+
+
+def test_a_queued_message_gets_a_queued_receipt(tmp_path: Path) -> None:
+    dest_key = crypto.SecretKey.from_rng(random.Random(77))
+    kit = make_kit(tmp_path, config=make_config(
+        peers=(PeerConfig(dest_key.public_key, "slow"),),
+        profiles={"slow": Limit(0.001, 1.0), "hornet": Limit(1e9, 1e9)}))
+    path = create_message_path(crypto.SecretKey.from_rng(kit.rng).secret_bytes(),
+                               [dest_key.public_key])
+    session = kit.funded_session()
+    first = session.send_message(path, [(APP_TLV, b"1")], kit.rng, receipt_id=b"1" * 16)
+    second = session.send_message(path, [(APP_TLV, b"2")], kit.rng, receipt_id=b"2" * 16)
+    receipts = []
+    for outgoing in (first, second):
+        for transmit in kit.handle(session.node_id, outgoing.message):
+            if transmit.peer == session.node_id:
+                receipts.append(session.receive(transmit.message))
+    assert receipts == [Receipt(b"1" * 16, ReceiptStatus.SENT),
+                        Receipt(b"2" * 16, ReceiptStatus.QUEUED)]
