@@ -49,6 +49,11 @@ class MixerConfig:
     scid_max_ahead_s: float = 2400.0
     scid_tombstone_s: float = 7 * 86400.0
     max_scids: int = 100_000
+    #: Mailbox of each synthetic SCID while its target is offline (spec §4.3), and the
+    #: bound on all mailboxes together.
+    mailbox_messages: int = 16
+    mailbox_bytes: int = 65_536
+    mailbox_total_bytes: int = 16 << 20
     #: Published defaults per implementation, possibly overridden.
     profiles: Mapping[str, Limit] = attrs.field(factory=lambda: dict(PROFILES))
     #: What we accept from a configured network peer and from an anonymous client.
@@ -101,6 +106,9 @@ class MixerConfig:
                                  ("hints.entries", self.hint_entries, 0),
                                  ("max_peers", self.max_peers, 1),
                                  ("scid.max_live", self.max_scids, 0),
+                                 ("scid.mailbox_messages", self.mailbox_messages, 0),
+                                 ("scid.mailbox_bytes", self.mailbox_bytes, 0),
+                                 ("scid.mailbox_total_bytes", self.mailbox_total_bytes, 0),
                                  ("max_batch", self.max_batch, 1),
                                  ("inbound_queue", self.inbound_queue, 1),
                                  ("relay.setup_queue", self.relay_setup_queue, 1)):
@@ -306,6 +314,9 @@ def parse_config(data: Any) -> MixerConfig:
     kwargs["scid_max_ahead_s"] = s.number("max_ahead_s", max(2400.0, kwargs["scid_lifetime_s"]))
     kwargs["scid_tombstone_s"] = s.number("tombstone_s", 7 * 86400.0)
     kwargs["max_scids"] = s.integer("max_live", 100_000)
+    kwargs["mailbox_messages"] = s.integer("mailbox_messages", 16)
+    kwargs["mailbox_bytes"] = s.integer("mailbox_bytes", 65_536)
+    kwargs["mailbox_total_bytes"] = s.integer("mailbox_total_bytes", 16 << 20)
     s.finish()
 
     lim = top.section("limits")

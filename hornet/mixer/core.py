@@ -373,6 +373,10 @@ class MixerCore:
     _pending_serials: set[bytes] = attrs.field(factory=set, repr=False)
     _active: set[bytes] = attrs.field(factory=set, repr=False)
     _next_tomb_purge: float = 0.0
+    #: Targets the transport reported offline, and the mailboxes of their SCIDs.
+    _offline: OrderedDict[bytes, None] = attrs.field(factory=OrderedDict, repr=False)
+    _mailboxes: dict[int, deque[bytes]] = attrs.field(factory=dict, repr=False)
+    _mailbox_bytes: int = 0
 
     @classmethod
     def create(cls, config: MixerConfig, node_key: crypto.SecretKey, master_secret: bytes, *,
@@ -450,6 +454,54 @@ class MixerCore:
         state = self._new_peer(node_id, now)
         self.peers[node_id] = state
         return state
+
+    # -- mailboxes (spec §4.3) ------------------------------------------------------
+    def peer_offline(self, node_id: bytes) -> None:
+        """The transport lost its connection to ``node_id``: hold its SCID traffic. At
+        most ``max_peers`` nodes are remembered as offline (the oldest is forgotten)."""
+        self._offline[bytes(node_id)] = None
+        self._offline.move_to_end(bytes(node_id))
+        while len(self._offline) > self.config.max_peers:
+            self._offline.popitem(last=False)
+
+    def peer_online(self, node_id: bytes, now: float) -> list[Action]:
+        """``node_id`` is connected again: deliver what its SCIDs' mailboxes hold."""
+        node_id = bytes(node_id)
+        self._offline.pop(node_id, None)
+        actions: list[Action] = []
+        for scid in [s for s, box in self._mailboxes.items() if box]:
+            registration = self.book.lookup(scid, now)
+            if registration is None or registration.target != node_id:
+                continue
+            box = self._mailboxes.pop(scid)
+            for message in box:
+                self._mailbox_bytes -= len(message)
+                self.stats["mailbox_delivered"] += 1
+                actions += self._route(None, node_id, message, b"", now)
+        return actions
+
+    def _store(self, scid: int, message: bytes) -> list[Action]:
+        cfg = self.config
+        box = self._mailboxes.setdefault(scid, deque())
+        held = sum(len(m) for m in box)
+        if (len(box) >= cfg.mailbox_messages or held + len(message) > cfg.mailbox_bytes
+                or self._mailbox_bytes + len(message) > cfg.mailbox_total_bytes):
+            self.stats["dropped_mailbox_full"] += 1
+            return []
+        box.append(message)
+        self._mailbox_bytes += len(message)
+        self.stats["mailbox_stored"] += 1
+        return []
+
+    def _drop_mailbox(self, scid: int) -> None:
+        box = self._mailboxes.pop(scid, None)
+        if box:
+            self._mailbox_bytes -= sum(len(m) for m in box)
+            self.stats["dropped_mailbox_expired"] += len(box)
+
+    def mailbox(self, scid: int) -> int:
+        """How many messages the mailbox of ``scid`` holds."""
+        return len(self._mailboxes.get(scid, ()))
 
     # -- epochs ---------------------------------------------------------------------
     def _ensure_epochs(self, now: float) -> None:
@@ -535,6 +587,8 @@ class MixerCore:
         """Timers: expire SCIDs, drain queues whose limiters allow, rotate epochs."""
         self._ensure_epochs(now)
         expired = self.book.expire(now)
+        for registration in expired:
+            self._drop_mailbox(registration.scid)
         if expired:
             self.stats["scids_expired"] += len(expired)
             if self.scid_store is not None:
@@ -656,6 +710,9 @@ class MixerCore:
             next_peer = data.next_node_id
         if prepaid:
             self.stats["scid_deliveries"] += 1
+            if next_peer in self._offline:
+                assert data.short_channel_id is not None
+                return self._store(data.short_channel_id, peeled.next_message)
             return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now, depth)
         raw_payment = dict(data.records).get(MIXER_PAYMENT_TLV)
         if raw_payment is None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
 import trio
@@ -99,6 +99,9 @@ class PeerNetwork:
             inbound_queue)
         self._nursery: trio.Nursery | None = None
         self._listeners: list[trio.SocketListener] = []
+        #: Called with (node id, True) when a peer is ready, (node id, False) when its
+        #: connection is gone (the mixer's mailboxes use it).
+        self.on_change: Callable[[bytes, bool], None] | None = None
 
     # -- service --------------------------------------------------------------------
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -350,11 +353,15 @@ class PeerNetwork:
         waiting = self._ready_events.pop(peer, None)
         if waiting is not None:
             waiting.set()
+        if self.on_change is not None and old is None:
+            self.on_change(peer, True)
 
     def _forget(self, link: _Link) -> None:
         peer = link.machine.remote_id
         if peer is not None and self._links.get(peer) is link:
             del self._links[peer]
+            if self.on_change is not None:
+                self.on_change(peer, False)
 
 
 __all__ = ["PeerNetwork"]

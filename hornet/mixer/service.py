@@ -15,6 +15,7 @@ shorter than the spend verifications that fill the batch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -66,10 +67,27 @@ class MixerService:
         self.inbound_queue = inbound_queue
         self.on_circuit = on_circuit
         self.stats: Counter[str] = Counter()
+        self._deferred: list[Transmit | CircuitRequest] = []
+        self._wake: trio.MemorySendChannel[tuple[bytes, bytes]] | None = None
+        if isinstance(transport, PeerNetwork):
+            transport.on_change = self._connectivity
+
+    def _connectivity(self, node_id: bytes, online: bool) -> None:
+        """The transport's connection to ``node_id`` came up or went down (mailboxes)."""
+        if not online:
+            self.core.peer_offline(node_id)
+            return
+        self._deferred += self.core.peer_online(node_id, self.clock())
+        if self._deferred and self._wake is not None:
+            # An empty sender wakes the processor; if the channel is full, the processor
+            # is busy and will see the deferred actions anyway.
+            with contextlib.suppress(trio.WouldBlock):
+                self._wake.send_nowait((b"", b""))
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled."""
         send, receive = trio.open_memory_channel[tuple[bytes, bytes]](self.inbound_queue)
+        self._wake = send
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._reader, send)
             task_status.started()
@@ -95,13 +113,17 @@ class MixerService:
             actions = []
             with trio.move_on_at(self._trio_deadline(core.next_wakeup(self.clock()))):
                 peer, message = await receive.receive()
-                actions += core.handle(peer, message, self.clock(), self.rng)
+                if peer:
+                    actions += core.handle(peer, message, self.clock(), self.rng)
                 for _ in range(max_batch - 1):
                     try:
                         peer, message = receive.receive_nowait()
                     except trio.WouldBlock:
                         break
-                    actions += core.handle(peer, message, self.clock(), self.rng)
+                    if peer:
+                        actions += core.handle(peer, message, self.clock(), self.rng)
+            actions += self._deferred
+            self._deferred = []
             now = self.clock()
             actions += core.flush(now)
             actions += core.poll(now)

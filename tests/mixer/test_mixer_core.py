@@ -460,3 +460,36 @@ def test_a_queued_message_gets_a_queued_receipt(tmp_path: Path) -> None:
                 receipts.append(session.receive(transmit.message))
     assert receipts == [Receipt(b"1" * 16, ReceiptStatus.SENT),
                         Receipt(b"2" * 16, ReceiptStatus.QUEUED)]
+
+
+def test_an_offline_targets_scid_traffic_waits_in_a_bounded_mailbox(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path, config=make_config(mailbox_messages=3))
+    watchtower = crypto.SecretKey.from_rng(kit.rng)
+    session = kit.funded_session()
+    registration = _register(kit, session)
+    kit.core.peer_offline(session.node_id)
+    for i in range(5):
+        assert _reply(kit, watchtower, session, registration, b"held %d" % i) == []
+    assert kit.core.mailbox(registration.scid) == 3
+    stats = kit.core.statistics()
+    assert stats["mailbox_stored"] == 3 and stats["dropped_mailbox_full"] == 2
+    delivered = kit.core.peer_online(session.node_id, kit.now)
+    assert [t.peer for t in delivered] == [session.node_id] * 3
+    bodies = [session.receive(t.message) for t in delivered]  # type: ignore[union-attr]
+    assert [dict(b.payload)[APP_TLV] for b in bodies] == [b"held 0", b"held 1", b"held 2"]  # type: ignore[union-attr]
+    assert kit.core.mailbox(registration.scid) == 0
+    assert len(_reply(kit, watchtower, session, registration)) == 1  # online: straight through
+
+
+def test_a_mailbox_dies_with_its_scid(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path)
+    watchtower = crypto.SecretKey.from_rng(kit.rng)
+    session = kit.funded_session()
+    registration = _register(kit, session)
+    kit.core.peer_offline(session.node_id)
+    _reply(kit, watchtower, session, registration, b"late")
+    assert kit.core.mailbox(registration.scid) == 1
+    kit.now = registration.expires_at + 1
+    kit.core.poll(kit.now)
+    assert kit.core.statistics()["dropped_mailbox_expired"] == 1
+    assert kit.core.peer_online(session.node_id, kit.now) == []

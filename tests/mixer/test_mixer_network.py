@@ -14,9 +14,12 @@ from mixer_kit import make_config, make_kit
 from pyln.proto import wire
 
 from hornet.core import crypto
+from hornet.core.onion_message import create_onion_message
 from hornet.link.bolt8 import Bolt8Connection
+from hornet.mixer.client import MixerClient
 from hornet.mixer.config import PeerConfig
 from hornet.mixer.network import PeerNetwork
+from hornet.mixer.node import OnionNode
 from hornet.mixer.peer import PeerTimers, decode_init, encode_init
 from hornet.mixer.service import MixerService
 from hornet.mixer.session import MixerReply, MixerSession, Wallet
@@ -195,4 +198,45 @@ async def test_connections_beyond_the_limit_are_closed_at_once(tmp_path: Path) -
         assert network.statistics()["refused_connection_limit"] == 1
         await first.aclose()
         await second.aclose()
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_reply_to_an_offline_client_waits_for_it_to_reconnect(tmp_path: Path) -> None:
+    rng = random.Random(17)
+    dest_key = crypto.SecretKey.from_rng(rng)
+    async with trio.open_nursery() as nursery:
+        kit, network, service = await _mixer(
+            tmp_path, nursery, peers=(PeerConfig(dest_key.public_key, "eclair"),))
+        dest_net = PeerNetwork(dest_key, directory={kit.mixer_id: network.address}, rng=rng)
+        await nursery.start(dest_net.serve)
+        dest = OnionNode(dest_key, dest_net)
+        await nursery.start(dest.run)
+        key = crypto.SecretKey.from_rng(rng)
+        with trio.fail_after(30):
+            async with trio.open_nursery() as first_life:
+                net = PeerNetwork(key, directory={kit.mixer_id: network.address}, rng=rng)
+                await first_life.start(net.serve)
+                client = MixerClient.create(net, key, Wallet(kit.mixer_id), rng=rng)
+                await first_life.start(client.run)
+                await client.get_info()
+                await client.buy(kit.payments.mint(8, rng))
+                registration = await client.register_scid()
+                reply_path = client.reply_path(registration)
+                first_life.cancel_scope.cancel()  # the client goes offline
+            while network.connected(key.public_key):
+                await trio.sleep(0.01)
+            answer = create_onion_message(crypto.SecretKey.from_rng(rng).secret_bytes(),
+                                          reply_path, payload=[(77_771, b"while you were out")])
+            await dest.send(answer)
+            while kit.core.mailbox(registration.scid) < 1:
+                await trio.sleep(0.01)
+            net = PeerNetwork(key, directory={kit.mixer_id: network.address}, rng=rng)
+            await nursery.start(net.serve)
+            again = MixerClient(net, client.session, rng=rng)
+            await nursery.start(again.run)
+            await again.get_info()  # any message dials the mixer again
+            delivered = await again.receive()
+        assert dict(delivered.payload)[77_771] == b"while you were out"
+        stats = service.statistics()
+        assert stats["mailbox_stored"] == 1 and stats["mailbox_delivered"] == 1
         nursery.cancel_scope.cancel()
