@@ -8,6 +8,9 @@ incoming limiter, Sphinx peel, route-blinding decrypt, payment decode, spend
 verification, group commit, outgoing limiter. Building the messages (the client's
 work) is not timed.
 
+``paid_om_per_s_bundled``: the same pipeline with bundles of ``BUNDLE_K`` messages bought
+by one spend each (spec-mixer §3.5); the core's time for the BUNDLE requests counts.
+
 Also reported: ``om_peel_us`` (peel + blinded-hop decrypt of one 1366-byte onion
 message), ``spend_verify_us``, ``record_us_per_serial`` (group commit), and
 ``scid_register_us`` (one REGISTER request paid with two spends: verify, mint, durable
@@ -17,7 +20,9 @@ Over BOLT 8 / TCP (``tcp``, the service as deployed; client, mixer and receivers
 this one process and share its core, except the LDK nodes, which are Node.js processes):
 
 - ``paid_om_per_s``: a hornet client → mixer → a hornet node, each message paid with one
-  spend, a window of 200 messages in flight;
+  spend, a window of 200 messages in flight; ``paid_om_per_s_bundled`` the same with
+  bundles of ``BUNDLE_K`` messages (one spend each, spec-mixer §3.5), the purchase of
+  the bundles included;
 - ``ln_forward_om_per_s``: free BOLT 4 forwarding between two LDK 0.1 nodes (LDK A floods
   a blinded path through the mixer to LDK B; the time until B counted them all);
 - ``round_trip_ms_p50`` / ``p99``: a paying hornet client → mixer → LDK, whose reply comes
@@ -69,6 +74,7 @@ WINDOW = 200
 
 NOW = 1_750_000_000.0
 TARGET = 800
+BUNDLE_K = 64
 
 
 def _build(directory: Path, batch: int, rng: random.Random,
@@ -78,7 +84,7 @@ def _build(directory: Path, batch: int, rng: random.Random,
         credential_params=CredentialParams(issuance_k=64),
         prices=Prices(message=1, scid_register=2),
         incoming_client=unlimited, incoming_peer=unlimited, client_profile="unlimited",
-        peers=(PeerConfig(dest, "unlimited"),), max_batch=batch,
+        peers=(PeerConfig(dest, "unlimited"),), max_batch=batch, bundle_k=BUNDLE_K,
     )
     spent = SqliteSpentStore(directory / "credentials.sqlite", synchronous="FULL")
     payments = VoucherPayments(directory / "credentials.sqlite")
@@ -128,7 +134,8 @@ def run(messages: int, batch: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         core, payments = _build(Path(tmp), batch, rng, dest_key.public_key)
         registrations = 50
-        session = _funded(core, payments, messages + 2 * registrations, rng)
+        session = _funded(core, payments, messages + 2 * registrations + messages // BUNDLE_K + 1,
+                          rng)
         dest_path = create_message_path(crypto.SecretKey.from_rng(rng).secret_bytes(),
                                         [dest_key.public_key])
         wire = [session.send_message(dest_path, [(77_771, rng.randbytes(200))], rng).message
@@ -172,6 +179,30 @@ def run(messages: int, batch: int) -> dict[str, object]:
         if forwarded != messages or core.statistics()["paid_messages"] != messages:
             raise RuntimeError(f"only {forwarded} of {messages} messages were forwarded")
 
+        # paid_om_per_s_bundled: bundles of BUNDLE_K messages, one spend each; the
+        # core's time for the BUNDLE requests and for the messages is counted.
+        core_time = 0.0
+        bundled = 0
+        while bundled < messages:
+            _, request = session.bundle_request(rng)
+            start = time.perf_counter()
+            answer = core.handle(sender, request.message, NOW, rng) + core.flush(NOW)
+            core_time += time.perf_counter() - start
+            for action in answer:
+                if isinstance(action, Transmit) and action.peer == sender:
+                    session.receive(action.message)
+            batch_wire = [session.bundled_message(dest_path, [(77_771, rng.randbytes(200))],
+                                                  rng, now=NOW).message
+                          for _ in range(min(BUNDLE_K, messages - bundled))]
+            start = time.perf_counter()
+            for message in batch_wire:
+                core.handle(sender, message, NOW, rng)
+            core_time += time.perf_counter() - start
+            bundled += len(batch_wire)
+        if core.statistics()["bundle_messages"] != messages:
+            raise RuntimeError("bundled messages were not all forwarded")
+        bundled_rate = messages / core_time
+
         # record_us_per_serial: group commit alone.
         serials = [rng.randbytes(33) for _ in range(batch * 10)]
         start = time.perf_counter()
@@ -193,6 +224,8 @@ def run(messages: int, batch: int) -> dict[str, object]:
     rate = messages / elapsed
     return {
         "paid_om_per_s": round(rate, 1),
+        "paid_om_per_s_bundled": round(bundled_rate, 1),
+        "bundle_k": BUNDLE_K,
         "target_paid_om_per_s": TARGET,
         "meets_target": rate >= TARGET,
         "om_peel_us": round(statistics.median(peel_times) * 1e6, 1),
@@ -214,7 +247,7 @@ def _tcp_config(peers: tuple[PeerConfig, ...]) -> MixerConfig:
         credential_params=CredentialParams(issuance_k=64),
         prices=Prices(message=1, scid_register=2), incoming_client=unlimited,
         incoming_peer=unlimited, free_forward=unlimited, client_profile="unlimited",
-        peers=peers, queue_messages=100_000, queue_bytes=1 << 30)
+        peers=peers, queue_messages=100_000, queue_bytes=1 << 30, bundle_k=BUNDLE_K)
 
 
 async def _client(nursery: trio.Nursery, mixer_id: bytes, address: tuple[str, int],
@@ -230,7 +263,7 @@ async def _client(nursery: trio.Nursery, mixer_id: bytes, address: tuple[str, in
     return client
 
 
-async def _paid_over_tcp(tmp: Path, messages: int) -> dict[str, Any]:
+async def _paid_over_tcp(tmp: Path, messages: int, bundled: bool = False) -> dict[str, Any]:
     rng = random.Random(99)
     dest_key = crypto.SecretKey.from_rng(rng)
     config = _tcp_config((PeerConfig(dest_key.public_key, "unlimited"),))
@@ -249,8 +282,18 @@ async def _paid_over_tcp(tmp: Path, messages: int) -> dict[str, Any]:
                                    state.payments)
             path = create_message_path(crypto.SecretKey.from_rng(rng).secret_bytes(),
                                        [dest_key.public_key])
-            wire = [client.session.send_message(path, [(APP_TLV, rng.randbytes(200))], rng)
-                    for _ in range(messages)]
+            purchase = 0.0
+            if bundled:  # buy the bundles (timed), then build their messages (not timed)
+                start = time.perf_counter()
+                for _ in range(-(-messages // BUNDLE_K)):
+                    await client.buy_bundle()
+                purchase = time.perf_counter() - start
+                wire = [client.session.bundled_message(path, [(APP_TLV, rng.randbytes(200))],
+                                                       rng, now=time.time())
+                        for _ in range(messages)]
+            else:
+                wire = [client.session.send_message(path, [(APP_TLV, rng.randbytes(200))], rng)
+                        for _ in range(messages)]
             received = 0
 
             async def count() -> None:
@@ -268,10 +311,12 @@ async def _paid_over_tcp(tmp: Path, messages: int) -> dict[str, Any]:
             with trio.fail_after(120):
                 while received < messages:
                     await trio.sleep(0.001)
-            elapsed = time.perf_counter() - start
+            elapsed = time.perf_counter() - start + purchase
             nursery.cancel_scope.cancel()
     finally:
         state.close()
+    if bundled:
+        return {"paid_om_per_s_bundled": round(messages / elapsed, 1), "bundle_k": BUNDLE_K}
     return {"paid_om_per_s": round(messages / elapsed, 1),
             "paid_per_message_us": round(elapsed / messages * 1e6, 1)}
 
@@ -340,6 +385,7 @@ async def _with_ldk(tmp: Path, messages: int, round_trips: int) -> dict[str, Any
 def run_tcp(messages: int, round_trips: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         result: dict[str, Any] = trio.run(_paid_over_tcp, Path(tmp) / "paid", messages)
+        result.update(trio.run(_paid_over_tcp, Path(tmp) / "bundled", messages, True))
         result["paid_messages"] = messages
     have_ldk = (LDK_FOLDER / "node_modules" / "lightningdevkit").is_dir()
     if not have_ldk:

@@ -32,8 +32,9 @@ P➊ itself; data packets then go over UDP to the mixer's relay with no further 
 from __future__ import annotations
 
 import secrets
+import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from hornet.errors import LocalProtocolError, MalformedInputError, RemoteProtoco
 from hornet.mixer.hints import Hints
 from hornet.mixer.protocol import RECEIPT_ID_LEN, MixerInfo, Receipt
 from hornet.mixer.session import (
+    Bundle,
     Delivered,
     DropNotice,
     MixerReply,
@@ -77,6 +79,8 @@ class MixerClient:
         self._receipts: dict[bytes, trio.MemorySendChannel[Receipt]] = {}
         self._inbox_send, self._inbox = trio.open_memory_channel[Delivered](inbox_size)
         self.stats: Counter[str] = Counter()
+        #: Wall-clock time (unix seconds): bundles expire by the mixer's clock.
+        self.clock: Callable[[], float] = time.time
 
     @classmethod
     def create(cls, transport: Transport, identity: crypto.SecretKey, wallet: Wallet, *,
@@ -248,12 +252,27 @@ class MixerClient:
         """A reply path entering through the mixer's synthetic SCID ``registration``."""
         return self.session.reply_path(registration, self.rng, via=via)
 
+    async def buy_bundle(self) -> Bundle:
+        """Pay ``prices.message`` once for the mixer's bundle of ``k`` messages
+        (spec-mixer §3.5); ``send(..., bundled=True)`` uses them."""
+        request_id, outgoing = self.session.bundle_request(self.rng)
+        result = await self._call(request_id, outgoing)
+        assert isinstance(result, Bundle)
+        return result
+
     async def send(self, destination: BlindedPath, payload: Sequence[tuple[int, bytes]], *,
                    reply_path: BlindedPath | None = None,
-                   next_hops: Sequence[bytes] = ()) -> None:
-        """Send a paid onion message through the mixer (no answer from the mixer)."""
-        outgoing = self.session.send_message(destination, payload, self.rng,
-                                             reply_path=reply_path, next_hops=next_hops)
+                   next_hops: Sequence[bytes] = (), bundled: bool = False) -> None:
+        """Send a paid onion message through the mixer (no answer from the mixer): with
+        one credential spend, or with ``bundled`` the next message of a bought bundle
+        (``LocalProtocolError`` if none is left)."""
+        if bundled:
+            outgoing = self.session.bundled_message(destination, payload, self.rng,
+                                                    now=self.clock(), reply_path=reply_path,
+                                                    next_hops=next_hops)
+        else:
+            outgoing = self.session.send_message(destination, payload, self.rng,
+                                                 reply_path=reply_path, next_hops=next_hops)
         await self.transport.send(outgoing.first_node_id, outgoing.message)
         self.stats["sent"] += 1
 

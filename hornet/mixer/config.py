@@ -54,6 +54,11 @@ class MixerConfig:
     mailbox_messages: int = 16
     mailbox_bytes: int = 65_536
     mailbox_total_bytes: int = 16 << 20
+    #: Bundles (spec §3.5): one payment of ``prices.message`` buys ``bundle_k``
+    #: messages within ``bundle_lifetime_s``; 0 turns bundles off.
+    bundle_k: int = 16
+    bundle_lifetime_s: float = 60.0
+    max_bundles: int = 100_000
     #: Published defaults per implementation, possibly overridden.
     profiles: Mapping[str, Limit] = attrs.field(factory=lambda: dict(PROFILES))
     #: What we accept from a configured network peer and from an anonymous client.
@@ -96,6 +101,7 @@ class MixerConfig:
         if self.scid_max_ahead_s < self.scid_lifetime_s:
             raise ConfigError("scid.max_ahead_s must be at least scid.lifetime_s")
         _positive("scid.tombstone_s", self.scid_tombstone_s, allow_zero=True)
+        _positive("bundles.lifetime_s", self.bundle_lifetime_s)
         if self.client_profile not in self.profiles:
             raise ConfigError("limits.client_profile names an unknown profile")
         for peer in self.peers:
@@ -109,6 +115,8 @@ class MixerConfig:
                                  ("scid.mailbox_messages", self.mailbox_messages, 0),
                                  ("scid.mailbox_bytes", self.mailbox_bytes, 0),
                                  ("scid.mailbox_total_bytes", self.mailbox_total_bytes, 0),
+                                 ("bundles.k", self.bundle_k, 0),
+                                 ("bundles.max_live", self.max_bundles, 0),
                                  ("max_batch", self.max_batch, 1),
                                  ("inbound_queue", self.inbound_queue, 1),
                                  ("relay.setup_queue", self.relay_setup_queue, 1)):
@@ -318,6 +326,12 @@ def parse_config(data: Any) -> MixerConfig:
     kwargs["mailbox_bytes"] = s.integer("mailbox_bytes", 65_536)
     kwargs["mailbox_total_bytes"] = s.integer("mailbox_total_bytes", 16 << 20)
     s.finish()
+
+    bun = top.section("bundles")
+    kwargs["bundle_k"] = bun.integer("k", 16)
+    kwargs["bundle_lifetime_s"] = bun.number("lifetime_s", 60.0)
+    kwargs["max_bundles"] = bun.integer("max_live", 100_000)
+    bun.finish()
 
     lim = top.section("limits")
     profiles = dict(PROFILES)

@@ -75,12 +75,15 @@ from hornet.errors import (
 from hornet.mixer.config import MixerConfig
 from hornet.mixer.hints import Hints, PeerHint, rank
 from hornet.mixer.protocol import (
+    MIXER_BUNDLE_TLV,
     MIXER_PAYMENT_TLV,
     MIXER_RECEIPT_REQUEST_TLV,
     MIXER_RECEIPT_TLV,
     MIXER_REQUEST_TLV,
     MIXER_RESPONSE_TLV,
     ONION_MESSAGE_DROP_TYPE,
+    BundleGrant,
+    BundleTicket,
     Kind,
     MixerInfo,
     OnionMessageDrop,
@@ -92,6 +95,7 @@ from hornet.mixer.protocol import (
     Response,
     ScidGrant,
     Status,
+    bundle_mac,
     owner_hash,
     send_message_hash,
     shared_secret_hash,
@@ -270,6 +274,16 @@ class PeerState:
     last_notice: float = float("-inf")
 
 
+@attrs.define
+class _Bundle:
+    """A prepaid bundle: ``k`` messages under ``key`` until ``expires_at``."""
+
+    key: bytes = attrs.field(repr=False)
+    k: int
+    expires_at: float
+    used: int = 0  # bitmap of the sequence numbers already seen
+
+
 @attrs.frozen
 class _Verified:
     epoch: int | None
@@ -377,6 +391,7 @@ class MixerCore:
     _offline: OrderedDict[bytes, None] = attrs.field(factory=OrderedDict, repr=False)
     _mailboxes: dict[int, deque[bytes]] = attrs.field(factory=dict, repr=False)
     _mailbox_bytes: int = 0
+    _bundles: OrderedDict[bytes, _Bundle] = attrs.field(factory=OrderedDict, repr=False)
 
     @classmethod
     def create(cls, config: MixerConfig, node_key: crypto.SecretKey, master_secret: bytes, *,
@@ -715,6 +730,11 @@ class MixerCore:
                 return self._store(data.short_channel_id, peeled.next_message)
             return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now, depth)
         raw_payment = dict(data.records).get(MIXER_PAYMENT_TLV)
+        raw_ticket = dict(data.records).get(MIXER_BUNDLE_TLV)
+        if raw_payment is None and raw_ticket is not None:
+            if not self._bundle_message(raw_ticket, peeled.path_key, now):
+                return []
+            return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now, depth)
         if raw_payment is None:
             if not self.config.forward_unpaid and self.config.prices.message != 0:
                 self.stats["dropped_unpaid"] += 1
@@ -922,6 +942,8 @@ class MixerCore:
                     actions.append(CircuitRequest(request.request_id, request.setup, price,
                                                   reply_path))
                 return out
+            if kind == Kind.BUNDLE:
+                return self._open_bundle(request, raw, now, rng, respond)
             return respond(Status.UNSUPPORTED)  # pragma: no cover - Kind is exhaustive
         except _Refused as refused:
             return respond(refused.status)
@@ -944,6 +966,54 @@ class MixerCore:
         cached = self.ledger.record_request(verified.epoch, verified.serials,
                                             self._store_request_id(raw), response)
         return response if cached is None else cached
+
+    # -- bundles (spec §3.5) -- ---------------------------------------------------------
+    def _open_bundle(self, request: Request, raw: bytes, now: float, rng: Rng,
+                      respond: Callable[[Status, bytes], bytes]) -> bytes:
+        """BUNDLE: one payment of ``prices.message`` buys ``bundle_k`` messages."""
+        cfg = self.config
+        if cfg.bundle_k == 0:
+            return respond(Status.UNSUPPORTED, b"")
+        self._expire_bundles(now)
+        if len(self._bundles) >= cfg.max_bundles:
+            return respond(Status.UNAVAILABLE, b"")
+        bundle_id = rng.randbytes(16)
+        grant = BundleGrant(bundle_id, cfg.bundle_k, now + cfg.bundle_lifetime_s)
+        fresh = respond(Status.OK, grant.encode())
+        out = self._paid(request, raw, now, cfg.prices.message, fresh)
+        if out == fresh:  # not an identical retry of an earlier request
+            self._bundles[bundle_id] = _Bundle(request.bundle_key, cfg.bundle_k,
+                                                  grant.expires_at)
+            self.stats["bundles_opened"] += 1
+        return out
+
+    def _expire_bundles(self, now: float) -> None:
+        while self._bundles:
+            bundle_id, bundle = next(iter(self._bundles.items()))
+            if bundle.expires_at > now:
+                return
+            del self._bundles[bundle_id]
+
+    def _bundle_message(self, raw: bytes, path_key: bytes, now: float) -> bool:
+        """Accept one message of a bundle: live, ``seq < k``, unused, MAC valid."""
+        try:
+            ticket = BundleTicket.decode(raw)
+        except MalformedInputError:
+            self.stats["dropped_malformed"] += 1
+            return False
+        bundle = self._bundles.get(ticket.bundle_id)
+        if bundle is None or bundle.expires_at <= now:
+            self.stats["dropped_unknown_bundle"] += 1
+            return False
+        if ticket.seq >= bundle.k or bundle.used >> ticket.seq & 1:
+            self.stats["dropped_bundle_replay"] += 1
+            return False
+        if not crypto.ct_equal(bundle_mac(bundle.key, ticket.seq, path_key), ticket.mac):
+            self.stats["dropped_bad_credential_or_mac"] += 1
+            return False
+        bundle.used |= 1 << ticket.seq
+        self.stats["bundle_messages"] += 1
+        return True
 
     def _register(self, request: Request, raw: bytes, now: float, rng: Rng,
                   respond: Callable[[Status, bytes], bytes]) -> bytes:

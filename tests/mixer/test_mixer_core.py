@@ -10,12 +10,14 @@ import pytest
 from mixer_kit import Kit, destination, make_config, make_kit
 
 from hornet.core import crypto
+from hornet.core.blinding import BlindedPath
 from hornet.core.onion_message import (
     Deliver,
     create_message_path,
     create_onion_message,
     process_onion_message,
 )
+from hornet.errors import LocalProtocolError
 from hornet.mixer.config import PeerConfig
 from hornet.mixer.core import Transmit
 from hornet.mixer.hints import Direction, Hints
@@ -493,3 +495,64 @@ def test_a_mailbox_dies_with_its_scid(tmp_path: Path) -> None:
     kit.core.poll(kit.now)
     assert kit.core.statistics()["dropped_mailbox_expired"] == 1
     assert kit.core.peer_online(session.node_id, kit.now) == []
+
+
+# -- bundles: one spend buys k messages --------------------------------------------------
+
+
+def test_one_spend_buys_a_bundle_of_k_messages(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path, config=make_config(bundle_k=4))
+    dest_key, dest_path = destination(kit.rng)
+    session = kit.funded_session()
+    reply = kit.call(session, session.bundle_request(kit.rng))
+    assert reply.error is None and reply.result.k == 4  # type: ignore[union-attr]
+    assert len(session.wallet) == 8 - 1
+    for i in range(4):
+        outgoing = session.bundled_message(dest_path, [(APP_TLV, b"%d" % i)], kit.rng,
+                                           now=kit.now)
+        [transmit] = kit.handle(session.node_id, outgoing.message)
+        assert transmit.peer == dest_key.public_key
+    assert kit.core.statistics()["bundle_messages"] == 4
+    with pytest.raises(LocalProtocolError):
+        session.bundled_message(dest_path, [(APP_TLV, b"5")], kit.rng, now=kit.now)
+    assert len(session.wallet) == 8 - 1  # four messages, one spend
+
+
+def _ticket_attack_kit(tmp_path: Path) -> tuple[Kit, MixerSession, BlindedPath]:
+    kit = make_kit(tmp_path, config=make_config(bundle_k=4, bundle_lifetime_s=30.0))
+    _, dest_path = destination(kit.rng)
+    session = kit.funded_session()
+    assert kit.call(session, session.bundle_request(kit.rng)).error is None
+    return kit, session, dest_path
+
+
+def test_a_bundle_message_cannot_be_replayed(tmp_path: Path) -> None:
+    kit, session, dest_path = _ticket_attack_kit(tmp_path)
+    outgoing = session.bundled_message(dest_path, [(APP_TLV, b"x")], kit.rng, now=kit.now)
+    assert len(kit.handle(session.node_id, outgoing.message)) == 1
+    assert kit.handle(session.node_id, outgoing.message) == []
+    assert kit.core.statistics()["dropped_bundle_replay"] == 1
+
+
+def test_a_bundle_ticket_beyond_k_or_with_a_wrong_key_is_refused(tmp_path: Path) -> None:
+    kit, session, dest_path = _ticket_attack_kit(tmp_path)
+    bundle = session.bundles[0]
+    bundle.next_seq = 4  # seq 4 of a bundle of k = 4
+    bundle.k = 5
+    beyond = session.bundled_message(dest_path, [(APP_TLV, b"x")], kit.rng, now=kit.now)
+    assert kit.handle(session.node_id, beyond.message) == []
+    assert kit.core.statistics()["dropped_bundle_replay"] == 1
+    bundle.next_seq = 0  # an unused number, so only the MAC can refuse it
+    bundle.key = bytes(32)  # a forger who knows the bundle id but not its key
+    forged = session.bundled_message(dest_path, [(APP_TLV, b"y")], kit.rng, now=kit.now)
+    assert kit.handle(session.node_id, forged.message) == []
+    assert kit.core.statistics()["dropped_bad_credential_or_mac"] == 1
+    assert kit.core.statistics()["bundle_messages"] == 0
+
+
+def test_a_bundle_ends_at_its_deadline(tmp_path: Path) -> None:
+    kit, session, dest_path = _ticket_attack_kit(tmp_path)
+    kit.now += 30.0
+    late = session.bundled_message(dest_path, [(APP_TLV, b"x")], kit.rng, now=kit.now - 1)
+    assert kit.handle(session.node_id, late.message) == []
+    assert kit.core.statistics()["dropped_unknown_bundle"] == 1

@@ -139,3 +139,22 @@ async def test_send_confirmed_resends_until_the_mixer_acknowledges(
                                         attempts=2)
         assert service.statistics()["receipts_sent"] == 1
         nursery.cancel_scope.cancel()
+
+
+async def test_a_bundle_carries_several_messages_for_one_spend(
+        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    async with trio.open_nursery() as nursery:
+        kit, _hub, service, dest, client, rng = await _world(tmp_path, nursery, bundle_k=3)
+        client.clock = lambda: T0 + trio.current_time()  # the mixer's clock in this world
+        await client.get_info()
+        assert await client.buy(kit.payments.mint(8, rng)) == 8
+        bundle = await client.buy_bundle()
+        assert bundle.k == 3 and len(client.wallet) == 7
+        dest_path = create_message_path(crypto.SecretKey.from_rng(rng).secret_bytes(),
+                                        [dest.node_id])
+        for i in range(3):
+            await client.send(dest_path, [(APP_TLV, b"bundled %d" % i)], bundled=True)
+        got = [dict((await dest.receive()).deliver.payload)[APP_TLV] for _ in range(3)]
+        assert sorted(got) == [b"bundled 0", b"bundled 1", b"bundled 2"]
+        assert len(client.wallet) == 7 and service.statistics()["bundle_messages"] == 3
+        nursery.cancel_scope.cancel()
