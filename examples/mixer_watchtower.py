@@ -18,7 +18,8 @@ LSP how often the wallet updates its channels and to whom it reports. Here:
    mixer's own HORNET relay: setup once, then symmetric forwarding, both ways, with no
    per-message spend. The watchtower's HORNET service hears only from another relay.
 
-Every node runs on UDP loopback; each one's transport is tapped, so the script prints
+Lightning nodes (LSP, mixer, watchtower, each wallet identity) talk BOLT 8 over TCP
+on loopback, the HORNET side runs on UDP; each node's transport is tapped, so the script prints
 what each party saw and checks the privacy claims against those logs. Exit code 0
 means every check passed.
 """
@@ -43,12 +44,13 @@ from hornet.local import local_network
 from hornet.mixer.client import MixerClient
 from hornet.mixer.config import MixerConfig, PeerConfig
 from hornet.mixer.entry import EntryRelay, relay_keys, serve_entry_relay
+from hornet.mixer.network import PeerNetwork
 from hornet.mixer.node import OnionNode
 from hornet.mixer.protocol import Prices
 from hornet.mixer.scid import format_scid
 from hornet.mixer.service import MixerService, open_mixer
 from hornet.mixer.session import Wallet
-from hornet.mixer.transport import Frame, TapTransport, UdpEndpoint
+from hornet.mixer.transport import Frame, TapTransport
 from hornet.testing.tap import TapNetwork
 from hornet.transport import UdpNetwork
 
@@ -74,12 +76,16 @@ async def main() -> int:
     names: dict[bytes, str] = {}
     directory: dict[bytes, tuple[str, int]] = {}
 
-    async def endpoint(key: crypto.SecretKey, name: str, *, listed: bool = True) -> TapTransport:
-        udp = await UdpEndpoint.open(key.public_key, directory=directory)
+    async def endpoint(nursery: trio.Nursery, key: crypto.SecretKey, name: str, *,
+                       listed: bool = True) -> TapTransport:
+        """A BOLT 8 node: a listed one listens, a wallet identity only dials."""
+        network = PeerNetwork(key, directory=directory,
+                              listen=("127.0.0.1", 0) if listed else None)
+        await nursery.start(network.serve)
         names[key.public_key] = name
         if listed:
-            directory[key.public_key] = udp.address
-        return TapTransport(udp)
+            directory[key.public_key] = network.address
+        return TapTransport(network)
 
     lsp_key, tower_key, wallet_key = (crypto.SecretKey.from_rng(rng) for _ in range(3))
     checks: list[tuple[str, bool]] = []
@@ -106,13 +112,13 @@ async def main() -> int:
                                                       sock=relay_sock,
                                                       state=Path(state_dir) / "relay.state.sqlite",
                                                       task_status=task_status))
-            mixer_net = await endpoint(state.core.node_key, "mixer")
+            mixer_net = await endpoint(nursery, state.core.node_key, "mixer")
             await nursery.start(MixerService(state.core, mixer_net, clock=time.time,
                                              on_circuit=entry.submit).serve)
-            lsp_net = await endpoint(lsp_key, "LSP")
+            lsp_net = await endpoint(nursery, lsp_key, "LSP")
             lsp = OnionNode(lsp_key, lsp_net, name="LSP")
             await nursery.start(lsp.run)
-            tower_net = await endpoint(tower_key, "watchtower")
+            tower_net = await endpoint(nursery, tower_key, "watchtower")
             tower = OnionNode(tower_key, tower_net, name="watchtower")
             await nursery.start(tower.run)
             tower_secret = secrets.token_bytes(32)
@@ -140,7 +146,7 @@ async def main() -> int:
             # of its own and recognise its spends later.
             published = attrs.evolve(hornet.directory, mixers=(state.core.listing(time.time()),))
             wallet = Wallet.from_directory(published, mixer_id)
-            wallet_net = await endpoint(wallet_key, "wallet (real id)")
+            wallet_net = await endpoint(nursery, wallet_key, "wallet (real id)")
             buyer = MixerClient.create(wallet_net, wallet_key, wallet,
                                        to_mixer=[lsp_key.public_key],
                                        reply_hops=[lsp_key.public_key])
@@ -154,11 +160,11 @@ async def main() -> int:
             lsp_frames_after_purchase = len(lsp_net.log)
 
             # -- 2. use, under a fresh identity, directly with the mixer --------------------
-            # A new key on a new socket: spending under the buying identity, or over the
+            # A new key on a new connection: spending under the buying identity, or over the
             # buyer's connection, would show the mixer which purchase each spend came
             # from, and the credentials' unlinkability would buy nothing.
             fresh_key = crypto.SecretKey.from_rng(rng)
-            fresh_net = await endpoint(fresh_key, "wallet (fresh id)", listed=False)
+            fresh_net = await endpoint(nursery, fresh_key, "wallet (fresh id)", listed=False)
             user = MixerClient.create(fresh_net, fresh_key, wallet)
             await nursery.start(user.run)
             await user.get_info()

@@ -7,10 +7,12 @@ which of the mixer's links are far from their onion-message rate limits, and ope
 HORNET circuits whose first hop is the mixer's own relay (``MixerClient.open_circuit``).
 Specification: docs/spec-mixer.md.
 
-Layers: ``protocol``, ``scid``, ``ratelimit``, ``hints``, ``config``, ``session`` and
-``core`` are sans-IO; ``state`` is SQLite; ``transport``, ``node``, ``service``,
-``client`` and ``entry`` are trio. The trio layers are imported lazily, so importing a sans-IO
-module (``hornet.mixer.core``) does not load trio.
+Every connection is a Lightning peer connection, BOLT 8 over TCP (``PeerNetwork``).
+
+Layers: ``protocol``, ``scid``, ``ratelimit``, ``hints``, ``config``, ``peer`` (BOLT 1),
+``session`` and ``core`` are sans-IO; ``state`` is SQLite; ``transport``, ``network``,
+``node``, ``service``, ``client`` and ``entry`` are trio. The trio layers are imported
+lazily, so importing a sans-IO module (``hornet.mixer.core``) does not load trio.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from hornet.mixer.session import Delivered, MixerSession, ScidRegistration, Wall
 if TYPE_CHECKING:
     from hornet.mixer.client import MixerClient
     from hornet.mixer.entry import EntryRelay, serve_entry_relay
+    from hornet.mixer.network import PeerNetwork
     from hornet.mixer.service import MixerService, mixer_main, open_mixer
 
 _LAZY = {
     "EntryRelay": "hornet.mixer.entry",
     "serve_entry_relay": "hornet.mixer.entry",
     "MixerClient": "hornet.mixer.client",
+    "PeerNetwork": "hornet.mixer.network",
     "MixerService": "hornet.mixer.service",
     "mixer_main": "hornet.mixer.service",
     "open_mixer": "hornet.mixer.service",
@@ -60,6 +64,7 @@ __all__ = [
     "MixerSession",
     "PeerConfig",
     "PeerHint",
+    "PeerNetwork",
     "Prices",
     "ScidRegistration",
     "Transmit",

@@ -36,8 +36,9 @@ P➊ itself; data packets then go over UDP to the mixer's relay with no further 
 from __future__ import annotations
 
 import secrets
+import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,9 @@ from hornet.credentials.transcript import Rng
 from hornet.directory import Directory, RelayInfo
 from hornet.errors import LocalProtocolError, MalformedInputError, RemoteProtocolError
 from hornet.mixer.hints import Hints
-from hornet.mixer.protocol import MixerInfo
+from hornet.mixer.protocol import RECEIPT_ID_LEN, MixerInfo, Receipt
 from hornet.mixer.session import (
+    Bundle,
     Delivered,
     DropNotice,
     MixerReply,
@@ -78,8 +80,11 @@ class MixerClient:
         self.session = session
         self.rng: Rng = rng if rng is not None else secrets.SystemRandom()
         self._waiters: dict[bytes, trio.MemorySendChannel[MixerReply]] = {}
+        self._receipts: dict[bytes, trio.MemorySendChannel[Receipt]] = {}
         self._inbox_send, self._inbox = trio.open_memory_channel[Delivered](inbox_size)
         self.stats: Counter[str] = Counter()
+        #: Wall-clock time (unix seconds): bundles expire by the mixer's clock.
+        self.clock: Callable[[], float] = time.time
 
     @classmethod
     def create(cls, transport: Transport, identity: crypto.SecretKey, wallet: Wallet, *,
@@ -127,6 +132,12 @@ class MixerClient:
                 waiter.send_nowait(incoming)
         elif isinstance(incoming, DropNotice):
             self.stats["drop_notices"] += 1
+        elif isinstance(incoming, Receipt):
+            receipt_waiter = self._receipts.pop(incoming.receipt_id, None)
+            if receipt_waiter is None:
+                self.stats["late_receipts"] += 1
+            else:
+                receipt_waiter.send_nowait(incoming)
         else:
             try:
                 self._inbox_send.send_nowait(incoming)
@@ -245,14 +256,60 @@ class MixerClient:
         """A reply path entering through the mixer's synthetic SCID ``registration``."""
         return self.session.reply_path(registration, self.rng, via=via)
 
+    async def buy_bundle(self) -> Bundle:
+        """Pay ``prices.message`` once for the mixer's bundle of ``k`` messages
+        (spec-mixer §3.7); ``send(..., bundled=True)`` uses them."""
+        request_id, outgoing = self.session.bundle_request(self.rng)
+        result = await self._call(request_id, outgoing)
+        assert isinstance(result, Bundle)
+        return result
+
     async def send(self, destination: BlindedPath, payload: Sequence[tuple[int, bytes]], *,
                    reply_path: BlindedPath | None = None,
-                   next_hops: Sequence[bytes] = ()) -> None:
-        """Send a paid onion message through the mixer (no answer from the mixer)."""
-        outgoing = self.session.send_message(destination, payload, self.rng,
-                                             reply_path=reply_path, next_hops=next_hops)
+                   next_hops: Sequence[bytes] = (), bundled: bool = False) -> None:
+        """Send a paid onion message through the mixer (no answer from the mixer): with
+        one credential spend, or with ``bundled`` the next message of a bought bundle
+        (``LocalProtocolError`` if none is left)."""
+        if bundled:
+            outgoing = self.session.bundled_message(destination, payload, self.rng,
+                                                    now=self.clock(), reply_path=reply_path,
+                                                    next_hops=next_hops)
+        else:
+            outgoing = self.session.send_message(destination, payload, self.rng,
+                                                 reply_path=reply_path, next_hops=next_hops)
         await self.transport.send(outgoing.first_node_id, outgoing.message)
         self.stats["sent"] += 1
+
+    async def send_confirmed(self, destination: BlindedPath,
+                             payload: Sequence[tuple[int, bytes]], *,
+                             reply_path: BlindedPath | None = None,
+                             next_hops: Sequence[bytes] = (), timeout: float = 2.0,
+                             attempts: int = 3) -> Receipt:
+        """Send a paid message and wait for the mixer's delivery receipt (spec-mixer
+        §5.5); on a miss after ``timeout`` seconds send it again, as a new message with
+        new spends, up to ``attempts`` times in all. Raises ``trio.TooSlowError`` if no
+        attempt was acknowledged. A lost receipt can make the destination get the
+        message twice; the application's payload must tolerate that."""
+        for attempt in range(attempts):
+            receipt_id = secrets.token_bytes(RECEIPT_ID_LEN)
+            send, receive = trio.open_memory_channel[Receipt](1)
+            self._receipts[receipt_id] = send
+            try:
+                outgoing = self.session.send_message(
+                    destination, payload, self.rng, reply_path=reply_path,
+                    next_hops=next_hops, receipt_id=receipt_id)
+                await self.transport.send(outgoing.first_node_id, outgoing.message)
+                self.stats["sent"] += 1
+                with trio.move_on_after(timeout):
+                    receipt = await receive.receive()
+                    self.stats["receipts"] += 1
+                    return receipt
+            finally:
+                self._receipts.pop(receipt_id, None)
+            self.stats["receipt_misses"] += 1
+            if attempt + 1 < attempts:
+                self.stats["resent"] += 1
+        raise trio.TooSlowError
 
     async def receive(self) -> Delivered:
         """The next application message for us (replies through our SCIDs)."""

@@ -49,11 +49,23 @@ class MixerConfig:
     scid_max_ahead_s: float = 2400.0
     scid_tombstone_s: float = 7 * 86400.0
     max_scids: int = 100_000
+    #: Mailbox of each synthetic SCID while its target is offline (spec §4.3), and the
+    #: bound on all mailboxes together.
+    mailbox_messages: int = 16
+    mailbox_bytes: int = 65_536
+    mailbox_total_bytes: int = 16 << 20
+    #: Bundles (spec §3.7): one payment of ``prices.message`` buys ``bundle_k``
+    #: messages within ``bundle_lifetime_s``; 0 turns bundles off.
+    bundle_k: int = 16
+    bundle_lifetime_s: float = 60.0
+    max_bundles: int = 100_000
     #: Published defaults per implementation, possibly overridden.
     profiles: Mapping[str, Limit] = attrs.field(factory=lambda: dict(PROFILES))
     #: What we accept from a configured network peer and from an anonymous client.
-    incoming_peer: Limit = attrs.field(factory=lambda: Limit(10.0, 20.0))
-    incoming_client: Limit = attrs.field(factory=lambda: Limit(10.0, 20.0))
+    incoming_peer: Limit = attrs.field(factory=lambda: Limit(50.0, 100.0))
+    incoming_client: Limit = attrs.field(factory=lambda: Limit(50.0, 100.0))
+    #: Unpaid forwarding per incoming peer: what a plain node gives (Eclair's 10/s).
+    free_forward: Limit = attrs.field(factory=lambda: Limit(10.0, 20.0))
     #: The profile of what an anonymous client accepts from us.
     client_profile: str = "hornet"
     queue_messages: int = 50
@@ -66,7 +78,7 @@ class MixerConfig:
     hint_entries: int = 8
     max_peers: int = 10_000
     max_batch: int = 64
-    forward_unpaid: bool = False
+    forward_unpaid: bool = True
     peers: tuple[PeerConfig, ...] = ()
     channels: tuple[tuple[int, bytes], ...] = ()
     #: The longest circuit a CIRCUIT request may open: EXP ≤ now + this (spec §9).
@@ -89,6 +101,7 @@ class MixerConfig:
         if self.scid_max_ahead_s < self.scid_lifetime_s:
             raise ConfigError("scid.max_ahead_s must be at least scid.lifetime_s")
         _positive("scid.tombstone_s", self.scid_tombstone_s, allow_zero=True)
+        _positive("bundles.lifetime_s", self.bundle_lifetime_s)
         if self.client_profile not in self.profiles:
             raise ConfigError("limits.client_profile names an unknown profile")
         for peer in self.peers:
@@ -99,6 +112,11 @@ class MixerConfig:
                                  ("hints.entries", self.hint_entries, 0),
                                  ("max_peers", self.max_peers, 1),
                                  ("scid.max_live", self.max_scids, 0),
+                                 ("scid.mailbox_messages", self.mailbox_messages, 0),
+                                 ("scid.mailbox_bytes", self.mailbox_bytes, 0),
+                                 ("scid.mailbox_total_bytes", self.mailbox_total_bytes, 0),
+                                 ("bundles.k", self.bundle_k, 0),
+                                 ("bundles.max_live", self.max_bundles, 0),
                                  ("max_batch", self.max_batch, 1),
                                  ("inbound_queue", self.inbound_queue, 1),
                                  ("relay.setup_queue", self.relay_setup_queue, 1)):
@@ -268,7 +286,7 @@ def parse_config(data: Any) -> MixerConfig:
     kwargs["max_peers"] = top.integer("max_peers", 10_000)
     kwargs["max_batch"] = top.integer("max_batch", 64)
     kwargs["inbound_queue"] = top.integer("inbound_queue", 256)
-    kwargs["forward_unpaid"] = top.boolean("forward_unpaid", False)
+    kwargs["forward_unpaid"] = top.boolean("forward_unpaid", True)
 
     p = top.section("prices")
     circuit = p.integer("circuit_open", -1)
@@ -304,7 +322,16 @@ def parse_config(data: Any) -> MixerConfig:
     kwargs["scid_max_ahead_s"] = s.number("max_ahead_s", max(2400.0, kwargs["scid_lifetime_s"]))
     kwargs["scid_tombstone_s"] = s.number("tombstone_s", 7 * 86400.0)
     kwargs["max_scids"] = s.integer("max_live", 100_000)
+    kwargs["mailbox_messages"] = s.integer("mailbox_messages", 16)
+    kwargs["mailbox_bytes"] = s.integer("mailbox_bytes", 65_536)
+    kwargs["mailbox_total_bytes"] = s.integer("mailbox_total_bytes", 16 << 20)
     s.finish()
+
+    bun = top.section("bundles")
+    kwargs["bundle_k"] = bun.integer("k", 16)
+    kwargs["bundle_lifetime_s"] = bun.number("lifetime_s", 60.0)
+    kwargs["max_bundles"] = bun.integer("max_live", 100_000)
+    bun.finish()
 
     lim = top.section("limits")
     profiles = dict(PROFILES)
@@ -318,6 +345,8 @@ def parse_config(data: Any) -> MixerConfig:
     if lim.has("incoming_client"):
         kwargs["incoming_client"] = _limit(lim.raw("incoming_client"), "limits.incoming_client",
                                            profiles)
+    if lim.has("free_forward"):
+        kwargs["free_forward"] = _limit(lim.raw("free_forward"), "limits.free_forward", profiles)
     kwargs["client_profile"] = lim.string("client_profile", "hornet")
     kwargs["queue_messages"] = lim.integer("queue_messages", 50)
     kwargs["queue_bytes"] = lim.integer("queue_bytes", 262_144)

@@ -7,10 +7,12 @@ Rules (docs/spec-mixer.md):
    randomness are parameters; storage is injected (``SpendLedger``, ``ScidStore``).
 2. Cheap checks first: message type, then the incoming peer's allowance (before any
    elliptic-curve work), then the Sphinx peel, then the payment.
-3. An onion message for which the mixer is an intermediate hop is forwarded only if
+3. An onion message for which the mixer is an intermediate hop is forwarded if
    (a) its hop names a live synthetic SCID (the registration prepaid delivery), or
    (b) its ``encrypted_data_tlv`` carries a payment worth ``prices.message``, or
-   (c) ``forward_unpaid`` is set. A paid message waits in a bounded batch until
+   (c) it is unpaid and ``forward_unpaid`` is set (the default: BOLT 4 forwarding
+   is free, as on any node) and the incoming peer is within ``free_forward``, the
+   per-peer limit of a plain node. A paid message waits in a bounded batch until
    ``flush`` has committed its spends in one transaction (group commit); only then is
    it forwarded. A spend is never accepted twice: the store's primary key decides.
 4. A message for which the mixer is the final hop carries one ``MIXER_REQUEST_TLV``;
@@ -76,18 +78,27 @@ from hornet.errors import (
 from hornet.mixer.config import MixerConfig
 from hornet.mixer.hints import Hints, PeerHint, rank
 from hornet.mixer.protocol import (
+    MIXER_BUNDLE_TLV,
     MIXER_PAYMENT_TLV,
+    MIXER_RECEIPT_REQUEST_TLV,
+    MIXER_RECEIPT_TLV,
     MIXER_REQUEST_TLV,
     MIXER_RESPONSE_TLV,
     ONION_MESSAGE_DROP_TYPE,
+    BundleGrant,
+    BundleTicket,
     Kind,
     MixerInfo,
     OnionMessageDrop,
     Payment,
+    Receipt,
+    ReceiptRequest,
+    ReceiptStatus,
     Request,
     Response,
     ScidGrant,
     Status,
+    bundle_mac,
     owner_hash,
     send_message_hash,
     shared_secret_hash,
@@ -102,6 +113,7 @@ _REQUEST_ID_TAG: Final = b"hornet/mixer/v1/request-id"
 _ISSUER_KEY_TAG: Final = b"hornet/mixer/v1/issuer-key"
 _RELAY_KEY_TAG: Final = b"hornet/mixer/v1/relay-key"
 _RELAY_SV_TAG: Final = b"hornet/mixer/v1/relay-sv"
+_RECEIPT_KEY_TAG: Final = b"hornet/mixer/v1/receipt-key"
 _TOMBSTONE_PURGE_S: Final = 60.0
 _MAX_LOOPBACK: Final = 4
 
@@ -272,10 +284,21 @@ class PeerState:
     allowance: Allowance
     out_meter: RateMeter
     in_meter: RateMeter
+    free_limiter: Limiter
     queue: deque[_Queued] = attrs.field(factory=deque)
     queue_bytes: int = 0
     last_incoming: bytes | None = None
     last_notice: float = float("-inf")
+
+
+@attrs.define
+class _Bundle:
+    """A prepaid bundle: ``k`` messages under ``key`` until ``expires_at``."""
+
+    key: bytes = attrs.field(repr=False)
+    k: int
+    expires_at: float
+    used: int = 0  # bitmap of the sequence numbers already seen
 
 
 @attrs.frozen
@@ -293,6 +316,7 @@ class _PendingSend:
     ss_hash: bytes
     epoch: int
     serials: tuple[bytes, ...]
+    receipt: ReceiptRequest | None = None
 
 
 @attrs.frozen
@@ -380,6 +404,11 @@ class MixerCore:
     _pending_serials: set[bytes] = attrs.field(factory=set, repr=False)
     _active: set[bytes] = attrs.field(factory=set, repr=False)
     _next_tomb_purge: float = 0.0
+    #: Targets the transport reported offline, and the mailboxes of their SCIDs.
+    _offline: OrderedDict[bytes, None] = attrs.field(factory=OrderedDict, repr=False)
+    _mailboxes: dict[int, deque[bytes]] = attrs.field(factory=dict, repr=False)
+    _mailbox_bytes: int = 0
+    _bundles: OrderedDict[bytes, _Bundle] = attrs.field(factory=OrderedDict, repr=False)
 
     @classmethod
     def create(cls, config: MixerConfig, node_key: crypto.SecretKey, master_secret: bytes, *,
@@ -435,6 +464,7 @@ class MixerCore:
             allowance=Allowance(cfg.backpressure_recover_s, cfg.backpressure_min_interval_s,
                                 cfg.backpressure_floor),
             out_meter=RateMeter(cfg.hint_tau_s), in_meter=RateMeter(cfg.hint_tau_s),
+            free_limiter=make_limiter(cfg.free_forward, now),
         )
 
     def _peer(self, node_id: bytes, now: float) -> PeerState | None:
@@ -456,6 +486,54 @@ class MixerCore:
         state = self._new_peer(node_id, now)
         self.peers[node_id] = state
         return state
+
+    # -- mailboxes (spec §4.3) ------------------------------------------------------
+    def peer_offline(self, node_id: bytes) -> None:
+        """The transport lost its connection to ``node_id``: hold its SCID traffic. At
+        most ``max_peers`` nodes are remembered as offline (the oldest is forgotten)."""
+        self._offline[bytes(node_id)] = None
+        self._offline.move_to_end(bytes(node_id))
+        while len(self._offline) > self.config.max_peers:
+            self._offline.popitem(last=False)
+
+    def peer_online(self, node_id: bytes, now: float) -> list[Action]:
+        """``node_id`` is connected again: deliver what its SCIDs' mailboxes hold."""
+        node_id = bytes(node_id)
+        self._offline.pop(node_id, None)
+        actions: list[Action] = []
+        for scid in [s for s, box in self._mailboxes.items() if box]:
+            registration = self.book.lookup(scid, now)
+            if registration is None or registration.target != node_id:
+                continue
+            box = self._mailboxes.pop(scid)
+            for message in box:
+                self._mailbox_bytes -= len(message)
+                self.stats["mailbox_delivered"] += 1
+                actions += self._route(None, node_id, message, b"", now)
+        return actions
+
+    def _store(self, scid: int, message: bytes) -> list[Action]:
+        cfg = self.config
+        box = self._mailboxes.setdefault(scid, deque())
+        held = sum(len(m) for m in box)
+        if (len(box) >= cfg.mailbox_messages or held + len(message) > cfg.mailbox_bytes
+                or self._mailbox_bytes + len(message) > cfg.mailbox_total_bytes):
+            self.stats["dropped_mailbox_full"] += 1
+            return []
+        box.append(message)
+        self._mailbox_bytes += len(message)
+        self.stats["mailbox_stored"] += 1
+        return []
+
+    def _drop_mailbox(self, scid: int) -> None:
+        box = self._mailboxes.pop(scid, None)
+        if box:
+            self._mailbox_bytes -= sum(len(m) for m in box)
+            self.stats["dropped_mailbox_expired"] += len(box)
+
+    def mailbox(self, scid: int) -> int:
+        """How many messages the mailbox of ``scid`` holds."""
+        return len(self._mailboxes.get(scid, ()))
 
     # -- epochs ---------------------------------------------------------------------
     def _ensure_epochs(self, now: float) -> None:
@@ -503,16 +581,46 @@ class MixerCore:
         for item in pending:
             if all(accepted[s] for s in item.serials):
                 self.stats["paid_messages"] += 1
-                actions += self._route(item.origin, item.next_peer, item.message, item.ss_hash,
-                                       now)
+                queued = self.stats["queued"]
+                routed = self._route(item.origin, item.next_peer, item.message, item.ss_hash,
+                                     now)
+                actions += routed
+                if item.receipt is not None:
+                    if routed and isinstance(routed[0], Transmit) \
+                            and routed[0].peer == item.next_peer:
+                        actions += self._send_receipt(item.receipt, ReceiptStatus.SENT, now)
+                    elif self.stats["queued"] > queued:
+                        actions += self._send_receipt(item.receipt, ReceiptStatus.QUEUED, now)
             else:
                 self.stats["dropped_double_spend"] += 1
         return actions
+
+    def _send_receipt(self, request: ReceiptRequest, status: ReceiptStatus,
+                      now: float) -> list[Action]:
+        """A delivery receipt along the client's path (a paid message was handed on).
+        Its onion session key is a PRF of the request (flush takes no rng)."""
+        session_key = crypto.hmac_sha256(
+            self.node_key.secret_bytes(),
+            _RECEIPT_KEY_TAG + request.receipt_id + request.path.encode())
+        try:
+            outgoing = create_onion_message(
+                session_key, request.path,
+                payload=[(MIXER_RECEIPT_TLV, Receipt(request.receipt_id, status).encode())])
+        except HornetError:
+            self.stats["receipts_unsendable"] += 1
+            return []
+        if len(outgoing.first_node_id) != 33:
+            self.stats["receipts_unsendable"] += 1
+            return []
+        self.stats["receipts_sent"] += 1
+        return self._route(None, outgoing.first_node_id, outgoing.message, b"", now)
 
     def poll(self, now: float) -> list[Action]:
         """Timers: expire SCIDs, drain queues whose limiters allow, rotate epochs."""
         self._ensure_epochs(now)
         expired = self.book.expire(now)
+        for registration in expired:
+            self._drop_mailbox(registration.scid)
         if expired:
             self.stats["scids_expired"] += len(expired)
             if self.scid_store is not None:
@@ -587,11 +695,19 @@ class MixerCore:
             return []
         if now - state.last_notice < self.config.backpressure_min_interval_s:
             return []
-        state.last_notice = now
         try:
             ss_hash = peel_message(self.node_key, message).ss_hash
         except RemoteProtocolError:
             return []
+        return self._notice(state, ss_hash, now)
+
+    def _notice(self, state: PeerState, ss_hash: bytes, now: float) -> list[Action]:
+        """An ``onion_message_drop`` to ``state``'s peer, at most once per min interval."""
+        if not self.config.send_drop_notices:
+            return []
+        if now - state.last_notice < self.config.backpressure_min_interval_s:
+            return []
+        state.last_notice = now
         self.stats["drop_notices_sent"] += 1
         return [Transmit(state.node_id, OnionMessageDrop(True, ss_hash).encode())]
 
@@ -626,16 +742,32 @@ class MixerCore:
             next_peer = data.next_node_id
         if prepaid:
             self.stats["scid_deliveries"] += 1
+            if next_peer in self._offline:
+                assert data.short_channel_id is not None
+                return self._store(data.short_channel_id, peeled.next_message)
             return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now, depth)
         raw_payment = dict(data.records).get(MIXER_PAYMENT_TLV)
+        raw_ticket = dict(data.records).get(MIXER_BUNDLE_TLV)
+        if raw_payment is None and raw_ticket is not None:
+            if not self._bundle_message(raw_ticket, peeled.path_key, now):
+                return []
+            return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now, depth)
         if raw_payment is None:
-            if self.config.forward_unpaid or self.config.prices.message == 0:
-                return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now,
-                                   depth)
-            self.stats["dropped_unpaid"] += 1
-            return []
+            if not self.config.forward_unpaid and self.config.prices.message != 0:
+                self.stats["dropped_unpaid"] += 1
+                return []
+            state = self.peers.get(peer)
+            if state is not None and depth == 0:
+                cost = self.config.free_forward.cost(len(peeled.next_message))
+                if not state.free_limiter.try_take(cost, now):
+                    self.stats["dropped_free_rate_limited"] += 1
+                    return self._notice(state, peeled.ss_hash, now)
+            self.stats["free_forwards"] += 1
+            return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now, depth)
         try:
             payment = Payment.decode(raw_payment)
+            raw_receipt = dict(data.records).get(MIXER_RECEIPT_REQUEST_TLV)
+            receipt = None if raw_receipt is None else ReceiptRequest.decode(raw_receipt)
             verified = self._verify_payment(payment, send_message_hash(peeled.path_key), now,
                                             self.config.prices.message)
         except RemoteProtocolError as exc:
@@ -644,7 +776,7 @@ class MixerCore:
         if verified.epoch is None:  # a free message price
             return self._route(peer, next_peer, peeled.next_message, peeled.ss_hash, now, depth)
         self._pending.append(_PendingSend(peer, next_peer, peeled.next_message, peeled.ss_hash,
-                                          verified.epoch, verified.serials))
+                                          verified.epoch, verified.serials, receipt))
         self._pending_serials.update(verified.serials)
         if len(self._pending) >= self.config.max_batch:
             return self.flush(now)
@@ -829,6 +961,8 @@ class MixerCore:
                     actions.append(CircuitRequest(request.request_id, request.setup, price,
                                                   reply_path))
                 return out
+            if kind == Kind.BUNDLE:
+                return self._open_bundle(request, raw, now, rng, respond)
             return respond(Status.UNSUPPORTED)  # pragma: no cover - Kind is exhaustive
         except _Refused as refused:
             return respond(refused.status)
@@ -853,6 +987,54 @@ class MixerCore:
         cached = self.ledger.record_request(verified.epoch, verified.serials,
                                             self._store_request_id(raw), response)
         return (response, True) if cached is None else (cached, False)
+
+    # -- bundles (spec §3.7) -- ---------------------------------------------------------
+    def _open_bundle(self, request: Request, raw: bytes, now: float, rng: Rng,
+                      respond: Callable[[Status, bytes], bytes]) -> bytes:
+        """BUNDLE: one payment of ``prices.message`` buys ``bundle_k`` messages."""
+        cfg = self.config
+        if cfg.bundle_k == 0:
+            return respond(Status.UNSUPPORTED, b"")
+        self._expire_bundles(now)
+        if len(self._bundles) >= cfg.max_bundles:
+            return respond(Status.UNAVAILABLE, b"")
+        bundle_id = rng.randbytes(16)
+        grant = BundleGrant(bundle_id, cfg.bundle_k, now + cfg.bundle_lifetime_s)
+        fresh = respond(Status.OK, grant.encode())
+        out, served = self._paid(request, raw, now, cfg.prices.message, fresh)
+        if served:  # not an identical retry of an earlier request
+            self._bundles[bundle_id] = _Bundle(request.bundle_key, cfg.bundle_k,
+                                                  grant.expires_at)
+            self.stats["bundles_opened"] += 1
+        return out
+
+    def _expire_bundles(self, now: float) -> None:
+        while self._bundles:
+            bundle_id, bundle = next(iter(self._bundles.items()))
+            if bundle.expires_at > now:
+                return
+            del self._bundles[bundle_id]
+
+    def _bundle_message(self, raw: bytes, path_key: bytes, now: float) -> bool:
+        """Accept one message of a bundle: live, ``seq < k``, unused, MAC valid."""
+        try:
+            ticket = BundleTicket.decode(raw)
+        except MalformedInputError:
+            self.stats["dropped_malformed"] += 1
+            return False
+        bundle = self._bundles.get(ticket.bundle_id)
+        if bundle is None or bundle.expires_at <= now:
+            self.stats["dropped_unknown_bundle"] += 1
+            return False
+        if ticket.seq >= bundle.k or bundle.used >> ticket.seq & 1:
+            self.stats["dropped_bundle_replay"] += 1
+            return False
+        if not crypto.ct_equal(bundle_mac(bundle.key, ticket.seq, path_key), ticket.mac):
+            self.stats["dropped_bad_credential_or_mac"] += 1
+            return False
+        bundle.used |= 1 << ticket.seq
+        self.stats["bundle_messages"] += 1
+        return True
 
     def _register(self, request: Request, raw: bytes, now: float, rng: Rng,
                   respond: Callable[[Status, bytes], bytes]) -> bytes:

@@ -1,7 +1,7 @@
 """The mixer as a trio service, and ``mixer_main`` (``hornet mixer --config FILE``).
 
 Strategy (trio's ``serve_listeners`` shape, trio-websocket's wrapping of a sans-IO
-core): a reader task moves datagrams from the transport into a bounded channel
+core): a reader task moves messages from the transport into a bounded channel
 (full: drop and count); the processor task takes every message already waiting (up
 to ``max_batch``), feeds each to ``MixerCore.handle``, then calls ``flush`` once (one
 group commit for the whole burst) and ``poll``, and performs the resulting actions.
@@ -42,8 +42,9 @@ from hornet.errors import ConfigError, HornetError, LocalProtocolError
 from hornet.mixer.config import MixerConfig, parse_config
 from hornet.mixer.core import CircuitRequest, MixerCore, Transmit
 from hornet.mixer.entry import EntryRelay, circuit_entry, relay_keys, serve_entry_relay
+from hornet.mixer.network import PeerNetwork
 from hornet.mixer.state import ScidStore, SpendLedger
-from hornet.mixer.transport import Transport, UdpEndpoint
+from hornet.mixer.transport import Transport
 from hornet.node.state import RelayState
 
 KEYS_FILE = "mixer-keys.json"
@@ -68,10 +69,27 @@ class MixerService:
         self.inbound_queue = inbound_queue
         self.on_circuit = on_circuit
         self.stats: Counter[str] = Counter()
+        self._deferred: list[Transmit | CircuitRequest] = []
+        self._wake: trio.MemorySendChannel[tuple[bytes, bytes]] | None = None
+        if isinstance(transport, PeerNetwork):
+            transport.on_change = self._connectivity
+
+    def _connectivity(self, node_id: bytes, online: bool) -> None:
+        """The transport's connection to ``node_id`` came up or went down (mailboxes)."""
+        if not online:
+            self.core.peer_offline(node_id)
+            return
+        self._deferred += self.core.peer_online(node_id, self.clock())
+        if self._deferred and self._wake is not None:
+            # An empty sender wakes the processor; if the channel is full, the processor
+            # is busy and will see the deferred actions anyway.
+            with contextlib.suppress(trio.WouldBlock):
+                self._wake.send_nowait((b"", b""))
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled."""
         send, receive = trio.open_memory_channel[tuple[bytes, bytes]](self.inbound_queue)
+        self._wake = send
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._reader, send)
             task_status.started()
@@ -97,13 +115,17 @@ class MixerService:
             actions = []
             with trio.move_on_at(self._trio_deadline(core.next_wakeup(self.clock()))):
                 peer, message = await receive.receive()
-                actions += core.handle(peer, message, self.clock(), self.rng)
+                if peer:
+                    actions += core.handle(peer, message, self.clock(), self.rng)
                 for _ in range(max_batch - 1):
                     try:
                         peer, message = receive.receive_nowait()
                     except trio.WouldBlock:
                         break
-                    actions += core.handle(peer, message, self.clock(), self.rng)
+                    if peer:
+                        actions += core.handle(peer, message, self.clock(), self.rng)
+            actions += self._deferred
+            self._deferred = []
             now = self.clock()
             actions += core.flush(now)
             actions += core.poll(now)
@@ -225,46 +247,44 @@ async def _run(config: MixerConfig, out: Callable[[str], None]) -> None:
                        relay_params=None if hornet_directory is None else hornet_directory.params)
     try:
         directory = {p.node_id: p.address for p in config.peers if p.address is not None}
-        host, port = config.listen
-        endpoint = await UdpEndpoint.open(state.core.node_key.public_key, host, port,
-                                          directory=directory)
-        try:
-            with (trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals,
-                  contextlib.ExitStack() as stack):
-                async with trio.open_nursery() as nursery:
-                    on_circuit = None
-                    relay_listen = config.relay_listen
-                    if hornet_directory is not None and relay_listen is not None:
-                        keys = relay_keys(state.master_secret)
-                        relay_state = open_relay_state(config)
-                        stack.callback(relay_state.close)
-                        entry: EntryRelay = await nursery.start(
-                            lambda task_status: serve_entry_relay(
-                                keys, hornet_directory, relay_listen, state=relay_state,
-                                setup_queue=config.relay_setup_queue, link=config.relay_link,
-                                task_status=task_status))
-                        on_circuit = entry.submit
-                    service = MixerService(state.core, endpoint, inbound_queue=config.inbound_queue,
-                                           on_circuit=on_circuit)
-                    await nursery.start(service.serve)
-                    out(f"hornet mixer: node {state.core.node_key.public_key.hex()} listening"
-                        f" on udp {endpoint.address[0]}:{endpoint.address[1]},"
-                        f" state in {config.state_dir}")
-                    if on_circuit is not None:
-                        assert hornet_directory is not None
-                        listed = hornet_directory.get(entry.node_id)
-                        out(f"hornet mixer: relay {entry.node_id.hex()} listening on udp "
-                            f"{entry.address[0]}:{entry.address[1]}, directory entry "
-                            f"{json.dumps(entry.info.to_json())}")
-                        if listed is None or listed.public_key != entry.info.public_key:
-                            print(f"hornet mixer: note: relay {entry.node_id.hex()} is not in "
-                                  f"{config.relay_directory}", file=sys.stderr, flush=True)
-                    async for signum in signals:
-                        out(f"hornet mixer: {signal.Signals(signum).name}, stopping")
-                        nursery.cancel_scope.cancel()
-                        break
-        finally:
-            endpoint.close()
+        network = PeerNetwork(state.core.node_key, directory=directory, listen=config.listen,
+                              persistent=list(directory),
+                              channel_peers={node for _, node in config.channels})
+        with (trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals,
+              contextlib.ExitStack() as stack):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(network.serve)
+                on_circuit = None
+                relay_listen = config.relay_listen
+                if hornet_directory is not None and relay_listen is not None:
+                    keys = relay_keys(state.master_secret)
+                    relay_state = open_relay_state(config)
+                    stack.callback(relay_state.close)
+                    entry: EntryRelay = await nursery.start(
+                        lambda task_status: serve_entry_relay(
+                            keys, hornet_directory, relay_listen, state=relay_state,
+                            setup_queue=config.relay_setup_queue, link=config.relay_link,
+                            task_status=task_status))
+                    on_circuit = entry.submit
+                service = MixerService(state.core, network, inbound_queue=config.inbound_queue,
+                                       on_circuit=on_circuit)
+                await nursery.start(service.serve)
+                host, port = network.address
+                out(f"hornet mixer: node {state.core.node_key.public_key.hex()} listening"
+                    f" on tcp {host}:{port} (BOLT 8), state in {config.state_dir}")
+                if on_circuit is not None:
+                    assert hornet_directory is not None
+                    listed = hornet_directory.get(entry.node_id)
+                    out(f"hornet mixer: relay {entry.node_id.hex()} listening on udp "
+                        f"{entry.address[0]}:{entry.address[1]}, directory entry "
+                        f"{json.dumps(entry.info.to_json())}")
+                    if listed is None or listed.public_key != entry.info.public_key:
+                        print(f"hornet mixer: note: relay {entry.node_id.hex()} is not in "
+                              f"{config.relay_directory}", file=sys.stderr, flush=True)
+                async for signum in signals:
+                    out(f"hornet mixer: {signal.Signals(signum).name}, stopping")
+                    nursery.cancel_scope.cancel()
+                    break
     finally:
         state.close()
 

@@ -59,19 +59,28 @@ from hornet.errors import (
 )
 from hornet.mixer.hints import Hints
 from hornet.mixer.protocol import (
+    BUNDLE_KEY_LEN,
+    MIXER_BUNDLE_TLV,
     MIXER_PAYMENT_TLV,
+    MIXER_RECEIPT_REQUEST_TLV,
+    MIXER_RECEIPT_TLV,
     MIXER_REQUEST_TLV,
     MIXER_RESPONSE_TLV,
     ONION_MESSAGE_DROP_TYPE,
     REQUEST_ID_LEN,
+    BundleGrant,
+    BundleTicket,
     Kind,
     MixerInfo,
     OnionMessageDrop,
     Payment,
+    Receipt,
+    ReceiptRequest,
     Request,
     Response,
     ScidGrant,
     Status,
+    bundle_mac,
     owner_hash,
     send_message_hash,
 )
@@ -221,7 +230,7 @@ class DropNotice:
     shared_secret_hash: bytes
 
 
-Incoming = MixerReply | Delivered | DropNotice
+Incoming = MixerReply | Delivered | DropNotice | Receipt
 
 
 @attrs.frozen(eq=False)
@@ -230,6 +239,23 @@ class _Call:
     spent: tuple[Credential, ...] = attrs.field(repr=False)
     issuance: PendingRequest | None = attrs.field(default=None, repr=False)
     owner_secret: bytes | None = attrs.field(default=None, repr=False)
+    bundle_key: bytes | None = attrs.field(default=None, repr=False)
+
+
+@attrs.define
+class Bundle:
+    """Messages prepaid at the mixer (spec-mixer §3.5): ``k`` of them, numbered from 0,
+    under ``key`` until ``expires_at``."""
+
+    bundle_id: bytes
+    key: bytes = attrs.field(repr=False)
+    k: int
+    expires_at: float
+    next_seq: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.k - self.next_seq
 
 
 # --------------------------------------------------------------------------------------
@@ -248,6 +274,7 @@ class MixerSession:
     info: MixerInfo | None = None
     _calls: dict[bytes, _Call] = attrs.field(factory=dict, repr=False)
     ignored: int = 0
+    bundles: list[Bundle] = attrs.field(factory=list, repr=False)
 
     @classmethod
     def create(cls, identity: crypto.SecretKey, wallet: Wallet, rng: Rng, *,
@@ -416,11 +443,13 @@ class MixerSession:
     # -- sending through the mixer ----------------------------------------------------
     def send_message(self, destination: BlindedPath, payload: Sequence[tuple[int, bytes]],
                      rng: Rng, *, reply_path: BlindedPath | None = None,
-                     next_hops: Sequence[bytes] = ()) -> OutgoingOnionMessage:
+                     next_hops: Sequence[bytes] = (),
+                     receipt_id: bytes | None = None) -> OutgoingOnionMessage:
         """An onion message to ``destination`` through the mixer, paid with
         ``prices.message`` worth of unit credentials. ``next_hops`` are extra hops
         between the mixer and the destination's introduction node (e.g. from
-        ``Hints.best_outgoing``)."""
+        ``Hints.best_outgoing``). With ``receipt_id`` the mixer's hop asks for a
+        delivery receipt along ``own_reply_path`` (spec-mixer §5.5)."""
         if not destination.first_node_is_pubkey:
             raise LocalProtocolError("resolve the destination's sciddir first")
         price = self._prices().prices.message
@@ -433,15 +462,55 @@ class MixerSession:
         try:
             items = [EncryptedData(next_node_id=bytes(t)) for t in targets]
             items[-1] = attrs.evolve(items[-1], next_path_key_override=destination.first_path_key)
-            if payment.spends:
-                items[mixer_index] = attrs.evolve(
-                    items[mixer_index], records=((MIXER_PAYMENT_TLV, payment.encode()),))
+            records = [(MIXER_PAYMENT_TLV, payment.encode())] if payment.spends else []
+            if receipt_id is not None:
+                request = ReceiptRequest(receipt_id, self.own_reply_path(rng))
+                records.append((MIXER_RECEIPT_REQUEST_TLV, request.encode()))
+            if records:
+                items[mixer_index] = attrs.evolve(items[mixer_index], records=tuple(records))
             prefix = create_blinded_path(e0, list(zip(nodes, items, strict=True)))
             return create_onion_message(_scalar(rng), prefix.concat(destination),
                                         payload=payload, reply_path=reply_path)
         except BaseException:
             self.wallet.give_back(spent)
             raise
+
+    # -- bundles (spec-mixer §3.7) ----------------------------------------------------
+    def bundle_request(self, rng: Rng) -> tuple[bytes, OutgoingOnionMessage]:
+        """Buy a bundle: one payment of ``prices.message`` for the mixer's ``k`` messages."""
+        key = rng.randbytes(BUNDLE_KEY_LEN)
+        request_id = self._new_call(Kind.BUNDLE, rng)
+        unpaid = Request(Kind.BUNDLE, request_id, bundle_key=key)
+        payment, spent = self._pay(self._prices().prices.message, unpaid.message_hash(), rng)
+        call = _Call(Kind.BUNDLE, tuple(spent), bundle_key=key)
+        return request_id, self._request(attrs.evolve(unpaid, payment=payment), call, rng)
+
+    def bundled_message(self, destination: BlindedPath, payload: Sequence[tuple[int, bytes]],
+                        rng: Rng, *, now: float, reply_path: BlindedPath | None = None,
+                        next_hops: Sequence[bytes] = ()) -> OutgoingOnionMessage:
+        """Like ``send_message``, paid with the next message of a live bundle instead of
+        a spend. ``LocalProtocolError`` if no bundle has a message left."""
+        self.bundles = [b for b in self.bundles if b.remaining > 0 and b.expires_at > now]
+        if not self.bundles:
+            raise LocalProtocolError("no prepaid bundle message left")
+        if not destination.first_node_is_pubkey:
+            raise LocalProtocolError("resolve the destination's sciddir first")
+        bundle = self.bundles[0]
+        nodes = [*self.to_mixer, self.mixer_id, *next_hops]
+        targets = [*nodes[1:], destination.first_node_id]
+        e0 = _scalar(rng)
+        mixer_index = len(self.to_mixer)
+        path_key = derive_blinding_secrets(e0, nodes)[mixer_index].path_key
+        seq = bundle.next_seq
+        bundle.next_seq += 1
+        ticket = BundleTicket(bundle.bundle_id, seq, bundle_mac(bundle.key, seq, path_key))
+        items = [EncryptedData(next_node_id=bytes(t)) for t in targets]
+        items[-1] = attrs.evolve(items[-1], next_path_key_override=destination.first_path_key)
+        items[mixer_index] = attrs.evolve(items[mixer_index],
+                                          records=((MIXER_BUNDLE_TLV, ticket.encode()),))
+        prefix = create_blinded_path(e0, list(zip(nodes, items, strict=True)))
+        return create_onion_message(_scalar(rng), prefix.concat(destination),
+                                    payload=payload, reply_path=reply_path)
 
     # -- receiving ------------------------------------------------------------------
     def receive(self, message: bytes) -> Incoming | None:
@@ -460,6 +529,9 @@ class MixerSession:
             return None
         raw = dict(action.payload).get(MIXER_RESPONSE_TLV)
         if raw is None:
+            receipt = dict(action.payload).get(MIXER_RECEIPT_TLV)
+            if receipt is not None:
+                return Receipt.decode(receipt)
             return Delivered(action.payload, action.reply_path)
         return self._complete(Response.decode(raw))
 
@@ -503,10 +575,18 @@ class MixerSession:
             return ScidRegistration(grant.scid, grant.expires_at, call.owner_secret)
         if kind == Kind.HINTS:
             return Hints.decode(body)
+        if kind == Kind.BUNDLE:
+            bundle_grant = BundleGrant.decode(body)
+            assert call.bundle_key is not None
+            bundle = Bundle(bundle_grant.bundle_id, call.bundle_key, bundle_grant.k,
+                            bundle_grant.expires_at)
+            self.bundles.append(bundle)
+            return bundle
         return body
 
 
 __all__ = [
+    "Bundle",
     "Delivered",
     "DropNotice",
     "Incoming",

@@ -10,7 +10,7 @@ from pathlib import Path
 import hornet.mixer
 
 MIXER = Path(hornet.mixer.__file__).resolve().parent
-SANS_IO = ["config", "core", "hints", "protocol", "ratelimit", "scid", "session", "state"]
+SANS_IO = ["config", "core", "hints", "peer", "protocol", "ratelimit", "scid", "session", "state"]
 IO_MODULES = {"trio", "socket", "asyncio", "selectors", "time", "random", "secrets", "os"}
 CRYPTO_LIBS = {"cryptography", "coincurve"}
 
@@ -37,8 +37,8 @@ def test_sans_io_modules_import_no_io_clock_or_randomness() -> None:
 
 
 def test_sans_io_modules_do_not_import_the_trio_layers() -> None:
-    trio_layers = {f"hornet.mixer.{m}" for m in ("transport", "node", "service", "client",
-                                                 "entry", "demo")}
+    trio_layers = {f"hornet.mixer.{m}" for m in ("transport", "network", "node", "service",
+                                                 "client", "entry", "demo")}
     for name in SANS_IO:
         assert not _imports(MIXER / f"{name}.py") & trio_layers, name
 

@@ -130,7 +130,7 @@ def test_mixer_main_starts_and_stops_cleanly(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert line.startswith("hornet mixer: node ") and "listening on udp 127.0.0.1:" in line
+        assert line.startswith("hornet mixer: node ") and "listening on tcp 127.0.0.1:" in line
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:

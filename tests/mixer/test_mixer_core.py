@@ -10,12 +10,22 @@ import pytest
 from mixer_kit import Kit, destination, make_config, make_kit
 
 from hornet.core import crypto
-from hornet.core.onion_message import create_onion_message, process_onion_message
+from hornet.core.blinding import BlindedPath
+from hornet.core.onion_message import (
+    Deliver,
+    create_message_path,
+    create_onion_message,
+    process_onion_message,
+)
+from hornet.errors import LocalProtocolError
 from hornet.mixer.config import PeerConfig
+from hornet.mixer.core import Transmit
 from hornet.mixer.hints import Direction, Hints
 from hornet.mixer.protocol import (
     OnionMessageDrop,
     Prices,
+    Receipt,
+    ReceiptStatus,
     Status,
 )
 from hornet.mixer.ratelimit import Limit
@@ -111,12 +121,12 @@ def test_a_registration_without_enough_value_is_refused_and_credentials_come_bac
     assert len(session.wallet) == 5
 
 
-def test_unpaid_messages_are_dropped_unless_configured(tmp_path: Path) -> None:
-    kit = make_kit(tmp_path, config=make_config(prices=Prices(message=0)))
+def test_unpaid_messages_are_dropped_when_free_forwarding_is_off(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path, config=make_config(prices=Prices(message=0), forward_unpaid=False))
     _, dest_path = destination(kit.rng)
     session = kit.funded_session()
     assert len(_send(kit, session, dest_path)) == 1  # a free price needs no spend
-    kit2 = make_kit(tmp_path / "b")
+    kit2 = make_kit(tmp_path / "b", config=make_config(forward_unpaid=False))
     session2 = kit2.funded_session()
     _with_prices(session2, message=0)
     assert _send(kit2, session2, dest_path) == []
@@ -371,3 +381,178 @@ def test_credentials_roll_over_into_the_next_epoch_during_grace(tmp_path: Path) 
     assert kit.core.statistics()["dropped_wrong_epoch"] == 1
     session.wallet.credentials[:] = rolled
     assert len(_send(kit, session, dest_path)) == 1
+
+
+def test_plain_forwarding_between_peers_is_free_and_replies_come_back(tmp_path: Path) -> None:
+    """BOLT 4 forwarding with route blinding and a blinded reply path, no payment."""
+    kit = make_kit(tmp_path)
+    a, b = crypto.SecretKey.from_rng(kit.rng), crypto.SecretKey.from_rng(kit.rng)
+    path = create_message_path(crypto.SecretKey.from_rng(kit.rng).secret_bytes(),
+                               [kit.mixer_id, b.public_key])
+    reply_path = create_message_path(crypto.SecretKey.from_rng(kit.rng).secret_bytes(),
+                                     [kit.mixer_id, a.public_key], path_id=b"a" * 32)
+    message = create_onion_message(crypto.SecretKey.from_rng(kit.rng).secret_bytes(), path,
+                                   payload=[(APP_TLV, b"ping")], reply_path=reply_path)
+    [out] = kit.handle(a.public_key, message.message)
+    assert out.peer == b.public_key
+    delivered = process_onion_message(b, out.message)
+    assert isinstance(delivered, Deliver) and dict(delivered.payload)[APP_TLV] == b"ping"
+    assert delivered.reply_path is not None
+    reply = create_onion_message(crypto.SecretKey.from_rng(kit.rng).secret_bytes(),
+                                 delivered.reply_path, payload=[(APP_TLV, b"pong")])
+    assert reply.first_node_id == kit.mixer_id
+    [back] = kit.handle(b.public_key, reply.message)
+    assert back.peer == a.public_key
+    answer = process_onion_message(a, back.message)
+    assert isinstance(answer, Deliver) and answer.path_id_matches(b"a" * 32)
+    assert kit.core.statistics()["free_forwards"] == 2
+
+
+def test_free_forwarding_has_a_per_peer_limit_that_paid_messages_do_not(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path, config=make_config(free_forward=Limit(0.001, 2.0)))
+    a = crypto.SecretKey.from_rng(kit.rng)
+    dest_key, dest_path = destination(kit.rng)
+    sent = []
+    for _ in range(4):
+        path = create_message_path(crypto.SecretKey.from_rng(kit.rng).secret_bytes(),
+                                   [kit.mixer_id, dest_key.public_key])
+        message = create_onion_message(crypto.SecretKey.from_rng(kit.rng).secret_bytes(), path,
+                                        payload=[(APP_TLV, b"free")])
+        sent.append(len(kit.handle(a.public_key, message.message)))
+    assert sent[:2] == [1, 1]
+    assert kit.core.statistics()["dropped_free_rate_limited"] == 2
+    session = kit.funded_session()
+    assert all(len([t for t in _send(kit, session, dest_path) if t.message[:2] == b"\x02\x01"])
+               == 1 for _ in range(4))
+    assert kit.core.statistics()["paid_messages"] == 4
+
+
+def test_a_paid_message_asking_for_a_receipt_gets_one_after_its_spend_commits(
+        tmp_path: Path) -> None:
+    kit = make_kit(tmp_path)
+    dest_key, dest_path = destination(kit.rng)
+    session = kit.funded_session()
+    outgoing = session.send_message(dest_path, [(APP_TLV, b"x")], kit.rng,
+                                    receipt_id=b"r" * 16)
+    assert kit.handle(session.node_id, outgoing.message, flush=False) == []  # not yet
+    transmits = [t for t in kit.core.flush(kit.now) if isinstance(t, Transmit)]
+    assert [t.peer for t in transmits] == [dest_key.public_key, session.node_id]
+    receipt = session.receive(transmits[1].message)
+    assert receipt == Receipt(b"r" * 16, ReceiptStatus.SENT)
+    assert kit.core.statistics()["receipts_sent"] == 1
+    # the same message again: its spend is refused, so no forward and no receipt
+    assert kit.handle(session.node_id, outgoing.message) == []
+    assert kit.core.statistics()["receipts_sent"] == 1
+
+
+def test_a_queued_message_gets_a_queued_receipt(tmp_path: Path) -> None:
+    dest_key = crypto.SecretKey.from_rng(random.Random(77))
+    kit = make_kit(tmp_path, config=make_config(
+        peers=(PeerConfig(dest_key.public_key, "slow"),),
+        profiles={"slow": Limit(0.001, 1.0), "hornet": Limit(1e9, 1e9)}))
+    path = create_message_path(crypto.SecretKey.from_rng(kit.rng).secret_bytes(),
+                               [dest_key.public_key])
+    session = kit.funded_session()
+    first = session.send_message(path, [(APP_TLV, b"1")], kit.rng, receipt_id=b"1" * 16)
+    second = session.send_message(path, [(APP_TLV, b"2")], kit.rng, receipt_id=b"2" * 16)
+    receipts = []
+    for outgoing in (first, second):
+        for transmit in kit.handle(session.node_id, outgoing.message):
+            if transmit.peer == session.node_id:
+                receipts.append(session.receive(transmit.message))
+    assert receipts == [Receipt(b"1" * 16, ReceiptStatus.SENT),
+                        Receipt(b"2" * 16, ReceiptStatus.QUEUED)]
+
+
+def test_an_offline_targets_scid_traffic_waits_in_a_bounded_mailbox(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path, config=make_config(mailbox_messages=3))
+    watchtower = crypto.SecretKey.from_rng(kit.rng)
+    session = kit.funded_session()
+    registration = _register(kit, session)
+    kit.core.peer_offline(session.node_id)
+    for i in range(5):
+        assert _reply(kit, watchtower, session, registration, b"held %d" % i) == []
+    assert kit.core.mailbox(registration.scid) == 3
+    stats = kit.core.statistics()
+    assert stats["mailbox_stored"] == 3 and stats["dropped_mailbox_full"] == 2
+    delivered = kit.core.peer_online(session.node_id, kit.now)
+    assert [t.peer for t in delivered] == [session.node_id] * 3
+    bodies = [session.receive(t.message) for t in delivered]  # type: ignore[union-attr]
+    assert [dict(b.payload)[APP_TLV] for b in bodies] == [b"held 0", b"held 1", b"held 2"]  # type: ignore[union-attr]
+    assert kit.core.mailbox(registration.scid) == 0
+    assert len(_reply(kit, watchtower, session, registration)) == 1  # online: straight through
+
+
+def test_a_mailbox_dies_with_its_scid(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path)
+    watchtower = crypto.SecretKey.from_rng(kit.rng)
+    session = kit.funded_session()
+    registration = _register(kit, session)
+    kit.core.peer_offline(session.node_id)
+    _reply(kit, watchtower, session, registration, b"late")
+    assert kit.core.mailbox(registration.scid) == 1
+    kit.now = registration.expires_at + 1
+    kit.core.poll(kit.now)
+    assert kit.core.statistics()["dropped_mailbox_expired"] == 1
+    assert kit.core.peer_online(session.node_id, kit.now) == []
+
+
+# -- bundles: one spend buys k messages --------------------------------------------------
+
+
+def test_one_spend_buys_a_bundle_of_k_messages(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path, config=make_config(bundle_k=4))
+    dest_key, dest_path = destination(kit.rng)
+    session = kit.funded_session()
+    reply = kit.call(session, session.bundle_request(kit.rng))
+    assert reply.error is None and reply.result.k == 4  # type: ignore[union-attr]
+    assert len(session.wallet) == 8 - 1
+    for i in range(4):
+        outgoing = session.bundled_message(dest_path, [(APP_TLV, b"%d" % i)], kit.rng,
+                                           now=kit.now)
+        [transmit] = kit.handle(session.node_id, outgoing.message)
+        assert transmit.peer == dest_key.public_key
+    assert kit.core.statistics()["bundle_messages"] == 4
+    with pytest.raises(LocalProtocolError):
+        session.bundled_message(dest_path, [(APP_TLV, b"5")], kit.rng, now=kit.now)
+    assert len(session.wallet) == 8 - 1  # four messages, one spend
+
+
+def _ticket_attack_kit(tmp_path: Path) -> tuple[Kit, MixerSession, BlindedPath]:
+    kit = make_kit(tmp_path, config=make_config(bundle_k=4, bundle_lifetime_s=30.0))
+    _, dest_path = destination(kit.rng)
+    session = kit.funded_session()
+    assert kit.call(session, session.bundle_request(kit.rng)).error is None
+    return kit, session, dest_path
+
+
+def test_a_bundle_message_cannot_be_replayed(tmp_path: Path) -> None:
+    kit, session, dest_path = _ticket_attack_kit(tmp_path)
+    outgoing = session.bundled_message(dest_path, [(APP_TLV, b"x")], kit.rng, now=kit.now)
+    assert len(kit.handle(session.node_id, outgoing.message)) == 1
+    assert kit.handle(session.node_id, outgoing.message) == []
+    assert kit.core.statistics()["dropped_bundle_replay"] == 1
+
+
+def test_a_bundle_ticket_beyond_k_or_with_a_wrong_key_is_refused(tmp_path: Path) -> None:
+    kit, session, dest_path = _ticket_attack_kit(tmp_path)
+    bundle = session.bundles[0]
+    bundle.next_seq = 4  # seq 4 of a bundle of k = 4
+    bundle.k = 5
+    beyond = session.bundled_message(dest_path, [(APP_TLV, b"x")], kit.rng, now=kit.now)
+    assert kit.handle(session.node_id, beyond.message) == []
+    assert kit.core.statistics()["dropped_bundle_replay"] == 1
+    bundle.next_seq = 0  # an unused number, so only the MAC can refuse it
+    bundle.key = bytes(32)  # a forger who knows the bundle id but not its key
+    forged = session.bundled_message(dest_path, [(APP_TLV, b"y")], kit.rng, now=kit.now)
+    assert kit.handle(session.node_id, forged.message) == []
+    assert kit.core.statistics()["dropped_bad_credential_or_mac"] == 1
+    assert kit.core.statistics()["bundle_messages"] == 0
+
+
+def test_a_bundle_ends_at_its_deadline(tmp_path: Path) -> None:
+    kit, session, dest_path = _ticket_attack_kit(tmp_path)
+    kit.now += 30.0
+    late = session.bundled_message(dest_path, [(APP_TLV, b"x")], kit.rng, now=kit.now - 1)
+    assert kit.handle(session.node_id, late.message) == []
+    assert kit.core.statistics()["dropped_unknown_bundle"] == 1

@@ -25,10 +25,11 @@ from hornet.local import local_network
 from hornet.mixer.config import MixerConfig, PeerConfig
 from hornet.mixer.core import peel_message
 from hornet.mixer.entry import EntryRelay, relay_keys, serve_entry_relay
+from hornet.mixer.network import PeerNetwork
 from hornet.mixer.node import OnionNode
 from hornet.mixer.protocol import MIXER_PAYMENT_TLV, MIXER_REQUEST_TLV, Prices, Request
 from hornet.mixer.service import MixerService, open_mixer
-from hornet.mixer.transport import Frame, TapTransport, UdpEndpoint
+from hornet.mixer.transport import Frame, TapTransport
 from hornet.transport import UdpNetwork
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,13 +118,16 @@ async def test_the_readme_mixer_example_buys_and_spends_under_two_identities(
                                                       state=tmp_path / "relay.state.sqlite",
                                                       task_status=task_status))
             addresses: dict[bytes, tuple[str, int]] = {}
-            mixer_udp = await UdpEndpoint.open(mixer_id, directory=addresses)
-            tower_udp = await UdpEndpoint.open(tower_key.public_key, directory=addresses)
-            addresses.update({mixer_id: mixer_udp.address, tower_key.public_key: tower_udp.address})
-            mixer_net = TapTransport(mixer_udp)
+            mixer_tcp = PeerNetwork(state.core.node_key, directory=addresses,
+                                    listen=("127.0.0.1", 0))
+            tower_tcp = PeerNetwork(tower_key, directory=addresses, listen=("127.0.0.1", 0))
+            await nursery.start(mixer_tcp.serve)
+            await nursery.start(tower_tcp.serve)
+            addresses.update({mixer_id: mixer_tcp.address, tower_key.public_key: tower_tcp.address})
+            mixer_net = TapTransport(mixer_tcp)
             await nursery.start(MixerService(state.core, mixer_net, clock=time.time,
                                              on_circuit=entry.submit).serve)
-            tower = OnionNode(tower_key, tower_udp, name="tower")
+            tower = OnionNode(tower_key, tower_tcp, name="tower")
             await nursery.start(tower.run)
 
             async def answer() -> None:
@@ -137,7 +141,7 @@ async def test_the_readme_mixer_example_buys_and_spends_under_two_identities(
             nursery.start_soon(answer)
             tower_path = create_message_path(secrets.token_bytes(32), [tower_key.public_key])
             with trio.fail_after(60):
-                await readme_main(mixer_id, mixer_udp.address, state.payments.mint(16, rng),
+                await readme_main(mixer_id, mixer_tcp.address, state.payments.mint(16, rng),
                                   tower_path, hornet.service_id, [b"a" * 64, b"b" * 64])
             nursery.cancel_scope.cancel()
         asked = _requests_by_sender(state.core.node_key, list(mixer_net.log), mixer_id)

@@ -48,6 +48,9 @@ def requests(draw: st.DrawFn) -> Request:
                        owner_secret=draw(st.binary(min_size=32, max_size=32)), payment=payment)
     if kind == Kind.CIRCUIT:
         return Request(kind, rid, setup=draw(st.binary(max_size=300)), payment=payment)
+    if kind == Kind.BUNDLE:
+        return Request(kind, rid, bundle_key=draw(st.binary(min_size=32, max_size=32)),
+                       payment=payment)
     return Request(kind, rid, payment=payment)
 
 

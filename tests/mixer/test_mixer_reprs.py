@@ -261,6 +261,17 @@ NOT_REACHED = {
     "_PendingSend": "peers, an onion message, serials (public)",
     "_Queued": "an onion message and its origin",
     "BitProverState": "attrs repr disabled: object's default repr",
+    "_Bundle": "bundle key hidden (repr=False); k, expiry, used bitmap",
+    "Bundle": "bundle key hidden (repr=False); id, k, expiry, next sequence number",
+    "BundleGrant": "bundle id, k and expiry, as the mixer sends them",
+    "BundleTicket": "MAC hidden (repr=False); bundle id and sequence number",
+    "Receipt": "receipt id and status, as sent along the client's reply path",
+    "ReceiptRequest": "receipt id and a blinded path",
+    "PeerConnection": "BOLT 8 transport and its keys hidden (repr=False); features, timers",
+    "PeerTimers": "timer settings",
+    "PeerReady": "a node id (authenticated, public) and its features",
+    "PeerMessage": "the message shown as its length",
+    "PeerClosed": "a reason",
 }
 
 
@@ -276,7 +287,7 @@ def test_the_walk_reaches_every_class_with_a_repr(flow: Flow) -> None:
                 missing.append(cls.__qualname__)
             if cls in reached and cls.__qualname__ in NOT_REACHED:
                 missing.append(f"{cls.__qualname__} (reached: drop it from NOT_REACHED)")
-    assert missing == []
+    assert missing == [], ", ".join(missing)
 
 
 @pytest.mark.parametrize("secret", [bytes(range(32)), 2**200 + 12345])

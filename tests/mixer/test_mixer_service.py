@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
+import pytest
 import trio
 import trio.testing
 from mixer_kit import T0, make_config, make_kit
@@ -14,6 +16,7 @@ from hornet.core.onion_message import create_message_path, create_onion_message
 from hornet.mixer.client import MixerClient
 from hornet.mixer.config import PeerConfig
 from hornet.mixer.node import OnionNode
+from hornet.mixer.protocol import ReceiptStatus
 from hornet.mixer.service import MixerService
 from hornet.mixer.transport import MemoryHub
 
@@ -86,4 +89,71 @@ async def test_every_scid_expires_within_a_second_of_its_deadline(
         assert live == []
         assert {r.scid for r in registrations} <= set(tombstones)
         assert service.statistics()["scids_expired"] == 3
+        nursery.cancel_scope.cancel()
+
+
+class _LoseFirstSends:
+    """A client transport whose first ``n`` sends are lost on the way to the mixer."""
+
+    def __init__(self, inner: Any, n: int) -> None:
+        self.inner, self.node_id, self.lost, self.n = inner, inner.node_id, 0, n
+
+    async def send(self, peer: bytes, message: bytes) -> None:
+        if self.lost < self.n:
+            self.lost += 1
+            await trio.lowlevel.checkpoint()
+            return
+        await self.inner.send(peer, message)
+
+    async def receive(self) -> tuple[bytes, bytes]:
+        return await self.inner.receive()  # type: ignore[no-any-return]
+
+    def statistics(self) -> dict[str, int]:
+        return self.inner.statistics()  # type: ignore[no-any-return]
+
+
+async def test_send_confirmed_resends_until_the_mixer_acknowledges(
+        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    async with trio.open_nursery() as nursery:
+        kit, hub, service, dest, _client, rng = await _world(tmp_path, nursery)
+        key = crypto.SecretKey.from_rng(rng)
+        lossy = _LoseFirstSends(hub.endpoint(key.public_key), 0)
+        client = MixerClient.create(lossy, key, kit.wallet(), rng=rng)
+        await nursery.start(client.run)
+        await client.get_info()
+        assert await client.buy(kit.payments.mint(8, rng)) == 8
+        dest_path = create_message_path(crypto.SecretKey.from_rng(rng).secret_bytes(),
+                                        [dest.node_id])
+        lossy.n = lossy.lost + 2  # the next two messages never reach the mixer
+        receipt = await client.send_confirmed(dest_path, [(APP_TLV, b"must arrive")],
+                                              timeout=1.0, attempts=3)
+        assert receipt.status == ReceiptStatus.SENT
+        got = await dest.receive()
+        assert dict(got.deliver.payload)[APP_TLV] == b"must arrive"
+        assert client.stats["receipt_misses"] == 2 and client.stats["receipts"] == 1
+        assert len(client.wallet) == 8 - 3  # each attempt paid (a lost one cannot be refunded)
+        lossy.n = lossy.lost + 5
+        with pytest.raises(trio.TooSlowError):
+            await client.send_confirmed(dest_path, [(APP_TLV, b"lost")], timeout=1.0,
+                                        attempts=2)
+        assert service.statistics()["receipts_sent"] == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_bundle_carries_several_messages_for_one_spend(
+        tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
+    async with trio.open_nursery() as nursery:
+        kit, _hub, service, dest, client, rng = await _world(tmp_path, nursery, bundle_k=3)
+        client.clock = lambda: T0 + trio.current_time()  # the mixer's clock in this world
+        await client.get_info()
+        assert await client.buy(kit.payments.mint(8, rng)) == 8
+        bundle = await client.buy_bundle()
+        assert bundle.k == 3 and len(client.wallet) == 7
+        dest_path = create_message_path(crypto.SecretKey.from_rng(rng).secret_bytes(),
+                                        [dest.node_id])
+        for i in range(3):
+            await client.send(dest_path, [(APP_TLV, b"bundled %d" % i)], bundled=True)
+        got = [dict((await dest.receive()).deliver.payload)[APP_TLV] for _ in range(3)]
+        assert sorted(got) == [b"bundled 0", b"bundled 1", b"bundled 2"]
+        assert len(client.wallet) == 7 and service.statistics()["bundle_messages"] == 3
         nursery.cancel_scope.cancel()

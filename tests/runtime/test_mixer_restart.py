@@ -30,9 +30,10 @@ from hornet.core.setup import HopSpec, SetupRequest, build_setup, coarse_exp, co
 from hornet.directory import Directory, NodeKeys, endpoint_id, mixer_listing_from_json, relay_info
 from hornet.mixer.client import MixerClient
 from hornet.mixer.entry import relay_keys
+from hornet.mixer.network import PeerNetwork
 from hornet.mixer.service import KEYS_FILE, load_or_create_keys, mint_voucher
 from hornet.mixer.session import Wallet
-from hornet.mixer.transport import TapTransport, UdpEndpoint
+from hornet.mixer.transport import TapTransport
 
 CONFIG = """
 listen = "127.0.0.1:{mixer_port}"
@@ -177,10 +178,9 @@ async def test_a_replayed_circuit_request_injects_nothing_after_sigkill_and_rest
     voucher = bytes.fromhex(mint_voucher(str(world.config), 8))
     world.start()
     identity = crypto.SecretKey.from_rng(world.rng)
-    udp = await UdpEndpoint.open(
-        identity.public_key, directory={world.mixer_id: world.mixer_address}
-    )
-    transport = TapTransport(udp)
+    # BOLT 8 over TCP; after the restart it dials the mixer again on the next send.
+    network = PeerNetwork(identity, directory={world.mixer_id: world.mixer_address})
+    transport = TapTransport(network)
     # The wallet holds the mixer to its published listing, as a directory carries it.
     entry = subprocess.run(
         [sys.executable, "-m", "hornet.cli", "mixer-entry", "--config", str(world.config)],
@@ -188,30 +188,29 @@ async def test_a_replayed_circuit_request_injects_nothing_after_sigkill_and_rest
     )
     wallet = Wallet(mixer_listing_from_json(json.loads(entry.stdout)))
     client = MixerClient.create(transport, identity, wallet, rng=world.rng)
-    try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(client.run)
-            with trio.fail_after(30):
-                await client.get_info()
-                assert await client.buy(voucher) == 8
-                await client.request_circuit(world.setup_request().packet)
-            first = await trio.to_thread.run_sync(receive, world.d_sock, 10)
-            assert first is not None and first[0] == TYPE_SETUP  # injected, forwarded to D
-            assert await trio.to_thread.run_sync(world.arrivals_at_d) == (0, 0)
-            recorded = [f.message for f in transport.log if f.receiver == world.mixer_id][-1]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(network.serve)
+        await nursery.start(client.run)
+        with trio.fail_after(30):
+            await client.get_info()
+            assert await client.buy(voucher) == 8
+            await client.request_circuit(world.setup_request().packet)
+        first = await trio.to_thread.run_sync(receive, world.d_sock, 10)
+        assert first is not None and first[0] == TYPE_SETUP  # injected, forwarded to D
+        assert await trio.to_thread.run_sync(world.arrivals_at_d) == (0, 0)
+        recorded = [f.message for f in transport.log if f.receiver == world.mixer_id][-1]
 
-            world.process.kill()
-            await trio.to_thread.run_sync(world.start)
-            heard = sum(1 for f in transport.log if f.sender == world.mixer_id)
-            await transport.send(world.mixer_id, recorded)  # the same datagram again
-            with trio.fail_after(20):  # the setup would be injected right after the answer
-                while sum(1 for f in transport.log if f.sender == world.mixer_id) == heard:
-                    await trio.sleep(0.05)
-            setups, _ = await trio.to_thread.run_sync(world.arrivals_at_d, 2.0)
-            answered = sum(1 for f in transport.log if f.sender == world.mixer_id) - heard
-            print(f"setups injected and forwarded after the replay: {setups}")
-            assert answered == 1  # the restarted mixer answered the replay (cached OK) ...
-            assert setups == 0  # ... and its setup reached no one
-            nursery.cancel_scope.cancel()
-    finally:
-        udp.close()
+        world.process.kill()
+        await trio.to_thread.run_sync(world.start)
+        heard = sum(1 for f in transport.log if f.sender == world.mixer_id)
+        await transport.send(world.mixer_id, recorded)  # the same message again
+        with trio.fail_after(20):  # the setup would be injected right after the answer
+            while sum(1 for f in transport.log if f.sender == world.mixer_id) == heard:
+                await trio.sleep(0.05)
+        setups, _ = await trio.to_thread.run_sync(world.arrivals_at_d, 2.0)
+        answered = sum(1 for f in transport.log if f.sender == world.mixer_id) - heard
+        print(f"setups injected and forwarded after the replay: {setups}")
+        assert answered == 1  # the restarted mixer answered the replay (cached OK) ...
+        assert setups == 0  # ... and its setup reached no one
+        nursery.cancel_scope.cancel()
+
