@@ -20,7 +20,10 @@ Rules:
    remove (forward) or add (backward, flag in R) one onion layer; see ``onion.py``. In
    the hardened profile an authenticated packet's (FS, IV) then goes through the
    per-EXP-window replay filter.
-6. Nested data packets (rendezvous, SPEC.md §6) carry a 2r·c header and only travel
+6. Two engines, one behaviour: with the native engine (``engine.py``) a data packet's
+   whole decision runs in ``hornet._native`` (same cache, same filter, same results and
+   drop reasons); setup packets always take the Python path below.
+7. Nested data packets (rendezvous, SPEC.md §6) carry a 2r·c header and only travel
    forward paths. A rendezvous point (an FS with DELIVER and RENDEZVOUS) removes its
    layer, then splices: the header it uncovers starts with an inner block FS'‖γ' of one
    of its own rendezvous circuits, which it opens and checks like an AHDR block. The rest
@@ -32,11 +35,12 @@ from __future__ import annotations
 import enum
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
 from hornet.core import crypto
+from hornet.core import engine as engines
 from hornet.core.ahdr import ahdr_mac_ok, shift_ahdr
 from hornet.core.chdr import (
     EPOCH_OFFSET,
@@ -153,6 +157,19 @@ class SetupTag:
     tag: bytes
 
 
+#: ``hornet._native.DataPlane.process`` result codes and its drop reasons, in its order.
+_NATIVE_FORWARD: Final = 0
+_NATIVE_DELIVER: Final = 1
+_NATIVE_DROP: Final = 2
+_NATIVE_NEED_EPOCH: Final = 3
+_NATIVE_REASONS: Final = (
+    DropReason.MALFORMED,
+    DropReason.INTEGRITY,
+    DropReason.EXPIRED,
+    DropReason.REPLAY,
+    DropReason.ROUTE,
+)
+
 _REASONS: Final = (
     (ReplayError, DropReason.REPLAY),
     (ExpiredError, DropReason.EXPIRED),
@@ -223,6 +240,7 @@ class Relay:
         setup_filter_fp: float = 1e-6,
         data_filter: DataReplayFilter | None = None,
         record_setup_tags: bool = False,
+        engine: str | None = None,
     ) -> None:
         """``node_key`` is the long-term identity (node id); setup keys and SV rotate per
         epoch and derive from ``local_secret`` (``keys.py``). ``generation`` is the restart
@@ -230,7 +248,8 @@ class Relay:
         Setup replay filters hold ``setup_filter_capacity`` tags per epoch at false-positive
         rate ``setup_filter_fp``; ``data_filter`` is the hardened profile's data replay filter.
         With ``record_setup_tags`` the caller must drain ``take_setup_tags`` after every
-        ``process`` call that returns a setup ``Forward``.
+        ``process`` call that returns a setup ``Forward``. ``engine`` picks the data
+        plane's engine (``engine.py``; None: the active one).
         """
         if len(local_secret) != 32:
             raise LocalProtocolError("the local secret SV must be 32 bytes")
@@ -262,12 +281,26 @@ class Relay:
         self.data_filter: DataReplayFilter | None = None
         if self._hardened:
             self.data_filter = data_filter if data_filter is not None else DataReplayFilter()
+        self.engine = engines.resolve(engine)
+        f = self.data_filter
+        self._fast: Any = engines.data_plane(
+            self.engine,
+            max_hops=p.max_hops,
+            hardened=self._hardened,
+            epoch_s=p.epoch_s,
+            skew=self._skew,
+            fs_tail=self._fs_tail,
+            cache_size=cache_size,
+            replay_filter=None if f is None else (f.bits_log2, f.window_s, f.max_windows),
+        )
 
     def __repr__(self) -> str:
         return f"Relay(node_id={self.node_id.hex()}, params={self.params!r})"
 
     @property
     def cached_circuits(self) -> int:
+        if self._fast is not None:
+            return int(self._fast.cached_circuits)
         return len(self._cache)
 
     # -- key epochs (SPEC.md §7.1) ---------------------------------------------------------
@@ -309,6 +342,10 @@ class Relay:
     # -- the entry point ------------------------------------------------------------------
     def process(self, packet: bytes, now: float) -> Forward | Deliver | Drop:
         """Decide what to do with one packet. Never raises for any ``packet`` bytes."""
+        if self._fast is not None:
+            decided = self._native_data(packet, now)
+            if decided is not None:
+                return decided
         try:
             if len(packet) < CHDR_LEN or packet[1] != self.params.max_hops:
                 return Drop(DropReason.MALFORMED)
@@ -327,6 +364,24 @@ class Relay:
             return Drop(DropReason.MALFORMED)
 
     # -- data -----------------------------------------------------------------------------
+    def _native_data(self, packet: bytes, now: float) -> Forward | Deliver | Drop | None:
+        """The native engine's decision for a data packet; None for any other packet."""
+        result = self._fast.process(packet, now)
+        code = result[0]
+        while code == _NATIVE_NEED_EPOCH:  # the FS PRP of an epoch not handed over yet
+            epoch = result[1]
+            self._fast.set_epoch(epoch, self.epoch_keys(epoch).prp_key)
+            result = self._fast.process(packet, now)
+            code = result[0]
+        if code == _NATIVE_FORWARD:
+            return Forward(result[1], result[2])
+        if code == _NATIVE_DROP:
+            return Drop(_NATIVE_REASONS[result[1]])
+        if code == _NATIVE_DELIVER:
+            circuit_id, reply_hop, message, secret = result[1:]
+            return Deliver(circuit_id, reply_hop, message, secret)
+        return None
+
     def _open_verified(
         self, fs: bytes, now: float, verify: Callable[[HopKeys], bool]
     ) -> tuple[OpenedFs, HopKeys]:

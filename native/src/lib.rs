@@ -1,0 +1,316 @@
+//! hornet's native data plane (`hornet._native`): the per-packet HORNET functions behind
+//! the Python API of `hornet.core`, which stays the readable reference.
+//!
+//! One module per concept: `primitives` (AES, CTR, GCM, HMAC from RustCrypto crates),
+//! `header` (FS_OPEN, PROC_AHDR), `onion` (layers, the source's wrap and unwrap),
+//! `replay` (the data replay filter), `relay` (a relay's data-packet decision), `link`
+//! (link DATA datagrams). This file is the Python binding only. Nothing here is
+//! `unsafe`; secrets stay out of every `repr` and error message.
+
+#![forbid(unsafe_code)]
+
+pub mod header;
+pub mod link;
+pub mod onion;
+pub mod primitives;
+pub mod relay;
+pub mod replay;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyBytes, PyTuple};
+
+use crate::onion::Layer;
+use crate::primitives::{Gcm256, K, TAG_LEN};
+use crate::relay::{Config, Outcome, CHDR_LEN, TYPE_DATA, TYPE_DATA_NESTED};
+use crate::replay::DataReplayFilter;
+
+static ERRORS: GILOnceCell<Py<PyModule>> = GILOnceCell::new();
+
+/// A `hornet.errors` exception (``IntegrityError``, ``ReplayError``, ...) with `message`.
+fn hornet_error(py: Python<'_>, name: &str, message: &'static str) -> PyErr {
+    let module = match ERRORS.get_or_try_init(py, || py.import("hornet.errors").map(Bound::unbind)) {
+        Ok(module) => module,
+        Err(err) => return err,
+    };
+    match module.bind(py).getattr(name) {
+        Ok(cls) => PyErr::from_value(match cls.call1((message,)) {
+            Ok(exc) => exc,
+            Err(err) => return err,
+        }),
+        Err(err) => err,
+    }
+}
+
+fn local_error(py: Python<'_>, message: &'static str) -> PyErr {
+    hornet_error(py, "LocalProtocolError", message)
+}
+
+fn need_len(py: Python<'_>, data: &[u8], len: usize, message: &'static str) -> PyResult<()> {
+    if data.len() == len {
+        Ok(())
+    } else {
+        Err(local_error(py, message))
+    }
+}
+
+/// Result codes of `DataPlane.process` (the Python side maps them to its result types).
+const FORWARD: u8 = 0;
+const DELIVER: u8 = 1;
+const DROP: u8 = 2;
+const NEED_EPOCH: u8 = 3;
+const NOT_DATA: u8 = 4;
+
+/// A relay's data plane: the verified-AHDR cache, the epochs' FS PRPs, the replay filter.
+#[pyclass(module = "hornet._native")]
+struct DataPlane {
+    inner: relay::DataPlane,
+}
+
+#[pymethods]
+impl DataPlane {
+    #[new]
+    #[pyo3(signature = (*, max_hops, hardened, authenticated_tags, epoch_s, skew, fs_tail, cache_size, replay_filter))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        max_hops: usize,
+        hardened: bool,
+        authenticated_tags: bool,
+        epoch_s: i64,
+        skew: i64,
+        fs_tail: i64,
+        cache_size: usize,
+        replay_filter: Option<(u32, i64, usize)>,
+    ) -> PyResult<Self> {
+        if !(1..=16).contains(&max_hops) || epoch_s < 1 || skew < 0 || fs_tail < 0 {
+            return Err(PyValueError::new_err("data plane parameters out of range"));
+        }
+        let filter = match replay_filter {
+            Some((bits_log2, window_s, max_windows)) => {
+                if !(10..=32).contains(&bits_log2) || window_s < 1 || max_windows < 1 {
+                    return Err(PyValueError::new_err("replay filter parameters out of range"));
+                }
+                Some(DataReplayFilter::new(bits_log2, window_s, max_windows))
+            }
+            None => None,
+        };
+        let cfg = Config { max_hops, hardened, authenticated_tags, epoch_s, skew, fs_tail, cache_size };
+        Ok(DataPlane { inner: relay::DataPlane::new(cfg, filter) })
+    }
+
+    /// Give the FS PRP key (16 bytes) of key epoch `epoch`.
+    fn set_epoch(&mut self, py: Python<'_>, epoch: i64, prp_key: &[u8]) -> PyResult<()> {
+        need_len(py, prp_key, K, "an FS PRP key is 16 bytes")?;
+        self.inner.set_epoch(epoch, prp_key);
+        Ok(())
+    }
+
+    #[getter]
+    fn cached_circuits(&self) -> usize {
+        self.inner.cached_circuits()
+    }
+
+    #[getter]
+    fn replay_memory_bytes(&self) -> usize {
+        self.inner.filter.as_ref().map_or(0, DataReplayFilter::memory_bytes)
+    }
+
+    /// One packet: (0, next_hop, packet) | (1, circuit_id, reply_hop, message, s) |
+    /// (2, reason) | (3, epoch whose key is missing) | (4,) for a packet that is not data.
+    fn process<'py>(&mut self, py: Python<'py>, packet: &[u8], now: f64) -> PyResult<Bound<'py, PyTuple>> {
+        if packet.len() < CHDR_LEN || packet[1] as usize != self.inner_max_hops() {
+            return (DROP, relay::Reason::Malformed as u8).into_pyobject(py);
+        }
+        let nested = match packet[0] {
+            TYPE_DATA => false,
+            TYPE_DATA_NESTED => true,
+            _ => return (NOT_DATA,).into_pyobject(py),
+        };
+        let outcome = py.allow_threads(|| self.inner.process(packet, now, nested));
+        match outcome {
+            Outcome::Forward { next_hop, packet } => {
+                (FORWARD, PyBytes::new(py, &next_hop), PyBytes::new(py, &packet)).into_pyobject(py)
+            }
+            Outcome::Deliver { circuit_id, reply_hop, message, s } => (
+                DELIVER,
+                PyBytes::new(py, &circuit_id),
+                PyBytes::new(py, &reply_hop),
+                PyBytes::new(py, &message),
+                PyBytes::new(py, &s),
+            )
+                .into_pyobject(py),
+            Outcome::Drop(reason) => (DROP, reason as u8).into_pyobject(py),
+            Outcome::NeedEpoch(epoch) => (NEED_EPOCH, epoch).into_pyobject(py),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("DataPlane(cached_circuits={})", self.inner.cached_circuits())
+    }
+}
+
+impl DataPlane {
+    fn inner_max_hops(&self) -> usize {
+        self.inner.max_hops()
+    }
+}
+
+fn layers_from(py: Python<'_>, keys: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>) -> PyResult<Vec<Layer>> {
+    keys.iter()
+        .map(|(prp, enc, tag)| {
+            if prp.len() != K || enc.len() != K || tag.len() != K {
+                return Err(local_error(py, "hop keys are 16 bytes each"));
+            }
+            Ok(Layer::from_keys(prp, enc, tag))
+        })
+        .collect()
+}
+
+/// The source's forward onion (`hornet.core.onion.ForwardOnion`), from each hop's
+/// (prp, enc, tag) keys in path order.
+#[pyclass(module = "hornet._native")]
+struct ForwardOnion {
+    inner: onion::ForwardOnion,
+}
+
+#[pymethods]
+impl ForwardOnion {
+    #[new]
+    #[pyo3(signature = (*, hardened, authenticated_tags, hop_keys, max_hops))]
+    fn new(
+        py: Python<'_>,
+        hardened: bool,
+        authenticated_tags: bool,
+        hop_keys: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+        max_hops: usize,
+    ) -> PyResult<Self> {
+        if hop_keys.is_empty() || hop_keys.len() > max_hops || max_hops > 16 {
+            return Err(local_error(py, "path length must be in [1, max_hops]"));
+        }
+        let layers = layers_from(py, hop_keys)?;
+        Ok(ForwardOnion { inner: onion::ForwardOnion { hardened, authenticated_tags, layers, max_hops } })
+    }
+
+    /// (IV_0, T_0, O_0) for the innermost `iv`, `message` and the tag array's `padding`.
+    fn wrap<'py>(
+        &self,
+        py: Python<'py>,
+        iv: &[u8],
+        message: &[u8],
+        padding: &[u8],
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        need_len(py, iv, K, "the IV is 16 bytes")?;
+        let expected = if self.inner.hardened {
+            (self.inner.max_hops - self.inner.layers.len()) * TAG_LEN
+        } else {
+            padding.len()
+        };
+        need_len(py, padding, expected, "tag-array padding has the wrong length")?;
+        let mut payload = message.to_vec();
+        let (iv, tags) = self.inner.wrap(iv, &mut payload, padding);
+        (PyBytes::new(py, &iv), PyBytes::new(py, &tags), PyBytes::new(py, &payload)).into_pyobject(py)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ForwardOnion(hops={})", self.inner.layers.len())
+    }
+}
+
+/// The source's backward onion (`hornet.core.onion.BackwardOnion`), from each layer's
+/// (prp, enc) keys in the order the layers were added.
+#[pyclass(module = "hornet._native")]
+struct BackwardOnion {
+    inner: onion::BackwardOnion,
+}
+
+#[pymethods]
+impl BackwardOnion {
+    #[new]
+    fn new(py: Python<'_>, hop_keys: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<Self> {
+        let keys = hop_keys.into_iter().rev().map(|(p, e)| (p, e.clone(), e)).collect();
+        Ok(BackwardOnion { inner: onion::BackwardOnion { layers: layers_from(py, keys)? } })
+    }
+
+    fn unwrap<'py>(&self, py: Python<'py>, iv: &[u8], payload: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        need_len(py, iv, K, "the IV is 16 bytes")?;
+        PyBytes::new_with(py, payload.len(), |buf| {
+            buf.copy_from_slice(payload);
+            self.inner.unwrap(iv, buf);
+            Ok(())
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("BackwardOnion(hops={})", self.inner.layers.len())
+    }
+}
+
+/// AES-256-GCM under a cached 32-byte key: `seal(nonce, plaintext, aad)` returns
+/// ciphertext ‖ tag; `open` raises `IntegrityError` on a bad tag or a short input.
+#[pyclass(module = "hornet._native")]
+struct Aes256Gcm {
+    gcm: Gcm256,
+}
+
+#[pymethods]
+impl Aes256Gcm {
+    #[new]
+    fn new(py: Python<'_>, key: &[u8]) -> PyResult<Self> {
+        let key: [u8; 32] = key.try_into().map_err(|_| local_error(py, "AES-256-GCM key must be 32 bytes"))?;
+        Ok(Aes256Gcm { gcm: Gcm256::new(&key) })
+    }
+
+    #[pyo3(signature = (nonce, plaintext, aad=None))]
+    fn seal<'py>(
+        &self,
+        py: Python<'py>,
+        nonce: &[u8],
+        plaintext: &[u8],
+        aad: Option<&[u8]>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        need_len(py, nonce, 12, "the nonce is 12 bytes")?;
+        let n = plaintext.len();
+        PyBytes::new_with(py, n + TAG_LEN, |buf| {
+            buf[..n].copy_from_slice(plaintext);
+            let tag = self.gcm.seal(nonce, aad.unwrap_or(&[]), &mut buf[..n]);
+            buf[n..].copy_from_slice(&tag);
+            Ok(())
+        })
+    }
+
+    #[pyo3(signature = (nonce, ciphertext, aad=None))]
+    fn open<'py>(
+        &self,
+        py: Python<'py>,
+        nonce: &[u8],
+        ciphertext: &[u8],
+        aad: Option<&[u8]>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        need_len(py, nonce, 12, "the nonce is 12 bytes")?;
+        if ciphertext.len() < TAG_LEN {
+            return Err(hornet_error(py, "IntegrityError", "AEAD tag mismatch"));
+        }
+        let n = ciphertext.len() - TAG_LEN;
+        let mut plain = ciphertext[..n].to_vec();
+        if !self.gcm.open(nonce, aad.unwrap_or(&[]), &mut plain, &ciphertext[n..]) {
+            return Err(hornet_error(py, "IntegrityError", "AEAD tag mismatch"));
+        }
+        Ok(PyBytes::new(py, &plain))
+    }
+
+    fn __repr__(&self) -> &'static str {
+        "Aes256Gcm(<key hidden>)"
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<DataPlane>()?;
+    m.add_class::<ForwardOnion>()?;
+    m.add_class::<BackwardOnion>()?;
+    m.add_class::<Aes256Gcm>()?;
+    link::register(m)?;
+    Ok(())
+}
