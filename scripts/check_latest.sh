@@ -15,6 +15,11 @@ python3 -m venv "$venv"
 "$venv/bin/pip" install -q --upgrade pip >/dev/null
 PIP_FIND_LINKS= "$venv/bin/pip" install -q --upgrade --upgrade-strategy eager --no-cache-dir \
     -e '.[test]' || exit 2
+# Users get the newest release of every runtime dependency, even where a test-only pin
+# (pyln-proto pins coincurve exactly) would hold it back: move those too.
+mapfile -t runtime < <("$venv/bin/python" -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))')
+PIP_FIND_LINKS= "$venv/bin/pip" install -q --upgrade --no-cache-dir "${runtime[@]}" 2>&1 \
+    | grep -v "dependency resolver\|which is incompatible" || true
 echo "== newest releases installed (pins differing from requirements/test.lock):"
 "$venv/bin/pip" freeze --exclude-editable | tr 'A-Z_' 'a-z-' | sort > "$venv/latest.txt"
 grep -E '^[a-z0-9.-]+==' requirements/test.lock | sed 's/ .*//' | tr 'A-Z_' 'a-z-' | sort \

@@ -5,9 +5,10 @@ Official BOLT 4 vectors are read from ``../shared/vectors`` beside the repositor
 are skipped with a reason that says so plainly, and the run prints a warning line.
 
 Every other external thing a test needs (a PostgreSQL server, npm, a Rust toolchain,
-root with network namespaces) is named in ``EXTERNAL``: the run's header says which are
-present, and a test that needs a missing one calls ``require(name)``, which skips with a
-reason naming the thing and how to get it. ``.ci/run`` provides all of them.
+root with network namespaces) is named in ``externals.EXTERNAL``: the run's header says
+which are present, and a test that needs a missing one calls ``externals.require(name)``,
+which skips with a reason naming the thing and how to get it. ``.ci/run`` provides all
+of them.
 """
 
 from __future__ import annotations
@@ -15,56 +16,24 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
-import subprocess
-from collections.abc import Callable
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from externals import EXTERNAL
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_VECTORS = Path(os.environ.get("HORNET_SHARED_VECTORS", REPO.parent / "shared" / "vectors"))
 GOLDEN_VECTORS = REPO / "tests" / "vectors"
 
 
-def _has_netns() -> bool:
-    if os.geteuid() != 0 or shutil.which("ip") is None:
-        return False
-    probe = subprocess.run(["ip", "netns", "list"], capture_output=True, check=False)
-    return probe.returncode == 0
-
-
-# name -> (is it present?, what it is and how to get it)
-EXTERNAL: dict[str, tuple[Callable[[], bool], str]] = {
-    "postgresql": (
-        lambda: bool(os.environ.get("HORNET_TEST_POSTGRES_DSN")),
-        "a PostgreSQL server: as root on Debian run "
-        "`export HORNET_TEST_POSTGRES_DSN=$(sh scripts/start_postgres.sh)`, or point "
-        "HORNET_TEST_POSTGRES_DSN at any server",
-    ),
-    "npm": (
-        lambda: shutil.which("npm") is not None and shutil.which("node") is not None,
-        "Node.js and npm (`apt-get install nodejs npm`), for the LDK interop tests",
-    ),
-    "cargo": (
-        lambda: shutil.which("cargo") is not None,
-        "a Rust toolchain with cargo (https://rustup.rs or `apt-get install cargo`), "
-        "for the native engine",
-    ),
-    "netns": (
-        _has_netns,
-        "root and `ip netns` from iproute2 (`apt-get install iproute2`), "
-        "for the multi-host namespace tests",
-    ),
-}
-
-
-def require(name: str) -> None:
-    """Skip the calling test, naming the missing thing and how to get it."""
-    present, what = EXTERNAL[name]
-    if not present():
-        pytest.skip(f"needs {what}; not found here, so this test did NOT run")
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell that starts the suite in the background without job control (`cmd &` in a
+    # script) ignores SIGINT, and the relay processes the tests start inherit that; the
+    # tests stop them with SIGINT, so give them the default disposition back.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import require
 from cred_kit import MSG, NOW, World, make_world
+from externals import require
 
 from hornet.credentials.payments import VoucherPayments
 from hornet.credentials.service import CredentialService
