@@ -37,6 +37,7 @@ def _rust_extensions() -> list[object]:
             binding=Binding.PyO3,
             py_limited_api=True,
             optional=True,  # a failed build falls back to the pure-Python engine
+            debug=False,  # release profile for editable installs too (the test command's)
             args=["--locked"],
         )
     ]

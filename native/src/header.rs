@@ -27,7 +27,13 @@ pub struct HopKeys {
 impl HopKeys {
     pub fn new(s: &[u8]) -> Self {
         let [mac, _prg0, _prg1, prg2, prp, enc, tag] = derive_keys::<7>(s);
-        HopKeys { mac, prg2, prp, enc, tag }
+        HopKeys {
+            mac,
+            prg2,
+            prp,
+            enc,
+            tag,
+        }
     }
 }
 
@@ -51,7 +57,12 @@ pub fn fs_open(prp: &Prp256, fs: &[u8]) -> Option<OpenedFs> {
     let mut next_hop = [0u8; NODE_ID_LEN];
     next_hop.copy_from_slice(&route[..NODE_ID_LEN]);
     let exp = u32::from_be_bytes([plain[28], plain[29], plain[30], plain[31]]);
-    Some(OpenedFs { s, next_hop, flags: route[8], exp })
+    Some(OpenedFs {
+        s,
+        next_hop,
+        flags: route[8],
+        exp,
+    })
 }
 
 /// γ == MAC(h_MAC(s); FS ‖ β), in constant time.

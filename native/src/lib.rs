@@ -16,6 +16,8 @@ pub mod primitives;
 pub mod relay;
 pub mod replay;
 
+use std::time::Instant;
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -30,7 +32,8 @@ static ERRORS: GILOnceCell<Py<PyModule>> = GILOnceCell::new();
 
 /// A `hornet.errors` exception (``IntegrityError``, ``ReplayError``, ...) with `message`.
 fn hornet_error(py: Python<'_>, name: &str, message: &'static str) -> PyErr {
-    let module = match ERRORS.get_or_try_init(py, || py.import("hornet.errors").map(Bound::unbind)) {
+    let module = match ERRORS.get_or_try_init(py, || py.import("hornet.errors").map(Bound::unbind))
+    {
         Ok(module) => module,
         Err(err) => return err,
     };
@@ -89,14 +92,26 @@ impl DataPlane {
         let filter = match replay_filter {
             Some((bits_log2, window_s, max_windows)) => {
                 if !(10..=32).contains(&bits_log2) || window_s < 1 || max_windows < 1 {
-                    return Err(PyValueError::new_err("replay filter parameters out of range"));
+                    return Err(PyValueError::new_err(
+                        "replay filter parameters out of range",
+                    ));
                 }
                 Some(DataReplayFilter::new(bits_log2, window_s, max_windows))
             }
             None => None,
         };
-        let cfg = Config { max_hops, hardened, authenticated_tags, epoch_s, skew, fs_tail, cache_size };
-        Ok(DataPlane { inner: relay::DataPlane::new(cfg, filter) })
+        let cfg = Config {
+            max_hops,
+            hardened,
+            authenticated_tags,
+            epoch_s,
+            skew,
+            fs_tail,
+            cache_size,
+        };
+        Ok(DataPlane {
+            inner: relay::DataPlane::new(cfg, filter),
+        })
     }
 
     /// Give the FS PRP key (16 bytes) of key epoch `epoch`.
@@ -113,12 +128,20 @@ impl DataPlane {
 
     #[getter]
     fn replay_memory_bytes(&self) -> usize {
-        self.inner.filter.as_ref().map_or(0, DataReplayFilter::memory_bytes)
+        self.inner
+            .filter
+            .as_ref()
+            .map_or(0, DataReplayFilter::memory_bytes)
     }
 
     /// One packet: (0, next_hop, packet) | (1, circuit_id, reply_hop, message, s) |
     /// (2, reason) | (3, epoch whose key is missing) | (4,) for a packet that is not data.
-    fn process<'py>(&mut self, py: Python<'py>, packet: &[u8], now: f64) -> PyResult<Bound<'py, PyTuple>> {
+    fn process<'py>(
+        &mut self,
+        py: Python<'py>,
+        packet: &[u8],
+        now: f64,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         if packet.len() < CHDR_LEN || packet[1] as usize != self.inner_max_hops() {
             return (DROP, relay::Reason::Malformed as u8).into_pyobject(py);
         }
@@ -127,12 +150,20 @@ impl DataPlane {
             TYPE_DATA_NESTED => true,
             _ => return (NOT_DATA,).into_pyobject(py),
         };
-        let outcome = py.allow_threads(|| self.inner.process(packet, now, nested));
+        let outcome = self.inner.process(packet, now, nested);
         match outcome {
-            Outcome::Forward { next_hop, packet } => {
-                (FORWARD, PyBytes::new(py, &next_hop), PyBytes::new(py, &packet)).into_pyobject(py)
-            }
-            Outcome::Deliver { circuit_id, reply_hop, message, s } => (
+            Outcome::Forward { next_hop, packet } => (
+                FORWARD,
+                PyBytes::new(py, &next_hop),
+                PyBytes::new(py, &packet),
+            )
+                .into_pyobject(py),
+            Outcome::Deliver {
+                circuit_id,
+                reply_hop,
+                message,
+                s,
+            } => (
                 DELIVER,
                 PyBytes::new(py, &circuit_id),
                 PyBytes::new(py, &reply_hop),
@@ -145,8 +176,22 @@ impl DataPlane {
         }
     }
 
+    /// Benchmark support: process each of `packets` once at `now`, inside the engine, and
+    /// return the mean nanoseconds per packet (decisions are made in full, then dropped).
+    fn time_packets(&mut self, packets: Vec<Vec<u8>>, now: f64) -> f64 {
+        let start = Instant::now();
+        for packet in &packets {
+            let nested = packet.first() == Some(&TYPE_DATA_NESTED);
+            std::hint::black_box(self.inner.process(packet, now, nested));
+        }
+        start.elapsed().as_nanos() as f64 / packets.len().max(1) as f64
+    }
+
     fn __repr__(&self) -> String {
-        format!("DataPlane(cached_circuits={})", self.inner.cached_circuits())
+        format!(
+            "DataPlane(cached_circuits={})",
+            self.inner.cached_circuits()
+        )
     }
 }
 
@@ -189,7 +234,14 @@ impl ForwardOnion {
             return Err(local_error(py, "path length must be in [1, max_hops]"));
         }
         let layers = layers_from(py, hop_keys)?;
-        Ok(ForwardOnion { inner: onion::ForwardOnion { hardened, authenticated_tags, layers, max_hops } })
+        Ok(ForwardOnion {
+            inner: onion::ForwardOnion {
+                hardened,
+                authenticated_tags,
+                layers,
+                max_hops,
+            },
+        })
     }
 
     /// (IV_0, T_0, O_0) for the innermost `iv`, `message` and the tag array's `padding`.
@@ -206,10 +258,20 @@ impl ForwardOnion {
         } else {
             padding.len()
         };
-        need_len(py, padding, expected, "tag-array padding has the wrong length")?;
+        need_len(
+            py,
+            padding,
+            expected,
+            "tag-array padding has the wrong length",
+        )?;
         let mut payload = message.to_vec();
         let (iv, tags) = self.inner.wrap(iv, &mut payload, padding);
-        (PyBytes::new(py, &iv), PyBytes::new(py, &tags), PyBytes::new(py, &payload)).into_pyobject(py)
+        (
+            PyBytes::new(py, &iv),
+            PyBytes::new(py, &tags),
+            PyBytes::new(py, &payload),
+        )
+            .into_pyobject(py)
     }
 
     fn __repr__(&self) -> String {
@@ -228,11 +290,24 @@ struct BackwardOnion {
 impl BackwardOnion {
     #[new]
     fn new(py: Python<'_>, hop_keys: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<Self> {
-        let keys = hop_keys.into_iter().rev().map(|(p, e)| (p, e.clone(), e)).collect();
-        Ok(BackwardOnion { inner: onion::BackwardOnion { layers: layers_from(py, keys)? } })
+        let keys = hop_keys
+            .into_iter()
+            .rev()
+            .map(|(p, e)| (p, e.clone(), e))
+            .collect();
+        Ok(BackwardOnion {
+            inner: onion::BackwardOnion {
+                layers: layers_from(py, keys)?,
+            },
+        })
     }
 
-    fn unwrap<'py>(&self, py: Python<'py>, iv: &[u8], payload: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    fn unwrap<'py>(
+        &self,
+        py: Python<'py>,
+        iv: &[u8],
+        payload: &[u8],
+    ) -> PyResult<Bound<'py, PyBytes>> {
         need_len(py, iv, K, "the IV is 16 bytes")?;
         PyBytes::new_with(py, payload.len(), |buf| {
             buf.copy_from_slice(payload);
@@ -257,8 +332,12 @@ struct Aes256Gcm {
 impl Aes256Gcm {
     #[new]
     fn new(py: Python<'_>, key: &[u8]) -> PyResult<Self> {
-        let key: [u8; 32] = key.try_into().map_err(|_| local_error(py, "AES-256-GCM key must be 32 bytes"))?;
-        Ok(Aes256Gcm { gcm: Gcm256::new(&key) })
+        let key: [u8; 32] = key
+            .try_into()
+            .map_err(|_| local_error(py, "AES-256-GCM key must be 32 bytes"))?;
+        Ok(Aes256Gcm {
+            gcm: Gcm256::new(&key),
+        })
     }
 
     #[pyo3(signature = (nonce, plaintext, aad=None))]
@@ -293,10 +372,26 @@ impl Aes256Gcm {
         }
         let n = ciphertext.len() - TAG_LEN;
         let mut plain = ciphertext[..n].to_vec();
-        if !self.gcm.open(nonce, aad.unwrap_or(&[]), &mut plain, &ciphertext[n..]) {
+        if !self
+            .gcm
+            .open(nonce, aad.unwrap_or(&[]), &mut plain, &ciphertext[n..])
+        {
             return Err(hornet_error(py, "IntegrityError", "AEAD tag mismatch"));
         }
         Ok(PyBytes::new(py, &plain))
+    }
+
+    /// Benchmark support: seal each of `plaintexts` once (copied into a fresh buffer, as a
+    /// relay copies a packet) inside the engine; mean nanoseconds per seal.
+    fn time_seal(&self, py: Python<'_>, nonce: &[u8], plaintexts: Vec<Vec<u8>>) -> PyResult<f64> {
+        need_len(py, nonce, 12, "the nonce is 12 bytes")?;
+        let start = Instant::now();
+        for plaintext in &plaintexts {
+            let mut buf = plaintext.clone();
+            let tag = self.gcm.seal(nonce, &[], &mut buf);
+            std::hint::black_box((buf, tag));
+        }
+        Ok(start.elapsed().as_nanos() as f64 / plaintexts.len().max(1) as f64)
     }
 
     fn __repr__(&self) -> &'static str {

@@ -10,7 +10,6 @@ use crate::header::HopKeys;
 use crate::primitives::{xor_into, Aes, Gcm128, K, TAG_LEN};
 
 /// One hop's cached cipher contexts.
-#[derive(Clone)]
 pub struct Layer {
     pub prp: Aes,
     pub enc: Aes,
@@ -29,7 +28,12 @@ impl Layer {
     }
 
     pub fn from_keys(prp: &[u8], enc: &[u8], tag: &[u8]) -> Self {
-        Layer { prp: Aes::new(prp), enc: Aes::new(enc), gcm: Gcm128::new(enc), tag: Aes::new(tag) }
+        Layer {
+            prp: Aes::new(prp),
+            enc: Aes::new(enc),
+            gcm: Gcm128::new(enc),
+            tag: Aes::new(tag),
+        }
     }
 }
 

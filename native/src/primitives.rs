@@ -2,15 +2,14 @@
 //!
 //! Nothing here is a hand-written cipher: AES comes from `aes` (AES-NI when the CPU has
 //! it, detected at run time), CTR from `ctr` (128-bit big-endian counter, as OpenSSL's
-//! CTR mode), GCM from `aes-gcm`, HMAC-SHA256 from `hmac` + `sha2`. Secret-holding
+//! CTR mode), AES-GCM from `ring` (BoringSSL's assembly), HMAC-SHA256 from `hmac` + `sha2`. Secret-holding
 //! types implement no `Debug`, so their bytes cannot reach a log.
 
 use aes::cipher::generic_array::GenericArray;
 use aes::cipher::{BlockDecrypt, BlockEncrypt, InnerIvInit, KeyInit, StreamCipher};
-use aes::Aes128;
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes128Gcm, Aes256Gcm};
+use aes::{Aes128, Aes128Enc};
 use hmac::{Hmac, Mac};
+use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_128_GCM, AES_256_GCM};
 use sha2::{Digest, Sha256};
 
 /// k: key, MAC and AES block length.
@@ -22,13 +21,15 @@ pub const TAG_LEN: usize = 16;
 
 pub type Block = [u8; K];
 
-/// One AES-128 key schedule, for single-block PRP calls and CTR streams.
+/// One AES-128 key, for single-block PRP calls and CTR streams (the CTR stream gets an
+/// encryption-only copy of the schedule, the cheapest to clone per call).
 #[derive(Clone)]
-pub struct Aes(Aes128);
+pub struct Aes(Aes128, Aes128Enc);
 
 impl Aes {
     pub fn new(key: &[u8]) -> Self {
-        Aes(Aes128::new(GenericArray::from_slice(&key[..K])))
+        let key = GenericArray::from_slice(&key[..K]);
+        Aes(Aes128::new(key), Aes128Enc::new(key))
     }
 
     pub fn encrypt(&self, block: &[u8]) -> Block {
@@ -45,11 +46,11 @@ impl Aes {
 
     /// AES-CTR: XOR `data` in place with the stream whose first counter block is `iv`.
     pub fn ctr_xor(&self, iv: &[u8], data: &mut [u8]) {
-        let core = ctr::CtrCore::<Aes128, ctr::flavors::Ctr128BE>::inner_iv_init(
-            self.0.clone(),
+        let core = ctr::CtrCore::<Aes128Enc, ctr::flavors::Ctr128BE>::inner_iv_init(
+            self.1.clone(),
             GenericArray::from_slice(&iv[..K]),
         );
-        let mut stream = ctr::Ctr128BE::<Aes128>::from_core(core);
+        let mut stream = ctr::Ctr128BE::<Aes128Enc>::from_core(core);
         stream.apply_keystream(data);
     }
 }
@@ -103,7 +104,9 @@ pub struct Prp256 {
 impl Prp256 {
     pub fn new(key: &[u8]) -> Self {
         let keys = derive_keys::<4>(key);
-        Prp256 { rounds: keys.map(|k| Aes::new(&k)) }
+        Prp256 {
+            rounds: keys.map(|k| Aes::new(&k)),
+        }
     }
 
     pub fn encrypt(&self, block: &[u8]) -> [u8; 32] {
@@ -158,63 +161,81 @@ pub fn xor_into(dst: &mut [u8], src: &[u8]) {
     }
 }
 
-/// AES-128-GCM under one cached key (a hop's forward onion layer, hardened profile).
-#[derive(Clone)]
-pub struct Gcm128(Aes128Gcm);
+/// AES-GCM under one cached key (ring's `LessSafeKey`: the nonce discipline is the
+/// caller's, which the protocol gives: a fresh IV per packet, a counter per link session).
+struct Gcm(LessSafeKey);
 
-impl Gcm128 {
-    pub fn new(key: &[u8]) -> Self {
-        Gcm128(Aes128Gcm::new(GenericArray::from_slice(&key[..K])))
+impl Gcm {
+    fn new(algorithm: &'static ring::aead::Algorithm, key: &[u8]) -> Self {
+        let key = UnboundKey::new(algorithm, key).expect("the key length matches the algorithm");
+        Gcm(LessSafeKey::new(key))
     }
 
-    /// Encrypt `data` in place; returns the tag.
-    pub fn seal(&self, nonce: &[u8], aad: &[u8], data: &mut [u8]) -> Block {
+    fn nonce(nonce: &[u8]) -> Nonce {
+        let mut n = [0u8; GCM_NONCE_LEN];
+        n.copy_from_slice(&nonce[..GCM_NONCE_LEN]);
+        Nonce::assume_unique_for_key(n)
+    }
+
+    fn seal(&self, nonce: &[u8], aad: &[u8], data: &mut [u8]) -> Block {
         let tag = self
             .0
-            .encrypt_in_place_detached(GenericArray::from_slice(&nonce[..GCM_NONCE_LEN]), aad, data)
+            .seal_in_place_separate_tag(Self::nonce(nonce), Aad::from(aad), data)
             .expect("a data-plane payload is far below GCM's length limit");
-        tag.into()
+        let mut out = [0u8; TAG_LEN];
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 
-    /// Decrypt `data` in place if `tag` verifies (constant time); false otherwise, and
-    /// then `data` is unchanged.
-    pub fn open(&self, nonce: &[u8], aad: &[u8], data: &mut [u8], tag: &[u8]) -> bool {
+    fn open(&self, nonce: &[u8], aad: &[u8], data: &mut [u8], tag: &[u8]) -> bool {
+        let Ok(tag) = <[u8; TAG_LEN]>::try_from(&tag[..TAG_LEN]) else {
+            return false;
+        };
         self.0
-            .decrypt_in_place_detached(
-                GenericArray::from_slice(&nonce[..GCM_NONCE_LEN]),
-                aad,
+            .open_in_place_separate_tag(
+                Self::nonce(nonce),
+                Aad::from(aad),
+                Tag::from(tag),
                 data,
-                GenericArray::from_slice(&tag[..TAG_LEN]),
+                0..,
             )
             .is_ok()
     }
 }
 
+/// AES-128-GCM under one cached key (a hop's forward onion layer, hardened profile).
+pub struct Gcm128(Gcm);
+
+impl Gcm128 {
+    pub fn new(key: &[u8]) -> Self {
+        Gcm128(Gcm::new(&AES_128_GCM, &key[..K]))
+    }
+
+    /// Encrypt `data` in place; returns the tag.
+    pub fn seal(&self, nonce: &[u8], aad: &[u8], data: &mut [u8]) -> Block {
+        self.0.seal(nonce, aad, data)
+    }
+
+    /// Decrypt `data` in place if `tag` verifies (in constant time); false otherwise (then
+    /// `data` holds garbage and is dropped).
+    pub fn open(&self, nonce: &[u8], aad: &[u8], data: &mut [u8], tag: &[u8]) -> bool {
+        self.0.open(nonce, aad, data, tag)
+    }
+}
+
 /// AES-256-GCM under one cached key (link DATA datagrams, end-to-end frames).
-#[derive(Clone)]
-pub struct Gcm256(Aes256Gcm);
+pub struct Gcm256(Gcm);
 
 impl Gcm256 {
     pub fn new(key: &[u8; 32]) -> Self {
-        Gcm256(Aes256Gcm::new(GenericArray::from_slice(key)))
+        Gcm256(Gcm::new(&AES_256_GCM, key))
     }
 
     pub fn seal(&self, nonce: &[u8], aad: &[u8], data: &mut [u8]) -> Block {
-        let tag = self
-            .0
-            .encrypt_in_place_detached(GenericArray::from_slice(&nonce[..GCM_NONCE_LEN]), aad, data)
-            .expect("a datagram is far below GCM's length limit");
-        tag.into()
+        self.0.seal(nonce, aad, data)
     }
 
     pub fn open(&self, nonce: &[u8], aad: &[u8], data: &mut [u8], tag: &[u8]) -> bool {
-        self.0
-            .decrypt_in_place_detached(
-                GenericArray::from_slice(&nonce[..GCM_NONCE_LEN]),
-                aad,
-                data,
-                GenericArray::from_slice(&tag[..TAG_LEN]),
-            )
-            .is_ok()
+        self.0.open(nonce, aad, data, tag)
     }
 }

@@ -33,8 +33,16 @@ pub enum Reason {
 
 /// The decision for one data packet.
 pub enum Outcome {
-    Forward { next_hop: [u8; NODE_ID_LEN], packet: Vec<u8> },
-    Deliver { circuit_id: [u8; 16], reply_hop: [u8; NODE_ID_LEN], message: Vec<u8>, s: [u8; K] },
+    Forward {
+        next_hop: [u8; NODE_ID_LEN],
+        packet: Vec<u8>,
+    },
+    Deliver {
+        circuit_id: [u8; 16],
+        reply_hop: [u8; NODE_ID_LEN],
+        message: Vec<u8>,
+        s: [u8; K],
+    },
     Drop(Reason),
     /// The FS must be opened under an epoch whose keys the caller has not given yet.
     NeedEpoch(i64),
@@ -53,6 +61,9 @@ struct Circuit {
     layer: Layer,
 }
 
+/// The cached circuits whose AHDRs share a first block, with their AHDRs.
+type Bucket = Vec<(Box<[u8]>, Circuit)>;
+
 pub struct Config {
     pub max_hops: usize,
     pub hardened: bool,
@@ -66,8 +77,12 @@ pub struct Config {
 pub struct DataPlane {
     cfg: Config,
     epochs: HashMap<i64, Prp256>,
-    cache: HashMap<Vec<u8>, Circuit>,
-    order: VecDeque<Vec<u8>>,
+    /// Verified AHDRs, hashed by their first block FS ‖ γ (two cached AHDRs share it only
+    /// through a MAC collision) and matched on every byte.
+    cache: HashMap<[u8; C], Bucket>,
+    /// Insertion order, for first-in-first-out eviction; `cached` counts the entries.
+    order: VecDeque<Box<[u8]>>,
+    cached: usize,
     pub filter: Option<DataReplayFilter>,
 }
 
@@ -93,7 +108,14 @@ fn py_floor_div(now: f64, period: f64) -> i64 {
 
 impl DataPlane {
     pub fn new(cfg: Config, filter: Option<DataReplayFilter>) -> Self {
-        DataPlane { cfg, epochs: HashMap::new(), cache: HashMap::new(), order: VecDeque::new(), filter }
+        DataPlane {
+            cfg,
+            epochs: HashMap::new(),
+            cache: HashMap::new(),
+            order: VecDeque::new(),
+            cached: 0,
+            filter,
+        }
     }
 
     pub fn set_epoch(&mut self, epoch: i64, prp_key: &[u8]) {
@@ -105,8 +127,34 @@ impl DataPlane {
         self.cfg.max_hops
     }
 
+    /// Cache a verified AHDR; past `cache_size` entries the oldest goes.
+    fn insert(&mut self, ahdr: &[u8], circuit: Circuit) {
+        let prefix: [u8; C] = ahdr[..C]
+            .try_into()
+            .expect("an AHDR has at least one block");
+        self.cache
+            .entry(prefix)
+            .or_default()
+            .push((ahdr.into(), circuit));
+        self.order.push_back(ahdr.into());
+        self.cached += 1;
+        if self.cached > self.cfg.cache_size {
+            if let Some(old) = self.order.pop_front() {
+                if let Some(bucket) = self.cache.get_mut(&old[..C]) {
+                    if let Some(i) = bucket.iter().position(|(key, _)| *key == old) {
+                        bucket.swap_remove(i);
+                        self.cached -= 1;
+                    }
+                    if bucket.is_empty() {
+                        self.cache.remove(&old[..C]);
+                    }
+                }
+            }
+        }
+    }
+
     pub fn cached_circuits(&self) -> usize {
-        self.cache.len()
+        self.cached
     }
 
     /// The epochs whose FSes may still be valid at `now`, current first.
@@ -135,7 +183,9 @@ impl DataPlane {
             let Some(prp) = self.epochs.get(&epoch) else {
                 return Err(Fail::NeedEpoch(epoch));
             };
-            let Some(opened) = fs_open(prp, fs) else { continue };
+            let Some(opened) = fs_open(prp, fs) else {
+                continue;
+            };
             let keys = HopKeys::new(&opened.s);
             if verify(&keys) {
                 if ((opened.exp as i64 + self.cfg.skew) as f64) <= now {
@@ -167,7 +217,11 @@ impl DataPlane {
             let header = &circuit.next_ahdr;
             let a_end = C + self.cfg.max_hops * C;
             let (inner, _) = self.open_verified(&header[..FS_LEN], now, |k| {
-                mac16_ok(&k.mac, &[&header[..FS_LEN], &header[C..a_end]], &header[FS_LEN..C])
+                mac16_ok(
+                    &k.mac,
+                    &[&header[..FS_LEN], &header[C..a_end]],
+                    &header[FS_LEN..C],
+                )
             })?;
             if inner.flags != FLAG_DELIVER | FLAG_RENDEZVOUS {
                 return Err(Fail::Drop(Reason::Integrity));
@@ -190,33 +244,38 @@ impl DataPlane {
             return Outcome::Drop(Reason::Malformed);
         }
         let ahdr = &packet[CHDR_LEN..ahdr_end];
-        match self.cache.get(ahdr) {
-            Some(circuit) => {
-                if (circuit.exp as f64) <= now {
-                    return Outcome::Drop(Reason::Expired);
-                }
+        let hit = self
+            .cache
+            .get(&ahdr[..C])
+            .and_then(|bucket| bucket.iter().find(|(key, _)| **key == *ahdr));
+        if let Some((_, circuit)) = hit {
+            if (circuit.exp as f64) <= now {
+                return Outcome::Drop(Reason::Expired);
             }
-            None => {
-                let fresh = match self.build_circuit(ahdr, now) {
-                    Ok(circuit) => circuit,
-                    Err(Fail::Drop(reason)) => return Outcome::Drop(reason),
-                    Err(Fail::NeedEpoch(e)) => return Outcome::NeedEpoch(e),
-                };
-                if self.cfg.cache_size == 0 {
-                    let (cfg, filter) = (&self.cfg, self.filter.as_mut());
-                    return remove_or_add_layer(cfg, filter, &fresh, packet, now, nested, ahdr_end, tags_end);
-                }
-                self.cache.insert(ahdr.to_vec(), fresh);
-                self.order.push_back(ahdr.to_vec());
-                if self.cache.len() > self.cfg.cache_size {
-                    if let Some(old) = self.order.pop_front() {
-                        self.cache.remove(&old);
-                    }
-                }
-            }
+            let filter = self.filter.as_mut();
+            return remove_or_add_layer(
+                &self.cfg, filter, circuit, packet, now, nested, ahdr_end, tags_end,
+            );
         }
-        let circuit = self.cache.get(ahdr).expect("cached above");
-        remove_or_add_layer(&self.cfg, self.filter.as_mut(), circuit, packet, now, nested, ahdr_end, tags_end)
+        let fresh = match self.build_circuit(ahdr, now) {
+            Ok(circuit) => circuit,
+            Err(Fail::Drop(reason)) => return Outcome::Drop(reason),
+            Err(Fail::NeedEpoch(e)) => return Outcome::NeedEpoch(e),
+        };
+        let outcome = remove_or_add_layer(
+            &self.cfg,
+            self.filter.as_mut(),
+            &fresh,
+            packet,
+            now,
+            nested,
+            ahdr_end,
+            tags_end,
+        );
+        if self.cfg.cache_size > 0 {
+            self.insert(ahdr, fresh);
+        }
+        outcome
     }
 }
 
@@ -224,7 +283,7 @@ impl DataPlane {
 #[allow(clippy::too_many_arguments)]
 fn remove_or_add_layer(
     cfg: &Config,
-    mut filter: Option<&mut DataReplayFilter>,
+    filter: Option<&mut DataReplayFilter>,
     circuit: &Circuit,
     packet: &[u8],
     now: f64,
@@ -239,13 +298,12 @@ fn remove_or_add_layer(
     let payload_in = &packet[tags_end..];
     let tag_array = &packet[ahdr_end..tags_end];
     let layer = &circuit.layer;
-    let out_len =
-        CHDR_LEN + circuit.next_ahdr.len() + tag_array.len() + payload_in.len();
+    let out_len = CHDR_LEN + circuit.next_ahdr.len() + tag_array.len() + payload_in.len();
     let mut out = Vec::with_capacity(out_len);
     if circuit.backward {
         // ADD_LAYER: encrypt under the arriving IV, then move the IV on.
         let iv = layer.prp.encrypt(iv_in);
-        if let Some(filter) = filter.as_deref_mut() {
+        if let Some(filter) = filter {
             if filter.seen(&iv, circuit.exp, now, cfg.skew) {
                 return Outcome::Drop(Reason::Replay);
             }
@@ -261,11 +319,18 @@ fn remove_or_add_layer(
         let p_start = out.len();
         out.extend_from_slice(payload_in);
         layer.enc.ctr_xor(iv_in, &mut out[p_start..]);
-        return Outcome::Forward { next_hop: circuit.next_hop, packet: out };
+        return Outcome::Forward {
+            next_hop: circuit.next_hop,
+            packet: out,
+        };
     }
     // REMOVE_LAYER: move the IV back, then decrypt (and authenticate) under it.
     let iv = layer.prp.decrypt(iv_in);
-    let prefix: [u8; 2] = if circuit.splice { [TYPE_DATA, cfg.max_hops as u8] } else { [packet[0], packet[1]] };
+    let prefix: [u8; 2] = if circuit.splice {
+        [TYPE_DATA, cfg.max_hops as u8]
+    } else {
+        [packet[0], packet[1]]
+    };
     out.extend_from_slice(&prefix);
     out.extend_from_slice(&iv);
     out.extend_from_slice(&circuit.next_ahdr);
@@ -282,7 +347,7 @@ fn remove_or_add_layer(
         }
         layer.tag.ctr_xor(&iv, &mut out[t_start..p_start]);
         // Authentic: now the (FS, IV) replay filter (the PRP'd IV stands for both).
-        if let Some(filter) = filter.as_deref_mut() {
+        if let Some(filter) = filter {
             if filter.seen(&iv, circuit.exp, now, cfg.skew) {
                 return Outcome::Drop(Reason::Replay);
             }
@@ -300,5 +365,8 @@ fn remove_or_add_layer(
             s: circuit.s,
         };
     }
-    Outcome::Forward { next_hop: circuit.next_hop, packet: out }
+    Outcome::Forward {
+        next_hop: circuit.next_hop,
+        packet: out,
+    }
 }

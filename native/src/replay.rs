@@ -38,7 +38,8 @@ impl DataReplayFilter {
             while self.windows.len() >= self.max_windows {
                 self.windows.pop_first();
             }
-            self.windows.insert(index, vec![0u8; 1usize << (self.bits_log2 - 3)]);
+            self.windows
+                .insert(index, vec![0u8; 1usize << (self.bits_log2 - 3)]);
         }
         self.windows.get_mut(&index).expect("inserted above")
     }

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require
+from externals import require
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
