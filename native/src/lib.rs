@@ -16,8 +16,6 @@ pub mod primitives;
 pub mod relay;
 pub mod replay;
 
-use std::time::Instant;
-
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
@@ -176,15 +174,16 @@ impl DataPlane {
         }
     }
 
-    /// Benchmark support: process each of `packets` once at `now`, inside the engine, and
-    /// return the mean nanoseconds per packet (decisions are made in full, then dropped).
-    fn time_packets(&mut self, packets: Vec<Vec<u8>>, now: f64) -> f64 {
-        let start = Instant::now();
-        for packet in &packets {
+    /// Benchmark support: process each `packet_len`-byte packet of `packets` (one buffer,
+    /// read in place) once at `now`, in full, dropping the results; the caller times it.
+    fn run_packets(&mut self, packets: &[u8], packet_len: usize, now: f64) -> usize {
+        let mut count = 0;
+        for packet in packets.chunks_exact(packet_len.max(1)) {
             let nested = packet.first() == Some(&TYPE_DATA_NESTED);
             std::hint::black_box(self.inner.process(packet, now, nested));
+            count += 1;
         }
-        start.elapsed().as_nanos() as f64 / packets.len().max(1) as f64
+        count
     }
 
     fn __repr__(&self) -> String {
@@ -381,17 +380,24 @@ impl Aes256Gcm {
         Ok(PyBytes::new(py, &plain))
     }
 
-    /// Benchmark support: seal each of `plaintexts` once (copied into a fresh buffer, as a
-    /// relay copies a packet) inside the engine; mean nanoseconds per seal.
-    fn time_seal(&self, py: Python<'_>, nonce: &[u8], plaintexts: Vec<Vec<u8>>) -> PyResult<f64> {
+    /// Benchmark support: seal each `length`-byte plaintext of `plaintexts` (one buffer)
+    /// once, copied into a fresh buffer as a relay copies a packet; the caller times it.
+    fn run_seals(
+        &self,
+        py: Python<'_>,
+        nonce: &[u8],
+        plaintexts: &[u8],
+        length: usize,
+    ) -> PyResult<usize> {
         need_len(py, nonce, 12, "the nonce is 12 bytes")?;
-        let start = Instant::now();
-        for plaintext in &plaintexts {
-            let mut buf = plaintext.clone();
+        let mut count = 0;
+        for plaintext in plaintexts.chunks_exact(length.max(1)) {
+            let mut buf = plaintext.to_vec();
             let tag = self.gcm.seal(nonce, &[], &mut buf);
             std::hint::black_box((buf, tag));
+            count += 1;
         }
-        Ok(start.elapsed().as_nanos() as f64 / plaintexts.len().max(1) as f64)
+        Ok(count)
     }
 
     fn __repr__(&self) -> &'static str {
