@@ -198,7 +198,12 @@ async def _sink(keys_path: str, directory_path: str, port: int) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(
             lambda task_status: serve(
-                keys, directory, ("127.0.0.1", port), handler, task_status=task_status
+                keys,
+                directory,
+                ("127.0.0.1", port),
+                handler,
+                state=keys_path + ".state.sqlite",
+                task_status=task_status,
             )
         )
         print("ready", flush=True)

@@ -78,7 +78,7 @@ def _call(core: MixerCore, session: MixerSession, outgoing_message: bytes,
 def _funded(core: MixerCore, payments: VoucherPayments, units: int,
             rng: random.Random) -> MixerSession:
     session = MixerSession.create(crypto.SecretKey.from_rng(rng),
-                                  Wallet(core.node_key.public_key), rng)
+                                  Wallet(core.listing(NOW)), rng)
     _call(core, session, session.info_request(rng)[1].message, rng)
     while len(session.wallet) < units:
         voucher = payments.mint(64, rng)

@@ -29,7 +29,9 @@ import secrets
 import sys
 import tempfile
 import time
+from pathlib import Path
 
+import attrs
 import trio
 
 from hornet.circuit import Circuit
@@ -101,7 +103,9 @@ async def main() -> int:
                 trio.open_nursery() as nursery:
             entry: EntryRelay = await nursery.start(
                 lambda task_status: serve_entry_relay(keys, hornet.directory, relay_sock.address,
-                                                      sock=relay_sock, task_status=task_status))
+                                                      sock=relay_sock,
+                                                      state=Path(state_dir) / "relay.state.sqlite",
+                                                      task_status=task_status))
             mixer_net = await endpoint(state.core.node_key, "mixer")
             await nursery.start(MixerService(state.core, mixer_net, clock=time.time,
                                              on_circuit=entry.submit).serve)
@@ -131,7 +135,11 @@ async def main() -> int:
             nursery.start_soon(watchtower)
 
             # -- 1. purchase, under the wallet's real identity, through the LSP ------------
-            wallet = Wallet(mixer_id)
+            # The directory every client reads lists the mixer's issuer keys per epoch;
+            # the wallet refuses any other key, so the mixer cannot give this buyer a key
+            # of its own and recognise its spends later.
+            published = attrs.evolve(hornet.directory, mixers=(state.core.listing(time.time()),))
+            wallet = Wallet.from_directory(published, mixer_id)
             wallet_net = await endpoint(wallet_key, "wallet (real id)")
             buyer = MixerClient.create(wallet_net, wallet_key, wallet,
                                        to_mixer=[lsp_key.public_key],
@@ -146,6 +154,9 @@ async def main() -> int:
             lsp_frames_after_purchase = len(lsp_net.log)
 
             # -- 2. use, under a fresh identity, directly with the mixer --------------------
+            # A new key on a new socket: spending under the buying identity, or over the
+            # buyer's connection, would show the mixer which purchase each spend came
+            # from, and the credentials' unlinkability would buy nothing.
             fresh_key = crypto.SecretKey.from_rng(rng)
             fresh_net = await endpoint(fresh_key, "wallet (fresh id)", listed=False)
             user = MixerClient.create(fresh_net, fresh_key, wallet)

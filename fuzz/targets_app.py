@@ -121,7 +121,7 @@ class MixerWorld:
             entry=circuit_entry(relay_keys(master), self.params),
         )
         self.session = MixerSession.create(
-            crypto.SecretKey.from_rng(rng), Wallet(self.mixer_id), rng
+            crypto.SecretKey.from_rng(rng), Wallet(self.core.listing(T0)), rng
         )
         self.transmits: list[bytes] = []  # every message the mixer sent to the session
         assert self.call(self.session.info_request(rng)[1].message) is not None

@@ -198,6 +198,7 @@ async def _sink(
                     handler,
                     payload_size=payload,
                     link=link,
+                    state=keys_path + ".state.sqlite",
                     task_status=task_status,
                 )
             )

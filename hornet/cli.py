@@ -145,6 +145,34 @@ def _cmd_entry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_mixer_entry(args: argparse.Namespace) -> int:
+    """Print a mixer's directory listing: its node id, credential configuration and issuer
+    keys for the coming credential epochs (docs/spec-mixer.md §3.5). Add it to the
+    directory's "mixers" list before each epoch, as relays publish their setup keys."""
+    import time
+
+    from hornet.mixer.core import derive_issuer_key, mixer_listing
+    from hornet.mixer.service import KEYS_FILE, load_config_file, load_or_create_keys
+
+    try:
+        config = load_config_file(args.config)
+        if config.state_dir is None:
+            raise ConfigError("state_dir is required")
+        if not 1 <= args.epochs <= 1000:
+            raise ConfigError("--epochs must be in [1, 1000]")
+    except ConfigError as exc:
+        print(f"hornet mixer-entry: {args.config}: {exc}", file=sys.stderr)
+        return 2
+    folder = Path(config.state_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    node_key, master = load_or_create_keys(folder / KEYS_FILE)
+    listing = mixer_listing(config.credential_params, node_key.public_key,
+                            lambda epoch: derive_issuer_key(master, epoch), time.time(),
+                            epochs=args.epochs)
+    print(json.dumps(listing.to_json(), indent=1))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from hornet.demo import run_demo
 
@@ -278,6 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
     mixer = sub.add_parser("mixer", help="run the onion-message mixer service")
     mixer.add_argument("--config", required=True, metavar="FILE", help="mixer config file")
     mixer.set_defaults(func=_cmd_mixer)
+
+    mixer_entry = sub.add_parser(
+        "mixer-entry",
+        help="print a mixer's directory listing with its issuer keys for the coming "
+        "credential epochs",
+    )
+    mixer_entry.add_argument("--config", required=True, metavar="FILE",
+                             help="the mixer's config file")
+    mixer_entry.add_argument(
+        "--epochs", type=int, default=2, metavar="N",
+        help="credential epochs from now (default 2: current and next)")
+    mixer_entry.set_defaults(func=_cmd_mixer_entry)
     return parser
 
 

@@ -1,10 +1,18 @@
 """The relay directory and node key files.
 
-Directory: a JSON file ``{"hornet_directory": 1, "params": {...}, "relays": [...]}`` in
-which each relay is ``{"node_id": hex8, "public_key": hex33, "address": "host:port",
-"setup_keys": {"<epoch>": hex33, ...}}``. ``public_key`` is the long-term identity (node
-id, link handshakes); ``setup_keys`` are the rotating setup keys of the listed key epochs
-(SPEC.md §7.1), normally the current and the next.
+Directory: a JSON file ``{"hornet_directory": 1, "params": {...}, "relays": [...],
+"mixers": [...]}`` in which each relay is ``{"node_id": hex8, "public_key": hex33,
+"address": "host:port", "setup_keys": {"<epoch>": hex33, ...}}``. ``public_key`` is the
+long-term identity (node id, link handshakes); ``setup_keys`` are the rotating setup keys
+of the listed key epochs (SPEC.md §7.1), normally the current and the next.
+
+Each mixer (optional list, docs/spec-mixer.md §3.5) is ``{"node_id": hex33,
+"credential_params": hex35, "issuer_keys": {"<epoch>": hex66, ...}}``: the Lightning node
+id that signs its INFO, its credential configuration (SPEC.md §9.1) and, per credential
+epoch, ``Cw ‖ I`` of the issuer parameters it will use (SPEC.md §9.2). Every client
+reads the same file, so these are the commitments wallets hold the mixer to: a mixer
+cannot give one buyer an issuer key of its own without the wallet refusing it. The list
+is plain data in the directory document; whatever authenticates the document covers it.
 It is validated when loaded: a bad file raises ``ConfigError`` with a message that names
 the file and the field, never a traceback.
 
@@ -34,10 +42,14 @@ from hornet.core.crypto import SecretKey, validate_pubkey
 from hornet.core.keys import epoch_public_key
 from hornet.core.params import DEFAULT_EPOCH_S, DEFAULT_MAX_SKEW_S, MAX_MAX_HOPS, Params, Profile
 from hornet.core.relay import node_id_of
+from hornet.credentials.params import PARAMS_LEN, CredentialParams, IssuerPublicParams
 from hornet.errors import ConfigError, HornetError, InvalidPointError
 
 ENDPOINT_PREFIX: Final = b"\xfe\x04"
 DIRECTORY_VERSION: Final = 1
+#: An issuer key in a mixer listing: Cw ‖ I (SPEC.md §9.2, iparams without the epoch).
+ISSUER_KEY_LEN: Final = 66
+MAX_LISTED_EPOCHS: Final = 1000
 
 Address = tuple[str, int]
 
@@ -101,17 +113,57 @@ class RelayInfo:
 
 
 @attrs.frozen
+class MixerListing:
+    """A mixer's public commitments: node id, credential configuration and the issuer
+    parameters (Cw, I) of each listed credential epoch (normally the current and the
+    next, and the previous while it is in its grace period)."""
+
+    node_id: bytes  # 33-byte Lightning node id: the key that signs the mixer's INFO
+    credential_params: CredentialParams
+    issuer_keys: tuple[IssuerPublicParams, ...] = ()
+
+    def __attrs_post_init__(self) -> None:
+        if len(self.node_id) != 33:
+            raise ConfigError("mixer node_id must be 33 bytes")
+        epochs = [key.epoch for key in self.issuer_keys]
+        if len(set(epochs)) != len(epochs):
+            raise ConfigError("mixer listing names a credential epoch twice")
+
+    def issuer_key(self, epoch: int) -> IssuerPublicParams | None:
+        """The issuer parameters this mixer committed to for ``epoch``, if any."""
+        for key in self.issuer_keys:
+            if key.epoch == epoch:
+                return key
+        return None
+
+    @property
+    def epochs(self) -> tuple[int, ...]:
+        return tuple(key.epoch for key in self.issuer_keys)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id.hex(),
+            "credential_params": self.credential_params.encode().hex(),
+            "issuer_keys": {str(k.epoch): k.encode()[4:].hex() for k in self.issuer_keys},
+        }
+
+
+@attrs.frozen
 class Directory:
-    """The relays a node or client knows, and the network's parameters."""
+    """The relays a node or client knows, the network's parameters, and the mixers'
+    issuer-key commitments."""
 
     relays: tuple[RelayInfo, ...]
     params: Params = attrs.field(factory=Params)
+    mixers: tuple[MixerListing, ...] = ()
     _by_id: dict[bytes, RelayInfo] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         by_id = {relay.node_id: relay for relay in self.relays}
         if len(by_id) != len(self.relays):
             raise ConfigError("directory lists a node id twice")
+        if len({mixer.node_id for mixer in self.mixers}) != len(self.mixers):
+            raise ConfigError("directory lists a mixer twice")
         object.__setattr__(self, "_by_id", by_id)
 
     def __iter__(self) -> Iterator[RelayInfo]:
@@ -128,8 +180,12 @@ class Directory:
         relay = self._by_id.get(node_id)
         return relay.address if relay is not None else endpoint_address(node_id)
 
+    def mixer(self, node_id: bytes) -> MixerListing | None:
+        """The listing of the mixer whose Lightning node id is ``node_id``, if any."""
+        return next((m for m in self.mixers if m.node_id == bytes(node_id)), None)
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "hornet_directory": DIRECTORY_VERSION,
             "params": {
                 "max_hops": self.params.max_hops,
@@ -139,6 +195,9 @@ class Directory:
             },
             "relays": [relay.to_json() for relay in self.relays],
         }
+        if self.mixers:  # absent when empty: directories without mixers are unchanged
+            data["mixers"] = [mixer.to_json() for mixer in self.mixers]
+        return data
 
     def write(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
@@ -167,8 +226,14 @@ class Directory:
         entries = data.get("relays")
         if not isinstance(entries, list):
             raise ConfigError(f"{where}: 'relays' must be a list")
+        mixers = data.get("mixers", [])
+        if not isinstance(mixers, list):
+            raise ConfigError(f"{where}: 'mixers' must be a list")
         return cls(
-            tuple(_relay(entry, f"{where}: relays[{i}]") for i, entry in enumerate(entries)), params
+            tuple(_relay(entry, f"{where}: relays[{i}]") for i, entry in enumerate(entries)),
+            params,
+            tuple(mixer_listing_from_json(entry, where=f"{where}: mixers[{i}]")
+                  for i, entry in enumerate(mixers)),
         )
 
 
@@ -236,6 +301,34 @@ def _relay(entry: Any, where: str) -> RelayInfo:
         parse_address(address, where=f"{where}.address"),
         tuple(sorted(setup_keys, key=lambda k: k.epoch)),
     )
+
+
+def mixer_listing_from_json(entry: Any, *, where: str = "mixer listing") -> MixerListing:
+    """Parse one ``mixers`` entry (the output of ``hornet mixer-entry``)."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: must be an object")
+    node_id = _hex(entry, "node_id", 33, where)
+    try:
+        validate_pubkey(node_id)
+    except InvalidPointError:
+        raise ConfigError(f"{where}.node_id: not a valid secp256k1 point") from None
+    try:
+        params = CredentialParams.decode(_hex(entry, "credential_params", PARAMS_LEN, where))
+    except HornetError:
+        raise ConfigError(f"{where}.credential_params: not a valid configuration") from None
+    keys = entry.get("issuer_keys", {})
+    if not isinstance(keys, dict) or len(keys) > MAX_LISTED_EPOCHS:
+        raise ConfigError(f"{where}.issuer_keys: expected an object {{epoch: hex66}}")
+    issuer_keys = []
+    for epoch in keys:
+        if not epoch.isdigit() or int(epoch) >= 1 << 32:
+            raise ConfigError(f"{where}.issuer_keys: {epoch[:20]!r} is not an epoch number")
+        raw = _hex(keys, epoch, ISSUER_KEY_LEN, f"{where}.issuer_keys")
+        try:
+            issuer_keys.append(IssuerPublicParams.decode(int(epoch).to_bytes(4, "big") + raw))
+        except HornetError:
+            raise ConfigError(f"{where}.issuer_keys.{epoch}: not two valid points") from None
+    return MixerListing(node_id, params, tuple(sorted(issuer_keys, key=lambda k: k.epoch)))
 
 
 # -- node key files -----------------------------------------------------------------------

@@ -125,8 +125,14 @@ class RequestRefusedError(RemoteProtocolError):
         self.status = status
 
 
+class IssuerKeyMismatchError(IntegrityError):
+    """A mixer showed credential parameters or an issuer key other than the ones the
+    directory commits it to for that epoch (a tagging attempt, or a stale directory)."""
+
+
 __all__ += [
     "ConfigError",
+    "IssuerKeyMismatchError",
     "RateLimitedError",
     "RequestRefusedError",
     "UnknownScidError",

@@ -2,7 +2,9 @@
 
 Starts ``n`` relays and one destination service (when ``service`` is given) on real UDP
 sockets (or on a ``MemoryNetwork`` for tests), writes their directory to a JSON file,
-and yields a ``LocalNetwork``. Tests, examples and ``hornet demo`` use it. Every node
+and yields a ``LocalNetwork``. Tests, examples and ``hornet demo`` use it. The keys are
+made for the one run, so every node's replay state (SPEC.md §7.5) lives in a temporary
+directory removed on exit. Every node
 speaks the link layer (docs/spec-link.md) unless ``link=False``: the sockets are bound
 first (the directory needs their ports) and ``serve_relay`` wraps each under its node key.
 """
@@ -90,15 +92,21 @@ async def local_network(
             with single_error():
                 async with trio.open_nursery() as nursery:
                     relays: list[RelayNode] = []
-                    for k, s in zip(keys[:n], sockets[:n], strict=True):
+                    for i, (k, s) in enumerate(zip(keys[:n], sockets[:n], strict=True)):
                         node: RelayNode = await nursery.start(
-                            _relay_task, k, directory, s, loss, link
+                            _relay_task, k, directory, s, loss, link, Path(tmp) / f"relay{i}.state"
                         )
                         relays.append(node)
                     info: ServiceInfo | None = None
                     if service is not None:
                         info = await nursery.start(
-                            _service_task, keys[n], directory, sockets[n], service, link
+                            _service_task,
+                            keys[n],
+                            directory,
+                            sockets[n],
+                            service,
+                            link,
+                            Path(tmp) / "service.state",
                         )
                     try:
                         yield LocalNetwork(directory, path, tuple(relays), info, keys)
@@ -115,10 +123,18 @@ async def _relay_task(
     sock: DatagramSocket,
     loss: float,
     link: bool,
+    state: Path,
     task_status: trio.TaskStatus[RelayNode] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     await serve_relay(
-        keys, directory, sock.address, sock=sock, loss=loss, link=link, task_status=task_status
+        keys,
+        directory,
+        sock.address,
+        sock=sock,
+        loss=loss,
+        link=link,
+        state=state,
+        task_status=task_status,
     )
 
 
@@ -128,8 +144,16 @@ async def _service_task(
     sock: DatagramSocket,
     handler: Handler,
     link: bool,
+    state: Path,
     task_status: trio.TaskStatus[ServiceInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     await serve(
-        keys, directory, sock.address, handler, sock=sock, link=link, task_status=task_status
+        keys,
+        directory,
+        sock.address,
+        handler,
+        sock=sock,
+        link=link,
+        state=state,
+        task_status=task_status,
     )

@@ -179,20 +179,24 @@ class AesCtr:
 
 
 class AesGcm:
-    """A cached AES-128-GCM key (hardened data profile: per-hop payload integrity)."""
+    """A cached AES-128-GCM key: the hardened data profile's per-hop layer (SPEC.md §5.4).
 
-    __slots__ = ("_aead",)
+    ``seal(nonce, data, aad) -> ciphertext ‖ 16-byte tag`` is the AEAD object's own bound
+    method (no Python frame per packet); ``open(nonce, data, aad)`` raises
+    ``IntegrityError`` on a bad tag (OpenSSL's constant-time check).
+    """
+
+    __slots__ = ("_aead", "seal")
 
     def __init__(self, key: bytes) -> None:
+        if len(key) != 16:
+            raise LocalProtocolError("AES-128-GCM key must be 16 bytes")
         self._aead = AESGCM(key)
+        self.seal: Callable[[bytes, bytes, bytes | None], bytes] = self._aead.encrypt
 
-    def seal(self, nonce: bytes, plaintext: bytes) -> bytes:
-        """Returns ciphertext ‖ 16-byte tag."""
-        return self._aead.encrypt(nonce, plaintext, None)
-
-    def open(self, nonce: bytes, ciphertext_and_tag: bytes) -> bytes:
+    def open(self, nonce: bytes, data: bytes, aad: bytes | None) -> bytes:
         try:
-            return self._aead.decrypt(nonce, ciphertext_and_tag, None)
+            return self._aead.decrypt(nonce, data, aad)
         except (InvalidTag, ValueError) as exc:
             raise IntegrityError("payload tag mismatch") from exc
 

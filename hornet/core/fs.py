@@ -70,14 +70,17 @@ class OpenedFs:
 class HopKeys:
     """HORNET's per-hop keys, all derived from s (h_op in the paper, §4.1).
 
-    mac, prg0, prg1, prg2, prp, enc, tag = AES_s(1), …, AES_s(7) (``crypto.derive_keys``).
+    mac, prg0, prg1, prg2, prp, enc, tag, gcm = AES_s(1), …, AES_s(8)
+    (``crypto.derive_keys``). ``enc`` keys AES-CTR layers only and ``gcm`` the hardened
+    profile's AES-GCM layers only: a destination uses one s for its forward (GCM) and
+    backward (CTR) layers, and no key serves both modes.
     """
 
-    __slots__ = ("enc", "mac", "prg0", "prg1", "prg2", "prp", "tag")
+    __slots__ = ("enc", "gcm", "mac", "prg0", "prg1", "prg2", "prp", "tag")
 
     def __init__(self, s: bytes) -> None:
-        self.mac, self.prg0, self.prg1, self.prg2, self.prp, self.enc, self.tag = (
-            crypto.derive_keys(s, 7)
+        self.mac, self.prg0, self.prg1, self.prg2, self.prp, self.enc, self.tag, self.gcm = (
+            crypto.derive_keys(s, 8)
         )
 
     def __repr__(self) -> str:

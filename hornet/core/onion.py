@@ -5,14 +5,20 @@ PAPER profile, per hop with keys from s:
     REMOVE_LAYER(IV, O) = (IV' = PRP⁻¹(IV), AES-CTR_enc(IV', O))  # forward relays, ends
 The IV is replaced at every hop, so it identifies nothing across links.
 
-HARDENED profile (default): forward layers are AES-GCM under the same (key, IV') pair,
-and each hop's 16-byte tag travels in a tag array T of r·16 bytes that shifts like the
-AHDR: hop i reads its tag from T[0:16], and passes on
-    T' = (T[16:] ‖ 0^16) ⊕ AES-CTR_tag(IV', ·)
-so T looks fresh on every link. The sender builds T with a filler and random padding,
-so the last hop's view of T is random too. A relay that flips payload bits makes the
-next honest relay's tag check fail and the packet is dropped there: a corrupt first
-relay can no longer mark a payload for a corrupt destination (Kuhn et al., S&P 2020).
+HARDENED profile (default): forward layers are AES-GCM under the hop's gcm key (a key
+no CTR layer uses) and IV', and each hop's 16-byte tag travels in a tag array T of
+r·16 bytes that shifts like the AHDR.
+Hop i splits what arrives as T = tag ‖ rest, opens its layer with
+    O' = AES-GCM-open_gcm(nonce = IV'[0:12], O ‖ tag, aad = rest)
+and only then passes on
+    T' = (rest ‖ 0^16) ⊕ AES-CTR_tag(IV', ·)
+so T looks fresh on every link. Every bit of a forward packet is covered at the next
+relay: CHDR's IV through the nonce, the AHDR by its MAC, O and tag by the AEAD, and the
+rest of T as associated data. The source seals inside out (the last hop first), so
+each hop's rest is fixed before its tag is computed; it builds T with a filler and
+random padding, so the last hop's view of T is random too. A corrupt first relay can
+therefore mark no bit of a packet for a corrupt destination (Kuhn et al., S&P 2020):
+the next honest relay drops it.
 Backward relays cannot verify (the destination does not know their keys): they add CTR
 layers and re-encrypt T, and the source checks the end-to-end AEAD.
 """
@@ -38,7 +44,7 @@ class LayerCiphers:
     def __init__(self, keys: HopKeys) -> None:
         self.prp = crypto.AesBlock(keys.prp)
         self.enc = crypto.AesCtr(keys.enc)
-        self.gcm = crypto.AesGcm(keys.enc)
+        self.gcm = crypto.AesGcm(keys.gcm)
         self.tag = crypto.AesCtr(keys.tag)
 
     def __repr__(self) -> str:
@@ -94,17 +100,14 @@ class ForwardOnion:
         if len(padding) != (self._max_hops - self._hops) * TAG_LEN:
             raise LocalProtocolError("tag-array padding has the wrong length")
         hops = self._hops
-        tags = [b""] * hops
-        ivs = [b""] * hops  # IV' each hop uses for its layer (the IV after its PRP⁻¹)
+        # IV' of every hop (the IV after its PRP⁻¹), innermost first; iv ends as IV_0.
+        ivs = [b""] * hops
         for i in range(hops - 1, -1, -1):
-            layer = layers[i]
-            sealed = layer.gcm.seal(iv[:GCM_NONCE_LEN], message)
-            message, tags[i] = sealed[:-TAG_LEN], sealed[-TAG_LEN:]
             ivs[i] = iv
-            iv = layer.prp.encrypt(iv)
-        # The tag array as one big-endian integer of r·16 bytes: hop i's stream S_i
-        # (CTR under its tag key and IV') is drawn once and used twice, for the filler and
-        # for T_i = tag_i ‖ (T_{i+1} ⊕ S_i)[: size − 16]; the last hop needs no stream.
+            iv = layers[i].prp.encrypt(iv)
+        # T in big-endian integers of r·16 bytes. Hop i's stream X_i (CTR under its tag
+        # key and IV') is drawn once: its low blocks feed the filler, its high r−1
+        # blocks the shift. The last hop needs no stream.
         zeros = self._zeros
         streams = [
             int.from_bytes(layers[i].tag.xor(ivs[i], zeros), "big") for i in range(hops - 1)
@@ -113,14 +116,20 @@ class ForwardOnion:
         phi = 0
         for i, stream in enumerate(streams):
             phi = (phi << 128) ^ (stream & ((1 << (128 * (i + 1))) - 1))
-        tail = 128 * (hops - 1)
-        tag_array = (int.from_bytes(tags[-1] + padding, "big") << tail) | phi
-        body_bits = 8 * (self._size - TAG_LEN)
-        for i in range(hops - 2, -1, -1):
-            tag_array = (int.from_bytes(tags[i], "big") << body_bits) | (
-                (tag_array ^ streams[i]) >> 128
-            )
-        return iv, tag_array.to_bytes(self._size, "big"), message
+        # Inside out: rest_i is fixed before tag_i, which authenticates it as GCM's
+        # associated data; then rest_{i−1} = (tag_i ‖ rest_i)[0:(r−1)·16] ⊕ X_{i−1}.
+        rest_len = self._size - TAG_LEN
+        rest_bits = 8 * rest_len
+        rest = (int.from_bytes(padding, "big") << (128 * (hops - 1))) | phi
+        rest_bytes = tag = b""
+        for i in range(hops - 1, -1, -1):
+            rest_bytes = rest.to_bytes(rest_len, "big")
+            sealed = layers[i].gcm.seal(ivs[i][:GCM_NONCE_LEN], message, rest_bytes)
+            message, tag = sealed[:-TAG_LEN], sealed[-TAG_LEN:]
+            if i:
+                whole = (int.from_bytes(tag, "big") << rest_bits) | rest
+                rest = (whole ^ streams[i - 1]) >> 128
+        return iv, tag + rest_bytes, message
 
 
 class BackwardOnion:

@@ -25,7 +25,10 @@ NODE_ID_LEN: Final = 8
 TAG_LEN: Final = 16  # hardened profile: per-hop payload tag
 DEFAULT_MAX_HOPS: Final = 7  # r (paper §6.4)
 MAX_MAX_HOPS: Final = 16
-DEFAULT_PAYLOAD_SIZES: Final = (64, 512, 1024, 1400)
+#: Payload classes for the default r. Each carries an INIT frame: AHDR^b (r·c = 336) and
+#: the end-to-end overhead (27) on a circuit, RH (384), X (33) and the overhead on a
+#: rendezvous connection; a smaller class could never send its first packet.
+DEFAULT_PAYLOAD_SIZES: Final = (512, 1024, 1400)
 DEFAULT_EPOCH_S: Final = 3600  # relay key epoch length
 DEFAULT_MAX_SKEW_S: Final = 30  # tolerated clock difference between any two nodes
 EXP_GRANULARITY_S: Final = 10  # every EXP is a multiple of this

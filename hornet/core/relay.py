@@ -18,7 +18,8 @@ Rules:
    know); one ECDH checks both, and the match must agree with the BACKWARD flag.
 5. Data packets: PROC_AHDR (FS open, MAC check in constant time, EXP check, shift), then
    remove (forward) or add (backward, flag in R) one onion layer; see ``onion.py``. In
-   the hardened profile an authenticated packet's (FS, IV) then goes through the
+   the hardened profile a forward layer's AES-GCM covers O, its tag and the rest of the
+   tag array, and an authenticated packet's (FS, IV) then goes through the
    per-EXP-window replay filter.
 6. Two engines, one behaviour: with the native engine (``engine.py``) a data packet's
    whole decision runs in ``hornet._native`` (same cache, same filter, same results and
@@ -217,7 +218,7 @@ class _Circuit:
         self.circuit_id = crypto.sha256(fs)[:16]
         self.prp = crypto.AesBlock(keys.prp)
         self.enc = crypto.AesCtr(keys.enc)
-        self.gcm = crypto.AesGcm(keys.enc) if hardened and not self.backward else None
+        self.gcm = crypto.AesGcm(keys.gcm) if hardened and not self.backward else None
         self.tag = crypto.AesCtr(keys.tag) if hardened else None
         self.splice = False  # a rendezvous point's view of a nested header (SPEC.md §6.3)
 
@@ -470,14 +471,19 @@ class Relay:
             iv = circuit.prp.decrypt(iv)
             tags = b""
             if circuit.gcm is not None and circuit.tag is not None:
-                tag_array = packet[ahdr_end:tags_end]
-                payload = circuit.gcm.open(iv[:12], payload + tag_array[:TAG_LEN])
-                tags = circuit.tag.xor(iv, tag_array[TAG_LEN:] + _ZERO_TAG)
+                # T = tag ‖ rest: the tag closes O, and rest is the associated data, so
+                # every bit of T is checked here before any of it moves on (SPEC.md §5.4).
+                rest = packet[ahdr_end + TAG_LEN : tags_end]
+                payload = circuit.gcm.open(
+                    iv[:12], payload + packet[ahdr_end : ahdr_end + TAG_LEN], rest
+                )
                 # Authentic: now the (FS, IV) replay filter (the PRP'd IV stands for both).
                 if self.data_filter is not None and self.data_filter.seen(
                     iv, circuit.exp, now, self._skew
                 ):
                     return Drop(DropReason.REPLAY)
+                if not circuit.deliver or circuit.splice:
+                    tags = circuit.tag.xor(iv, rest + _ZERO_TAG)
             else:
                 payload = circuit.enc.xor(iv, payload)
             if circuit.splice:

@@ -9,9 +9,10 @@ Strategy:
   iparams = (Cw, I) with Cw = w·Gw + w'·Gwp and I = GV − (x0·Gx0 + x1·Gx1 + ya·Ga)
   (wabisabi.md §1.3). One key per epoch.
 - ``SignedIssuerParams`` is (configuration, epoch, Cw, I) signed with ECDSA by the
-  issuer's node key, in one fixed 211-byte layout. Clients verify the signature and
-  compare ``fingerprint``s with each other, so an issuer cannot hand one user a
-  private key set to tag them.
+  issuer's node key, in one fixed 211-byte layout. A signature alone does not stop an
+  issuer from handing one user a key set of its own to tag them: clients also require
+  the parameters to equal the ones the directory lists for that issuer and epoch
+  (``hornet.directory.MixerListing``, checked by ``hornet.mixer.session.Wallet``).
 
 Invariants: secret scalars never appear in ``repr`` nor compare with ``==``; time is
 always passed in (``now``, seconds), never read.

@@ -96,9 +96,10 @@ class VoucherPayments:
 
 @attrs.frozen
 class Invoice:
-    """A Lightning invoice for ``units``; the client pays ``bolt11`` then sends ``payment_id``."""
+    """A Lightning invoice for ``units``; the client pays ``bolt11`` then sends ``payment_id``
+    (a bearer secret once paid: kept out of ``repr``)."""
 
-    payment_id: bytes
+    payment_id: bytes = attrs.field(repr=False)
     bolt11: str
     units: int
     payment_hash: str

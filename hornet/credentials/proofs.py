@@ -48,10 +48,13 @@ def term(index: int, base: Base, coeff: int = 1) -> Term:
 
 @attrs.frozen(eq=False)
 class Equation:
-    """lhs = Σ coeff·x[index]·base."""
+    """lhs = Σ coeff·x[index]·base.
 
-    lhs: GroupElement
-    terms: tuple[Term, ...]
+    A client's statements hold its credentials' MACs (V as lhs, t as a coefficient):
+    ``repr`` shows the shape only."""
+
+    lhs: GroupElement = attrs.field(repr=False)
+    terms: tuple[Term, ...] = attrs.field(repr=lambda terms: f"<{len(terms)} terms>")
 
 
 def absorb_statement(transcript: Transcript, equations: Sequence[Equation]) -> None:

@@ -26,7 +26,7 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from typing import Final
 
 import attrs
@@ -100,6 +100,11 @@ ISSUER_RESPONSES: Final = 5
 def request_id(data: bytes, message_hash: bytes) -> bytes:
     """The idempotency key of a request: SHA-256(tag ‖ message hash ‖ request bytes)."""
     return hashlib.sha256(_REQUEST_ID_TAG + message_hash + data).digest()
+
+
+def _count(unit: str) -> Callable[[Sized], str]:
+    """A ``repr`` for a field whose contents are secret: its size only."""
+    return lambda value: f"<{len(value)} {unit}>"
 
 
 def _check_message_hash(message_hash: bytes) -> None:
@@ -358,10 +363,13 @@ class ReissueRequest:
 
 @attrs.frozen(eq=False)
 class IssuanceRequest:
-    """type(1) ‖ epoch(4) ‖ payment_id(32) ‖ K×(value(8) ‖ M(33)) ‖ e(32) ‖ K×s_r(32)."""
+    """type(1) ‖ epoch(4) ‖ payment_id(32) ‖ K×(value(8) ‖ M(33)) ‖ e(32) ‖ K×s_r(32).
+
+    ``payment_id`` (a voucher code or paid invoice id) is a bearer secret until the
+    issuer has used it: it stays out of ``repr``."""
 
     epoch: int
-    payment_id: bytes
+    payment_id: bytes = attrs.field(repr=False)
     values: tuple[int, ...]
     commitments: tuple[GroupElement, ...]
     e: int
@@ -398,10 +406,12 @@ class IssuanceRequest:
 
 @attrs.frozen(eq=False)
 class CredentialsResponse:
-    """type(1) ‖ epoch(4) ‖ m×(t(32) ‖ V(33)) ‖ e(32) ‖ 5 responses: MACs + π_iparams."""
+    """type(1) ‖ epoch(4) ‖ m×(t(32) ‖ V(33)) ‖ e(32) ‖ 5 responses: MACs + π_iparams.
+
+    The MACs (t, V) become the client's credentials: kept out of ``repr``."""
 
     epoch: int
-    macs: tuple[tuple[int, GroupElement], ...]
+    macs: tuple[tuple[int, GroupElement], ...] = attrs.field(repr=_count("MACs"))
     e: int
     responses: tuple[int, ...]
 
@@ -457,7 +467,7 @@ class IssuanceTicket:
     serials: tuple[bytes, ...]
     request_id: bytes
     requested: tuple[GroupElement, ...] = attrs.field(repr=False)
-    payment_id: bytes | None = None
+    payment_id: bytes | None = attrs.field(default=None, repr=False)  # a bearer secret
     value: int = 0
 
 
@@ -734,10 +744,13 @@ def _response_transcript(params: CredentialParams, public: IssuerPublicParams,
 
 @attrs.frozen(eq=False)
 class PendingRequest:
-    """A request the client sent and the secrets it needs to read the response."""
+    """A request the client sent and the secrets it needs to read the response.
+
+    ``request`` holds an ISSUANCE's payment id (a bearer secret): ``repr`` shows only its
+    length, like the blindings it hides."""
 
     kind: int
-    request: bytes
+    request: bytes = attrs.field(repr=_count("bytes"))
     request_id: bytes
     epoch_out: int
     values: tuple[int, ...]

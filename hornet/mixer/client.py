@@ -9,12 +9,16 @@ belong to the caller (``trio.fail_after``).
 
 Typical use::
 
-    wallet = Wallet(mixer_id)
+    wallet = Wallet.from_directory(directory, mixer_id)  # the listed issuer keys
     async with trio.open_nursery() as nursery:
+        buyer = MixerClient.create(buyer_transport, buyer_key, wallet)
+        await nursery.start(buyer.run)
+        await buyer.get_info()
+        await buyer.buy(voucher_code)
+        # spend under another identity, over another transport (spec-mixer §3.6)
         client = MixerClient.create(transport, key, wallet)
         await nursery.start(client.run)
         await client.get_info()
-        await client.buy(voucher_code)
         registration = await client.register_scid()
         reply_path = client.reply_path(registration)
         await client.send(destination_path, [(TLV, b"hello")], reply_path=reply_path)

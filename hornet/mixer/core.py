@@ -17,7 +17,9 @@ Rules (docs/spec-mixer.md):
    the response goes back along the request's ``reply_path``. A paid CIRCUIT request
    carries a HORNET setup packet P➊ for the mixer's own relay (``CircuitEntry``); it is
    checked for shape and EXP before anything is charged, and handed out as a
-   ``CircuitRequest`` action once its spends are recorded.
+   ``CircuitRequest`` action once its spends are recorded: once only. A retry (the
+   same request again, before or after a restart) gets the cached answer and no action,
+   so a recorded request cannot make the mixer inject its setup again.
 5. Forwarding respects the next peer's published limit: send now if its limiter
    allows and its queue is empty, else queue (bounded), else drop and push back on the
    incoming peer (halve its allowance; send it an ``onion_message_drop``).
@@ -48,11 +50,12 @@ from hornet.core.onion_message import (
     peel_onion_message,
 )
 from hornet.core.params import CHDR_LEN, EXP_GRANULARITY_S, Params
-from hornet.credentials.params import IssuerSecretKey, sign_issuer_params
+from hornet.credentials.params import CredentialParams, IssuerSecretKey, sign_issuer_params
 from hornet.credentials.payments import PaymentBackend
 from hornet.credentials.scheme import Issuer
 from hornet.credentials.service import CredentialService
 from hornet.credentials.transcript import Rng
+from hornet.directory import MAX_LISTED_EPOCHS, MixerListing
 from hornet.errors import (
     DoubleSpendError,
     ExpiredError,
@@ -173,7 +176,7 @@ class PeeledMessage:
 
     path_key: bytes
     data: EncryptedData
-    tlv: OnionMessagePayload
+    tlv: OnionMessagePayload = attrs.field(repr=False)  # a request may carry a payment id
     next_message: bytes | None = attrs.field(repr=False)
     ss_hash: bytes = attrs.field(repr=False, eq=False)
 
@@ -216,6 +219,20 @@ def derive_issuer_key(master_secret: bytes, epoch: int) -> IssuerSecretKey:
     """The issuer key of ``epoch``, derived from the mixer's master secret."""
     label = _ISSUER_KEY_TAG + epoch.to_bytes(4, "big")
     return IssuerSecretKey.generate(KeyedRng(master_secret, label))
+
+
+def mixer_listing(params: CredentialParams, node_id: bytes,
+                  issuer_keys: Callable[[int], IssuerSecretKey], now: float, *,
+                  epochs: int = 2) -> MixerListing:
+    """The mixer's directory listing at ``now`` (docs/spec-mixer.md §3.5): the issuer
+    parameters of ``epochs`` credential epochs from the current one (the current and the
+    next by default), and of the previous one while it is in its grace period, since
+    INFO still shows it. Published ahead of use, like a relay's setup keys."""
+    if not 1 <= epochs <= MAX_LISTED_EPOCHS:
+        raise LocalProtocolError(f"epochs must be in [1, {MAX_LISTED_EPOCHS}]")
+    first, current = min(params.presentable_epochs(now)), params.epoch_at(now)
+    keys = tuple(issuer_keys(e).public(e) for e in range(first, current + epochs))
+    return MixerListing(bytes(node_id), params, keys)
 
 
 def derive_scid_key(master_secret: bytes) -> bytes:
@@ -799,14 +816,16 @@ class MixerCore:
                 return self._renew(request, raw, now, respond)
             if kind == Kind.HINTS:
                 return self._paid(request, raw, now, self.config.prices.hints,
-                                  respond(Status.OK, self.hints(now).encode()))
+                                  respond(Status.OK, self.hints(now).encode()))[0]
             if kind == Kind.CIRCUIT:
                 price = self.config.prices.circuit_open
                 if price is None or self.entry is None:
                     return respond(Status.UNSUPPORTED)
                 self.entry.check_setup(request.setup, now, self.config.circuit_max_lifetime_s)
-                out = self._paid(request, raw, now, price, respond(Status.OK))
-                if out[2 + len(request.request_id)] == Status.OK:
+                out, fresh = self._paid(request, raw, now, price, respond(Status.OK))
+                if not fresh:
+                    self.stats["circuit_retries_answered_from_cache"] += 1
+                elif out[2 + len(request.request_id)] == Status.OK:
                     actions.append(CircuitRequest(request.request_id, request.setup, price,
                                                   reply_path))
                 return out
@@ -824,14 +843,16 @@ class MixerCore:
         return hashlib.sha256(_REQUEST_ID_TAG + raw).digest()
 
     def _paid(self, request: Request, raw: bytes, now: float, price: int,
-              response: bytes) -> bytes:
-        """Charge ``price`` and record the spends together with ``response``."""
+              response: bytes) -> tuple[bytes, bool]:
+        """Charge ``price`` and record the spends together with ``response``. Returns
+        the response to send and whether the request is served now (False: a retry,
+        answered from the cache; what it asked for was done the first time)."""
         verified = self._verify_payment(request.payment, request.message_hash(), now, price)
         if verified.epoch is None:
-            return response
+            return response, True
         cached = self.ledger.record_request(verified.epoch, verified.serials,
                                             self._store_request_id(raw), response)
-        return response if cached is None else cached
+        return (response, True) if cached is None else (cached, False)
 
     def _register(self, request: Request, raw: bytes, now: float, rng: Rng,
                   respond: Callable[[Status, bytes], bytes]) -> bytes:
@@ -912,6 +933,11 @@ class MixerCore:
         return response
 
     # -- public views ---------------------------------------------------------------
+    def listing(self, now: float, *, epochs: int = 2) -> MixerListing:
+        """This mixer's directory listing (``mixer_listing``) at ``now``."""
+        return mixer_listing(self.config.credential_params, self.node_key.public_key,
+                             self.issuer_keys, now, epochs=epochs)
+
     def info(self, now: float) -> MixerInfo:
         epochs = self.config.credential_params.presentable_epochs(now)
         prices = self.config.prices
@@ -969,5 +995,6 @@ __all__ = [
     "derive_issuer_key",
     "derive_relay_secrets",
     "derive_scid_key",
+    "mixer_listing",
     "peel_message",
 ]

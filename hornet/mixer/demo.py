@@ -1,7 +1,8 @@
 """``hornet demo --mixer``: a tour of the onion-message mixer on UDP loopback.
 
 One mixer, two network peers (Carol runs CLN, Dave runs Eclair), a paying client
-(Alice, under a fresh identity) and a greedy one (Mallory). The demo buys
+(Alice, under a fresh identity, spending credentials bought under another one-off
+identity) and a greedy one (Mallory). The demo buys
 credentials, sends a paid message, gets a reply through a synthetic SCID, shows the
 path hints react to load, shows Mallory throttled while Alice is served, and lets the
 SCID expire. Then the bulk path: the mixer co-hosts a HORNET relay in a small HORNET
@@ -17,7 +18,9 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+import attrs
 import trio
 
 from hornet.circuit import Circuit, SetupTimeoutError
@@ -35,7 +38,7 @@ from hornet.mixer.node import OnionNode
 from hornet.mixer.protocol import Prices
 from hornet.mixer.ratelimit import Limit
 from hornet.mixer.scid import MIXER_NAMESPACE, decode_scid, format_scid
-from hornet.mixer.service import MixerService, open_mixer
+from hornet.mixer.service import RELAY_STATE_DB, MixerService, open_mixer
 from hornet.mixer.session import Wallet
 from hornet.mixer.transport import UdpEndpoint
 from hornet.testing.tap import TapNetwork
@@ -62,8 +65,8 @@ def _hint_line(hints: Hints, names: dict[bytes, str]) -> str:
 async def run_mixer_demo(out: Callable[[str], None]) -> int:
     """Run the tour, writing one line per event to ``out``; 0 if every check passed."""
     rng = secrets.SystemRandom()
-    carol_key, dave_key, alice_key, mallory_key = (
-        crypto.SecretKey.from_rng(rng) for _ in range(4))
+    carol_key, dave_key, buyer_key, alice_key, mallory_key = (
+        crypto.SecretKey.from_rng(rng) for _ in range(5))
     names = {carol_key.public_key: "carol(cln)", dave_key.public_key: "dave(eclair)"}
     directory: dict[bytes, tuple[str, int]] = {}
     failures: list[str] = []
@@ -99,7 +102,7 @@ async def run_mixer_demo(out: Callable[[str], None]) -> int:
                 entry: EntryRelay = await nursery.start(
                     lambda task_status: serve_entry_relay(
                         keys, hornet.directory, relay_sock.address, sock=relay_sock,
-                        task_status=task_status))
+                        state=Path(state_dir) / RELAY_STATE_DB, task_status=task_status))
                 service = MixerService(state.core, await udp(state.core.node_key),
                                        clock=time.time, on_circuit=entry.submit)
                 await nursery.start(service.serve)
@@ -110,16 +113,27 @@ async def run_mixer_demo(out: Callable[[str], None]) -> int:
                 out(f"mixer {mixer_id.hex()[:16]}… on udp {directory[mixer_id][1]}; peers carol "
                     "(CLN limits: 4/s, burst 4) and dave (Eclair: 10 per second)")
 
-                # 1. Buy credentials under a fresh identity.
+                # 1. Buy credentials. The wallet holds the mixer to the issuer keys the
+                # directory lists for it, so every buyer gets the same key. Buying and
+                # spending use two identities on two sockets: one identity or one socket
+                # for both would show the mixer which purchase the spends came from.
+                published = attrs.evolve(hornet.directory,
+                                         mixers=(state.core.listing(time.time()),))
+                wallet = Wallet.from_directory(published, mixer_id)
+                buyer = MixerClient.create(await udp(buyer_key, listed=False), buyer_key,
+                                           wallet, rng=rng)
+                await nursery.start(buyer.run)
+                await buyer.get_info()
+                bought = await buyer.buy(state.payments.mint(16, rng))
+                check(bought == 16, f"a voucher bought {bought} unit credentials under a "
+                      f"one-off identity {buyer_key.public_key.hex()[:12]}…")
                 alice = MixerClient.create(await udp(alice_key, listed=False), alice_key,
-                                           Wallet(mixer_id), rng=rng)
+                                           wallet, rng=rng)
                 await nursery.start(alice.run)
                 info = await alice.get_info()
                 out(f"1. alice (fresh id {alice_key.public_key.hex()[:12]}…) reads prices: "
                     f"message {info.prices.message}, SCID {info.prices.scid_register}, "
                     f"renewal {info.prices.scid_renew} credential(s)")
-                bought = await alice.buy(state.payments.mint(16, rng))
-                check(bought == 16, f"a voucher bought {bought} unit credentials")
 
                 # 2. A synthetic SCID and a reply through it.
                 registration = await alice.register_scid()
@@ -161,7 +175,8 @@ async def run_mixer_demo(out: Callable[[str], None]) -> int:
 
                 # 4. A greedy client is throttled, alice is not.
                 mallory = MixerClient.create(await udp(mallory_key, listed=False), mallory_key,
-                                             Wallet(mixer_id), rng=rng)
+                                             Wallet.from_directory(published, mixer_id),
+                                             rng=rng)
                 await nursery.start(mallory.run)
                 junk = create_onion_message(crypto.SecretKey.from_rng(rng).secret_bytes(),
                                             create_message_path(

@@ -15,8 +15,15 @@ around it, neither inside it:
    bounded queue; one task hands each to ``RelayNode.handle``, exactly as if it had
    arrived from the client's HORNET endpoint. A full queue drops and counts.
 
-So the only way to make this relay a circuit's first hop is to pay for that setup; the
-relay's replay filter makes a re-submitted (e.g. retried, idempotent) request harmless.
+So the only way to make this relay a circuit's first hop is to pay for that setup. The
+core hands a setup out once, when its spends are first recorded (a retried request gets
+the cached answer and injects nothing), and the relay's replay filter refuses a setup it
+has seen anyway.
+
+Restarts (SPEC.md §7.5): the relay's key derives from the mixer's master secret, so it
+is the same after a restart, and the relay keeps a state file (``state``; the mixer keeps
+it in its state directory): the restart generation mixed into SV, so FSes sealed before
+a crash no longer open, and the setup replay tags, committed before a setup is sent on.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import collections
 import logging
 from collections.abc import Callable
+from os import PathLike
 from typing import Final
 
 import attrs
@@ -34,6 +42,7 @@ from hornet.core.params import Params
 from hornet.directory import Directory, EpochKey, NodeKeys, RelayInfo
 from hornet.mixer.core import CircuitEntry, CircuitRequest, derive_relay_secrets
 from hornet.node.relay import RelayNode, RelayStatistics, serve_relay
+from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
 from hornet.transport.link import with_link
 
@@ -141,6 +150,7 @@ async def serve_entry_relay(
     directory: Directory,
     address: Address,
     *,
+    state: str | PathLike[str] | RelayState,
     network: Network | None = None,
     sock: DatagramSocket | None = None,
     setup_queue: int = DEFAULT_SETUP_QUEUE,
@@ -149,6 +159,9 @@ async def serve_entry_relay(
 ) -> None:
     """Run the mixer's relay on ``address`` until cancelled (``nursery.start`` gives the
     ``EntryRelay``). ``directory`` names the relays whose setups pass the gate.
+
+    ``state``: the relay's replay state (``hornet.node.state``; a path, opened and closed
+    here, or an open ``RelayState``). Keep it with the master secret the keys derive from.
 
     ``link``: the link layer (docs/spec-link.md) sits between the socket (bound here or
     given as ``sock``) and the gate, so the gate sees HORNET packets from authenticated
@@ -162,7 +175,8 @@ async def serve_entry_relay(
     async with trio.open_nursery() as nursery:
         node: RelayNode = await nursery.start(
             lambda task_status: serve_relay(keys, directory, sock.address, sock=gate,
-                                            link=False, task_status=task_status))
+                                            link=False, state=state,
+                                            task_status=task_status))
         entry = EntryRelay(node, send, counters)
         if directory.get(node.node_id) is None:
             log.warning("mixer relay %s is not in the directory", node.node_id.hex())

@@ -15,7 +15,7 @@ Strategy:
   ``u8 rate_limited ‖ 32-byte shared_secret_hash``.
 
 Invariants: pure codecs; decoders of untrusted bytes raise only ``MalformedInputError``;
-owner secrets are hidden from ``repr``.
+owner secrets, payment ids and issued MACs are hidden from ``repr``.
 """
 
 from __future__ import annotations
@@ -85,6 +85,11 @@ class Status(IntEnum):
 
 
 _PAID_KINDS: Final = frozenset({Kind.REGISTER, Kind.RENEW, Kind.HINTS, Kind.CIRCUIT})
+
+
+def _size(value: bytes) -> str:
+    """The ``repr`` of a field that may hold a secret: its length only."""
+    return f"<{len(value)} bytes>"
 
 
 # --------------------------------------------------------------------------------------
@@ -178,7 +183,8 @@ class Request:
 
     kind: Kind
     request_id: bytes
-    credential_request: bytes = b""
+    #: A BUY's issuance request carries the payment id, a bearer secret: size only.
+    credential_request: bytes = attrs.field(default=b"", repr=_size)
     target: bytes | None = None
     owner_hash: bytes | None = None
     scid: int | None = None
@@ -299,7 +305,8 @@ class Response:
     kind: Kind
     request_id: bytes
     status: Status
-    body: bytes = b""
+    #: A BUY or REISSUE body holds the new credentials' MACs: size only.
+    body: bytes = attrs.field(default=b"", repr=_size)
 
     def encode(self) -> bytes:
         return (bytes((PROTOCOL_VERSION, self.kind)) + self.request_id

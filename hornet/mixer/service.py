@@ -15,6 +15,7 @@ shorter than the spend verifications that fill the batch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -43,10 +44,12 @@ from hornet.mixer.core import CircuitRequest, MixerCore, Transmit
 from hornet.mixer.entry import EntryRelay, circuit_entry, relay_keys, serve_entry_relay
 from hornet.mixer.state import ScidStore, SpendLedger
 from hornet.mixer.transport import Transport, UdpEndpoint
+from hornet.node.state import RelayState
 
 KEYS_FILE = "mixer-keys.json"
 SPENT_DB = "credentials.sqlite"
 SCID_DB = "mixer.sqlite"
+RELAY_STATE_DB = "relay.state.sqlite"  # the co-hosted relay's replay state (SPEC.md §7.5)
 
 
 class MixerService:
@@ -185,6 +188,14 @@ def open_mixer(config: MixerConfig, state_dir: str | Path, *, now: float,
 # Command line
 
 
+def open_relay_state(config: MixerConfig) -> RelayState:
+    """The co-hosted relay's replay state, in the mixer's state directory (SPEC.md §7.5),
+    committed as durably as the mixer's own stores (``synchronous``)."""
+    assert config.state_dir is not None
+    return RelayState(Path(config.state_dir) / RELAY_STATE_DB,
+                      sync="normal" if config.synchronous == "NORMAL" else "full")
+
+
 def load_config_file(path: str | Path) -> MixerConfig:
     """Read a TOML (``.toml``) or JSON (anything else) config file (spec §8)."""
     path = Path(path)
@@ -218,15 +229,18 @@ async def _run(config: MixerConfig, out: Callable[[str], None]) -> None:
         endpoint = await UdpEndpoint.open(state.core.node_key.public_key, host, port,
                                           directory=directory)
         try:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            with (trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals,
+                  contextlib.ExitStack() as stack):
                 async with trio.open_nursery() as nursery:
                     on_circuit = None
                     relay_listen = config.relay_listen
                     if hornet_directory is not None and relay_listen is not None:
                         keys = relay_keys(state.master_secret)
+                        relay_state = open_relay_state(config)
+                        stack.callback(relay_state.close)
                         entry: EntryRelay = await nursery.start(
                             lambda task_status: serve_entry_relay(
-                                keys, hornet_directory, relay_listen,
+                                keys, hornet_directory, relay_listen, state=relay_state,
                                 setup_queue=config.relay_setup_queue, link=config.relay_link,
                                 task_status=task_status))
                         on_circuit = entry.submit
@@ -297,6 +311,7 @@ def mint_voucher(config_path: str, amount: int) -> str:
 
 
 __all__ = [
+    "RELAY_STATE_DB",
     "MixerService",
     "MixerState",
     "load_config_file",
@@ -304,4 +319,5 @@ __all__ = [
     "mint_voucher",
     "mixer_main",
     "open_mixer",
+    "open_relay_state",
 ]

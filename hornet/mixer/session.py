@@ -1,9 +1,11 @@
 """The client's half of the mixer protocol, sans-IO: build requests, read responses.
 
 Strategy:
-- A ``Wallet`` holds the credentials bought from one mixer and that mixer's verified,
-  signed issuer parameters. It is separate from the session so that a client can buy
-  under one identity and spend under another (the point of anonymous credentials).
+- A ``Wallet`` holds the credentials bought from one mixer and the issuer parameters
+  the directory commits that mixer to (``MixerListing``); the signed parameters the
+  mixer shows in INFO must equal them. It is separate from the session so that a
+  client can buy under one identity and spend under another (the point of anonymous
+  credentials): use one session per identity, each over its own connection.
 - A ``MixerSession`` is one identity talking to one mixer. Every request is an
   onion message whose final hop is the mixer, carrying one ``MIXER_REQUEST_TLV``
   record and a ``reply_path`` back to this identity (through ``reply_hops`` if set).
@@ -47,9 +49,12 @@ from hornet.core.onion_message import (
 from hornet.credentials.params import verify_issuer_params
 from hornet.credentials.scheme import Client, Credential, PendingRequest
 from hornet.credentials.transcript import Rng
+from hornet.directory import Directory, MixerListing
 from hornet.errors import (
+    IssuerKeyMismatchError,
     LocalProtocolError,
     MalformedInputError,
+    RemoteProtocolError,
     RequestRefusedError,
 )
 from hornet.mixer.hints import Hints
@@ -85,12 +90,37 @@ def _scalar(rng: Rng) -> bytes:
 
 @attrs.define
 class Wallet:
-    """Unit credentials bought from the mixer ``mixer_id`` (secret: keep it private)."""
+    """Unit credentials bought from one mixer, held to that mixer's directory listing
+    (secret: keep it private).
 
-    mixer_id: bytes
-    client: Client | None = attrs.field(default=None, repr=False)
+    The issuer parameters come from ``listing`` (the directory every client reads), never
+    from the mixer: INFO is only checked against them, and a mixer that shows anything
+    else is refused with ``IssuerKeyMismatchError`` before any purchase or spend. So a
+    mixer cannot hand one buyer an issuer key of its own and recognise that buyer's
+    spends later. ``fingerprints`` holds the epochs the mixer has shown and that matched.
+    """
+
+    listing: MixerListing
+    client: Client = attrs.field(init=False, repr=False)
     credentials: list[Credential] = attrs.field(factory=list, repr=False)
     fingerprints: dict[int, bytes] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        self.client = Client(self.listing.credential_params)
+        for public in self.listing.issuer_keys:
+            self.client.add_issuer_params(public)
+
+    @classmethod
+    def from_directory(cls, directory: Directory, mixer_id: bytes) -> Wallet:
+        """A wallet for the mixer ``mixer_id`` as ``directory`` lists it."""
+        listing = directory.mixer(mixer_id)
+        if listing is None:
+            raise LocalProtocolError("the directory lists no such mixer")
+        return cls(listing)
+
+    @property
+    def mixer_id(self) -> bytes:
+        return self.listing.node_id
 
     @property
     def balance(self) -> int:
@@ -99,25 +129,44 @@ class Wallet:
     def __len__(self) -> int:
         return len(self.credentials)
 
+    def commit(self, listing: MixerListing) -> None:
+        """Take a newer directory's listing of the same mixer (keys of later epochs).
+        An epoch both listings name must keep its key."""
+        if listing.node_id != self.mixer_id:
+            raise LocalProtocolError("the listing is for another mixer")
+        if listing.credential_params != self.listing.credential_params:
+            raise IssuerKeyMismatchError("the directory changed the mixer's credential "
+                                         "parameters")
+        for public in listing.issuer_keys:
+            known = self.listing.issuer_key(public.epoch)
+            if known is not None and known.encode() != public.encode():
+                raise IssuerKeyMismatchError("the directory changed an epoch's issuer key")
+        self.listing = listing
+        for public in listing.issuer_keys:
+            self.client.add_issuer_params(public)
+
     def learn(self, info: MixerInfo) -> None:
-        """Verify and adopt the issuer parameters the mixer published (signed by its key)."""
+        """Check the issuer parameters the mixer shows in INFO (signed by its node key)
+        against the directory's listing; adopt nothing unless all of them match."""
         if info.node_id != self.mixer_id:
             raise MalformedInputError("INFO names another mixer")
-        for signed in info.signed_params:
-            verified = verify_issuer_params(signed, self.mixer_id)
-            if self.client is None:
-                self.client = Client(verified.params)
-            elif verified.params != self.client.params:
-                raise MalformedInputError("mixer changed its credential parameters")
-            known = self.fingerprints.get(verified.public.epoch)
-            if known is not None and known != verified.fingerprint:
-                raise MalformedInputError("mixer changed an epoch's issuer parameters")
+        shown = [verify_issuer_params(signed, self.mixer_id) for signed in info.signed_params]
+        for verified in shown:
+            if verified.params != self.listing.credential_params:
+                raise IssuerKeyMismatchError(
+                    "the mixer's credential parameters differ from the directory's")
+            committed = self.listing.issuer_key(verified.public.epoch)
+            if committed is None:
+                raise IssuerKeyMismatchError(
+                    f"the directory lists no issuer key for epoch {verified.public.epoch}")
+            if committed.encode() != verified.public.encode():
+                raise IssuerKeyMismatchError(
+                    f"the mixer shows an issuer key for epoch {verified.public.epoch} "
+                    "that the directory does not list")
+        for verified in shown:
             self.fingerprints[verified.public.epoch] = verified.fingerprint
-            self.client.add_issuer_params(verified.public)
 
     def require_client(self) -> Client:
-        if self.client is None:
-            raise LocalProtocolError("ask the mixer for INFO first")
         return self.client
 
     def take(self, count: int) -> list[Credential]:
@@ -147,12 +196,13 @@ class ScidRegistration:
 
 @attrs.frozen
 class MixerReply:
-    """A response to one of our requests: ``result`` if OK, else ``error``."""
+    """A response to one of our requests: ``result`` if OK, else ``error`` (the mixer's
+    refusal, or our refusal of what it answered, e.g. ``IssuerKeyMismatchError``)."""
 
     request_id: bytes
     kind: Kind
     result: object = None
-    error: RequestRefusedError | None = None
+    error: RemoteProtocolError | None = None
 
 
 @attrs.frozen
@@ -285,7 +335,8 @@ class MixerSession:
         the one at ``now`` (default: the mixer's clock in its last INFO)."""
         client = self.wallet.require_client()
         params = client.params
-        epoch = params.epoch_at(self._prices().now if now is None else now)
+        info = self._prices()  # nothing is paid before an INFO that matched the directory
+        epoch = params.epoch_at(info.now if now is None else now)
         values = list(values) if values is not None else [params.unit_value] * params.issuance_k
         pending = client.issuance_request(values, payment_id, epoch=epoch, rng=rng)
         request = Request(Kind.BUY, self._new_call(Kind.BUY, rng),
@@ -296,6 +347,7 @@ class MixerSession:
         """ROLLOVER ``k`` unit credentials of the oldest epoch into the next epoch (free,
         value preserved; do it during the grace period). None if the wallet holds fewer
         than ``k`` credentials of an older epoch than the newest one it knows."""
+        self._prices()
         client = self.wallet.require_client()
         newest = max(self.wallet.fingerprints, default=None)
         k = client.params.k
@@ -423,13 +475,21 @@ class MixerSession:
             error = RequestRefusedError(f"mixer refused {response.kind.name}: "
                                         f"{response.status.name}", int(response.status))
             return MixerReply(response.request_id, response.kind, error=error)
-        return MixerReply(response.request_id, response.kind, self._result(call, response))
+        try:
+            result = self._result(call, response)
+        except RemoteProtocolError as exc:
+            return MixerReply(response.request_id, response.kind, error=exc)
+        return MixerReply(response.request_id, response.kind, result)
 
     def _result(self, call: _Call, response: Response) -> object:
         kind, body = response.kind, response.body
         if kind == Kind.INFO:
             info = MixerInfo.decode(body)
-            self.wallet.learn(info)
+            try:
+                self.wallet.learn(info)
+            except IssuerKeyMismatchError:
+                self.info = None  # no paid request until an INFO matches the directory
+                raise
             self.info = info
             return info
         if kind in (Kind.BUY, Kind.REISSUE):

@@ -24,6 +24,7 @@ import collections
 import logging
 import random
 from collections.abc import Callable
+from os import PathLike
 from typing import Final
 
 import attrs
@@ -32,7 +33,7 @@ import trio
 from hornet.core.relay import Deliver, Drop, Forward, Relay
 from hornet.directory import Directory, NodeKeys
 from hornet.node.admission import Admission, Limits, Verdict, install_kernel_filter
-from hornet.node.state import RelayState
+from hornet.node.state import RelayState, open_state
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
 from hornet.transport.link import with_link
 
@@ -209,6 +210,7 @@ async def serve_relay(
     directory: Directory,
     address: Address,
     *,
+    state: str | PathLike[str] | RelayState,
     network: Network | None = None,
     sock: DatagramSocket | None = None,
     on_deliver: Callable[[Deliver], None] | None = None,
@@ -216,7 +218,6 @@ async def serve_relay(
     queue: int | None = None,
     kernel_filter: bool = True,
     loss: float = 0.0,
-    state: RelayState | None = None,
     link: bool = True,
     task_status: trio.TaskStatus[RelayNode] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -227,8 +228,10 @@ async def serve_relay(
     per-neighbour rates, queue sizes and the setup puzzle policy (``Limits``); ``queue``
     overrides its data queue size; ``kernel_filter``: drop datagrams not shaped like link
     datagrams in the kernel (Linux, link layer on; ``admission.install_kernel_filter``).
-    ``state`` persists the restart generation and setup replay tags
-    (``hornet.node.state``); without it, a restart reopens the replay window.
+    ``state`` persists the restart generation and setup replay tags (SPEC.md §7.5): a
+    path (opened here, closed on exit) or an open ``RelayState`` (the caller's to close).
+    Keep one per node key, with the key file: a restart under the same key without it
+    would reopen the replay window.
     """
     if queue is not None:
         limits = attrs.evolve(limits or Limits(), queue=queue)
@@ -236,18 +239,19 @@ async def serve_relay(
     # Link layer (issue 5 part 4): encrypt under the node key unless link=False.
     sock = with_link(sock, keys.node_key, directory, link=link)
     try:
-        node = RelayNode(
-            keys,
-            directory,
-            sock,
-            limits=limits,
-            kernel_filter=kernel_filter,
-            on_deliver=on_deliver,
-            loss=loss,
-            state=state,
-        )
-        log.info("relay %s listening on %s:%d", node.node_id.hex(), *sock.address)
-        task_status.started(node)
-        await node.run()
+        with open_state(state) as relay_state:
+            node = RelayNode(
+                keys,
+                directory,
+                sock,
+                limits=limits,
+                kernel_filter=kernel_filter,
+                on_deliver=on_deliver,
+                loss=loss,
+                state=relay_state,
+            )
+            log.info("relay %s listening on %s:%d", node.node_id.hex(), *sock.address)
+            task_status.started(node)
+            await node.run()
     finally:
         sock.close()

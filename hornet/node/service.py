@@ -11,6 +11,16 @@ connection's link, so the handler sees one uninterrupted circuit.
 is not in the directory, reachable only through the descriptor it reports with
 ``task_status.started``.
 
+Restarts (SPEC.md §7.5). A listed destination keeps its node key across restarts, so
+``serve`` requires a state file (``state``, ``hornet.node.state``), exactly as ``hornet
+relay`` keeps one: the restart generation mixed into SV makes every FS sealed before a
+crash fail to open after it, so neither a recorded data packet nor a fresh
+``DestinationSession`` under a pre-crash key can exist in the new process (and no reply
+is ever sealed again under a pre-crash (key, nonce)); the persisted setup replay tags
+make a recorded setup go unanswered. A hidden destination persists nothing: its
+descriptor key and rendezvous circuit are drawn afresh at each start, so nothing sealed
+before a crash opens after it.
+
 Tables (sessions per underlying circuit, connections) are bounded LRUs; when full, the
 oldest is forgotten, and new connections beyond ``max_connections`` are refused.
 """
@@ -22,6 +32,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from os import PathLike
 from typing import Any, Final
 
 import attrs
@@ -37,6 +48,7 @@ from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
 from hornet.directory import Directory, NodeKeys
 from hornet.errors import HornetError
 from hornet.node.relay import RelayNode, serve_relay
+from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 from hornet.transport.link import with_link
 
@@ -163,6 +175,7 @@ async def serve(
     address: Address,
     handler: Handler,
     *,
+    state: str | PathLike[str] | RelayState,
     handler_nursery: trio.Nursery | None = None,
     network: Network | None = None,
     sock: DatagramSocket | None = None,
@@ -176,7 +189,10 @@ async def serve(
 ) -> None:
     """Accept circuits to this node (listed in ``directory``) and run ``handler`` on each.
 
-    ``link``: link encryption, as in ``serve_relay``."""
+    ``state``: the node's replay state (SPEC.md §7.5), one file per node key: a path
+    (opened here, closed on exit) or an open ``RelayState`` (the caller's to close).
+    Keep it with the key file: a restart under the same key with a new or missing state
+    file reopens the replay window. ``link``: link encryption, as in ``serve_relay``."""
     rng = rng or runtime_rng()
     params = directory.params
     dropped: collections.Counter[str] = collections.Counter()
@@ -219,6 +235,7 @@ async def serve(
                 link=link,
                 on_deliver=on_deliver,
                 queue=queue,
+                state=state,
                 task_status=task_status,
             )
         )

@@ -11,12 +11,18 @@ SQLite in WAL mode, the embedded default. A relay opens it before it serves:
    (it is in the WAL file, in the OS's cache), not a power loss; ``sync="full"`` adds an
    fsync per commit for that.
 Tags of key epochs that can no longer be used are deleted (``prune``).
+
+Every node kind that keeps its node key across restarts keeps one such file: ``hornet
+relay`` (config ``state``), destinations (``serve(..., state=)``) and the mixer's relay
+(``serve_entry_relay(..., state=)``, in the mixer's state directory).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from os import PathLike
 from pathlib import Path
 from typing import Final
 
@@ -30,7 +36,7 @@ _SYNC: Final = {"normal": "NORMAL", "full": "FULL"}
 class RelayState:
     """The state file of one relay. Not thread-safe: one relay process owns it."""
 
-    def __init__(self, path: str | Path, *, sync: str = "normal") -> None:
+    def __init__(self, path: str | PathLike[str], *, sync: str = "normal") -> None:
         if sync not in _SYNC:
             raise ConfigError(f"state sync must be one of {sorted(_SYNC)}, got {sync!r}")
         self.path = Path(path)
@@ -97,3 +103,17 @@ class RelayState:
 
     def close(self) -> None:
         self._db.close()
+
+
+@contextlib.contextmanager
+def open_state(state: str | PathLike[str] | RelayState) -> Iterator[RelayState]:
+    """``state`` as an open ``RelayState``: a path is opened here and closed on exit; an
+    open ``RelayState`` stays the caller's to close."""
+    if isinstance(state, RelayState):
+        yield state
+        return
+    opened = RelayState(state)
+    try:
+        yield opened
+    finally:
+        opened.close()

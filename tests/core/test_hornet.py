@@ -432,3 +432,47 @@ def test_end_to_end_frame_is_seq_then_aes256gcm_under_the_hmac_derived_key() -> 
     assert plain[:3] == bytes((0x00,)) + len(b"watchtower blob").to_bytes(2, "big")
     assert plain[3:18] == b"watchtower blob"
     assert plain[18:] == bytes(len(plain) - 18)
+
+
+def test_the_destination_keys_its_gcm_and_ctr_layers_apart() -> None:
+    """SPEC §3.3 and §5.4 byte for byte, with an independent AES: one s'_D, two modes.
+
+    The destination removes its forward layer with AES-GCM and adds its backward layer
+    with AES-CTR, both under keys from s'_D. GCM must use gcm = AES_s(8), CTR enc = AES_s(6),
+    and GCM must not open under enc: no key serves both modes.
+    """
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from hornet.core.circuit import ReplayWindow, e2e_aead, open_frame
+
+    net = SimNetwork(4, Params(profile=Profile.HARDENED), seed=0x6C5)
+    p = net.params
+    source, dest = open_session(net, [0, 1], [2, 3])
+    trip = net.deliver(source.seal(b"two modes", 2, net.rng), 2)
+    s = trip.delivered.session_secret
+    ecb = Cipher(algorithms.AES(s), modes.ECB()).encryptor()
+    derived = ecb.update(b"".join(i.to_bytes(16, "big") for i in range(1, 9)))
+    prp, enc, gcm = derived[64:80], derived[80:96], derived[112:128]
+    prp_ecb = Cipher(algorithms.AES(prp), modes.ECB())
+
+    # Forward: what D received, opened as §5.4 says, under gcm and not under enc.
+    packet = trip.hops[-1].packet
+    ahdr_end = CHDR_LEN + p.ahdr_len
+    iv = prp_ecb.decryptor().update(packet[2:CHDR_LEN])
+    sealed = packet[ahdr_end + p.tag_array_len :] + packet[ahdr_end : ahdr_end + 16]
+    rest = packet[ahdr_end + 16 : ahdr_end + p.tag_array_len]
+    assert AESGCM(gcm).decrypt(iv[:12], sealed, rest) == trip.delivered.message
+    with pytest.raises(InvalidTag):
+        AESGCM(enc).decrypt(iv[:12], sealed, rest)
+
+    # Backward: D's layer is CTR under enc from the arriving IV, PRP(IV) leaving.
+    out = dest.seal(b"back", net.rng)
+    iv_out = out.packet[2:CHDR_LEN]
+    iv_in = prp_ecb.decryptor().update(iv_out)
+    layer = out.packet[ahdr_end + p.tag_array_len :]
+    message = Cipher(algorithms.AES(enc), modes.CTR(iv_in)).encryptor().update(layer)
+    frame = open_frame(e2e_aead(s, backward=True), message, ReplayWindow())
+    assert frame.body == b"back"
+    assert gcm != enc

@@ -85,9 +85,14 @@ class Kit:
         actions += self.core.poll(self.now)
         return [a for a in actions if isinstance(a, Transmit)]
 
+    def wallet(self) -> Wallet:
+        """An empty wallet holding this mixer to its listing (as a directory publishes it)."""
+        return Wallet(self.core.listing(self.now))
+
     def session(self, *, wallet: Wallet | None = None) -> MixerSession:
         identity = crypto.SecretKey.from_rng(self.rng)
-        return MixerSession.create(identity, wallet or Wallet(self.mixer_id), self.rng)
+        return MixerSession.create(identity, wallet if wallet is not None else self.wallet(),
+                                   self.rng)
 
     def call(self, session: MixerSession, request: tuple[bytes, Any]) -> MixerReply:
         """Send a request from ``session`` and feed the mixer's answer back to it."""

@@ -122,6 +122,29 @@ def test_a_paid_circuit_request_hands_out_exactly_its_setup(tmp_path: Path) -> N
     assert kit.core.statistics()["request_circuit"] == 1
 
 
+def test_a_replayed_circuit_request_is_answered_from_the_cache_and_injects_nothing(
+        tmp_path: Path) -> None:
+    """The attack: record a paid CIRCUIT request and send the same bytes again, to the
+    running mixer and to the mixer restarted on the same stores. Each replay gets the
+    cached OK; none hands the setup out again."""
+    kit = make_kit(tmp_path, config=_circuit_config(), entry=_entry_of)
+    session = kit.funded_session()
+    setup = _setup_packet(kit)
+    _, outgoing = session.circuit_request(setup, kit.rng)
+
+    def replay() -> tuple[int, int]:
+        actions = kit.core.handle(session.node_id, outgoing.message, kit.now, kit.rng)
+        actions += kit.core.flush(kit.now)
+        answers = sum(1 for a in actions if isinstance(a, Transmit) and a.peer == session.node_id)
+        return answers, sum(1 for a in actions if isinstance(a, CircuitRequest))
+
+    assert replay() == (1, 1)  # the request itself: answered, its setup handed out
+    assert replay() == (1, 0)  # the same bytes again
+    kit.restart()
+    assert replay() == (1, 0)  # after a restart
+    assert kit.core.statistics()["circuit_retries_answered_from_cache"] == 1
+
+
 @pytest.mark.parametrize(("mangle", "status"), [
     (lambda s: s[:-1], Status.MALFORMED),
     (lambda s: bytes((TYPE_SETUP + 1,)) + s[1:], Status.MALFORMED),
@@ -211,8 +234,8 @@ class World:
 
     async def client(self, wallet: Wallet | None = None, *, funded: int = 8) -> MixerClient:
         key = crypto.SecretKey.from_rng(self.rng)
-        client = MixerClient.create(self.hub.endpoint(key.public_key), key,
-                                    wallet or Wallet(self.kit.mixer_id), rng=self.rng)
+        chosen = wallet if wallet is not None else Wallet(self.kit.core.listing(unix_now()))
+        client = MixerClient.create(self.hub.endpoint(key.public_key), key, chosen, rng=self.rng)
         await self.nursery.start(client.run)
         await client.get_info()
         issuance_k = self.kit.config.credential_params.issuance_k
@@ -241,6 +264,7 @@ async def world(tmp_path: Path, **config: object) -> AsyncIterator[World]:
                              extra_relays=[mixer_relay]) as net, trio.open_nursery() as nursery:
         entry: EntryRelay = await nursery.start(
             lambda task_status: serve_entry_relay(keys, net.directory, sock.address, sock=sock,
+                                                  state=tmp_path / "relay.state.sqlite",
                                                   task_status=task_status))
         service = MixerService(kit.core, hub.endpoint(kit.mixer_id), clock=unix_now,
                                rng=kit.rng, on_circuit=entry.submit)
@@ -315,7 +339,7 @@ async def test_credentials_restored_from_a_backup_are_refused_as_a_double_spend(
         tmp_path: Path, autojump_clock: trio.testing.MockClock) -> None:
     async with world(tmp_path) as w:
         first = await w.client()
-        backup = Wallet(w.kit.mixer_id, client=first.wallet.client,
+        backup = Wallet(first.wallet.listing,
                         credentials=list(first.wallet.credentials),
                         fingerprints=dict(first.wallet.fingerprints))
         async with first.open_circuit(w.net.directory, w.net.service_id,

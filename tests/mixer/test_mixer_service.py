@@ -15,7 +15,6 @@ from hornet.mixer.client import MixerClient
 from hornet.mixer.config import PeerConfig
 from hornet.mixer.node import OnionNode
 from hornet.mixer.service import MixerService
-from hornet.mixer.session import Wallet
 from hornet.mixer.transport import MemoryHub
 
 APP_TLV = 77_771
@@ -34,7 +33,7 @@ async def _world(tmp_path: Path, nursery: trio.Nursery, **config: object):  # ty
     await nursery.start(dest.run)
     client_key = crypto.SecretKey.from_rng(rng)
     client = MixerClient.create(hub.endpoint(client_key.public_key), client_key,
-                                Wallet(kit.mixer_id), rng=rng)
+                                kit.wallet(), rng=rng)
     await nursery.start(client.run)
     return kit, hub, service, dest, client, rng
 

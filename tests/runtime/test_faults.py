@@ -149,6 +149,7 @@ async def test_a_relay_killed_and_restarted_mid_circuit_is_rebuilt_around(
                 directory,
                 relays.service_address,
                 _echo,
+                state=relays.tmp / "service.state.sqlite",
                 task_status=task_status,
             )
         )
@@ -193,6 +194,7 @@ async def test_a_pinned_entry_relay_that_stays_dead_gives_a_clear_error(
                 directory,
                 relays.service_address,
                 _echo,
+                state=relays.tmp / "service.state.sqlite",
                 task_status=task_status,
             )
         )
@@ -324,6 +326,7 @@ async def test_reliable_mode_delivers_everything_in_order_over_a_lossy_reorderin
                     directory,
                     relays.service_address,
                     sink,
+                    state=relays.tmp / "service.state.sqlite",
                     task_status=task_status,
                 )
             )

@@ -45,7 +45,11 @@ class _Net:
 
 @asynccontextmanager
 async def _network(
-    mem: MemoryNetwork, n: int, limits: Limits, handler: hornet.node.service.Handler
+    mem: MemoryNetwork,
+    n: int,
+    limits: Limits,
+    handler: hornet.node.service.Handler,
+    state: Path,
 ) -> AsyncIterator[_Net]:
     rng = random.Random(21)
     keys = [NodeKeys.generate(rng) for _ in range(n + 1)]
@@ -59,7 +63,13 @@ async def _network(
             relays.append(
                 await nursery.start(
                     lambda task_status, k=k, s=s: serve_relay(
-                        k, directory, s.address, sock=s, limits=limits, task_status=task_status
+                        k,
+                        directory,
+                        s.address,
+                        sock=s,
+                        limits=limits,
+                        state=state.with_name(f"relay{s.address[1]}.state"),
+                        task_status=task_status,
                     )
                 )
             )
@@ -70,6 +80,7 @@ async def _network(
                 socks[n].address,
                 handler,
                 sock=socks[n],
+                state=state,
                 task_status=task_status,
             )
         )
@@ -105,7 +116,7 @@ async def _drain(sock: DatagramSocket) -> None:
 
 
 async def test_a_setup_flood_does_not_stop_data_and_solved_setups_still_get_in(
-    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     received: list[bytes] = []
 
@@ -115,7 +126,7 @@ async def test_a_setup_flood_does_not_stop_data_and_solved_setups_still_get_in(
 
     limits = Limits(setup_capacity=50.0, puzzle_base=4, puzzle_max=12)
     mem = MemoryNetwork(queue=4096)
-    async with _network(mem, 4, limits, sink) as net:
+    async with _network(mem, 4, limits, sink, tmp_path / "service.state.sqlite") as net:
         victim = net.relays[0]
         entry = Entry(net.directory.get(victim.node_id))  # type: ignore[arg-type]
         flood = _unsolved_setups(net.directory, 10)

@@ -203,7 +203,7 @@ async def test_a_relay_configured_with_link_false_serves_clients_without_link(
             await nursery.start(
                 lambda task_status: serve(
                     service_keys, directory, infos[1].address, echo, link=False,
-                    task_status=task_status,
+                    state=tmp_path / "service.state.sqlite", task_status=task_status,
                 )
             )
             with trio.fail_after(30):

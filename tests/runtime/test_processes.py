@@ -79,6 +79,7 @@ def process_network(
 
 async def test_circuit_through_relay_processes(
     process_network: tuple[Directory, NodeKeys, list[subprocess.Popen[str]]],
+    tmp_path: Path,
 ) -> None:
     directory, service_keys, procs = process_network
 
@@ -91,7 +92,12 @@ async def test_circuit_through_relay_processes(
     async with trio.open_nursery() as nursery:
         await nursery.start(
             lambda task_status: serve(
-                service_keys, directory, address.address, echo, task_status=task_status
+                service_keys,
+                directory,
+                address.address,
+                echo,
+                state=tmp_path / "service.state.sqlite",
+                task_status=task_status,
             )
         )
         with trio.fail_after(30):
