@@ -8,7 +8,6 @@ class DataPlane:
         *,
         max_hops: int,
         hardened: bool,
-        authenticated_tags: bool,
         epoch_s: int,
         skew: int,
         fs_tail: int,
@@ -28,8 +27,7 @@ class ForwardOnion:
         self,
         *,
         hardened: bool,
-        authenticated_tags: bool,
-        hop_keys: list[tuple[bytes, bytes, bytes]],
+        hop_keys: list[tuple[bytes, bytes, bytes, bytes]],
         max_hops: int,
     ) -> None: ...
     def wrap(self, iv: bytes, message: bytes, padding: bytes) -> tuple[bytes, bytes, bytes]: ...

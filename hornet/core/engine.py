@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 EngineName = Literal["native", "python"]
 ENGINES: Final = ("native", "python")
 
-#: The hardened profile's GCM takes the rest of the tag array as associated data.
-AUTHENTICATED_TAG_ARRAY: Final = False
-
 try:
     from hornet import _native as native
 except ImportError:  # built without a Rust toolchain: the reference engine only
@@ -103,8 +100,7 @@ def forward_onion(
         return onion.ForwardOnion(profile, hop_keys, max_hops)
     return native.ForwardOnion(
         hardened=profile is Profile.HARDENED,
-        authenticated_tags=AUTHENTICATED_TAG_ARRAY,
-        hop_keys=[(k.prp, k.enc, k.tag) for k in hop_keys],
+        hop_keys=[(k.prp, k.enc, k.tag, k.gcm) for k in hop_keys],
         max_hops=max_hops,
     )
 
@@ -133,7 +129,6 @@ def data_plane(
     return native.DataPlane(
         max_hops=max_hops,
         hardened=hardened,
-        authenticated_tags=AUTHENTICATED_TAG_ARRAY,
         epoch_s=epoch_s,
         skew=skew,
         fs_tail=fs_tail,

@@ -15,24 +15,27 @@ pub const FLAG_DELIVER: u8 = 0x02;
 pub const FLAG_RENDEZVOUS: u8 = 0x04;
 const KNOWN_FLAGS: u8 = FLAG_BACKWARD | FLAG_DELIVER | FLAG_RENDEZVOUS;
 
-/// HORNET's per-hop keys from s: mac, prg0, prg1, prg2, prp, enc, tag = AES_s(1..7).
+/// HORNET's per-hop keys from s: mac, prg0, prg1, prg2, prp, enc, tag, gcm = AES_s(1..8).
+/// `enc` keys AES-CTR layers only, `gcm` the hardened profile's AES-GCM layers only.
 pub struct HopKeys {
     pub mac: Block,
     pub prg2: Block,
     pub prp: Block,
     pub enc: Block,
     pub tag: Block,
+    pub gcm: Block,
 }
 
 impl HopKeys {
     pub fn new(s: &[u8]) -> Self {
-        let [mac, _prg0, _prg1, prg2, prp, enc, tag] = derive_keys::<7>(s);
+        let [mac, _prg0, _prg1, prg2, prp, enc, tag, gcm] = derive_keys::<8>(s);
         HopKeys {
             mac,
             prg2,
             prp,
             enc,
             tag,
+            gcm,
         }
     }
 }

@@ -21,8 +21,8 @@ use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyTuple};
 
-use crate::onion::Layer;
-use crate::primitives::{Gcm256, K, TAG_LEN};
+use crate::onion::{CtrLayer, Layer};
+use crate::primitives::{Aes, Gcm256, K, TAG_LEN};
 use crate::relay::{Config, Outcome, CHDR_LEN, TYPE_DATA, TYPE_DATA_NESTED};
 use crate::replay::DataReplayFilter;
 
@@ -72,12 +72,11 @@ struct DataPlane {
 #[pymethods]
 impl DataPlane {
     #[new]
-    #[pyo3(signature = (*, max_hops, hardened, authenticated_tags, epoch_s, skew, fs_tail, cache_size, replay_filter))]
+    #[pyo3(signature = (*, max_hops, hardened, epoch_s, skew, fs_tail, cache_size, replay_filter))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         max_hops: usize,
         hardened: bool,
-        authenticated_tags: bool,
         epoch_s: i64,
         skew: i64,
         fs_tail: i64,
@@ -101,7 +100,6 @@ impl DataPlane {
         let cfg = Config {
             max_hops,
             hardened,
-            authenticated_tags,
             epoch_s,
             skew,
             fs_tail,
@@ -200,19 +198,22 @@ impl DataPlane {
     }
 }
 
-fn layers_from(py: Python<'_>, keys: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>) -> PyResult<Vec<Layer>> {
+/// One hop's keys as the Python side hands them over: (prp, enc, tag, gcm), 16 bytes each.
+type KeyTuple = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+fn layers_from(py: Python<'_>, keys: Vec<KeyTuple>) -> PyResult<Vec<Layer>> {
     keys.iter()
-        .map(|(prp, enc, tag)| {
-            if prp.len() != K || enc.len() != K || tag.len() != K {
+        .map(|(prp, enc, tag, gcm)| {
+            if [prp, enc, tag, gcm].iter().any(|k| k.len() != K) {
                 return Err(local_error(py, "hop keys are 16 bytes each"));
             }
-            Ok(Layer::from_keys(prp, enc, tag))
+            Ok(Layer::from_keys(prp, enc, tag, gcm))
         })
         .collect()
 }
 
 /// The source's forward onion (`hornet.core.onion.ForwardOnion`), from each hop's
-/// (prp, enc, tag) keys in path order.
+/// (prp, enc, tag, gcm) keys in path order.
 #[pyclass(module = "hornet._native")]
 struct ForwardOnion {
     inner: onion::ForwardOnion,
@@ -221,12 +222,11 @@ struct ForwardOnion {
 #[pymethods]
 impl ForwardOnion {
     #[new]
-    #[pyo3(signature = (*, hardened, authenticated_tags, hop_keys, max_hops))]
+    #[pyo3(signature = (*, hardened, hop_keys, max_hops))]
     fn new(
         py: Python<'_>,
         hardened: bool,
-        authenticated_tags: bool,
-        hop_keys: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
+        hop_keys: Vec<KeyTuple>,
         max_hops: usize,
     ) -> PyResult<Self> {
         if hop_keys.is_empty() || hop_keys.len() > max_hops || max_hops > 16 {
@@ -236,7 +236,6 @@ impl ForwardOnion {
         Ok(ForwardOnion {
             inner: onion::ForwardOnion {
                 hardened,
-                authenticated_tags,
                 layers,
                 max_hops,
             },
@@ -289,15 +288,18 @@ struct BackwardOnion {
 impl BackwardOnion {
     #[new]
     fn new(py: Python<'_>, hop_keys: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<Self> {
-        let keys = hop_keys
-            .into_iter()
-            .rev()
-            .map(|(p, e)| (p, e.clone(), e))
-            .collect();
+        let mut layers = Vec::with_capacity(hop_keys.len());
+        for (prp, enc) in hop_keys.iter().rev() {
+            if prp.len() != K || enc.len() != K {
+                return Err(local_error(py, "hop keys are 16 bytes each"));
+            }
+            layers.push(CtrLayer {
+                prp: Aes::new(prp),
+                enc: Aes::new(enc),
+            });
+        }
         Ok(BackwardOnion {
-            inner: onion::BackwardOnion {
-                layers: layers_from(py, keys)?,
-            },
+            inner: onion::BackwardOnion { layers },
         })
     }
 

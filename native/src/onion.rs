@@ -1,7 +1,7 @@
 //! Data-payload onion layers (HORNET §4.4.2) in both profiles, as `hornet/core/onion.py`.
 //!
 //! PAPER: ADD_LAYER(IV, O) = (PRP(IV), AES-CTR_enc(IV, O)); REMOVE_LAYER inverts it.
-//! HARDENED, forward: hop i opens AES-128-GCM_enc(IV'[0:12]) over O with tag T[0:16] and
+//! HARDENED, forward: hop i opens AES-128-GCM_gcm(IV'[0:12]) over O with tag T[0:16] and
 //! associated data rest = T[16:r·16] (the authenticated tag array: every byte of T is
 //! covered at the next honest hop), then passes on T' = (rest ‖ 0^16) ⊕ CTR_tag(IV').
 //! The source seals inside-out, so it knows T_{i+1} before it computes tag_i.
@@ -19,19 +19,14 @@ pub struct Layer {
 
 impl Layer {
     pub fn new(keys: &HopKeys) -> Self {
-        Layer {
-            prp: Aes::new(&keys.prp),
-            enc: Aes::new(&keys.enc),
-            gcm: Gcm128::new(&keys.enc),
-            tag: Aes::new(&keys.tag),
-        }
+        Layer::from_keys(&keys.prp, &keys.enc, &keys.tag, &keys.gcm)
     }
 
-    pub fn from_keys(prp: &[u8], enc: &[u8], tag: &[u8]) -> Self {
+    pub fn from_keys(prp: &[u8], enc: &[u8], tag: &[u8], gcm: &[u8]) -> Self {
         Layer {
             prp: Aes::new(prp),
             enc: Aes::new(enc),
-            gcm: Gcm128::new(enc),
+            gcm: Gcm128::new(gcm),
             tag: Aes::new(tag),
         }
     }
@@ -40,7 +35,6 @@ impl Layer {
 /// The source's forward onion: (IV_0, T_0, O_0) from the innermost IV and the message.
 pub struct ForwardOnion {
     pub hardened: bool,
-    pub authenticated_tags: bool,
     pub layers: Vec<Layer>,
     pub max_hops: usize,
 }
@@ -79,42 +73,34 @@ impl ForwardOnion {
             phi.extend_from_slice(&[0u8; TAG_LEN]);
             xor_into(&mut phi, &stream[(self.max_hops - 1 - i) * TAG_LEN..]);
         }
-        // T_{l-1} = tag ‖ padding ‖ φ; its rest is known before its tag.
+        // Inside out: rest_{l−1} = padding ‖ φ; tag_i = GCM(O, aad = rest_i); then
+        // rest_{i−1} = (tag_i ‖ rest_i)[0:(r−1)·16] ⊕ X_{i−1}[0:(r−1)·16].
         let mut tags = vec![0u8; size];
         tags[TAG_LEN..TAG_LEN + padding.len()].copy_from_slice(padding);
         tags[TAG_LEN + padding.len()..].copy_from_slice(&phi);
-        if self.authenticated_tags {
-            for i in (0..hops).rev() {
-                if i + 1 < hops {
-                    // rest_i = T_{i+1}[0:(r−1)16] ⊕ X_i[0:(r−1)16]
-                    let mut rest = tags[..body].to_vec();
-                    xor_into(&mut rest, &streams[i][..body]);
-                    tags[TAG_LEN..].copy_from_slice(&rest);
-                }
-                let tag = self.layers[i].gcm.seal(&ivs[i], &tags[TAG_LEN..], message);
-                tags[..TAG_LEN].copy_from_slice(&tag);
-            }
-        } else {
-            let mut hop_tags = vec![[0u8; K]; hops];
-            for i in (0..hops).rev() {
-                hop_tags[i] = self.layers[i].gcm.seal(&ivs[i], &[], message);
-            }
-            tags[..TAG_LEN].copy_from_slice(&hop_tags[hops - 1]);
-            for i in (0..hops - 1).rev() {
+        for i in (0..hops).rev() {
+            let tag = self.layers[i].gcm.seal(&ivs[i], &tags[TAG_LEN..], message);
+            tags[..TAG_LEN].copy_from_slice(&tag);
+            if i > 0 {
                 let mut rest = tags[..body].to_vec();
-                xor_into(&mut rest, &streams[i][..body]);
+                xor_into(&mut rest, &streams[i - 1][..body]);
                 tags[TAG_LEN..].copy_from_slice(&rest);
-                tags[..TAG_LEN].copy_from_slice(&hop_tags[i]);
             }
         }
         (iv, tags)
     }
 }
 
+/// One backward layer's contexts (AES-CTR layers only).
+pub struct CtrLayer {
+    pub prp: Aes,
+    pub enc: Aes,
+}
+
 /// The source's view of a backward path: removes the layers in reverse order of adding.
 pub struct BackwardOnion {
     /// Last-added layer first.
-    pub layers: Vec<Layer>,
+    pub layers: Vec<CtrLayer>,
 }
 
 impl BackwardOnion {

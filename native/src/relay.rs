@@ -67,7 +67,6 @@ type Bucket = Vec<(Box<[u8]>, Circuit)>;
 pub struct Config {
     pub max_hops: usize,
     pub hardened: bool,
-    pub authenticated_tags: bool,
     pub epoch_s: i64,
     pub skew: i64,
     pub fs_tail: i64,
@@ -337,12 +336,11 @@ fn remove_or_add_layer(
     let t_start = out.len();
     if cfg.hardened {
         let (tag, rest) = tag_array.split_at(TAG_LEN);
-        let aad: &[u8] = if cfg.authenticated_tags { rest } else { &[] };
         out.extend_from_slice(rest);
         out.extend_from_slice(&[0u8; TAG_LEN]);
         let p_start = out.len();
         out.extend_from_slice(payload_in);
-        if !layer.gcm.open(&iv, aad, &mut out[p_start..], tag) {
+        if !layer.gcm.open(&iv, rest, &mut out[p_start..], tag) {
             return Outcome::Drop(Reason::Integrity);
         }
         layer.tag.ctr_xor(&iv, &mut out[t_start..p_start]);
