@@ -221,7 +221,7 @@ class RelayTarget(Target):
                 self.bound(f"relay{i}.new_setup_tags", len(tags), 65, sizes)
             data_filter = getattr(relay, "data_filter", None)
             if data_filter is not None:
-                limit = data_filter.max_windows * (1 << data_filter.bits_log2) // 8
+                limit = data_filter.max_bytes
                 self.bound(f"relay{i}.data_filter_bytes", data_filter.memory_bytes, limit, sizes)
         return sizes
 
@@ -737,8 +737,12 @@ class LinkTarget(Target):
         ):
             stats = endpoint.statistics()
             config = endpoint.config
-            self.bound(f"{label}.peers", stats.peers, config.max_peers, sizes)
-            self.bound(f"{label}.half_open", stats.half_open, config.max_half_open, sizes)
+            # Relay peers (listed addresses) come on top of the client bounds.
+            relays = len(self.keys)
+            self.bound(f"{label}.peers", stats.peers, config.max_peers + relays, sizes)
+            self.bound(
+                f"{label}.half_open", stats.half_open, config.max_half_open + relays, sizes
+            )
             self.bound(
                 f"{label}.queued", stats.queued, config.max_queue * max(1, stats.peers), sizes
             )

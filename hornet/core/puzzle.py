@@ -10,8 +10,9 @@ where the bound CHDR is the CHDR with the 11 puzzle bytes zeroed (what the Sphin
 cover and what relays forward) and X is the Sphinx ephemeral key at the entry relay
 (``packet[19:52]``: SHDR = version (1) ‖ X (33) ‖ ...). A packet is solved at difficulty
 d when the digest's first d bits are zero. Binding X ties the work to one setup: X fixes
-the Sphinx shared secret, so a solved packet cannot be reused for another setup, and a
-replay of the same one is caught by the core's replay filter (keyed by X) before ECDH.
+the Sphinx shared secret, so a solved packet cannot be reused for another setup; the
+entry relay's admission remembers the X of each setup it admitted under a puzzle, so a
+copy of the same one is refused before the ECDH (``hornet.node.admission``).
 
 Rules:
 1. Pure functions: no clock, no randomness. ``solve`` searches nonces from a counter the

@@ -70,6 +70,31 @@ class BloomFilter:
         self.count = count
 
 
+class _Window:
+    """One EXP window's filter: a list of bit arrays ("slices"), the newest last.
+
+    New packets go into the newest slice; a packet is a replay if any slice has all four
+    of its bits set. When the newest slice holds ``room`` more packets no longer, a slice
+    twice its size follows it (if the memory bound allows).
+    """
+
+    __slots__ = ("bits", "older", "room", "shift")
+
+    def __init__(self, bits_log2: int, bits_per_packet: int) -> None:
+        self.older: tuple[tuple[bytearray, int], ...] = ()
+        self.bits = bytearray(1 << (bits_log2 - 3))
+        self.shift = 32 - (bits_log2 - 3)  # a u32's top bits_log2 − 3 bits index a byte
+        self.room = (1 << bits_log2) // bits_per_packet
+
+    @property
+    def bits_log2(self) -> int:
+        return 35 - self.shift
+
+    @property
+    def memory_bytes(self) -> int:
+        return len(self.bits) + sum(len(bits) for bits, _ in self.older)
+
+
 class DataReplayFilter:
     """Per-EXP-window filter over (FS, IV) for data packets (hardened profile, SPEC.md §7.4).
 
@@ -77,57 +102,107 @@ class DataReplayFilter:
     circuit's own key: distinct (FS, IV) pairs give independent pseudo-random 128-bit
     values, so the four probes are four 32-bit slices of it and no hashing is needed.
     Packets are filed under their circuit's EXP window (``window_s`` seconds); a window's
-    bits are freed once every EXP in it has passed (plus the tolerated skew), so memory
-    is at most ``max_windows × 2^bits_log2 / 8`` bytes however many packets arrive. With k = 4
-    probes and n packets in one window the false-positive rate is (1 − e^(−4n/m))⁴: at
-    m/n = 40 bits per packet about 8·10⁻⁵. A false positive drops one fresh packet;
-    a replay within its EXP is never accepted.
+    bits are freed once every EXP in it has passed (plus the tolerated skew).
+
+    A window's filter grows with the packets it holds, so that one busy neighbour cannot
+    saturate the filter that other circuits of the window share: it starts as one slice
+    of ``2^bits_log2`` bits, and each slice takes ``2^L / bits_per_packet`` packets (its
+    false-positive rate then reaches (1 − e^(−4/bits_per_packet))⁴, 5.5·10⁻⁴ at 24 bits)
+    before a slice of twice the size follows. A fresh packet is checked against every
+    slice of its window, so its false-drop rate is at most the sum of theirs: j slices
+    hold ``(2^j − 1)·2^bits_log2 / bits_per_packet`` packets at under j·5.5·10⁻⁴. All
+    windows together never hold more than ``max_bytes``: at that bound the newest slice
+    stops growing and keeps filling, so false drops rise but a replay within its EXP is
+    still never accepted. At most ``max_windows`` windows exist; past that the oldest is
+    freed (see ``_window``).
     """
 
-    __slots__ = ("_shift", "_windows", "bits_log2", "max_windows", "window_s")
+    __slots__ = (
+        "_bytes",
+        "_windows",
+        "bits_log2",
+        "bits_per_packet",
+        "max_bytes",
+        "max_windows",
+        "window_s",
+    )
 
-    def __init__(self, bits_log2: int = 23, window_s: int = 120, max_windows: int = 8) -> None:
+    def __init__(
+        self,
+        bits_log2: int = 23,
+        window_s: int = 120,
+        max_windows: int = 8,
+        *,
+        bits_per_packet: int = 24,
+        max_bytes: int = 256 << 20,
+    ) -> None:
         if not 10 <= bits_log2 <= 32 or window_s < 1 or max_windows < 1:
             raise LocalProtocolError("bits_log2 in [10, 32], window_s >= 1, max_windows >= 1")
+        if bits_per_packet < 1 or max_bytes < max_windows << (bits_log2 - 3):
+            raise LocalProtocolError("bits_per_packet >= 1; max_bytes must hold every window")
         self.bits_log2 = bits_log2
         self.window_s = window_s
         self.max_windows = max_windows
-        self._shift = 32 - (bits_log2 - 3)  # a slice's top bits_log2 − 3 bits index a byte
-        self._windows: dict[int, bytearray] = {}
+        self.bits_per_packet = bits_per_packet
+        self.max_bytes = max_bytes
+        self._windows: dict[int, _Window] = {}
+        self._bytes = 0
 
     @property
     def memory_bytes(self) -> int:
-        return sum(len(bits) for bits in self._windows.values())
+        return self._bytes
 
-    def _window(self, exp: int, now: float, skew: int) -> bytearray:
+    def _window(self, exp: int, now: float, skew: int) -> _Window:
         index = exp // self.window_s
-        bits = self._windows.get(index)
-        if bits is None:
+        window = self._windows.get(index)
+        if window is None:
             # Free windows whose every EXP has passed, then (if a flood of far-apart EXPs
             # still exceeds the bound) the oldest: a dropped window can only let replays
             # of *its* circuits through, and those circuits then have the oldest EXPs.
             horizon = int(now) - skew
             for old in [i for i in self._windows if (i + 1) * self.window_s <= horizon]:
-                del self._windows[old]
+                self._bytes -= self._windows.pop(old).memory_bytes
             while len(self._windows) >= self.max_windows:
-                del self._windows[min(self._windows)]
-            bits = self._windows[index] = bytearray(1 << (self.bits_log2 - 3))
-        return bits
+                self._bytes -= self._windows.pop(min(self._windows)).memory_bytes
+            window = self._windows[index] = _Window(self.bits_log2, self.bits_per_packet)
+            self._bytes += len(window.bits)
+        return window
+
+    def _grow(self, window: _Window) -> None:
+        """The newest slice is full: add one twice its size, if ``max_bytes`` allows."""
+        size = window.bits_log2 + 1
+        if size > 32 or self._bytes + (1 << (size - 3)) > self.max_bytes:
+            window.room = (1 << window.bits_log2) // self.bits_per_packet  # ask again later
+            return
+        window.older += ((window.bits, window.shift),)
+        window.bits = bytearray(1 << (size - 3))
+        window.shift -= 1
+        window.room = (1 << size) // self.bits_per_packet
+        self._bytes += len(window.bits)
 
     def seen(self, value: bytes, exp: int, now: float, skew: int) -> bool:
         """Record the 16-byte ``value``; True if it (probably) was recorded before."""
-        bits = self._windows.get(exp // self.window_s)
-        if bits is None:
-            bits = self._window(exp, now, skew)
+        window = self._windows.get(exp // self.window_s)
+        if window is None:
+            window = self._window(exp, now, skew)
         # Four probes, one per 32-bit slice: the top bits pick a byte, the low 3 a bit.
         a, b, c, d = _SLICES(value)
-        shift = self._shift
-        ia, ib, ic, id_ = a >> shift, b >> shift, c >> shift, d >> shift
         ma, mb, mc, md = 1 << (a & 7), 1 << (b & 7), 1 << (c & 7), 1 << (d & 7)
+        bits = window.bits
+        shift = window.shift
+        ia, ib, ic, id_ = a >> shift, b >> shift, c >> shift, d >> shift
         if bits[ia] & ma and bits[ib] & mb and bits[ic] & mc and bits[id_] & md:
             return True
+        if window.older:  # only once the window outgrew its first slice
+            for old, s in window.older:
+                if old[a >> s] & ma and old[b >> s] & mb and old[c >> s] & mc and old[d >> s] & md:
+                    return True
         bits[ia] |= ma
         bits[ib] |= mb
         bits[ic] |= mc
         bits[id_] |= md
+        room = window.room - 1
+        window.room = room
+        if not room:
+            self._grow(window)
         return False

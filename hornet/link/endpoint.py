@@ -31,9 +31,19 @@ Rules (docs/spec-link.md §3–§5):
    (and re-opened if it broke) even while idle. A client holds the link to the last
    relay of each backward path for the circuit's lifetime, because that relay cannot
    open a link to a client (it does not know a client's key).
-5. Memory is bounded: ``max_peers`` peers (least recently active evicted),
-   ``max_half_open`` responder handshakes (oldest evicted), ``max_queue`` packets per
-   peer, and new act ones are rate limited by a token bucket.
+5. Memory is bounded, and one host cannot push out other peers' links:
+   - relay peers (addresses the directory lists, so every session with them proves the
+     directory key) live in their own table, bounded by the directory: client churn
+     never evicts them;
+   - client peers: at most ``max_peers`` in all, the least recently active evicted
+     first (a peer moves to the back whenever a datagram from it authenticates, a
+     packet is sealed for it, or a handshake completes: one ``move_to_end`` per packet),
+     and at most ``max_peers_per_source`` per source (an IPv4 address, an IPv6 /64),
+     that source's least recently active evicted first;
+   - responder handshakes: at most ``max_half_open`` for clients (oldest evicted) and
+     ``max_half_open_per_source`` per source; at most one per relay address;
+   - ``max_queue`` packets per peer; new act ones are rate limited by a token bucket,
+     one for clients and one for relay addresses.
 6. Randomness (ephemeral keys; fresh static keys when ``identity`` is None) comes from
    the ``rng`` passed in; there is no clock, only ``now`` arguments.
 """
@@ -41,6 +51,7 @@ Rules (docs/spec-link.md §3–§5):
 from __future__ import annotations
 
 import heapq
+import ipaddress
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, Final, NoReturn
@@ -92,7 +103,9 @@ class LinkConfig:
     previous_grace: float = 10.0
     idle_timeout: float = 180.0
     max_peers: int = 4096
+    max_peers_per_source: int = 64
     max_half_open: int = 256
+    max_half_open_per_source: int = 16
     max_queue: int = 64
     handshake_rate: float = 500.0
     handshake_burst: float = 200.0
@@ -106,7 +119,9 @@ class LinkConfig:
             raise LocalProtocolError("need 0 < rekey_after_time < reject_after_time")
         if not 0 < self.rekey_after_messages <= self.reject_after_messages <= REJECT_AFTER_MESSAGES:
             raise LocalProtocolError("need 0 < rekey_after_messages <= reject_after_messages")
-        if min(self.max_peers, self.max_half_open, self.max_queue) < 1:
+        bounds = (self.max_peers, self.max_peers_per_source, self.max_half_open,
+                  self.max_half_open_per_source, self.max_queue)
+        if min(bounds) < 1:
             raise LocalProtocolError("link bounds must be at least 1")
         if self.half_open_timeout <= 0 or self.idle_timeout <= 0 or self.previous_grace < 0:
             raise LocalProtocolError("link timeouts must be positive")
@@ -153,12 +168,30 @@ class _Inbound:
         self.deadline = deadline
 
 
+def source_of(address: Address) -> str:
+    """The source a client peer's quota counts against: its IPv4 address, or the /64 of
+    its IPv6 address (one host usually holds a whole /64)."""
+    host = address[0]
+    if ":" not in host:
+        return host
+    try:
+        ip = ipaddress.IPv6Address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return ip.packed[:8].hex() + "::/64"
+
+
 class _Peer:
     __slots__ = ("address", "current", "fast_until", "hold_until", "inbound", "last_activity",
-                 "outbound", "queue", "queued_since", "receivers", "timer")
+                 "outbound", "queue", "queued_since", "receivers", "relay", "source", "timer")
 
-    def __init__(self, address: Address, now: float) -> None:
+    def __init__(self, address: Address, now: float, *, relay: bool) -> None:
         self.address = address
+        #: A relay peer (listed in the directory) is never evicted for a client.
+        self.relay = relay
+        self.source = "" if relay else source_of(address)
         #: receivers[0]: sessions that open DATA_FROM_INITIATOR (we were responder);
         #: receivers[1]: DATA_FROM_RESPONDER (we were initiator). Newest first.
         self.receivers: tuple[list[Session], list[Session]] = ([], [])
@@ -192,14 +225,20 @@ class LinkEndpoint:
         self.resolve = resolve
         self.config = config or LinkConfig()
         self._rng = rng
-        self._peers: OrderedDict[Address, _Peer] = OrderedDict()
+        #: Every peer, for lookups; the client peers again in ``_clients`` (least
+        #: recently active first) and in ``_sources`` (by source, for the quotas).
+        self._peers: dict[Address, _Peer] = {}
+        self._clients: OrderedDict[Address, _Peer] = OrderedDict()
+        self._sources: dict[str, dict[Address, _Peer]] = {}
+        #: Client handshakes half open (oldest first); relays' are bounded by the directory.
         self._half_open: OrderedDict[Address, None] = OrderedDict()
         self._timers: list[tuple[float, int, Address]] = []
         self._timer_seq = 0
         self._outbox: list[Datagram] = []
         self._established: list[Address] = []
-        self._tokens = self.config.handshake_burst
-        self._tokens_at = -_INF
+        #: Two token buckets for new act ones, [clients, relays]: tokens and their time.
+        self._tokens = [self.config.handshake_burst, self.config.handshake_burst]
+        self._tokens_at = [-_INF, -_INF]
         self.handshakes_completed = 0
         self.dropped: Counter[str] = Counter()
 
@@ -218,6 +257,8 @@ class LinkEndpoint:
                 and session.sent < self.config.rekey_after_messages
             ):
                 peer.last_activity = now
+                if not peer.relay:
+                    self._clients.move_to_end(address)
                 return session.seal(packet)
         return self._seal_slow(packet, address, now)
 
@@ -243,6 +284,8 @@ class LinkEndpoint:
                     error = error or exc
                     continue
                 peer.last_activity = now
+                if not peer.relay:
+                    self._clients.move_to_end(address)
                 if not session.confirmed:
                     self._confirmed(peer, session, now)
                 return packet or None
@@ -314,7 +357,7 @@ class LinkEndpoint:
         return LinkStatistics(
             peers=len(self._peers),
             sessions=sum(len(p.receivers[0]) + len(p.receivers[1]) for p in self._peers.values()),
-            half_open=len(self._half_open),
+            half_open=sum(p.inbound is not None for p in self._peers.values()),
             queued=sum(len(p.queue) for p in self._peers.values()),
             handshakes_completed=self.handshakes_completed,
             dropped=dict(self.dropped),
@@ -459,7 +502,7 @@ class LinkEndpoint:
         if session is not None and session.sent < config.reject_after_messages:
             if self._should_rekey(peer, now):
                 self._initiate(peer, now)  # rekey in the background, keep sending
-            peer.last_activity = now
+            self._touch(peer, now)
             return session.seal(packet)
         if len(peer.queue) >= config.max_queue:
             self.dropped["queue_full"] += 1
@@ -498,15 +541,17 @@ class LinkEndpoint:
         self._outbox.append((act_one, peer.address))
         self._schedule(peer, self._next_time(peer, now))
 
-    def _take_token(self, now: float) -> bool:
+    def _take_token(self, now: float, relay: bool) -> bool:
+        """One token from the clients' or the relays' bucket (a client flood cannot
+        starve the relays' handshakes and rekeys)."""
         config = self.config
-        self._tokens = min(
-            config.handshake_burst, self._tokens + (now - self._tokens_at) * config.handshake_rate
-        )
-        self._tokens_at = now
-        if self._tokens < 1:
+        i = int(relay)
+        tokens = self._tokens[i] + (now - self._tokens_at[i]) * config.handshake_rate
+        self._tokens_at[i] = now
+        if tokens < 1:
+            self._tokens[i] = tokens
             return False
-        self._tokens -= 1
+        self._tokens[i] = min(config.handshake_burst, tokens) - 1
         return True
 
     def _read_act_one(self, datagram: bytes, address: Address, now: float) -> None:
@@ -518,7 +563,8 @@ class LinkEndpoint:
             return
         if self.identity is None:
             raise UnknownSessionError("this endpoint accepts no handshakes")
-        if not self._take_token(now):
+        relay = peer.relay if peer is not None else self.resolve(address) is not None
+        if not self._take_token(now, relay):
             raise RateLimitedError("too many link handshakes")
         noise = Responder(self.identity, SecretKey.from_rng(self._rng))
         noise.read_act_one(datagram[1:])
@@ -528,13 +574,28 @@ class LinkEndpoint:
             self._clear_inbound(peer)  # a new act one replaces the old half-open one
         deadline = now + self.config.half_open_timeout
         peer.inbound = _Inbound(noise, bytes(datagram), act_two, deadline)
-        self._half_open[address] = None
-        while len(self._half_open) > self.config.max_half_open:
-            oldest = next(iter(self._half_open))
-            self.dropped["half_open_evicted"] += 1
-            self._clear_inbound(self._peers[oldest], forget_if_empty=True)
+        if not peer.relay:
+            self._bound_half_open(peer)
         self._outbox.append((act_two, address))
         self._schedule(peer, self._next_time(peer, now))
+
+    def _bound_half_open(self, peer: _Peer) -> None:
+        """Enforce the client half-open bounds after ``peer`` got a half-open handshake:
+        its source's oldest beyond ``max_half_open_per_source``, then everyone's oldest
+        beyond ``max_half_open``. The per-source scan is short (a source holds at most
+        ``max_peers_per_source`` peers) and runs once per act one, beside an ECDH."""
+        config = self.config
+        self._half_open[peer.address] = None
+        group = self._sources[peer.source].values()
+        mine = [p for p in group if p.inbound is not None and p is not peer]
+        if len(mine) >= config.max_half_open_per_source:
+            oldest = min(mine, key=lambda p: p.inbound.deadline if p.inbound else _INF)
+            self.dropped["half_open_evicted_source"] += 1
+            self._clear_inbound(oldest, forget_if_empty=True)
+        while len(self._half_open) > config.max_half_open:
+            first = next(iter(self._half_open))
+            self.dropped["half_open_evicted"] += 1
+            self._clear_inbound(self._peers[first], forget_if_empty=True)
 
     def _read_act_two(self, datagram: bytes, address: Address, now: float) -> None:
         if len(datagram) != ACT_TWO_DATAGRAM_LEN:
@@ -613,10 +674,9 @@ class LinkEndpoint:
         previous = [s for s in sessions if s.confirmed and s is not session][:1]
         sessions[:] = keep + previous
         self._set_current(peer, session)
-        peer.last_activity = now
+        self._touch(peer, now)
         self.handshakes_completed += 1
         self._established.append(peer.address)
-        self._peers.move_to_end(peer.address)
         self._schedule(peer, self._next_time(peer, now))
 
     def _pick_current(self, peer: _Peer) -> None:
@@ -644,13 +704,33 @@ class LinkEndpoint:
     # Peer table
 
     def _peer(self, address: Address, now: float) -> _Peer:
+        """The peer at ``address``, created if new. A new client peer first makes room:
+        its source's least recently active peer goes if the source is at its quota, then
+        the least recently active client peer of all if the table is full."""
         peer = self._peers.get(address)
-        if peer is None:
-            peer = self._peers[address] = _Peer(address, now)
-            while len(self._peers) > self.config.max_peers:
+        if peer is not None:
+            return peer
+        peer = _Peer(address, now, relay=self.resolve(address) is not None)
+        if not peer.relay:
+            config = self.config
+            group = self._sources.get(peer.source)
+            if group is not None and len(group) >= config.max_peers_per_source:
+                self.dropped["peer_evicted_source"] += 1
+                self._forget(min(group.values(), key=lambda p: p.last_activity))
+            if len(self._clients) >= config.max_peers:
                 self.dropped["peer_evicted"] += 1
-                self._forget(next(iter(self._peers.values())))
+                self._forget(next(iter(self._clients.values())))
+            # (an eviction may have emptied and so removed this source's group)
+            self._sources.setdefault(peer.source, {})[address] = peer
+            self._clients[address] = peer
+        self._peers[address] = peer
         return peer
+
+    def _touch(self, peer: _Peer, now: float) -> None:
+        """``peer`` carried traffic: it becomes the most recently active."""
+        peer.last_activity = now
+        if not peer.relay:
+            self._clients.move_to_end(peer.address)
 
     def _clear_inbound(self, peer: _Peer, *, forget_if_empty: bool = False) -> None:
         peer.inbound = None
@@ -659,8 +739,17 @@ class LinkEndpoint:
             self._forget(peer)
 
     def _forget(self, peer: _Peer) -> None:
-        self._peers.pop(peer.address, None)
-        self._half_open.pop(peer.address, None)
+        address = peer.address
+        if self._peers.get(address) is not peer:
+            return
+        del self._peers[address]
+        self._half_open.pop(address, None)
+        if not peer.relay:
+            del self._clients[address]
+            group = self._sources[peer.source]
+            del group[address]
+            if not group:
+                del self._sources[peer.source]
         if peer.queue:
             self.dropped["queue_peer_forgotten"] += len(peer.queue)
         peer.timer = _INF

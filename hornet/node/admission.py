@@ -21,6 +21,12 @@ Rules, in the order they are applied:
    it. The rate is an exponentially decaying average (time constant ``rate_window_s``),
    so the difficulty falls back to 0 some seconds after a flood stops. Unsolved:
    ``puzzle`` (one BLAKE2b call instead of an ECDH).
+4. One solution, one ECDH: the X (Sphinx ephemeral key) of every client setup admitted
+   under a puzzle goes into ``SolutionMemory``, and a setup whose X is already there is
+   ``puzzle_reused``. The core's replay filter cannot do this: it records X only after
+   the Sphinx HMAC verified, so a solved puzzle on a garbage body would buy an ECDH per
+   copy. X is remembered for at least as long as a setup can pass the core's EXP check
+   (``solution_span``), so a copy arriving later costs no ECDH either.
 The clients never learn the difficulty (a relay does not say why it dropped a packet):
 they escalate on timeouts (``hornet.client.puzzle``).
 
@@ -36,6 +42,7 @@ still reach the link layer, which authenticates them.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import math
 import socket
 import struct
@@ -48,7 +55,8 @@ import attrs
 
 from hornet.core import puzzle
 from hornet.core.chdr import TYPE_DATA, TYPE_DATA_NESTED, TYPE_SETUP
-from hornet.core.params import CHDR_LEN, Params
+from hornet.core.params import CHDR_LEN, EXP_GRANULARITY_S, Params
+from hornet.core.replay import BloomFilter
 from hornet.errors import ConfigError
 from hornet.link.channel import (
     ACT_ONE_DATAGRAM_LEN,
@@ -79,6 +87,7 @@ class Verdict:
     RATE_LIMITED: Final = "rate_limited"
     SETUP_RATE_LIMITED: Final = "setup_rate_limited"
     PUZZLE: Final = "puzzle"
+    PUZZLE_REUSED: Final = "puzzle_reused"
 
 
 def _rate(_: object, attribute: attrs.Attribute[float], value: object) -> None:
@@ -212,6 +221,64 @@ class DifficultyPolicy:
         return bits
 
 
+_SOLUTION_PERSON: Final = b"hornet-solution"
+
+
+def solution_span(params: Params) -> float:
+    """How long a setup stays acceptable to the core (SPEC.md §7.2): from the earliest
+    time its EXP passes the lifetime check (EXP − longest lifetime − rounding − skew) to
+    the time it expires (EXP + skew). A solution remembered this long buys one ECDH."""
+    return float(params.max_lifetime_s + EXP_GRANULARITY_S + 2 * params.max_skew_s)
+
+
+class SolutionMemory:
+    """The setups (by X) admitted under a puzzle, each remembered for at least ``span`` s.
+
+    Two Bloom filters (``hornet.core.replay``), the current one and the previous one,
+    swapped every ``span`` seconds: an entry lives between ``span`` and ``2·span``. The
+    key is BLAKE2b-128 of X, so the probes are pseudo-random whatever X the sender
+    chose. Memory is two filters of ``capacity`` entries at ``fp_rate`` (3.6 MB each at
+    the defaults), allocated on first use. Past ``capacity`` entries in a span the
+    false-positive rate rises, so more fresh setups are refused; a reused solution is
+    still never admitted twice within ``span``.
+    """
+
+    __slots__ = ("_filters", "_since", "capacity", "fp_rate", "span")
+
+    def __init__(self, span: float, capacity: int = 1_000_000, fp_rate: float = 1e-6) -> None:
+        BloomFilter(1, fp_rate)  # validate now
+        if span <= 0 or capacity < 1:
+            raise ConfigError("solution memory: span > 0 and capacity >= 1 are required")
+        self.span = span
+        self.capacity = capacity
+        self.fp_rate = fp_rate
+        self._filters: tuple[BloomFilter, BloomFilter] | None = None
+        self._since = -math.inf
+
+    @property
+    def memory_bytes(self) -> int:
+        return 0 if self._filters is None else sum(f.memory_bytes for f in self._filters)
+
+    def check_and_add(self, ephemeral_key: bytes, now: float) -> bool:
+        """Remember ``ephemeral_key``; True if it was remembered already."""
+        filters = self._filters
+        if filters is None:
+            filters = (BloomFilter(self.capacity, self.fp_rate),
+                       BloomFilter(self.capacity, self.fp_rate))
+            self._since = now
+        elif now - self._since >= self.span:
+            current, previous = filters
+            previous.clear()
+            filters = (previous, current)
+            self._since = now
+        self._filters = filters
+        key = hashlib.blake2b(ephemeral_key, digest_size=16, person=_SOLUTION_PERSON).digest()
+        current, previous = filters
+        if key in previous:
+            return True
+        return current.check_and_add(key)
+
+
 class Admission:
     """The relay's admission decision for one datagram (see the module's rules)."""
 
@@ -220,7 +287,11 @@ class Admission:
         limits: Limits,
         setup_packet_len: int,
         relay_addresses: Iterable[Address] = (),
+        *,
+        solution_span_s: float | None = None,
     ) -> None:
+        """``solution_span_s``: how long solved setups are remembered (default:
+        ``solution_span`` of the default ``Params``)."""
         self.limits = limits
         self.setup_packet_len = setup_packet_len
         self.relay_addresses = frozenset(relay_addresses)
@@ -229,6 +300,9 @@ class Admission:
             base=limits.puzzle_base,
             maximum=limits.puzzle_max,
             window=limits.rate_window_s,
+        )
+        self.solutions = SolutionMemory(
+            solution_span(Params()) if solution_span_s is None else solution_span_s
         )
         self._clients: OrderedDict[Address, Neighbour] = OrderedDict()
         self._relays: dict[Address, Neighbour] = {}
@@ -270,8 +344,11 @@ class Admission:
         if neighbour.is_relay:
             return Verdict.SETUP
         required = self.policy.observe(now)
-        if required and not puzzle.check(packet, required):
-            return Verdict.PUZZLE
+        if required:
+            if not puzzle.check(packet, required):
+                return Verdict.PUZZLE
+            if self.solutions.check_and_add(packet[puzzle.X_OFFSET:puzzle.MIN_PACKET_LEN], now):
+                return Verdict.PUZZLE_REUSED
         return Verdict.SETUP
 
 
@@ -357,9 +434,11 @@ __all__ = [
     "DifficultyPolicy",
     "Limits",
     "Neighbour",
+    "SolutionMemory",
     "TokenBucket",
     "Verdict",
     "attach_socket_filter",
     "install_kernel_filter",
     "link_filter_program",
+    "solution_span",
 ]

@@ -7,10 +7,10 @@ address)`` binds the socket, reports the running ``RelayNode`` through
 Per datagram, in order:
 1. the receive task asks ``Admission`` (``hornet.node.admission``: shape, per-neighbour
    setup and data token buckets, setup puzzles under load) and drops what it refuses
-   (``malformed``, ``setup_rate_limited``, ``rate_limited``, ``puzzle``); the rest goes
-   on one of two bounded queues, data or setup. When a queue is full the newest datagram
-   is dropped (``queue_full``, ``setup_queue_full``): a relay under load sheds the work it
-   has not started;
+   (``malformed``, ``setup_rate_limited``, ``rate_limited``, ``puzzle``,
+   ``puzzle_reused``); the rest goes on one of two bounded queues, data or setup. When
+   a queue is full the newest datagram is dropped (``queue_full``,
+   ``setup_queue_full``): a relay under load sheds the work it has not started;
 2. the worker serves data first (up to ``BATCH`` packets, then at most ``SETUP_BATCH``
    setups per trip), so a setup flood cannot starve established circuits. It runs
    ``process(packet, now)`` and sends ``Forward``s to the next hop's address (directory,
@@ -32,7 +32,13 @@ import trio
 
 from hornet.core.relay import Deliver, Drop, Forward, Relay
 from hornet.directory import Directory, NodeKeys
-from hornet.node.admission import Admission, Limits, Verdict, install_kernel_filter
+from hornet.node.admission import (
+    Admission,
+    Limits,
+    Verdict,
+    install_kernel_filter,
+    solution_span,
+)
 from hornet.node.state import RelayState, open_state
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
 from hornet.transport.link import with_link
@@ -85,7 +91,10 @@ class RelayNode:
         self.socket = sock
         self.limits = limits = limits or Limits()
         self.admission = Admission(
-            limits, directory.params.setup_packet_len, (r.address for r in directory)
+            limits,
+            directory.params.setup_packet_len,
+            (r.address for r in directory),
+            solution_span_s=solution_span(directory.params),
         )
         # Garbage is dropped in the kernel, before it costs a system call (admission.py).
         self.kernel_filter = kernel_filter and install_kernel_filter(sock, directory.params)

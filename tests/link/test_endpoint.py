@@ -22,8 +22,9 @@ from hornet.link.channel import (
     TYPE_ACT_TWO,
     TYPE_DATA_FROM_INITIATOR,
     TYPE_DATA_FROM_RESPONDER,
+    Session,
 )
-from hornet.link.endpoint import LinkConfig, LinkEndpoint
+from hornet.link.endpoint import Address, LinkConfig, LinkEndpoint, source_of
 from hornet.link.noise import Initiator
 
 PACKET = bytes(range(256)) * 4
@@ -485,3 +486,178 @@ def test_endpoint_repr_and_statistics_hold_no_secrets() -> None:
     assert KEYS[A].secret_bytes().hex() not in text
     (session,) = a._peers[B].sessions()
     assert repr(session) == f"Session(initiator, remote_static={KEYS[B].public_key.hex()}, sent=1)"
+
+
+# -- one host against the peer table ---------------------------------------------------------
+
+ATTACKER_HOST = "10.66.0.1"
+
+
+class _HandshakeFlood:
+    """Full BOLT 8 handshakes into ``target`` from many ports of one host, each followed
+    by one authenticated datagram (so every attacker entry is as recently active as the
+    victims'), as fast as the responder's handshake rate allows."""
+
+    def __init__(self, sim: Sim, target: Address, seed: int) -> None:
+        self.sim = sim
+        self.target = target
+        self.rng = random.Random(seed)
+        self.replies: dict[Address, list[bytes]] = {}
+        self.done = 0
+        self.refused = 0
+
+    def capture(self, datagram: bytes, source: Address, destination: Address) -> bool:
+        if destination[0] != ATTACKER_HOST:
+            return True
+        self.replies.setdefault(destination, []).append(datagram)
+        return False  # the attacker's own replies never travel the simulated network
+
+    def handshake(self, port: int) -> None:
+        sim, rng = self.sim, self.rng
+        address = (ATTACKER_HOST, port)
+        noise = Initiator(SecretKey.from_rng(rng), KEYS[self.target].public_key,
+                          SecretKey.from_rng(rng))
+        before = sim.errors["RateLimitedError"]
+        sim.deliver(bytes((TYPE_ACT_ONE,)) + noise.act_one(), address, self.target)
+        if sim.errors["RateLimitedError"] > before:
+            self.refused += 1
+            return
+        (act_two,) = self.replies.pop(address)
+        noise.read_act_two(act_two[1:])
+        act_three, keys = noise.act_three()
+        sim.deliver(bytes((TYPE_ACT_THREE,)) + act_three, address, self.target)
+        session = Session(keys, initiator=True, created=sim.now)
+        sim.deliver(session.seal(b"attacker"), address, self.target)
+        self.done += 1
+
+
+def test_4200_handshakes_from_one_host_do_not_evict_live_relay_and_client_links() -> None:
+    """The attack: 4200 complete handshakes from one IP address (4200 ports) within the
+    responder's handshake rate (500/s), while a relay link (A ↔ B) and a client link
+    (CLIENT ↔ B) carry echo traffic. B echoes every packet it receives; the echo ratio
+    of each link must stay 1.00 during the attack and in the second after it."""
+    sim = Sim()
+    sim.add(A)
+    sim.add(B)
+    sim.add(CLIENT, client=True)
+    flood = _HandshakeFlood(sim, B, seed=9)
+    sim.filter = flood.capture
+
+    def exchange(tick: int) -> int:
+        """Three packets from each victim to B, and B's echoes: how many were sent each."""
+        for peer in (A, CLIENT):
+            for i in range(3):
+                sim.send(peer, f"{tick}.{i}".encode(), B)
+        sim.run(0.05)
+        for packet, source in sim.received[B]:
+            sim.send(B, packet, source)  # the echo
+        sim.received[B].clear()
+        sim.run(0.05)
+        return 3
+
+    def ratios(ticks: range) -> dict[Address, float]:
+        for peer in (A, CLIENT):
+            sim.received[peer].clear()
+        sent = sum(exchange(tick) for tick in ticks)
+        sim.run(1.0)
+        return {peer: len(sim.received[peer]) / sent for peer in (A, CLIENT)}
+
+    assert ratios(range(1)) == {A: 1.0, CLIENT: 1.0}  # both links up before the attack
+    port = 1024
+    sim.received[A].clear()
+    sim.received[CLIENT].clear()
+    during_sent = 0
+    for tick in range(1, 90):  # 50 handshakes per 0.1 s: the 500/s rate, for 8.4 s
+        for _ in range(50):
+            if flood.done < 4200:
+                flood.handshake(port)
+                port += 1
+        during_sent += exchange(tick)
+    sim.run(1.0)
+    during = {peer: len(sim.received[peer]) / during_sent for peer in (A, CLIENT)}
+    after = ratios(range(90, 100))
+    assert flood.done == 4200 and flood.refused == 0  # the attack stayed within the rate
+    assert (during, after) == ({A: 1.0, CLIENT: 1.0}, {A: 1.0, CLIENT: 1.0})
+    b = sim.endpoints[B]
+    assert b.statistics().peers <= 64 + 2  # the attacker's quota and the two victims
+    assert b.statistics().dropped["peer_evicted_source"] == 4200 - 64
+    assert b.statistics().handshakes_completed == 4200 + 2  # no victim had to reconnect
+
+
+def _act_one(rng: random.Random, responder: Address = B) -> bytes:
+    noise = Initiator(SecretKey.from_rng(rng), KEYS[responder].public_key,
+                      SecretKey.from_rng(rng))
+    return bytes((TYPE_ACT_ONE,)) + noise.act_one()
+
+
+def test_client_churn_from_many_hosts_evicts_idle_clients_first_and_never_a_relay() -> None:
+    config = LinkConfig(max_peers=8, max_peers_per_source=2)
+    sim = Sim(config=config)
+    sim.add(A)
+    sim.add(B)
+    sim.add(CLIENT, client=True)
+    idle = ("10.0.0.8", 5000)
+    sim.add(idle, client=True)
+    for peer in (A, CLIENT, idle):
+        sim.send(peer, b"hello", B)
+    sim.run(1.0)
+    b = sim.endpoints[B]
+    rng = random.Random(12)
+    for i in range(40):  # half-open handshakes from 40 hosts, while CLIENT keeps talking
+        b.open(_act_one(rng), (f"10.77.0.{i}", 4000), sim.now)
+        sim.send(CLIENT, b"still here", B)
+        sim.run(0.05)
+    assert b.statistics().peers == 8 + 1  # eight client peers and the relay A
+    assert b.is_established(A) and b.is_established(CLIENT)
+    assert not b.is_established(idle)  # the least recently active client went first
+    sim.send(A, b"relay", B)
+    sim.run(0.1)
+    assert sim.received[B][-1] == (b"relay", A)
+
+
+def test_one_source_is_held_to_its_quotas_of_peers_and_half_open_handshakes() -> None:
+    config = LinkConfig(max_peers_per_source=6, max_half_open_per_source=3)
+    b = LinkEndpoint(KEYS[B], directory, random.Random(3), config)
+    rng = random.Random(13)
+    for port in range(20):
+        b.open(_act_one(rng), ("192.0.2.50", port), 0.0)
+    stats = b.statistics()
+    assert stats.half_open == 3 and stats.peers == 3
+    assert stats.dropped["half_open_evicted_source"] == 17
+    b.open(_act_one(rng), ("192.0.2.51", 1), 0.0)  # another host is not affected
+    assert b.statistics().half_open == 4
+
+
+def test_ipv6_sources_are_grouped_by_their_64_bit_prefix() -> None:
+    assert source_of(("2001:db8:1:2::1", 1)) == source_of(("2001:db8:1:2:ffff::9", 2))
+    assert source_of(("2001:db8:1:2::1", 1)) != source_of(("2001:db8:1:3::1", 1))
+    assert source_of(("::ffff:192.0.2.7", 1)) == source_of(("192.0.2.7", 9)) == "192.0.2.7"
+    assert source_of(("fe80::1%eth0", 1)) == source_of(("fe80::2", 1))
+
+
+def test_a_client_handshake_flood_does_not_starve_relay_handshakes() -> None:
+    config = LinkConfig(handshake_rate=10.0, handshake_burst=5.0)
+    b = LinkEndpoint(KEYS[B], directory, random.Random(3), config)
+    rng = random.Random(14)
+    limited = 0
+    for i in range(10):  # clients exhaust their bucket
+        try:
+            b.open(_act_one(rng), (f"10.88.0.{i}", 1), 0.0)
+        except RateLimitedError:
+            limited += 1
+    assert limited == 5
+    relay = Initiator(KEYS[A], KEYS[B].public_key, SecretKey.from_rng(rng))
+    b.open(bytes((TYPE_ACT_ONE,)) + relay.act_one(), A, 0.0)  # relays have their own
+    assert [d[0] for d, address in b.datagrams_to_send() if address == A] == [TYPE_ACT_TWO]
+
+
+def test_a_quota_of_one_peer_per_source_replaces_that_peer_cleanly() -> None:
+    config = LinkConfig(max_peers=2, max_peers_per_source=1)
+    b = LinkEndpoint(KEYS[B], directory, random.Random(3), config)
+    rng = random.Random(15)
+    for i in range(6):  # each new one evicts the last: the source quota, then the table
+        b.open(_act_one(rng), (f"10.99.0.{i // 2}", 7000 + i), float(i))
+    stats = b.statistics()
+    assert stats.peers == 2 and stats.half_open == 2
+    b.tick(100.0)  # everything half open expires and is forgotten without error
+    assert b.statistics().peers == 0

@@ -114,6 +114,7 @@ async def test_the_readme_mixer_example_buys_and_spends_under_two_identities(
             entry: EntryRelay = await nursery.start(
                 lambda task_status: serve_entry_relay(keys, hornet.directory,
                                                       relay_sock.address, sock=relay_sock,
+                                                      state=tmp_path / "relay.state.sqlite",
                                                       task_status=task_status))
             addresses: dict[bytes, tuple[str, int]] = {}
             mixer_udp = await UdpEndpoint.open(mixer_id, directory=addresses)

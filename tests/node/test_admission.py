@@ -7,6 +7,7 @@ import math
 import random
 import socket
 import sys
+from collections import Counter
 
 import pytest
 import trio
@@ -15,18 +16,20 @@ from hornet.core import puzzle
 from hornet.core.chdr import TYPE_DATA, TYPE_SETUP
 from hornet.core.crypto import SecretKey
 from hornet.core.params import Params
-from hornet.core.relay import Deliver, Forward, node_id_of
-from hornet.core.setup import HopSpec, build_setup
+from hornet.core.relay import Deliver, Drop, DropReason, Forward, Relay, node_id_of
+from hornet.core.setup import HopSpec, build_setup, coarse_exp
 from hornet.directory import Directory, NodeKeys, relay_info
 from hornet.errors import ConfigError
 from hornet.node.admission import (
     Admission,
     DifficultyPolicy,
     Limits,
+    SolutionMemory,
     TokenBucket,
     Verdict,
     attach_socket_filter,
     link_filter_program,
+    solution_span,
 )
 from hornet.node.relay import RelayNode
 from hornet.testing.memnet import MemoryNetwork
@@ -277,3 +280,61 @@ def test_a_rate_too_large_for_a_float_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="data_rate"):
         Limits.from_mapping({"data_rate": 10**400})
+
+
+# -- one solved puzzle, one ECDH -----------------------------------------------------------
+
+
+def test_a_solved_puzzle_sent_6000_times_from_1000_ports_forces_at_most_one_ecdh() -> None:
+    """The attack: solve one 20-bit puzzle on a setup whose body is garbage (its Sphinx
+    HMAC fails, so the core never records its X), then send that packet again and again
+    from many source ports while the relay demands puzzles. Every copy the admission
+    lets through costs the core an ECDH before the HMAC fails."""
+    rng = random.Random(11)
+    params = Params()
+    now = 1_700_000_000.0
+    epoch = params.epoch_of(now)
+    core = Relay(SecretKey.from_rng(rng), rng.randbytes(32), params)
+    hop = HopSpec(core.node_id, core.setup_public_key(epoch))
+    exp = coarse_exp(now, 600)
+    packet = build_setup(params, [hop, hop], [hop], b"\xfe\x04" + bytes(6), exp, rng,
+                         key_epoch=epoch).packet
+    body = puzzle.MIN_PACKET_LEN + 40  # in the Sphinx routing info, after X
+    garbage = packet[:body] + bytes((packet[body] ^ 1,)) + packet[body + 1 :]
+    attack = puzzle.solve(garbage, 20)
+    assert isinstance(core.process(attack, now), Drop)  # garbage indeed (ECDH, then HMAC)
+
+    admission = Admission(Limits(), SETUP_LEN, [RELAY], solution_span_s=solution_span(params))
+    # Load: 600 unsolved setups in one second from 300 other ports make it demand puzzles.
+    flood = _setup(12)
+    for i in range(600):
+        admission.admit(flood, ("198.51.100.7", 2000 + i // 2), i / 600)
+    assert admission.policy.required(1.0) > 0
+
+    ecdhs = 0
+    verdicts: Counter[str] = Counter()
+    for i in range(6000):  # 6 copies from each of 1000 ports, within each port's burst
+        t = 1.0 + i / 1000
+        verdict = admission.admit(attack, ("203.0.113.5", 10_000 + i % 1000), t)
+        verdicts[verdict] += 1
+        if verdict is Verdict.SETUP:
+            result = core.process(attack, now + t)
+            assert isinstance(result, Drop) and result.reason is DropReason.INTEGRITY
+            ecdhs += 1
+    assert admission.policy.required(7.0) > 0  # puzzles were demanded throughout
+    assert verdicts[Verdict.SETUP] == ecdhs <= 1, verdicts
+    assert verdicts[Verdict.PUZZLE_REUSED] >= 5999
+    # A fresh solved setup still gets in.
+    assert admission.admit(puzzle.solve(_setup(13), 20), CLIENT, 8.0) is Verdict.SETUP
+
+
+def test_solutions_are_remembered_for_at_least_the_span_and_at_most_twice_it() -> None:
+    memory = SolutionMemory(span=670.0, capacity=1000)
+    assert memory.memory_bytes == 0  # nothing allocated until a puzzle is checked
+    x = b"\x02" + bytes(range(32))
+    assert not memory.check_and_add(x, 100.0)
+    assert memory.check_and_add(x, 769.0)
+    assert not memory.check_and_add(b"\x03" + bytes(32), 770.0)  # the first swap
+    assert memory.check_and_add(x, 1439.0)  # still in the previous filter
+    assert not memory.check_and_add(x, 1440.0)  # the second swap forgot it
+    assert solution_span(Params()) == 600 + 10 + 2 * 30

@@ -192,3 +192,50 @@ async def test_a_frame_breaking_the_stream_protocol_is_dropped_and_counted() -> 
     circuit.frame_received(Frame(conn, FrameKind.DATAGRAM, 0, 0, 0, 0, b"still here"))
     with trio.fail_after(1):
         assert await circuit.receive() == b"still here"
+
+
+async def test_a_relay_never_answers_a_packet_it_drops(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The error-oracle attack: send a relay tampered copies of real setup and data packets
+    and garbage, and listen for any answer that would say why they were dropped."""
+    mem = MemoryNetwork()
+    recorded: list[tuple[bytes, tuple[str, int]]] = []
+
+    def record(data: bytes, source: object, destination: tuple[str, int]) -> bool:
+        recorded.append((data, destination))
+        return True
+
+    async with hornet.local_network(4, service=echo, network=mem, seed=9, link=False) as net:
+        target = net.relays[0]
+        mem.filter = record  # type: ignore[assignment]
+        async with hornet.open_circuit(
+            net.directory, net.service_id, network=mem, link=False, hops=2
+        ) as circuit:
+            await circuit.send(b"a real message")
+            assert await circuit.receive() == b"echo:a real message"
+        mem.filter = None
+        to_target = [data for data, dst in recorded if dst == target.address]
+        assert to_target, "the circuit's packets were not recorded"
+        attacker = await mem.bind(("127.0.0.1", 0))
+        before = sum(target.statistics().dropped.values())
+        sent = 0
+        for packet in to_target:
+            for bit in range(0, len(packet) * 8, 97):  # tampered copies, every part
+                tampered = bytearray(packet)
+                tampered[bit // 8] ^= 1 << (bit % 8)
+                await attacker.send(bytes(tampered), target.address)
+                sent += 1
+            await attacker.send(packet, target.address)  # a replay of the original
+            sent += 1
+        for size in (0, 1, 17, 500, 1500):
+            await attacker.send(bytes(size), target.address)
+            sent += 1
+        with trio.move_on_after(5) as silence:
+            answer = await attacker.receive()
+            pytest.fail(f"the relay answered a dropped packet: {answer[0][:16].hex()}…")
+        assert silence.cancelled_caught
+        dropped = sum(target.statistics().dropped.values()) - before
+        # Every tampered and garbage packet was dropped, silently. (Replays of the originals
+        # may be forwarded onwards, never answered: the listener above heard nothing.)
+        assert dropped >= sent - len(to_target), (dropped, sent)

@@ -10,7 +10,9 @@ transport. What the mixer relay sends D is what it accepted.
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -25,7 +27,7 @@ from hornet.core.chdr import TYPE_SETUP
 from hornet.core.circuit import SourceSession
 from hornet.core.relay import Forward, Relay
 from hornet.core.setup import HopSpec, SetupRequest, build_setup, coarse_exp, complete_setup
-from hornet.directory import Directory, NodeKeys, endpoint_id, relay_info
+from hornet.directory import Directory, NodeKeys, endpoint_id, mixer_listing_from_json, relay_info
 from hornet.mixer.client import MixerClient
 from hornet.mixer.entry import relay_keys
 from hornet.mixer.service import KEYS_FILE, load_or_create_keys, mint_voucher
@@ -179,7 +181,13 @@ async def test_a_replayed_circuit_request_injects_nothing_after_sigkill_and_rest
         identity.public_key, directory={world.mixer_id: world.mixer_address}
     )
     transport = TapTransport(udp)
-    client = MixerClient.create(transport, identity, Wallet(world.mixer_id), rng=world.rng)
+    # The wallet holds the mixer to its published listing, as a directory carries it.
+    entry = subprocess.run(
+        [sys.executable, "-m", "hornet.cli", "mixer-entry", "--config", str(world.config)],
+        capture_output=True, text=True, check=True,
+    )
+    wallet = Wallet(mixer_listing_from_json(json.loads(entry.stdout)))
+    client = MixerClient.create(transport, identity, wallet, rng=world.rng)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(client.run)
