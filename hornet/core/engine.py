@@ -121,7 +121,7 @@ def data_plane(
     skew: int,
     fs_tail: int,
     cache_size: int,
-    replay_filter: tuple[int, int, int] | None,
+    replay_filter: tuple[int, int, int, int, int] | None,
 ) -> _native.DataPlane | None:
     """A relay's native data plane (``relay.Relay``), or None for the reference engine."""
     if engine == "python" or native is None:

@@ -292,7 +292,9 @@ class Relay:
             skew=self._skew,
             fs_tail=self._fs_tail,
             cache_size=cache_size,
-            replay_filter=None if f is None else (f.bits_log2, f.window_s, f.max_windows),
+            replay_filter=None
+            if f is None
+            else (f.bits_log2, f.window_s, f.max_windows, f.bits_per_packet, f.max_bytes),
         )
 
     def __repr__(self) -> str:

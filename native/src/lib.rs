@@ -81,19 +81,32 @@ impl DataPlane {
         skew: i64,
         fs_tail: i64,
         cache_size: usize,
-        replay_filter: Option<(u32, i64, usize)>,
+        replay_filter: Option<(u32, i64, usize, i64, usize)>,
     ) -> PyResult<Self> {
         if !(1..=16).contains(&max_hops) || epoch_s < 1 || skew < 0 || fs_tail < 0 {
             return Err(PyValueError::new_err("data plane parameters out of range"));
         }
         let filter = match replay_filter {
-            Some((bits_log2, window_s, max_windows)) => {
-                if !(10..=32).contains(&bits_log2) || window_s < 1 || max_windows < 1 {
+            Some((bits_log2, window_s, max_windows, bits_per_packet, max_bytes)) => {
+                if !(10..=32).contains(&bits_log2)
+                    || window_s < 1
+                    || max_windows < 1
+                    || bits_per_packet < 1
+                    || max_windows
+                        .checked_mul(1usize << (bits_log2 - 3))
+                        .is_none_or(|need| max_bytes < need)
+                {
                     return Err(PyValueError::new_err(
                         "replay filter parameters out of range",
                     ));
                 }
-                Some(DataReplayFilter::new(bits_log2, window_s, max_windows))
+                Some(DataReplayFilter::new(
+                    bits_log2,
+                    window_s,
+                    max_windows,
+                    bits_per_packet,
+                    max_bytes,
+                ))
             }
             None => None,
         };
@@ -195,6 +208,64 @@ impl DataPlane {
 impl DataPlane {
     fn inner_max_hops(&self) -> usize {
         self.inner.max_hops()
+    }
+}
+
+/// The data replay filter on its own (`hornet.core.replay.DataReplayFilter`'s twin), for
+/// the differential tests; a relay's `DataPlane` holds its own.
+#[pyclass(module = "hornet._native", name = "DataReplayFilter")]
+struct ReplayFilter {
+    inner: DataReplayFilter,
+}
+
+#[pymethods]
+impl ReplayFilter {
+    #[new]
+    fn new(
+        bits_log2: u32,
+        window_s: i64,
+        max_windows: usize,
+        bits_per_packet: i64,
+        max_bytes: usize,
+    ) -> PyResult<Self> {
+        if !(10..=32).contains(&bits_log2)
+            || window_s < 1
+            || max_windows < 1
+            || bits_per_packet < 1
+            || max_windows
+                .checked_mul(1usize << (bits_log2 - 3))
+                .is_none_or(|need| max_bytes < need)
+        {
+            return Err(PyValueError::new_err(
+                "replay filter parameters out of range",
+            ));
+        }
+        Ok(ReplayFilter {
+            inner: DataReplayFilter::new(
+                bits_log2,
+                window_s,
+                max_windows,
+                bits_per_packet,
+                max_bytes,
+            ),
+        })
+    }
+
+    fn seen(
+        &mut self,
+        py: Python<'_>,
+        value: &[u8],
+        exp: i64,
+        now: f64,
+        skew: i64,
+    ) -> PyResult<bool> {
+        need_len(py, value, 16, "a replay filter value is 16 bytes")?;
+        Ok(self.inner.seen(value, exp, now, skew))
+    }
+
+    #[getter]
+    fn memory_bytes(&self) -> usize {
+        self.inner.memory_bytes()
     }
 }
 
@@ -414,6 +485,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ForwardOnion>()?;
     m.add_class::<BackwardOnion>()?;
     m.add_class::<Aes256Gcm>()?;
+    m.add_class::<ReplayFilter>()?;
     link::register(m)?;
     Ok(())
 }

@@ -42,6 +42,7 @@ from hornet.core.onion import ForwardOnion
 from hornet.core.params import C, Params, Profile
 from hornet.core.relay import Deliver, Drop, Forward, Relay
 from hornet.core.rendezvous import Descriptor, RendezvousDestination, RendezvousSource
+from hornet.core.replay import DataReplayFilter
 from hornet.testing.sim import SimNetwork, open_session
 
 NATIVE = engine.native is not None
@@ -231,23 +232,78 @@ def test_native_source_and_sink_onions_match_the_reference(profile: Profile) -> 
 # Differential fuzzing
 
 
-class Twins:
-    """One recorded world per profile, and twin networks (one per engine) to feed."""
+@needs_native
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    bits_per_packet=st.sampled_from([24, 64, 200, 2000]),
+    max_bytes_kib=st.sampled_from([2, 3, 7, 64]),
+    max_windows=st.integers(2, 3),
+)
+def test_differential_replay_filters_agree_while_slices_grow_and_hit_the_bound(
+    seed: int, bits_per_packet: int, max_bytes_kib: int, max_windows: int
+) -> None:
+    assert engine.native is not None
+    args = (10, 60, max_windows, bits_per_packet, max(max_windows, max_bytes_kib) << 10)
+    python = DataReplayFilter(*args[:3], bits_per_packet=args[3], max_bytes=args[4])
+    native = engine.native.DataReplayFilter(*args)
+    rng = random.Random(seed)
+    recent: list[tuple[bytes, int]] = []
+    now, verdicts, grown = 0.0, Counter[bool](), 0
+    for _ in range(600):
+        now += rng.choice((0.0, 0.0, 0.5, 1.0, 10.0))
+        if recent and rng.random() < 0.2:  # a replay, within its EXP or not
+            value, exp = rng.choice(recent)
+        else:
+            value, exp = rng.randbytes(16), rng.choice((600, 610, 650, 1300))
+        recent = [*recent[-50:], (value, exp)]
+        verdict = python.seen(value, exp, now, 30)
+        assert native.seen(value, exp, now, 30) == verdict
+        assert native.memory_bytes == python.memory_bytes
+        verdicts[verdict] += 1
+        grown += python.memory_bytes > len(python._windows) << 7  # a window has 2+ slices
+    assert verdicts[True] > 0 and verdicts[False] > 0
+    if bits_per_packet < 2000:
+        assert grown > 0  # slices grew (and, with a small max_bytes, hit the bound)
 
-    def __init__(self, profile: Profile, cache_size: int) -> None:
+
+class Twins:
+    """One recorded world per profile, and twin relays (one set per engine) to feed.
+
+    ``small_filter``: the hardened profile's replay filter at its smallest (1 KiB slices
+    of 42 packets, two windows, 7 KiB in all), so that slices grow, hit the memory bound
+    and give false positives within a short run: both engines must agree on each.
+    """
+
+    def __init__(self, profile: Profile, cache_size: int, small_filter: bool = False) -> None:
         self.params = Params(profile=profile)
         self.seeds = _record(self.params)
         self.cache_size = cache_size
+        self.small_filter = small_filter
         self.reset()
 
     def reset(self) -> None:
-        self.nets = [
-            SimNetwork(RELAYS, self.params, seed=11, cache_size=self.cache_size, engine=name)
-            for name in ("python", "native")
-        ]
+        self.relays: list[list[Relay]] = []
+        for name in ("python", "native"):
+            net = SimNetwork(RELAYS, self.params, seed=11, cache_size=self.cache_size)
+            self.relays.append(
+                [
+                    Relay(
+                        relay.node_key,
+                        secret,
+                        self.params,
+                        cache_size=self.cache_size,
+                        data_filter=DataReplayFilter(10, 120, 2, max_bytes=7 << 10)
+                        if self.small_filter
+                        else None,
+                        engine=name,
+                    )
+                    for relay, secret in zip(net.relays, net.secrets, strict=True)
+                ]
+            )
 
     def feed(self, index: int, packet: bytes, now: float, outcomes: Counter[str]) -> None:
-        python, native = (net.relays[index % RELAYS] for net in self.nets)
+        python, native = (relays[index % RELAYS] for relays in self.relays)
         expected, got = python.process(packet, now), native.process(packet, now)
         assert type(got) is type(expected), (packet.hex(), now, expected, got)
         assert got == expected, (packet.hex(), now)
@@ -255,6 +311,8 @@ class Twins:
             assert isinstance(got, Deliver)
             assert got.session_secret == expected.session_secret
         assert native.cached_circuits == python.cached_circuits
+        if python.data_filter is not None:
+            assert native._fast.replay_memory_bytes == python.data_filter.memory_bytes
         key = type(expected).__name__
         outcomes[f"Drop.{expected.reason.name}" if isinstance(expected, Drop) else key] += 1
 
@@ -311,13 +369,19 @@ def _record(params: Params) -> list[tuple[int, bytes]]:
     return seeds
 
 
-_TWINS: dict[tuple[Profile, int], Twins] = {}
+_TWINS: dict[tuple[Profile, int, bool], Twins] = {}
+#: (profile, cache size, small replay filter) of the twin relay sets the fuzzer feeds.
+CONFIGS = [(p, c, False) for p in Profile for c in (1024, 2, 0)] + [
+    (Profile.HARDENED, 1024, True),
+    (Profile.HARDENED, 0, True),
+]
 
 
-def twins(profile: Profile, cache_size: int) -> Twins:
-    if (profile, cache_size) not in _TWINS:
-        _TWINS[profile, cache_size] = Twins(profile, cache_size)
-    return _TWINS[profile, cache_size]
+def twins(profile: Profile, cache_size: int, small_filter: bool) -> Twins:
+    key = (profile, cache_size, small_filter)
+    if key not in _TWINS:
+        _TWINS[key] = Twins(*key)
+    return _TWINS[key]
 
 
 def mutate(rng: random.Random, seeds: list[tuple[int, bytes]]) -> tuple[int, bytes]:
@@ -357,9 +421,7 @@ def mutate(rng: random.Random, seeds: list[tuple[int, bytes]]) -> tuple[int, byt
 
 def run_differential(seed: int, count: int, outcomes: Counter[str]) -> None:
     rng = random.Random(seed)
-    configs = [(p, c) for p in Profile for c in (1024, 2, 0)]
-    profile, cache_size = configs[seed % len(configs)]
-    world = twins(profile, cache_size)
+    world = twins(*CONFIGS[seed % len(CONFIGS)])
     now = rng.choice(TIMES)
     for _ in range(count):
         if rng.random() < 0.05:
