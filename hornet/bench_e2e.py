@@ -62,6 +62,7 @@ from hornet.circuit import Circuit
 from hornet.client import open_circuit
 from hornet.client.endpoint import Endpoint
 from hornet.client.endpoint import Path as CircuitPath
+from hornet.core import engine
 from hornet.core.chdr import TYPE_DATA
 from hornet.core.circuit import E2E_OVERHEAD
 from hornet.core.relay import Deliver, Forward
@@ -566,8 +567,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="rounds the chains take turns in (default 3)"
     )
+    parser.add_argument(
+        "--engine",
+        choices=("native", "python"),
+        default=None,
+        help="data-plane engine of every process (default: the active one, see hornet info)",
+    )
     args = parser.parse_args(argv)
+    if args.engine is not None:
+        # Children inherit the variable (hornet/__init__.py applies it); this process too.
+        os.environ["HORNET_ENGINE"] = args.engine
+        engine.use(args.engine)
     figures = run(args.packets, args.circuits, args.payload, link=args.link, rounds=args.rounds)
+    figures["engine"] = engine.active()
     figures["python"] = sys.version.split()[0]
     figures["cpus"] = os.cpu_count()
     if args.json:

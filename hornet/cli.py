@@ -190,6 +190,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     argv += ["--packets", str(args.packets), "--circuits", str(args.circuits)]
     argv += [] if args.link else ["--no-link"]
     argv += ["--rounds", str(args.rounds)]
+    argv += [] if args.engine is None else ["--engine", args.engine]
     return bench_main([*argv, "--payload", str(args.payload)])
 
 
@@ -300,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--rounds", type=int, default=3, help="rounds the chains take turns in (default 3)"
+    )
+    bench.add_argument(
+        "--engine",
+        choices=["native", "python"],
+        default=None,
+        help="data-plane engine of every process (default: the active one)",
     )
     bench.set_defaults(func=_cmd_bench)
 

@@ -301,6 +301,14 @@ class Relay:
         return f"Relay(node_id={self.node_id.hex()}, params={self.params!r})"
 
     @property
+    def replay_memory_bytes(self) -> int:
+        """Memory of the data replay filter that decides (the native engine holds its own;
+        ``data_filter`` then only carries its parameters)."""
+        if self._fast is not None:
+            return int(self._fast.replay_memory_bytes)
+        return 0 if self.data_filter is None else self.data_filter.memory_bytes
+
+    @property
     def cached_circuits(self) -> int:
         if self._fast is not None:
             return int(self._fast.cached_circuits)

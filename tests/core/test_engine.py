@@ -311,8 +311,7 @@ class Twins:
             assert isinstance(got, Deliver)
             assert got.session_secret == expected.session_secret
         assert native.cached_circuits == python.cached_circuits
-        if python.data_filter is not None:
-            assert native._fast.replay_memory_bytes == python.data_filter.memory_bytes
+        assert native.replay_memory_bytes == python.replay_memory_bytes
         key = type(expected).__name__
         outcomes[f"Drop.{expected.reason.name}" if isinstance(expected, Drop) else key] += 1
 
