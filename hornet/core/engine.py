@@ -122,8 +122,13 @@ def data_plane(
     fs_tail: int,
     cache_size: int,
     replay_filter: tuple[int, int, int, int, int] | None,
+    forward: type,
+    deliver: type,
+    drops: list[object],
 ) -> _native.DataPlane | None:
-    """A relay's native data plane (``relay.Relay``), or None for the reference engine."""
+    """A relay's native data plane (``relay.Relay``), or None for the reference engine.
+    ``forward``, ``deliver`` and ``drops`` (one ``Drop`` per reason, in the engine's
+    order) are the results it returns."""
     if engine == "python" or native is None:
         return None
     return native.DataPlane(
@@ -134,4 +139,7 @@ def data_plane(
         fs_tail=fs_tail,
         cache_size=cache_size,
         replay_filter=replay_filter,
+        forward=forward,
+        deliver=deliver,
+        drops=drops,
     )

@@ -158,11 +158,7 @@ class SetupTag:
     tag: bytes
 
 
-#: ``hornet._native.DataPlane.process`` result codes and its drop reasons, in its order.
-_NATIVE_FORWARD: Final = 0
-_NATIVE_DELIVER: Final = 1
-_NATIVE_DROP: Final = 2
-_NATIVE_NEED_EPOCH: Final = 3
+#: The drop reasons of the native engine, in its order (``Reason`` in native/src/relay.rs).
 _NATIVE_REASONS: Final = (
     DropReason.MALFORMED,
     DropReason.INTEGRITY,
@@ -295,6 +291,9 @@ class Relay:
             replay_filter=None
             if f is None
             else (f.bits_log2, f.window_s, f.max_windows, f.bits_per_packet, f.max_bytes),
+            forward=Forward,
+            deliver=Deliver,
+            drops=[Drop(reason) for reason in _NATIVE_REASONS],
         )
 
     def __repr__(self) -> str:
@@ -353,10 +352,14 @@ class Relay:
     # -- the entry point ------------------------------------------------------------------
     def process(self, packet: bytes, now: float) -> Forward | Deliver | Drop:
         """Decide what to do with one packet. Never raises for any ``packet`` bytes."""
-        if self._fast is not None:
-            decided = self._native_data(packet, now)
+        fast = self._fast
+        if fast is not None:  # the native engine decides data packets (rule 6)
+            decided = fast.process(packet, now)
+            while type(decided) is int:  # the FS key of an epoch not handed over yet
+                fast.set_epoch(decided, self.epoch_keys(decided).prp_key)
+                decided = fast.process(packet, now)
             if decided is not None:
-                return decided
+                return decided  # type: ignore[no-any-return]
         try:
             if len(packet) < CHDR_LEN or packet[1] != self.params.max_hops:
                 return Drop(DropReason.MALFORMED)
@@ -375,24 +378,6 @@ class Relay:
             return Drop(DropReason.MALFORMED)
 
     # -- data -----------------------------------------------------------------------------
-    def _native_data(self, packet: bytes, now: float) -> Forward | Deliver | Drop | None:
-        """The native engine's decision for a data packet; None for any other packet."""
-        result = self._fast.process(packet, now)
-        code = result[0]
-        while code == _NATIVE_NEED_EPOCH:  # the FS PRP of an epoch not handed over yet
-            epoch = result[1]
-            self._fast.set_epoch(epoch, self.epoch_keys(epoch).prp_key)
-            result = self._fast.process(packet, now)
-            code = result[0]
-        if code == _NATIVE_FORWARD:
-            return Forward(result[1], result[2])
-        if code == _NATIVE_DROP:
-            return Drop(_NATIVE_REASONS[result[1]])
-        if code == _NATIVE_DELIVER:
-            circuit_id, reply_hop, message, secret = result[1:]
-            return Deliver(circuit_id, reply_hop, message, secret)
-        return None
-
     def _open_verified(
         self, fs: bytes, now: float, verify: Callable[[HopKeys], bool]
     ) -> tuple[OpenedFs, HopKeys]:

@@ -17,9 +17,10 @@ pub mod relay;
 pub mod replay;
 
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyString, PyTuple};
 
 use crate::onion::{CtrLayer, Layer};
 use crate::primitives::{Aes, Gcm256, K, TAG_LEN};
@@ -56,25 +57,50 @@ fn need_len(py: Python<'_>, data: &[u8], len: usize, message: &'static str) -> P
     }
 }
 
-/// Result codes of `DataPlane.process` (the Python side maps them to its result types).
-const FORWARD: u8 = 0;
-const DELIVER: u8 = 1;
-const DROP: u8 = 2;
-const NEED_EPOCH: u8 = 3;
-const NOT_DATA: u8 = 4;
+/// The relay's result types (`hornet.core.relay`), which `DataPlane.process` returns.
+///
+/// They are frozen attrs classes without validators or post-init hooks: an instance is
+/// `object.__new__(cls)` with each field set through `object.__setattr__`, exactly what
+/// their generated `__init__` does, minus that Python frame. A `Drop` per reason is made
+/// once (they are immutable); `drops` is in `Reason` order.
+struct Results {
+    forward: Py<PyAny>,
+    deliver: Py<PyAny>,
+    drops: Vec<Py<PyAny>>,
+    new: Py<PyAny>,
+    setattr: Py<PyAny>,
+}
+
+impl Results {
+    fn make<'py>(
+        &self,
+        py: Python<'py>,
+        cls: &Py<PyAny>,
+        fields: &[(&Bound<'py, PyString>, &[u8])],
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let obj = self.new.bind(py).call1((cls.bind(py),))?;
+        let setattr = self.setattr.bind(py);
+        for (name, value) in fields {
+            setattr.call1((&obj, *name, PyBytes::new(py, value)))?;
+        }
+        Ok(obj)
+    }
+}
 
 /// A relay's data plane: the verified-AHDR cache, the epochs' FS PRPs, the replay filter.
 #[pyclass(module = "hornet._native")]
 struct DataPlane {
     inner: relay::DataPlane,
+    results: Results,
 }
 
 #[pymethods]
 impl DataPlane {
     #[new]
-    #[pyo3(signature = (*, max_hops, hardened, epoch_s, skew, fs_tail, cache_size, replay_filter))]
+    #[pyo3(signature = (*, max_hops, hardened, epoch_s, skew, fs_tail, cache_size, replay_filter, forward, deliver, drops))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         max_hops: usize,
         hardened: bool,
         epoch_s: i64,
@@ -82,7 +108,23 @@ impl DataPlane {
         fs_tail: i64,
         cache_size: usize,
         replay_filter: Option<(u32, i64, usize, i64, usize)>,
+        forward: Py<PyAny>,
+        deliver: Py<PyAny>,
+        drops: Vec<Py<PyAny>>,
     ) -> PyResult<Self> {
+        if drops.len() != 5 {
+            return Err(PyValueError::new_err(
+                "one Drop per reason, in Reason order",
+            ));
+        }
+        let object = py.import("builtins")?.getattr("object")?;
+        let results = Results {
+            forward,
+            deliver,
+            drops,
+            new: object.getattr("__new__")?.unbind(),
+            setattr: object.getattr("__setattr__")?.unbind(),
+        };
         if !(1..=16).contains(&max_hops) || epoch_s < 1 || skew < 0 || fs_tail < 0 {
             return Err(PyValueError::new_err("data plane parameters out of range"));
         }
@@ -120,6 +162,7 @@ impl DataPlane {
         };
         Ok(DataPlane {
             inner: relay::DataPlane::new(cfg, filter),
+            results,
         })
     }
 
@@ -143,45 +186,52 @@ impl DataPlane {
             .map_or(0, DataReplayFilter::memory_bytes)
     }
 
-    /// One packet: (0, next_hop, packet) | (1, circuit_id, reply_hop, message, s) |
-    /// (2, reason) | (3, epoch whose key is missing) | (4,) for a packet that is not data.
+    /// One packet's decision: a `Forward`, `Deliver` or `Drop`; None for a packet that
+    /// is not data (setup, unknown type: the Python path decides those); or an int, the
+    /// key epoch whose FS PRP key `set_epoch` must give before the packet is retried.
     fn process<'py>(
         &mut self,
         py: Python<'py>,
         packet: &[u8],
         now: f64,
-    ) -> PyResult<Bound<'py, PyTuple>> {
-        if packet.len() < CHDR_LEN || packet[1] as usize != self.inner_max_hops() {
-            return (DROP, relay::Reason::Malformed as u8).into_pyobject(py);
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let results = &self.results;
+        if packet.len() < CHDR_LEN || packet[1] as usize != self.inner.max_hops() {
+            return Ok(results.drops[relay::Reason::Malformed as usize]
+                .bind(py)
+                .clone());
         }
         let nested = match packet[0] {
             TYPE_DATA => false,
             TYPE_DATA_NESTED => true,
-            _ => return (NOT_DATA,).into_pyobject(py),
+            _ => return Ok(py.None().into_bound(py)),
         };
-        let outcome = self.inner.process(packet, now, nested);
-        match outcome {
-            Outcome::Forward { next_hop, packet } => (
-                FORWARD,
-                PyBytes::new(py, &next_hop),
-                PyBytes::new(py, &packet),
-            )
-                .into_pyobject(py),
+        match self.inner.process(packet, now, nested) {
+            Outcome::Forward { next_hop, packet } => results.make(
+                py,
+                &results.forward,
+                &[
+                    (intern!(py, "next_hop"), &next_hop),
+                    (intern!(py, "packet"), &packet),
+                ],
+            ),
             Outcome::Deliver {
                 circuit_id,
                 reply_hop,
                 message,
                 s,
-            } => (
-                DELIVER,
-                PyBytes::new(py, &circuit_id),
-                PyBytes::new(py, &reply_hop),
-                PyBytes::new(py, &message),
-                PyBytes::new(py, &s),
-            )
-                .into_pyobject(py),
-            Outcome::Drop(reason) => (DROP, reason as u8).into_pyobject(py),
-            Outcome::NeedEpoch(epoch) => (NEED_EPOCH, epoch).into_pyobject(py),
+            } => results.make(
+                py,
+                &results.deliver,
+                &[
+                    (intern!(py, "circuit_id"), &circuit_id),
+                    (intern!(py, "reply_hop"), &reply_hop),
+                    (intern!(py, "message"), &message),
+                    (intern!(py, "session_secret"), &s),
+                ],
+            ),
+            Outcome::Drop(reason) => Ok(results.drops[reason as usize].bind(py).clone()),
+            Outcome::NeedEpoch(epoch) => Ok(epoch.into_pyobject(py)?.into_any()),
         }
     }
 
@@ -202,12 +252,6 @@ impl DataPlane {
             "DataPlane(cached_circuits={})",
             self.inner.cached_circuits()
         )
-    }
-}
-
-impl DataPlane {
-    fn inner_max_hops(&self) -> usize {
-        self.inner.max_hops()
     }
 }
 
