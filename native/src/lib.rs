@@ -3,14 +3,13 @@
 //!
 //! One module per concept: `primitives` (AES, CTR, GCM, HMAC from RustCrypto crates),
 //! `header` (FS_OPEN, PROC_AHDR), `onion` (layers, the source's wrap and unwrap),
-//! `replay` (the data replay filter), `relay` (a relay's data-packet decision), `link`
-//! (link DATA datagrams). This file is the Python binding only. Nothing here is
+//! `replay` (the data replay filter), `relay` (a relay's data-packet decision). This file
+//! is the Python binding only. Nothing here is
 //! `unsafe`; secrets stay out of every `repr` and error message.
 
 #![forbid(unsafe_code)]
 
 pub mod header;
-pub mod link;
 pub mod onion;
 pub mod primitives;
 pub mod relay;
@@ -530,6 +529,5 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BackwardOnion>()?;
     m.add_class::<Aes256Gcm>()?;
     m.add_class::<ReplayFilter>()?;
-    link::register(m)?;
     Ok(())
 }
