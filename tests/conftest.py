@@ -13,18 +13,14 @@ of them.
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
-from externals import EXTERNAL
+from externals import EXTERNAL, SHARED_VECTORS
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_VECTORS = Path(os.environ.get("HORNET_SHARED_VECTORS", REPO.parent / "shared" / "vectors"))
 GOLDEN_VECTORS = REPO / "tests" / "vectors"
 
 
@@ -51,14 +47,6 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"missing (their tests skip): {', '.join(missing) or 'none'}"
     )
     return lines
-
-
-def load_bolt04_vector(name: str) -> Any:
-    """Load ``bolt04/<name>`` from the shared vectors, or skip saying they are missing."""
-    path = SHARED_VECTORS / "bolt04" / name
-    if not path.is_file():
-        pytest.skip(f"official BOLT 4 vector {path} is not present: vector test NOT run")
-    return json.loads(path.read_text())
 
 
 @pytest.fixture

@@ -7,12 +7,28 @@ them, and the run's header (tests/conftest.py) lists which are present.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# Lightning's official BOLT 4 vectors: ../shared/vectors beside the repository.
+SHARED_VECTORS = Path(os.environ.get("HORNET_SHARED_VECTORS", REPO.parent / "shared" / "vectors"))
+
+
+def load_bolt04_vector(name: str) -> Any:
+    """Load ``bolt04/<name>`` from the shared vectors, or skip saying they are missing."""
+    path = SHARED_VECTORS / "bolt04" / name
+    if not path.is_file():
+        pytest.skip(f"official BOLT 4 vector {path} is not present: vector test NOT run")
+    return json.loads(path.read_text())
+
 
 
 def _has_netns() -> bool:

@@ -5,20 +5,21 @@ PAPER profile, per hop with keys from s:
     REMOVE_LAYER(IV, O) = (IV' = PRP⁻¹(IV), AES-CTR_enc(IV', O))  # forward relays, ends
 The IV is replaced at every hop, so it identifies nothing across links.
 
-HARDENED profile (default): forward layers are AES-GCM under the hop's gcm key (a key
-no CTR layer uses) and IV', and each hop's 16-byte tag travels in a tag array T of
-r·16 bytes that shifts like the AHDR.
-Hop i splits what arrives as T = tag ‖ rest, opens its layer with
-    O' = AES-GCM-open_gcm(nonce = IV'[0:12], O ‖ tag, aad = rest)
-and only then passes on
-    T' = (rest ‖ 0^16) ⊕ AES-CTR_tag(IV', ·)
-so T looks fresh on every link. Every bit of a forward packet is covered at the next
-relay: CHDR's IV through the nonce, the AHDR by its MAC, O and tag by the AEAD, and the
-rest of T as associated data. The source seals inside out (the last hop first), so
-each hop's rest is fixed before its tag is computed; it builds T with a filler and
-random padding, so the last hop's view of T is random too. A corrupt first relay can
-therefore mark no bit of a packet for a corrupt destination (Kuhn et al., S&P 2020):
-the next honest relay drops it.
+HARDENED profile (default): each forward layer is ONE AES-GCM call under the hop's gcm
+key (a key no CTR layer uses) and IV', over the tag array and the payload together. The
+tag array T (r·16 bytes) travels between AHDR and O and shifts like the AHDR. Hop i
+splits what arrives as T = tag ‖ rest and opens
+    T' ‖ O' = AES-GCM-open_gcm(nonce = IV'[0:12], (rest ‖ 0^16 ‖ O) ‖ tag)
+so the decryption of (rest ‖ 0^16) is the shifted array it passes on, and the GCM tag
+covers every bit of rest and O. With the CHDR's IV bound through the nonce and the AHDR
+by its MAC, every bit of a forward packet is checked at the next relay, and T looks
+fresh on every link (GCM's keystream X depends on IV').
+The source seals inside out (the last hop first): hop i's plaintext is T_{i+1} ‖ O_{i+1},
+and T_{i+1}'s last block equals X_i's last block, so that block's ciphertext is the zero
+block the relay shifts in. A Sphinx-style filler over the X_i makes that hold at every
+hop, and random padding makes the last hop's view of T random too. A corrupt first
+relay can therefore mark no bit of a packet for a corrupt destination (Kuhn et al.,
+S&P 2020): the next honest relay drops it.
 Backward relays cannot verify (the destination does not know their keys): they add CTR
 layers and re-encrypt T, and the source checks the end-to-end AEAD.
 """
@@ -33,18 +34,27 @@ from hornet.core.params import TAG_LEN, Profile
 from hornet.errors import LocalProtocolError
 
 GCM_NONCE_LEN = 12
+# GCM (SP 800-38D) with a 96-bit nonce: J0 = nonce ‖ 1, and plaintext block j is
+# encrypted with counter inc32^(j+1)(J0), so the keystream X starts at nonce ‖ 2.
+_GCM_FIRST_COUNTER = (2).to_bytes(4, "big")
+
+
+def gcm_keystream_counter(nonce: bytes) -> bytes:
+    """The CTR block at which AES-GCM's keystream for ``nonce`` starts (nonce ‖ 2)."""
+    return nonce[:GCM_NONCE_LEN] + _GCM_FIRST_COUNTER
 
 
 class LayerCiphers:
     """One hop's cached cipher contexts: a circuit's keys never change, so an endpoint
     builds these once and every packet costs only ``update`` calls (no ``Cipher(...)``)."""
 
-    __slots__ = ("enc", "gcm", "prp", "tag")
+    __slots__ = ("enc", "gcm", "gcm_stream", "prp", "tag")
 
     def __init__(self, keys: HopKeys) -> None:
         self.prp = crypto.AesBlock(keys.prp)
         self.enc = crypto.AesCtr(keys.enc)
         self.gcm = crypto.AesGcm(keys.gcm)
+        self.gcm_stream = crypto.AesCtr(keys.gcm)  # GCM's own keystream, for the filler
         self.tag = crypto.AesCtr(keys.tag)
 
     def __repr__(self) -> str:
@@ -105,31 +115,33 @@ class ForwardOnion:
         for i in range(hops - 1, -1, -1):
             ivs[i] = iv
             iv = layers[i].prp.encrypt(iv)
-        # T in big-endian integers of r·16 bytes. Hop i's stream X_i (CTR under its tag
-        # key and IV') is drawn once: its low blocks feed the filler, its high r−1
-        # blocks the shift. The last hop needs no stream.
+        # Hop i's keystream X_i over T's r·16 bytes (GCM's own, under its gcm key and
+        # IV'), in big-endian integers: its low blocks feed the filler.
         zeros = self._zeros
         streams = [
-            int.from_bytes(layers[i].tag.xor(ivs[i], zeros), "big") for i in range(hops - 1)
+            int.from_bytes(
+                layers[i].gcm_stream.xor(gcm_keystream_counter(ivs[i]), zeros), "big"
+            )
+            for i in range(hops)
         ]
         # Sphinx filler: what hop l−1 must see at the tail of T (``fs.filler``, in ints).
         phi = 0
-        for i, stream in enumerate(streams):
+        for i, stream in enumerate(streams[:-1]):
             phi = (phi << 128) ^ (stream & ((1 << (128 * (i + 1))) - 1))
-        # Inside out: rest_i is fixed before tag_i, which authenticates it as GCM's
-        # associated data; then rest_{i−1} = (tag_i ‖ rest_i)[0:(r−1)·16] ⊕ X_{i−1}.
-        rest_len = self._size - TAG_LEN
-        rest_bits = 8 * rest_len
+        # The last hop's rest is padding ‖ φ; its plaintext T_l is whatever encrypts to
+        # rest ‖ 0^16. Then inside out: hop i seals T_{i+1} ‖ O_{i+1}, whose ciphertext
+        # starts with rest_i ‖ 0^16 (the filler guarantees the zero block).
+        size = self._size
+        rest_len = size - TAG_LEN
         rest = (int.from_bytes(padding, "big") << (128 * (hops - 1))) | phi
-        rest_bytes = tag = b""
+        plain_tags = ((rest << 128) ^ streams[-1]).to_bytes(size, "big")
+        tags = b""
         for i in range(hops - 1, -1, -1):
-            rest_bytes = rest.to_bytes(rest_len, "big")
-            sealed = layers[i].gcm.seal(ivs[i][:GCM_NONCE_LEN], message, rest_bytes)
-            message, tag = sealed[:-TAG_LEN], sealed[-TAG_LEN:]
-            if i:
-                whole = (int.from_bytes(tag, "big") << rest_bits) | rest
-                rest = (whole ^ streams[i - 1]) >> 128
-        return iv, tag + rest_bytes, message
+            sealed = layers[i].gcm.seal(ivs[i][:GCM_NONCE_LEN], plain_tags + message, None)
+            tags = sealed[-TAG_LEN:] + sealed[:rest_len]
+            message = sealed[size:-TAG_LEN]
+            plain_tags = tags
+        return iv, tags, message
 
 
 class BackwardOnion:

@@ -215,7 +215,7 @@ class _Circuit:
         self.prp = crypto.AesBlock(keys.prp)
         self.enc = crypto.AesCtr(keys.enc)
         self.gcm = crypto.AesGcm(keys.gcm) if hardened and not self.backward else None
-        self.tag = crypto.AesCtr(keys.tag) if hardened else None
+        self.tag = crypto.AesCtr(keys.tag) if hardened and self.backward else None
         self.splice = False  # a rendezvous point's view of a nested header (SPEC.md §6.3)
 
     def __repr__(self) -> str:
@@ -465,20 +465,28 @@ class Relay:
             # REMOVE_LAYER: move the IV back, then decrypt (and authenticate) under it.
             iv = circuit.prp.decrypt(iv)
             tags = b""
-            if circuit.gcm is not None and circuit.tag is not None:
-                # T = tag ‖ rest: the tag closes O, and rest is the associated data, so
-                # every bit of T is checked here before any of it moves on (SPEC.md §5.4).
-                rest = packet[ahdr_end + TAG_LEN : tags_end]
-                payload = circuit.gcm.open(
-                    iv[:12], payload + packet[ahdr_end : ahdr_end + TAG_LEN], rest
+            if circuit.gcm is not None:
+                # T = tag ‖ rest: one AEAD over rest ‖ 0^16 ‖ O checks every bit of T and
+                # O, and decrypts to the shifted array T' ‖ O' (SPEC.md §5.4).
+                plain = circuit.gcm.open(
+                    iv[:12],
+                    b"".join((
+                        packet[ahdr_end + TAG_LEN : tags_end],
+                        _ZERO_TAG,
+                        payload,
+                        packet[ahdr_end : ahdr_end + TAG_LEN],
+                    )),
+                    None,
                 )
                 # Authentic: now the (FS, IV) replay filter (the PRP'd IV stands for both).
                 if self.data_filter is not None and self.data_filter.seen(
                     iv, circuit.exp, now, self._skew
                 ):
                     return Drop(DropReason.REPLAY)
-                if not circuit.deliver or circuit.splice:
-                    tags = circuit.tag.xor(iv, rest + _ZERO_TAG)
+                if circuit.deliver and not circuit.splice:
+                    payload = plain[tags_end - ahdr_end :]
+                else:
+                    tags, payload = plain, b""  # T' ‖ O', already in wire order
             else:
                 payload = circuit.enc.xor(iv, payload)
             if circuit.splice:

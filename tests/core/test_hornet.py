@@ -461,11 +461,13 @@ def test_the_destination_keys_its_gcm_and_ctr_layers_apart() -> None:
     packet = trip.hops[-1].packet
     ahdr_end = CHDR_LEN + p.ahdr_len
     iv = prp_ecb.decryptor().update(packet[2:CHDR_LEN])
-    sealed = packet[ahdr_end + p.tag_array_len :] + packet[ahdr_end : ahdr_end + 16]
+    tag = packet[ahdr_end : ahdr_end + 16]
     rest = packet[ahdr_end + 16 : ahdr_end + p.tag_array_len]
-    assert AESGCM(gcm).decrypt(iv[:12], sealed, rest) == trip.delivered.message
+    sealed = rest + bytes(16) + packet[ahdr_end + p.tag_array_len :] + tag
+    opened = AESGCM(gcm).decrypt(iv[:12], sealed, None)
+    assert opened[p.tag_array_len :] == trip.delivered.message
     with pytest.raises(InvalidTag):
-        AESGCM(enc).decrypt(iv[:12], sealed, rest)
+        AESGCM(enc).decrypt(iv[:12], sealed, None)
 
     # Backward: D's layer is CTR under enc from the arriving IV, PRP(IV) leaving.
     out = dest.seal(b"back", net.rng)

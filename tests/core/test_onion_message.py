@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from conftest import load_bolt04_vector
+from externals import load_bolt04_vector
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

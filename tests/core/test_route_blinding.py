@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import load_bolt04_vector
+from externals import load_bolt04_vector
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Sequence
 
 import pytest
-from conftest import load_bolt04_vector
+from externals import load_bolt04_vector
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyln.proto import onion as pyln_onion
