@@ -1,19 +1,22 @@
 //! Data-payload onion layers (HORNET §4.4.2) in both profiles, as `hornet/core/onion.py`.
 //!
 //! PAPER: ADD_LAYER(IV, O) = (PRP(IV), AES-CTR_enc(IV, O)); REMOVE_LAYER inverts it.
-//! HARDENED, forward: hop i opens AES-128-GCM_gcm(IV'[0:12]) over O with tag T[0:16] and
-//! associated data rest = T[16:r·16] (the authenticated tag array: every byte of T is
-//! covered at the next honest hop), then passes on T' = (rest ‖ 0^16) ⊕ CTR_tag(IV').
-//! The source seals inside-out, so it knows T_{i+1} before it computes tag_i.
+//! HARDENED, forward: hop i splits T = tag ‖ rest and makes ONE AES-128-GCM call under
+//! its gcm key and nonce IV'[0:12]: open((rest ‖ 0^16 ‖ O) ‖ tag) = T' ‖ O', so the
+//! decryption of rest ‖ 0^16 is the shifted array it passes on and the tag covers every
+//! bit of rest and O. The source seals inside out: hop i's plaintext is T_{i+1} ‖ O_{i+1},
+//! and a Sphinx-style filler over the GCM keystreams X_i (CTR under the gcm key from
+//! IV'[0:12] ‖ 2) makes the last block of each ciphertext array the zero block.
 
 use crate::header::HopKeys;
-use crate::primitives::{xor_into, Aes, Gcm128, K, TAG_LEN};
+use crate::primitives::{xor_into, Aes, Gcm128, GCM_NONCE_LEN, K, TAG_LEN};
 
-/// One hop's cached cipher contexts.
+/// One hop's cached cipher contexts (`gcm_stream`: GCM's own keystream, for the filler).
 pub struct Layer {
     pub prp: Aes,
     pub enc: Aes,
     pub gcm: Gcm128,
+    pub gcm_stream: Aes,
     pub tag: Aes,
 }
 
@@ -27,9 +30,19 @@ impl Layer {
             prp: Aes::new(prp),
             enc: Aes::new(enc),
             gcm: Gcm128::new(gcm),
+            gcm_stream: Aes::new(gcm),
             tag: Aes::new(tag),
         }
     }
+}
+
+/// The CTR block at which AES-GCM's keystream for a 96-bit nonce starts: nonce ‖ 2
+/// (SP 800-38D: J0 = nonce ‖ 1, plaintext block j under inc32^(j+1)(J0)).
+fn gcm_keystream_counter(iv: &[u8]) -> [u8; K] {
+    let mut counter = [0u8; K];
+    counter[..GCM_NONCE_LEN].copy_from_slice(&iv[..GCM_NONCE_LEN]);
+    counter[K - 1] = 2;
+    counter
 }
 
 /// The source's forward onion: (IV_0, T_0, O_0) from the innermost IV and the message.
@@ -59,34 +72,39 @@ impl ForwardOnion {
             ivs[i] = iv;
             iv = self.layers[i].prp.encrypt(&iv);
         }
-        // X_i = CTR_tag_i(IV'_i) over r·16 bytes, for every hop but the last.
-        let streams: Vec<Vec<u8>> = (0..hops.saturating_sub(1))
+        // X_i: hop i's GCM keystream over T's r·16 bytes.
+        let streams: Vec<Vec<u8>> = (0..hops)
             .map(|i| {
                 let mut s = vec![0u8; size];
-                self.layers[i].tag.ctr_xor(&ivs[i], &mut s);
+                self.layers[i]
+                    .gcm_stream
+                    .ctr_xor(&gcm_keystream_counter(&ivs[i]), &mut s);
                 s
             })
             .collect();
         // Sphinx filler: what the last hop must find at the tail of its T.
         let mut phi: Vec<u8> = Vec::with_capacity(body);
-        for (i, stream) in streams.iter().enumerate() {
+        for (i, stream) in streams[..hops - 1].iter().enumerate() {
             phi.extend_from_slice(&[0u8; TAG_LEN]);
             xor_into(&mut phi, &stream[(self.max_hops - 1 - i) * TAG_LEN..]);
         }
-        // Inside out: rest_{l−1} = padding ‖ φ; tag_i = GCM(O, aad = rest_i); then
-        // rest_{i−1} = (tag_i ‖ rest_i)[0:(r−1)·16] ⊕ X_{i−1}[0:(r−1)·16].
+        // The last hop's rest is padding ‖ φ, and its plaintext array is whatever
+        // encrypts to rest ‖ 0^16. Then inside out: hop i seals T_{i+1} ‖ O_{i+1}, and
+        // T_i = tag_i ‖ (the first (r−1)·16 bytes of that ciphertext).
+        let mut buf = Vec::with_capacity(size + message.len());
+        buf.extend_from_slice(padding);
+        buf.extend_from_slice(&phi);
+        buf.extend_from_slice(&[0u8; TAG_LEN]);
+        xor_into(&mut buf, &streams[hops - 1]);
+        buf.extend_from_slice(message);
         let mut tags = vec![0u8; size];
-        tags[TAG_LEN..TAG_LEN + padding.len()].copy_from_slice(padding);
-        tags[TAG_LEN + padding.len()..].copy_from_slice(&phi);
         for i in (0..hops).rev() {
-            let tag = self.layers[i].gcm.seal(&ivs[i], &tags[TAG_LEN..], message);
+            let tag = self.layers[i].gcm.seal(&ivs[i], &[], &mut buf);
             tags[..TAG_LEN].copy_from_slice(&tag);
-            if i > 0 {
-                let mut rest = tags[..body].to_vec();
-                xor_into(&mut rest, &streams[i - 1][..body]);
-                tags[TAG_LEN..].copy_from_slice(&rest);
-            }
+            tags[TAG_LEN..].copy_from_slice(&buf[..body]);
+            buf[..size].copy_from_slice(&tags);
         }
+        message.copy_from_slice(&buf[size..]);
         (iv, tags)
     }
 }

@@ -335,15 +335,15 @@ fn remove_or_add_layer(
     out.extend_from_slice(&circuit.next_ahdr);
     let t_start = out.len();
     if cfg.hardened {
+        // T = tag ‖ rest: one AEAD over rest ‖ 0^16 ‖ O checks every bit of T and O, and
+        // decrypts in place to T' ‖ O', already in wire order.
         let (tag, rest) = tag_array.split_at(TAG_LEN);
         out.extend_from_slice(rest);
         out.extend_from_slice(&[0u8; TAG_LEN]);
-        let p_start = out.len();
         out.extend_from_slice(payload_in);
-        if !layer.gcm.open(&iv, rest, &mut out[p_start..], tag) {
+        if !layer.gcm.open(&iv, &[], &mut out[t_start..], tag) {
             return Outcome::Drop(Reason::Integrity);
         }
-        layer.tag.ctr_xor(&iv, &mut out[t_start..p_start]);
         // Authentic: now the (FS, IV) replay filter (the PRP'd IV stands for both).
         if let Some(filter) = filter {
             if filter.seen(&iv, circuit.exp, now, cfg.skew) {
