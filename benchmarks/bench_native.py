@@ -22,6 +22,8 @@ hardened profile's replay filter drops repeats, and its cost is in every figure)
   (every packet opens its FS, checks the MAC, derives keys).
 - source_seal_us / sink_open_us: a datagram circuit's ``SourceSession.seal`` (frame AEAD
   and 3-layer onion) and ``SourceSession.open`` (backward onion and frame), per engine.
+- link_seal_open_us: a link DATA datagram sealed at one end and opened at the other
+  (1,100-byte packet), per engine.
 - sizes: the hardened and paper hop per payload size, both engines (RESULTS.md's curve).
 """
 
@@ -43,6 +45,8 @@ from hornet.core.chdr import data_chdr
 from hornet.core.circuit import DestinationSession, SourceSession
 from hornet.core.params import Params, Profile
 from hornet.core.relay import Forward, Relay
+from hornet.link.channel import NativeSession, Session
+from hornet.link.noise import TransportKeys
 from hornet.testing.sim import SimNetwork
 
 NOW = 1.0
@@ -168,6 +172,29 @@ def endpoint_figures(rounds: int, calls: int) -> dict[str, float]:
     return out
 
 
+def link_figures(rounds: int, calls: int) -> dict[str, float]:
+    """A link DATA datagram (1,100-byte HORNET packet): seal at one end, open at the
+    other, per engine (``Session`` against ``NativeSession``)."""
+    out: dict[str, float] = {}
+    packet = bytes(1100)
+    for name, cls in (("native", NativeSession), ("python", Session)):
+        samples = []
+        for _ in range(rounds):
+            a = cls(
+                TransportKeys(b"\x01" * 32, b"\x02" * 32, b"", b"", b""),
+                initiator=True,
+                created=0.0,
+            )
+            b = cls(
+                TransportKeys(b"\x02" * 32, b"\x01" * 32, b"", b"", b""),
+                initiator=False,
+                created=0.0,
+            )
+            samples.append(_time_calls(lambda a=a, b=b: b.open(a.seal(packet)), calls))
+        out[f"{name}_link_seal_open_us"] = _median(samples)
+    return out
+
+
 def gcm_figures(chain: Chain, rounds: int, count: int) -> dict[str, float]:
     """One AES-256-GCM seal of each packet's 1024 payload bytes (the same bytes a hop
     handles, fresh each time): inside the engine, through its Python API, and through
@@ -221,6 +248,7 @@ def main() -> int:
         "paper": hop_figures(paper, 1024, packets, rounds),
         "cold": hop_figures(cold, 1024, packets // 4, rounds),
         **endpoint_figures(rounds, packets // 4),
+        **link_figures(rounds, packets),
     }
     result["sizes"] = {
         str(size): {

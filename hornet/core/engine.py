@@ -143,3 +143,12 @@ def data_plane(
         deliver=deliver,
         drops=drops,
     )
+
+
+def link_session(
+    send_key: bytes, receive_key: bytes, send_type: int, limit: int
+) -> _native.LinkSession:
+    """A link session's native data path (``hornet.link.channel.NativeSession``)."""
+    if native is None:
+        raise LocalProtocolError("the native engine is not built")
+    return native.LinkSession(send_key, receive_key, send_type, limit)

@@ -3,13 +3,14 @@
 //!
 //! One module per concept: `primitives` (AES, CTR, GCM, HMAC from RustCrypto crates),
 //! `header` (FS_OPEN, PROC_AHDR), `onion` (layers, the source's wrap and unwrap),
-//! `replay` (the data replay filter), `relay` (a relay's data-packet decision). This file
-//! is the Python binding only. Nothing here is
+//! `replay` (the data replay filter), `relay` (a relay's data-packet decision), `link`
+//! (link DATA datagrams). This file is the Python binding only. Nothing here is
 //! `unsafe`; secrets stay out of every `repr` and error message.
 
 #![forbid(unsafe_code)]
 
 pub mod header;
+pub mod link;
 pub mod onion;
 pub mod primitives;
 pub mod relay;
@@ -312,6 +313,88 @@ impl ReplayFilter {
     }
 }
 
+/// A link session's data path (`hornet.link.channel.Session.seal/open`): two cached
+/// AES-256-GCM keys, the send counter and the replay window.
+#[pyclass(module = "hornet._native")]
+struct LinkSession {
+    inner: link::LinkSession,
+}
+
+#[pymethods]
+impl LinkSession {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        send_key: &[u8],
+        receive_key: &[u8],
+        send_type: u8,
+        limit: u64,
+    ) -> PyResult<Self> {
+        let send: [u8; 32] = send_key
+            .try_into()
+            .map_err(|_| local_error(py, "link keys are 32 bytes"))?;
+        let receive: [u8; 32] = receive_key
+            .try_into()
+            .map_err(|_| local_error(py, "link keys are 32 bytes"))?;
+        Ok(LinkSession {
+            inner: link::LinkSession::new(&send, &receive, send_type, limit),
+        })
+    }
+
+    #[getter]
+    fn sent(&self) -> u64 {
+        self.inner.sent
+    }
+
+    #[setter]
+    fn set_sent(&mut self, sent: u64) {
+        self.inner.sent = sent;
+    }
+
+    #[getter]
+    fn top(&self) -> i128 {
+        self.inner.top.map_or(-1, i128::from)
+    }
+
+    fn seal<'py>(&mut self, py: Python<'py>, packet: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        match self.inner.seal(packet) {
+            Some(datagram) => Ok(PyBytes::new(py, &datagram)),
+            None => Err(local_error(
+                py,
+                "link session exhausted its counters; rekey first",
+            )),
+        }
+    }
+
+    fn open<'py>(&mut self, py: Python<'py>, datagram: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        match self.inner.open(datagram) {
+            Ok(packet) => Ok(PyBytes::new(py, &packet)),
+            Err(link::LinkError::Short) => Err(hornet_error(
+                py,
+                "MalformedInputError",
+                "link datagram shorter than its header and tag",
+            )),
+            Err(link::LinkError::TooOld) => Err(hornet_error(
+                py,
+                "ReplayError",
+                "link counter is older than the replay window",
+            )),
+            Err(link::LinkError::Duplicate) => Err(hornet_error(
+                py,
+                "ReplayError",
+                "link counter was already received",
+            )),
+            Err(link::LinkError::Tag) => {
+                Err(hornet_error(py, "IntegrityError", "AEAD tag mismatch"))
+            }
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("LinkSession(sent={})", self.inner.sent)
+    }
+}
+
 /// One hop's keys as the Python side hands them over: (prp, enc, tag, gcm), 16 bytes each.
 type KeyTuple = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
 
@@ -529,5 +612,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BackwardOnion>()?;
     m.add_class::<Aes256Gcm>()?;
     m.add_class::<ReplayFilter>()?;
+    m.add_class::<LinkSession>()?;
     Ok(())
 }

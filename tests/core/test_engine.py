@@ -26,6 +26,7 @@ import subprocess
 import sys
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ from hornet.core.params import C, Params, Profile
 from hornet.core.relay import Deliver, Drop, Forward, Relay
 from hornet.core.rendezvous import Descriptor, RendezvousDestination, RendezvousSource
 from hornet.core.replay import DataReplayFilter
-from hornet.errors import IntegrityError, LocalProtocolError
+from hornet.errors import HornetError, IntegrityError, LocalProtocolError
+from hornet.link.channel import NativeSession, Session
+from hornet.link.noise import TransportKeys
 from hornet.testing.sim import SimNetwork, open_session
 
 NATIVE = engine.native is not None
@@ -276,6 +279,71 @@ def test_native_source_and_sink_onions_match_the_reference(profile: Profile) -> 
 
 # --------------------------------------------------------------------------------------
 # Differential fuzzing
+
+
+def _link_pair(name: str) -> tuple[Session, Session]:
+    keys = TransportKeys(bytes([1]) * 32, bytes([2]) * 32, b"", b"", b"")
+    back = TransportKeys(bytes([2]) * 32, bytes([1]) * 32, b"", b"", b"")
+    cls = NativeSession if name == "native" else Session
+    return (
+        cls(keys, initiator=True, created=0.0, limit=1 << 20),
+        cls(back, initiator=False, created=0.0),
+    )
+
+
+def _outcome(call: Callable[[], bytes]) -> tuple[str, bytes | str]:
+    try:
+        return "ok", call()
+    except HornetError as exc:
+        return type(exc).__name__, str(exc)
+
+
+@needs_native
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_differential_link_sessions_agree_on_datagrams_windows_and_errors(seed: int) -> None:
+    """Same keys, same packets: the same datagrams out, and on the receiving side the same
+    plaintext or the same error for replays, reordering past the window, forgeries,
+    short datagrams and jumps of the counter (up to 2^20, the sender's limit)."""
+    rng = random.Random(seed)
+    (py_send, py_recv), (na_send, na_recv) = _link_pair("python"), _link_pair("native")
+    sent: list[bytes] = []
+    kinds: Counter[str] = Counter()
+    for _ in range(300):
+        roll = rng.random()
+        if roll < 0.5 or not sent:
+            if rng.random() < 0.05:  # jump ahead: counters far past the window
+                jump = rng.choice((1, 1023, 1024, 1025, 5000))
+                py_send.sent = na_send.sent = min(py_send.sent + jump, (1 << 20) - 1)
+            packet = rng.randbytes(rng.randrange(0, 64))
+            both = [s.seal(packet) for s in (py_send, na_send)]
+            assert both[0] == both[1] and py_send.sent == na_send.sent
+            sent.append(both[0])
+            datagram = both[0]
+        elif roll < 0.75:
+            datagram = rng.choice(sent)  # a replay or a late arrival
+        elif roll < 0.9:
+            forged = bytearray(rng.choice(sent))
+            forged[rng.randrange(len(forged))] ^= 1 << rng.randrange(8)
+            datagram = bytes(forged)
+        else:
+            datagram = rng.randbytes(rng.randrange(0, 30))
+        expected = _outcome(lambda d=datagram: py_recv.open(d))
+        assert _outcome(lambda d=datagram: na_recv.open(d)) == expected
+        assert na_recv._fast.top == py_recv.top
+        kinds[expected[0]] += 1
+    assert kinds["ok"] > 0 and kinds["ReplayError"] > 0 and kinds["IntegrityError"] > 0
+    with pytest.raises(LocalProtocolError):
+        NativeSession(
+            TransportKeys(bytes(32), bytes(32), b"", b"", b""),
+            initiator=True,
+            created=0.0,
+            limit=1 << 40,
+        )
+    exhausted = _link_pair("native")[0]
+    exhausted.sent = 1 << 20
+    with pytest.raises(LocalProtocolError):
+        exhausted.seal(b"x")
 
 
 @needs_native
