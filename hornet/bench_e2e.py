@@ -490,7 +490,7 @@ def compute_us_per_packet(
     over ``rounds`` of ``packets`` fresh packets each, source to sink."""
     from hornet.core.circuit import DestinationSession, SourceSession
     from hornet.core.stream import Frame
-    from hornet.link.channel import Session
+    from hornet.link.channel import new_session
     from hornet.link.noise import TransportKeys
     from hornet.testing.sim import SimNetwork
 
@@ -502,8 +502,8 @@ def compute_us_per_packet(
     k1, k2 = bytes([1]) * 32, bytes([2]) * 32
     links = [
         (
-            Session(TransportKeys(k1, k2, b"", b"", b""), initiator=True, created=0.0),
-            Session(TransportKeys(k2, k1, b"", b"", b""), initiator=False, created=0.0),
+            new_session(TransportKeys(k1, k2, b"", b"", b""), initiator=True, created=0.0),
+            new_session(TransportKeys(k2, k1, b"", b"", b""), initiator=False, created=0.0),
         )
         for _ in range(4 if link else 0)
     ]
