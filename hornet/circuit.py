@@ -35,6 +35,14 @@ class NoPathError(CircuitError):
     """The directory does not hold enough relays for the requested path."""
 
 
+class StaleDirectoryError(NoPathError):
+    """The directory lacks what the current key epoch needs: fetch a fresh one."""
+
+
+class DescriptorExpiredError(CircuitError):
+    """A hidden destination's descriptor is past its EXP: fetch the new one."""
+
+
 class SetupTimeoutError(CircuitError):
     """No setup reply arrived in time: a relay on the path is unreachable or dropped it."""
 

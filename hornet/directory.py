@@ -60,7 +60,10 @@ def endpoint_id(address: Address) -> bytes:
     try:
         ip = ipaddress.IPv4Address(host)
     except ValueError:
-        raise ConfigError(f"endpoint address must be IPv4, got {host!r}") from None
+        raise ConfigError(
+            f"endpoint ids encode IPv4 addresses only, got {host!r}: a source or hidden "
+            "destination needs an IPv4 address towards the last relay of its backward path"
+        ) from None
     return ENDPOINT_PREFIX + ip.packed + port.to_bytes(2, "big")
 
 
@@ -75,10 +78,20 @@ def endpoint_address(node_id: bytes) -> Address | None:
 
 
 def parse_address(text: str, *, where: str = "address") -> Address:
+    """``host:port`` or ``[IPv6]:port``."""
     host, sep, port = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]") and ":" in host:
+        host = host[1:-1]
+    elif ":" in host:
+        host = ""  # an IPv6 address needs its brackets
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{where}: expected host:port, got {text!r}")
+        raise ConfigError(f"{where}: expected host:port or [IPv6]:port, got {text!r}")
     return host, int(port)
+
+
+def format_address(address: Address) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @attrs.frozen
@@ -107,7 +120,7 @@ class RelayInfo:
         return {
             "node_id": self.node_id.hex(),
             "public_key": self.public_key.hex(),
-            "address": f"{self.address[0]}:{self.address[1]}",
+            "address": format_address(self.address),
             "setup_keys": {str(k.epoch): k.public_key.hex() for k in self.setup_keys},
         }
 

@@ -156,3 +156,16 @@ __all__ += [
     "LinkAuthenticationError",
     "UnknownSessionError",
 ]
+
+
+# --------------------------------------------------------------------------------------
+# Datagram transport (hornet.transport)
+
+
+class SendRefusedError(HornetError):
+    """The local kernel refused to send a datagram to an address (no route, wrong
+    family, a socket bound where the address cannot be reached). The message names the
+    address; nothing left the host."""
+
+
+__all__ += ["SendRefusedError"]

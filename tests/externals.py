@@ -60,6 +60,11 @@ EXTERNAL: dict[str, tuple[Callable[[], bool], str]] = {
         "root and `ip netns` from iproute2 (`apt-get install iproute2`), "
         "for the multi-host namespace tests",
     ),
+    "nftables": (
+        lambda: _has_netns() and shutil.which("nft") is not None,
+        "root, `ip netns` and `nft` (`apt-get install iproute2 nftables`), for the "
+        "namespace tests that drop IP fragments or inject loss on the bridge",
+    ),
 }
 
 

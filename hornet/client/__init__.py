@@ -20,7 +20,7 @@ the socket (a paid mixer request). Data packets still go straight to the relay.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path as FsPath
 from typing import Any
@@ -31,26 +31,40 @@ import trio
 from hornet.circuit import (
     Circuit,
     CircuitError,
+    DescriptorExpiredError,
     Link,
     NoPathError,
     SetupTimeoutError,
+    StaleDirectoryError,
     single_error,
 )
-from hornet.client.endpoint import Endpoint, Path, choose_path
+from hornet.client.endpoint import Endpoint, Path, choose_path, default_bind, pick_relays
+from hornet.client.health import RelayHealth
 from hornet.core.chdr import TYPE_SETUP
 from hornet.core.circuit import E2E_OVERHEAD, Outgoing, SourceSession
 from hornet.core.rendezvous import PUBKEY_LEN, Descriptor, RendezvousSource
+from hornet.core.setup import CircuitKeys
 from hornet.core.stream import CONN_ID_LEN, Frame, Stream
 from hornet.directory import Directory, RelayInfo
-from hornet.errors import HornetError, LocalProtocolError, RequestRefusedError
+from hornet.errors import HornetError, LocalProtocolError, RequestRefusedError, SendRefusedError
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 from hornet.transport.link import with_link
 
 __all__ = ["Entry", "choose_entry_path", "open_circuit"]
 
 HELLO_INTERVAL = 0.2
-#: Errors no other path can cure: the caller's own mistakes, and a refused payment.
-_FINAL_ERRORS = (LocalProtocolError, RequestRefusedError)
+#: Paths raced at once when a circuit is rebuilt (one per suspect relay).
+MAX_RACE = 6
+#: Errors no other path can cure: the caller's own mistakes, a refused payment, an
+#: expired descriptor, a directory without the keys of the current epoch.
+_FINAL_ERRORS = (
+    LocalProtocolError,
+    RequestRefusedError,
+    DescriptorExpiredError,
+    StaleDirectoryError,
+)
+#: Relay failures this process remembers across circuits (``RelayHealth``).
+SHARED_HEALTH = RelayHealth()
 
 
 @attrs.frozen
@@ -88,25 +102,28 @@ def choose_entry_path(
     entry: RelayInfo,
     hops: int,
     rng: Any,
-    exclude: Sequence[bytes] = (),
+    exclude: Collection[bytes] = (),
+    *,
+    backoff: Mapping[bytes, float] | None = None,
+    without: Collection[bytes] = (),
 ) -> Path:
     """``hops`` relays each way, ``entry`` first forward and last backward; the others
-    are distinct, neither ``entry`` nor the destination, and avoid ``exclude``."""
+    are distinct, neither ``entry`` nor the destination nor one of ``without``, and
+    avoid ``exclude`` and ``backoff`` where they can (``pick_relays``)."""
     if hops < 1:
         raise LocalProtocolError("a circuit through an entry relay needs hops >= 1")
     if entry.node_id == destination.node_id:
         raise NoPathError("the entry relay cannot be the destination")
     others = [r for r in directory if r.node_id not in (destination.node_id, entry.node_id)]
-    preferred = [r for r in others if r.node_id not in exclude]
-    pool = preferred if len(preferred) >= hops - 1 else others
+    pool = [r for r in others if r.node_id not in without]
     if len(pool) < hops - 1:
         raise NoPathError(
             f"no path: {hops - 1} relays needed besides the entry and the destination, "
             f"the directory has {len(others)}"
         )
     return Path(
-        forward=(entry, *rng.sample(pool, hops - 1), destination),
-        backward=(*rng.sample(pool, hops - 1), entry),
+        forward=(entry, *pick_relays(pool, hops - 1, rng, exclude, backoff), destination),
+        backward=(*pick_relays(pool, hops - 1, rng, exclude, backoff), entry),
     )
 
 
@@ -159,8 +176,10 @@ class _Client:
         attempts: int,
         rng: Any,
         entry: Entry | None = None,
+        health: RelayHealth | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.health = SHARED_HEALTH if health is None else health
         self.entry = entry
         self.destination = destination
         self.hops = hops
@@ -181,43 +200,133 @@ class _Client:
             raise CircuitError("the descriptor's rendezvous point is not in the directory")
         return rp
 
-    async def connect(self, exclude: set[bytes] | frozenset[bytes] = frozenset()) -> SourceLink:
-        """Setup + handshake, trying up to ``attempts`` paths."""
+    async def connect(self, suspects: Collection[bytes] = ()) -> SourceLink:
+        """Setup + handshake in up to ``attempts`` rounds (see ``_race``).
+
+        Round one tries one path, avoiding relays that recently failed (``health``);
+        if it has no reply after ``setup_timeout / 4`` a second path with other relays
+        joins the race (a lost setup packet then costs that, not the whole timeout).
+        When a round fails, or when ``suspects`` are given (the relays of a circuit
+        that just went silent), one of them is dead but which is unknown: the next
+        round races, at once, one path that leaves out each suspect in turn, so one
+        of them avoids the dead relay whichever it is. The first to answer wins.
+        """
         assert self.stream is not None
-        errors: list[str] = []
-        avoid = set(exclude)
+        self._check_descriptor()
+        errors: list[HornetError] = []
+        suspects = set(suspects)
         for _ in range(self.attempts):
-            path = self._choose(sorted(avoid))
-            try:
-                link = await self._connect_once(path)
-            except _FINAL_ERRORS:
-                raise
-            except HornetError as exc:
-                errors.append(str(exc))
-                avoid |= path.relays
-                continue
-            self.links.append(link)
-            return link
-        raise SetupTimeoutError(
-            f"could not open a circuit in {self.attempts} attempts: " + "; ".join(errors)
+            if suspects:
+                paths, stagger = self._leave_one_out(suspects), 0.0
+            else:
+                first = self._choose(())
+                paths = [first, self._choose(first.relays)]
+                stagger = self.setup_timeout / 4
+            link, failures = await self._race(paths, stagger)
+            if link is not None:
+                self.health.worked(link.path.relays)
+                self.links.append(link)
+                return link
+            errors += [exc for _, exc in failures]
+            for path, _ in failures:
+                self.health.failed(path.relays, unix_now())
+                suspects |= path.relays
+        summary = f"could not open a circuit in {self.attempts} attempts: " + "; ".join(
+            map(str, errors)
         )
+        if errors and all(isinstance(e, SendRefusedError) for e in errors):
+            raise SendRefusedError(summary)
+        raise SetupTimeoutError(summary)
 
-    def _choose(self, avoid: Sequence[bytes]) -> Path:
+    def _check_descriptor(self) -> None:
+        if isinstance(self.destination, Descriptor) and self.destination.exp <= unix_now():
+            raise DescriptorExpiredError(
+                "the hidden destination's descriptor expired: fetch its new descriptor"
+            )
+
+    def _choose(
+        self, exclude: Collection[bytes], without: Collection[bytes] = ()
+    ) -> Path:
         directory, target = self.endpoint.directory, self._target()
+        backoff = self.health.backing_off(unix_now())
         if self.entry is None:
-            return choose_path(directory, target, self.hops, self.rng, avoid)
-        return choose_entry_path(directory, target, self.entry.relay, self.hops, self.rng, avoid)
-
-    async def _connect_once(self, path: Path) -> SourceLink:
-        assert self.stream is not None
-        rendezvous = isinstance(self.destination, Descriptor)
-        keys = await self.endpoint.setup(
-            path,
-            lifetime=self.lifetime,
-            timeout=self.setup_timeout,
-            rng=self.rng,
-            rendezvous=rendezvous,
+            return choose_path(
+                directory, target, self.hops, self.rng, exclude, backoff=backoff, without=without
+            )
+        return choose_entry_path(
+            directory, target, self.entry.relay, self.hops, self.rng, exclude,
+            backoff=backoff, without=without,
         )
+
+    def _leave_one_out(self, suspects: set[bytes]) -> list[Path]:
+        """One path per suspect (at most ``MAX_RACE``), each without that suspect and
+        with as few other suspects as it can. A pinned entry is never a suspect."""
+        pinned = self.entry.relay.node_id if self.entry is not None else None
+        order = sorted(s for s in suspects if s != pinned)
+        self.rng.shuffle(order)
+        paths = []
+        for suspect in order[:MAX_RACE]:
+            with suppress(NoPathError):
+                paths.append(self._choose(suspects, without=(suspect,)))
+        return paths or [self._choose(suspects)]
+
+    async def _race(
+        self, paths: list[Path], stagger: float = 0.0
+    ) -> tuple[SourceLink | None, list[tuple[Path, HornetError]]]:
+        """Run the setups of ``paths``, each ``stagger`` seconds after the one before
+        (or as soon as it failed); the first reply wins and the other setups are
+        abandoned (a setup leaves no state at the destination). Only the winner then
+        greets the destination: a HELLO moves the destination's replies to the
+        circuit it came on. Returns the new link (or None) and the failures.
+        """
+        winner: list[tuple[Path, CircuitKeys]] = []
+        failures: list[tuple[Path, HornetError]] = []
+        final: list[HornetError] = []
+        failed = [trio.Event()]  # set when an attempt fails: the next one starts at once
+        async with trio.open_nursery() as nursery:
+
+            async def attempt(path: Path) -> None:
+                try:
+                    keys = await self.endpoint.setup(
+                        path,
+                        lifetime=self.lifetime,
+                        timeout=self.setup_timeout,
+                        rng=self.rng,
+                        rendezvous=isinstance(self.destination, Descriptor),
+                    )
+                except _FINAL_ERRORS as exc:
+                    final.append(exc)
+                    nursery.cancel_scope.cancel()
+                    return
+                except HornetError as exc:
+                    failures.append((path, exc))
+                    failed[0].set()
+                    return
+                if not winner:
+                    winner.append((path, keys))
+                    nursery.cancel_scope.cancel()
+
+            for index, path in enumerate(paths):
+                if index and stagger:
+                    with trio.move_on_after(stagger):
+                        await failed[0].wait()
+                    failed[0] = trio.Event()
+                nursery.start_soon(attempt, path)
+        if final:
+            raise final[0]
+        if not winner:
+            return None, failures
+        path, keys = winner[0]
+        try:
+            return await self._handshake(path, keys), failures
+        except _FINAL_ERRORS:
+            raise
+        except HornetError as exc:
+            return None, [*failures, (path, exc)]
+
+    async def _handshake(self, path: Path, keys: CircuitKeys) -> SourceLink:
+        """HELLO over the new circuit until the destination answers."""
+        assert self.stream is not None
         session: SourceSession | RendezvousSource
         if isinstance(self.destination, Descriptor):
             session = RendezvousSource(keys, self.destination, self.rng)
@@ -228,12 +337,16 @@ class _Client:
         link = SourceLink(session, path, self.rng, exp)
         self.endpoint.register(link.arrival_id, lambda packet: self._on_packet(link, packet))
         hello = self.stream.hello_frame().encode()
-        with trio.move_on_after(self.setup_timeout):
-            while not link.ready.is_set():
-                await self.endpoint.send(link.seal(hello, unix_now()))
-                with trio.move_on_after(HELLO_INTERVAL):
-                    await link.ready.wait()
-            return link
+        try:
+            with trio.move_on_after(self.setup_timeout):
+                while not link.ready.is_set():
+                    await self.endpoint.send(link.seal(hello, unix_now()))
+                    with trio.move_on_after(HELLO_INTERVAL):
+                        await link.ready.wait()
+                return link
+        except BaseException:
+            self.endpoint.unregister(link.arrival_id)
+            raise
         self.endpoint.unregister(link.arrival_id)
         raise SetupTimeoutError(
             f"the destination did not answer within {self.setup_timeout:g} s ({path.describe()})"
@@ -248,8 +361,10 @@ class _Client:
             self.circuit.frame_received(frame)
 
     async def rebuild(self) -> Link:
+        """The current circuit went silent: one of its relays is suspect."""
         old = self.links[-1]
-        return await self.connect(exclude=old.path.relays)
+        self.health.failed(old.path.relays, unix_now())
+        return await self.connect(suspects=old.path.relays)
 
     async def renew_forever(self) -> None:
         """Open the next circuit before the current one's EXP, then switch to it."""
@@ -280,7 +395,7 @@ def _resolve(directory: Directory, destination: bytes | str | RelayInfo) -> Rela
     node_id = bytes.fromhex(destination) if isinstance(destination, str) else destination
     relay = directory.get(node_id)
     if relay is None:
-        raise LocalProtocolError(f"destination {node_id.hex()} is not in the directory")
+        raise NoPathError(f"destination {node_id.hex()} is not in the directory")
     return relay
 
 
@@ -291,16 +406,17 @@ async def open_circuit(
     *,
     hops: int = 3,
     reliable: bool = True,
-    payload_size: int = 1024,
+    payload_size: int | None = None,
     lifetime: float = 60.0,
     setup_timeout: float = 2.0,
     attempts: int = 3,
     linger: float = 2.0,
-    bind: Address = ("127.0.0.1", 0),
+    bind: Address | None = None,
     network: Network | None = None,
     rng: Any = None,
     entry: Entry | None = None,
     link: bool = True,
+    health: RelayHealth | None = None,
 ) -> AsyncIterator[Circuit]:
     """Open a duplex circuit to ``destination`` (a node id, or a rendezvous descriptor).
 
@@ -310,6 +426,12 @@ async def open_circuit(
     ``linger`` seconds are spent waiting for the peer to acknowledge what was sent.
     ``entry`` pins the first forward and last backward relay (counted in ``hops``).
     ``link``: link encryption to the relays (docs/spec-link.md; the default).
+    ``payload_size``: the payload class, which the destination must use too (default:
+    ``Params.default_payload_size``, whose packets fit a 1500-byte path unfragmented).
+    ``health``: where relay failures are remembered (default: one ``RelayHealth`` per
+    process, so a relay that failed one circuit is avoided by the next for a while).
+    ``bind``: the local address; by default the wildcard, any port (``default_bind``),
+    so the relays may be on any host this one can reach.
     """
     if not isinstance(directory, Directory):
         directory = Directory.load(directory)
@@ -319,8 +441,10 @@ async def open_circuit(
         payload_size = destination.payload_size
     else:
         target = _resolve(directory, destination)
+        payload_size = payload_size or directory.params.default_payload_size
     rng = rng or runtime_rng()
-    sock = with_link(await (network or UdpNetwork()).bind(bind), None, directory, link=link)
+    address = bind or default_bind(directory)
+    sock = with_link(await (network or UdpNetwork()).bind(address), None, directory, link=link)
     try:
         with single_error():
             async with trio.open_nursery() as nursery:
@@ -340,6 +464,7 @@ async def open_circuit(
                     attempts=attempts,
                     rng=rng,
                     entry=entry,
+                    health=health,
                 )
                 client.stream = Stream(
                     rng.randbytes(CONN_ID_LEN),

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import collections
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import attrs
 import trio
 
-from hornet.circuit import NoPathError, SetupTimeoutError
+from hornet.circuit import NoPathError, SetupTimeoutError, StaleDirectoryError
 from hornet.client import puzzle as _puzzle
 from hornet.core.chdr import TYPE_DATA, TYPE_SETUP
 from hornet.core.circuit import Outgoing
@@ -34,7 +34,7 @@ from hornet.core.setup import (
 )
 from hornet.directory import Directory, RelayInfo, endpoint_id
 from hornet.errors import HornetError
-from hornet.transport import DatagramSocket, unix_now
+from hornet.transport import Address, DatagramSocket, unix_now
 from hornet.transport.link import connect_link, refresh_link
 
 PacketHandler = Callable[[bytes], Awaitable[None]]
@@ -44,7 +44,7 @@ def _spec(relay: RelayInfo, epoch: int) -> HopSpec:
     """The hop as a setup for key epoch ``epoch`` needs it (SPEC.md §7.1)."""
     key = relay.setup_key(epoch)
     if key is None:
-        raise NoPathError(
+        raise StaleDirectoryError(
             f"the directory lists no setup key of relay {relay.node_id.hex()} for key epoch "
             f"{epoch}; refresh the directory"
         )
@@ -66,26 +66,62 @@ class Path:
         return f"forward {fwd}; backward {bwd}"
 
 
+def pick_relays(
+    pool: Sequence[RelayInfo],
+    count: int,
+    rng: random.Random,
+    exclude: Collection[bytes] = (),
+    backoff: Mapping[bytes, float] | None = None,
+) -> list[RelayInfo]:
+    """``count`` distinct relays of ``pool`` in random order, preferring in turn: relays
+    neither in ``exclude`` nor backing off, relays only in ``exclude``, then relays
+    backing off (``RelayHealth.backing_off``), those whose back-off ends first."""
+    backoff = backoff or {}
+    fresh = [r for r in pool if r.node_id not in exclude and r.node_id not in backoff]
+    excluded = [r for r in pool if r.node_id in exclude and r.node_id not in backoff]
+    failing = sorted((r for r in pool if r.node_id in backoff), key=lambda r: backoff[r.node_id])
+    chosen = rng.sample(fresh, min(count, len(fresh)))
+    chosen += rng.sample(excluded, min(count - len(chosen), len(excluded)))
+    chosen += failing[: count - len(chosen)]
+    rng.shuffle(chosen)
+    return chosen
+
+
 def choose_path(
     directory: Directory,
     destination: RelayInfo,
     hops: int,
     rng: random.Random,
-    exclude: Sequence[bytes] = (),
+    exclude: Collection[bytes] = (),
+    *,
+    backoff: Mapping[bytes, float] | None = None,
+    without: Collection[bytes] = (),
 ) -> Path:
-    """``hops`` distinct relays each way (not the destination), avoiding ``exclude``."""
+    """``hops`` distinct relays each way (not the destination), never one of
+    ``without``, and as few as possible of ``exclude`` and then of ``backoff``
+    (``pick_relays``)."""
     candidates = [r for r in directory if r.node_id != destination.node_id]
-    preferred = [r for r in candidates if r.node_id not in exclude]
-    pool = preferred if len(preferred) >= hops else candidates
+    pool = [r for r in candidates if r.node_id not in without]
     if len(pool) < hops:
         raise NoPathError(
             f"no path: {hops} relays needed besides the destination, "
             f"the directory has {len(candidates)}"
+            + (f" and {len(candidates) - len(pool)} are ruled out" if without else "")
         )
     return Path(
-        forward=(*rng.sample(pool, hops), destination),
-        backward=tuple(rng.sample(pool, hops)),
+        forward=(*pick_relays(pool, hops, rng, exclude, backoff), destination),
+        backward=tuple(pick_relays(pool, hops, rng, exclude, backoff)),
     )
+
+
+def default_bind(directory: Directory) -> Address:
+    """Where a source or hidden destination binds by default: the wildcard of the
+    directory's address family (IPv4 if any relay has an IPv4 address), any port, so
+    that it reaches every relay its host can route to. Its endpoint id still carries a
+    real address (``Endpoint.id_for``)."""
+    if any(":" not in relay.address[0] for relay in directory) or len(directory) == 0:
+        return ("0.0.0.0", 0)  # noqa: S104  (a client reaches relays on any interface)
+    return ("::", 0)
 
 
 class Endpoint:
@@ -97,7 +133,6 @@ class Endpoint:
         #: Setup puzzle levels per entry relay (issue #5, ``hornet.client.puzzle``).
         self.puzzles = _puzzle.PuzzleEscalation()
         self.params: Params = directory.params
-        self.id = endpoint_id(sock.address)
         self._setups: dict[bytes, trio.MemorySendChannel[bytes]] = {}
         self._links: dict[bytes, PacketHandler] = {}
         self.dropped: collections.Counter[str] = collections.Counter()
@@ -111,6 +146,11 @@ class Endpoint:
             self.dropped["unknown_next_hop"] += 1
             return
         await self.socket.send(out.packet, address)
+
+    def id_for(self, relay: RelayInfo) -> bytes:
+        """Our endpoint id as ``relay`` (a backward path's last relay) must see it: the
+        address it receives our datagrams from, not the wildcard we may be bound to."""
+        return endpoint_id(self.socket.return_address(relay.address))
 
     def register(self, arrival_id: bytes, handler: PacketHandler) -> None:
         self._links[arrival_id] = handler
@@ -191,7 +231,7 @@ class Endpoint:
             self.params,
             [_spec(r, epoch) for r in path.forward],
             [_spec(r, epoch) for r in path.backward],
-            self.id,
+            self.id_for(path.backward[-1]),
             coarse_exp(now, lifetime),
             rng,
             rendezvous=rendezvous,

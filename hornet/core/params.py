@@ -3,6 +3,14 @@
 Every size below is in bytes. One network uses one ``Params``: all its setup packets
 have one size, and all data packets of one payload class have one size, whatever the
 real path length (HORNET §5.2).
+
+Packets fit the path (SPEC.md §3.4): a data packet travels as one UDP datagram inside
+the link layer, and IP must never fragment it (a lost fragment loses the packet, and
+many firewalls drop fragments). ``Params.max_payload(path_mtu)`` is the largest payload
+class whose packet, link header included, fits one datagram on a path of that MTU; the
+runtime's default class is the one for a 1500-byte IPv4 (Ethernet) path, and
+``max_payload(IPV6_MIN_MTU, ipv6=True)`` fits any IPv6 path. r = 5 keeps the header
+budget small enough for a useful payload in both.
 """
 
 from __future__ import annotations
@@ -23,12 +31,13 @@ IV_LEN: Final = 16
 ROUTE_LEN: Final = 12  # R = next hop (8) ‖ flags (1) ‖ reserved (3)
 NODE_ID_LEN: Final = 8
 TAG_LEN: Final = 16  # hardened profile: per-hop payload tag
-DEFAULT_MAX_HOPS: Final = 7  # r (paper §6.4)
+DEFAULT_MAX_HOPS: Final = 5  # r: 4 relays and the destination (the paper's 7 counts AS hops)
 MAX_MAX_HOPS: Final = 16
-#: Payload classes for the default r. Each carries an INIT frame: AHDR^b (r·c = 336) and
-#: the end-to-end overhead (27) on a circuit, RH (384), X (33) and the overhead on a
-#: rendezvous connection; a smaller class could never send its first packet.
-DEFAULT_PAYLOAD_SIZES: Final = (512, 1024, 1400)
+LINK_OVERHEAD: Final = 25  # a link DATA datagram's header (9) and AEAD tag (16)
+UDP_IPV4_OVERHEAD: Final = 20 + 8  # IPv4 header without options, UDP header
+UDP_IPV6_OVERHEAD: Final = 40 + 8  # IPv6 header without extensions, UDP header
+ETHERNET_MTU: Final = 1500  # the default path MTU
+IPV6_MIN_MTU: Final = 1280  # every IPv6 link carries this much (RFC 8200 §5)
 DEFAULT_EPOCH_S: Final = 3600  # relay key epoch length
 DEFAULT_MAX_SKEW_S: Final = 30  # tolerated clock difference between any two nodes
 EXP_GRANULARITY_S: Final = 10  # every EXP is a multiple of this
@@ -127,6 +136,28 @@ class Params:
     def data_packet_len(self, payload_size: int, *, nested: bool = False) -> int:
         header = self.nested_ahdr_len if nested else self.ahdr_len
         return CHDR_LEN + header + self.tag_array_len + payload_size
+
+    def max_payload(
+        self, path_mtu: int = ETHERNET_MTU, *, ipv6: bool = False, nested: bool = False
+    ) -> int:
+        """The largest payload class whose data packet (nested: a rendezvous packet,
+        the larger of the two a rendezvous circuit carries) fits one link-encrypted UDP
+        datagram on a path of ``path_mtu`` bytes, IPv4 or IPv6, without fragments."""
+        ip_udp = UDP_IPV6_OVERHEAD if ipv6 else UDP_IPV4_OVERHEAD
+        payload = path_mtu - ip_udp - LINK_OVERHEAD - self.data_packet_len(0, nested=nested)
+        if payload < self.ahdr_len + 64:
+            raise LocalProtocolError(f"a path MTU of {path_mtu} leaves no useful payload")
+        return payload
+
+    @property
+    def default_payload_size(self) -> int:
+        """The runtime's payload class for circuits: fits a 1500-byte IPv4 path."""
+        return self.max_payload()
+
+    @property
+    def default_rendezvous_payload_size(self) -> int:
+        """The runtime's payload class for hidden destinations (nested headers)."""
+        return self.max_payload(nested=True)
 
 
 #: One setup hop frame in the Sphinx header: BigSize(14) + TLV type 2, length 12, R + HMAC.

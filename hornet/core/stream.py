@@ -14,9 +14,14 @@ Rules:
 4. The receiver keeps out-of-order fragments within its window and hands complete
    messages over in order. It stops accepting new fragments while ``max_ready``
    messages wait for the application: that is the flow control (the sender stalls).
-5. A fragment retried ``max_retries`` times marks the stream ``stalled``: the runtime
-   rebuilds the circuit over another path and calls ``rewind`` to resend everything
-   unacknowledged. All queues here are bounded.
+5. The stream is ``stalled`` when fragments are in flight and for ``stall_timeout``
+   seconds no acknowledgement made progress (a dead relay may cut one direction only,
+   so merely hearing the peer proves nothing), or when a fragment was retried
+   ``max_retries`` times. A receiver whose application is not reading marks its frames
+   BUSY; a BUSY frame counts as progress (flow control is not a broken path).
+   Retransmissions are at most ``stall_timeout / 2`` apart, so a live peer answers in
+   time. On a stall the runtime rebuilds the circuit over another path and calls
+   ``rewind`` to resend everything unacknowledged. All queues here are bounded.
 6. Datagram mode (``reliable=False``): one message per frame, no acks, no retries.
 
 Every frame starts with the 16-byte connection id, so that a destination can tell
@@ -38,6 +43,7 @@ CONN_ID_LEN: Final = 16
 #: conn_id (16) ‖ kind (1) ‖ flags (1) ‖ seq (u32) ‖ ack (u32) ‖ sack (u32)
 HEADER_LEN: Final = CONN_ID_LEN + 2 + 12
 FLAG_END: Final = 0x01
+FLAG_BUSY: Final = 0x04  # the sender's application is not reading (rule 5)
 SACK_BITS: Final = 32
 DEFAULT_WINDOW: Final = 64
 DEFAULT_MAX_READY: Final = 256
@@ -45,6 +51,9 @@ DEFAULT_MAX_RETRIES: Final = 8
 MIN_RTO: Final = 0.05
 MAX_RTO: Final = 4.0
 INITIAL_RTO: Final = 0.5
+#: Silence (with data in flight) after which the path counts as broken. Several RTOs
+#: of a working path, so loss alone almost never trips it.
+DEFAULT_STALL_TIMEOUT: Final = 2.0
 MAX_MESSAGE: Final = 1 << 20  # 1 MiB: bounds reassembly memory
 
 
@@ -134,6 +143,7 @@ class Stream:
         max_ready: int = DEFAULT_MAX_READY,
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_queued: int = 4096,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT,
     ) -> None:
         if len(conn_id) != CONN_ID_LEN:
             raise LocalProtocolError("connection id must be 16 bytes")
@@ -148,6 +158,9 @@ class Stream:
         self.max_ready = max_ready
         self.max_retries = max_retries
         self.max_queued = max_queued
+        self.stall_timeout = stall_timeout
+        #: Since when the peer has been silent with data in flight (see rule 5).
+        self._quiet_since = 0.0
         # sender
         self._queue: deque[tuple[bytes, int]] = deque()  # fragments not yet sent
         self._in_flight: dict[int, _InFlight] = {}
@@ -213,6 +226,8 @@ class Stream:
                 out.append(self._frame(FrameKind.DATAGRAM, flags, 0, data))
                 self._sent += 1
             return out
+        if self._in_flight and now >= self._quiet_since + self.stall_timeout:
+            self.stalled = True
         due = [seq for seq, entry in self._in_flight.items() if entry.deadline <= now]
         if due:
             self._rto = min(self._rto * 2, MAX_RTO)  # back off once per timeout event
@@ -224,6 +239,8 @@ class Stream:
             entry.retries += 1
             self._retransmitted += 1
             self._transmit(seq, entry, now, out)
+        if self._queue and not self._in_flight:
+            self._quiet_since = now  # the clock starts with the first fragment in flight
         while self._queue and self._next_seq - self._acked < self.window:
             data, flags = self._queue.popleft()
             entry = _InFlight(data, flags)
@@ -245,15 +262,18 @@ class Stream:
         return self._frame(FrameKind.HELLO, flags, 0, b"")
 
     def next_deadline(self) -> float | None:
-        """When ``frames_to_send`` next has a retransmission to make, if ever."""
+        """When ``frames_to_send`` next has a retransmission to make or may find the
+        stream stalled, if ever."""
         if not self._in_flight:
             return None
-        return min(entry.deadline for entry in self._in_flight.values())
+        retransmit = min(entry.deadline for entry in self._in_flight.values())
+        return min(retransmit, self._quiet_since + self.stall_timeout)
 
     def rewind(self, now: float) -> None:
         """After a circuit rebuild: resend every unacknowledged fragment at once."""
         self.stalled = False
         self._rto = INITIAL_RTO
+        self._quiet_since = now
         for entry in self._in_flight.values():
             entry.deadline = now
             entry.retries = 0
@@ -261,10 +281,13 @@ class Stream:
 
     def _transmit(self, seq: int, entry: _InFlight, now: float, out: list[Frame]) -> None:
         entry.sent_at = now if entry.retries == 0 else -1.0  # Karn: no RTT from retries
-        entry.deadline = now + self._rto
+        # At most half the stall timeout: a live peer is heard from before it expires.
+        entry.deadline = now + min(self._rto, self.stall_timeout / 2)
         out.append(self._frame(FrameKind.DATA, entry.flags, seq, entry.data))
 
     def _frame(self, kind: FrameKind, flags: int, seq: int, data: bytes) -> Frame:
+        if len(self._ready) >= self.max_ready:
+            flags |= FLAG_BUSY
         return Frame(self.conn_id, kind, flags, seq, self._expected, self._sack(), data)
 
     def _sack(self) -> int:
@@ -289,6 +312,7 @@ class Stream:
         self._acked = max(self._acked, ack)
         if acked:
             self.stalled = False
+            self._quiet_since = now
 
     def _rtt_sample(self, rtt: float) -> None:
         if self._srtt == 0.0:
@@ -314,6 +338,10 @@ class Stream:
             return
         if not self.reliable:
             raise MalformedInputError("reliable frame on a datagram connection")
+        if frame.flags & FLAG_BUSY:  # flow control, not a broken path (rule 5)
+            self._quiet_since = now
+            for entry in self._in_flight.values():
+                entry.retries = 0
         self._on_ack(frame.ack, frame.sack, now)
         if frame.kind is FrameKind.DATA:
             self._on_data(frame.seq, frame.flags, frame.data)

@@ -250,7 +250,7 @@ async def run_mixer_demo(out: Callable[[str], None]) -> int:
                 dropped = entry.statistics()["dropped_unpaid_setup"]
                 out(f"   mallory sends an unpaid setup straight to the mixer's relay: dropped "
                     f"({dropped} unpaid setup(s) counted), no answer")
-                check(refused and dropped == 1, "an unpaid setup could not enter the mixer")
+                check(refused and dropped >= 1, "an unpaid setup could not enter the mixer")
                 stats = service.statistics()
                 out(f"mixer counters: paid messages {stats.get('paid_messages', 0)}, "
                     f"SCID deliveries {stats.get('scid_deliveries', 0)}, "

@@ -90,6 +90,9 @@ class SetupGate:
                 continue
             return data, source
 
+    def return_address(self, peer: Address) -> Address:
+        return self._sock.return_address(peer)
+
     def close(self) -> None:
         self._sock.close()
 

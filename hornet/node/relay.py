@@ -32,6 +32,7 @@ import trio
 
 from hornet.core.relay import Deliver, Drop, Forward, Relay
 from hornet.directory import Directory, NodeKeys
+from hornet.errors import SendRefusedError
 from hornet.node.admission import (
     Admission,
     Limits,
@@ -197,7 +198,10 @@ class RelayNode:
                 self.dropped["unknown_next_hop"] += 1
                 return
             self.forwarded += 1
-            await self.socket.send(result.packet, address)
+            try:
+                await self.socket.send(result.packet, address)
+            except SendRefusedError:
+                self.dropped["send_refused"] += 1
         elif isinstance(result, Deliver):
             if self.on_deliver is None:
                 self.dropped["no_service"] += 1

@@ -39,14 +39,14 @@ import attrs
 import trio
 
 from hornet.circuit import Circuit, CircuitError, Link, single_error
-from hornet.client.endpoint import Endpoint, choose_path
+from hornet.client.endpoint import Endpoint, choose_path, default_bind
 from hornet.core import crypto
 from hornet.core.circuit import E2E_OVERHEAD, DestinationSession, Outgoing
 from hornet.core.relay import Deliver
 from hornet.core.rendezvous import Descriptor, RendezvousDestination
 from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
 from hornet.directory import Directory, NodeKeys
-from hornet.errors import HornetError
+from hornet.errors import HornetError, SendRefusedError
 from hornet.node.relay import RelayNode, serve_relay
 from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
@@ -181,7 +181,7 @@ async def serve(
     sock: DatagramSocket | None = None,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
     max_sessions: int = DEFAULT_MAX_SESSIONS,
-    payload_size: int = 1024,
+    payload_size: int | None = None,
     queue: int = 1024,
     rng: Any = None,
     link: bool = True,
@@ -192,9 +192,13 @@ async def serve(
     ``state``: the node's replay state (SPEC.md §7.5), one file per node key: a path
     (opened here, closed on exit) or an open ``RelayState`` (the caller's to close).
     Keep it with the key file: a restart under the same key with a new or missing state
-    file reopens the replay window. ``link``: link encryption, as in ``serve_relay``."""
+    file reopens the replay window. ``link``: link encryption, as in ``serve_relay``.
+    ``payload_size``: the payload class the clients use (default:
+    ``Params.default_payload_size``, which fits a 1500-byte path).
+    """
     rng = rng or runtime_rng()
     params = directory.params
+    payload_size = payload_size or params.default_payload_size
     dropped: collections.Counter[str] = collections.Counter()
     sessions: OrderedDict[bytes, tuple[DestinationSession, _DestLink]] = OrderedDict()
     acceptors: list[Acceptor] = []
@@ -243,7 +247,10 @@ async def serve(
         async def send_packet(out: Outgoing) -> None:
             target = directory.address_of(out.next_hop)
             if target is not None:
-                await node.socket.send(out.packet, target)
+                try:
+                    await node.socket.send(out.packet, target)
+                except SendRefusedError:
+                    node.dropped["send_refused"] += 1
 
         acceptor = Acceptor(
             handler,
@@ -268,10 +275,10 @@ async def serve_rendezvous(
     *,
     rp: bytes | None = None,
     hops: int = 2,
-    payload_size: int = 1024,
+    payload_size: int | None = None,
     lifetime: float = 600.0,
     setup_timeout: float = 2.0,
-    bind: Address = ("127.0.0.1", 0),
+    bind: Address | None = None,
     network: Network | None = None,
     handler_nursery: trio.Nursery | None = None,
     max_connections: int = DEFAULT_MAX_CONNECTIONS,
@@ -281,9 +288,13 @@ async def serve_rendezvous(
 ) -> None:
     """A hidden destination: builds a rendezvous circuit to ``rp`` (random if None),
     reports its ``Descriptor`` and serves connections until the descriptor expires.
-    ``link``: link encryption (as a client) on its socket."""
+    ``link``: link encryption (as a client) on its socket. ``payload_size``: the class
+    the descriptor announces (default ``Params.default_rendezvous_payload_size``: its
+    nested packets fit a 1500-byte path)."""
     rng = rng or runtime_rng()
-    sock = with_link(await (network or UdpNetwork()).bind(bind), None, directory, link=link)
+    payload_size = payload_size or directory.params.default_rendezvous_payload_size
+    address = bind or default_bind(directory)
+    sock = with_link(await (network or UdpNetwork()).bind(address), None, directory, link=link)
     try:
         with single_error():
             async with trio.open_nursery() as nursery:

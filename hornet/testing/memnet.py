@@ -40,6 +40,9 @@ class MemorySocket:
         except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
             self.dropped += 1
 
+    def return_address(self, peer: Address) -> Address:
+        return self._address
+
     def close(self) -> None:
         self._network._sockets.pop(self._address, None)
         self._send.close()

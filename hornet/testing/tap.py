@@ -38,6 +38,9 @@ class TapSocket:
     async def receive(self) -> tuple[bytes, Address]:
         return await self._sock.receive()
 
+    def return_address(self, peer: Address) -> Address:
+        return self._sock.return_address(peer)
+
     def close(self) -> None:
         self._sock.close()
 

@@ -40,13 +40,15 @@ from typing import Any, Final, Protocol
 import trio
 
 from hornet.core.crypto import SecretKey
-from hornet.errors import RemoteProtocolError
+from hornet.errors import RemoteProtocolError, SendRefusedError
 from hornet.link.endpoint import LinkConfig, LinkEndpoint, LinkStatistics, Resolver
 from hornet.transport import Address, DatagramSocket, Network
 
 #: A held link (``connect_link(..., hold_for=lifetime)``) stays up this much longer than
 #: the circuit lifetime it was asked for: EXP is rounded up and relays allow clock skew.
 HOLD_MARGIN: Final = 60.0
+#: Peers whose refusal a ``LinkSocket`` remembers (oldest forgotten first).
+MAX_REFUSED: Final = 256
 
 
 class Listed(Protocol):
@@ -185,12 +187,18 @@ class LinkSocket:
         self._timers = trio.CancelScope()
         self._waiters: dict[Address, trio.Event] = {}
         self.rejected: Counter[str] = Counter()
+        #: Peers the kernel refused our last datagram to (bounded by the endpoint's
+        #: peers): a packet queued for one of them raises instead of waiting in vain.
+        self._refused: dict[Address, SendRefusedError] = {}
         #: ``trio.current_time`` without its two wrapper calls (the data path reads it).
         self._now = trio.lowlevel.current_clock().current_time
 
     @property
     def address(self) -> Address:
         return self._inner.address
+
+    def return_address(self, peer: Address) -> Address:
+        return self._inner.return_address(peer)
 
     @property
     def inner(self) -> DatagramSocket:
@@ -209,6 +217,8 @@ class LinkSocket:
                 return
         await self._flush()
         self._rearm()
+        if sealed is None and address in self._refused:
+            raise self._refused[address]
 
     async def receive(self) -> tuple[bytes, Address]:
         endpoint = self.endpoint
@@ -242,6 +252,8 @@ class LinkSocket:
         event = None if established else self._waiters.setdefault(address, trio.Event())
         await self._flush()
         self._rearm()
+        if address in self._refused:
+            raise self._refused[address]
         if event is not None:
             await event.wait()
 
@@ -273,16 +285,31 @@ class LinkSocket:
 
     async def _control_done(self) -> None:
         """After a control datagram: send replies, wake waiters, move the timer."""
-        await self._flush()
+        await self._flush(strict=False)
         for address in self.endpoint.take_established():
             event = self._waiters.pop(address, None)
             if event is not None:
                 event.set()
         self._rearm()
 
-    async def _flush(self) -> None:
+    async def _flush(self, *, strict: bool = True) -> None:
+        """Send the endpoint's control datagrams. A refused send is counted and the rest
+        still go; then it is raised if ``strict`` (a caller's send), else only counted
+        (the reader's and the timer's work must go on)."""
+        refused: SendRefusedError | None = None
         for datagram, address in self.endpoint.datagrams_to_send():
-            await self._inner.send(datagram, address)
+            try:
+                await self._inner.send(datagram, address)
+            except SendRefusedError as exc:
+                self.rejected["send_refused"] += 1
+                if len(self._refused) >= MAX_REFUSED:
+                    self._refused.pop(next(iter(self._refused)))
+                self._refused[address] = exc
+                refused = refused or exc
+            else:
+                self._refused.pop(address, None)
+        if refused is not None and strict:
+            raise refused
 
     def _rearm(self) -> None:
         """Wake the timer task early if the endpoint's next deadline moved earlier."""

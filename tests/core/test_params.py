@@ -1,4 +1,6 @@
-"""Params: the default payload classes work end to end in both profiles."""
+"""Packet sizes against the path MTU: every packet the runtime sends by default fits one
+unfragmented datagram (SPEC.md §3.4), and every class the runtime uses carries a circuit
+and a rendezvous connection end to end in both profiles."""
 
 from __future__ import annotations
 
@@ -8,16 +10,82 @@ import pytest
 
 from hornet.core.circuit import DestinationSession, SourceSession
 from hornet.core.crypto import SecretKey
-from hornet.core.params import DEFAULT_MAX_HOPS, DEFAULT_PAYLOAD_SIZES, Params, Profile
+from hornet.core.params import (
+    DEFAULT_MAX_HOPS,
+    ETHERNET_MTU,
+    IPV6_MIN_MTU,
+    LINK_OVERHEAD,
+    UDP_IPV4_OVERHEAD,
+    UDP_IPV6_OVERHEAD,
+    Params,
+    Profile,
+)
 from hornet.core.rendezvous import RendezvousDestination, RendezvousSource
+from hornet.errors import LocalProtocolError
+from hornet.link.channel import DATA_OVERHEAD
 from hornet.testing.sim import SimNetwork
 
-PROFILES = [Profile.PAPER, Profile.HARDENED]
+PROFILES = [Params(), Params(profile=Profile.PAPER)]
+PROFILE_KINDS = [Profile.PAPER, Profile.HARDENED]
 NOW = 2
+# The classes the runtime picks: for IPv4's 1500-byte and IPv6's 1280-byte paths.
+CIRCUIT_CLASSES = sorted({
+    size
+    for p in PROFILES
+    for size in (p.default_payload_size, p.max_payload(IPV6_MIN_MTU, ipv6=True))
+})
+RENDEZVOUS_CLASSES = sorted({
+    size
+    for p in PROFILES
+    for size in (
+        p.default_rendezvous_payload_size,
+        p.max_payload(IPV6_MIN_MTU, ipv6=True, nested=True),
+    )
+})
 
 
-@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.value)
-@pytest.mark.parametrize("size", DEFAULT_PAYLOAD_SIZES)
+def test_the_link_overhead_the_budget_assumes_is_the_link_layers() -> None:
+    assert LINK_OVERHEAD == DATA_OVERHEAD
+
+
+@pytest.mark.parametrize("params", PROFILES, ids=lambda p: p.profile.value)
+def test_the_default_class_fits_a_1500_byte_ipv4_path_with_the_link_layer(params: Params) -> None:
+    udp = params.data_packet_len(params.default_payload_size) + LINK_OVERHEAD
+    assert udp <= ETHERNET_MTU - UDP_IPV4_OVERHEAD == 1472
+    assert udp == 1472  # the class uses the whole budget
+    nested = params.data_packet_len(params.default_rendezvous_payload_size, nested=True)
+    assert nested + LINK_OVERHEAD == 1472
+
+
+@pytest.mark.parametrize("params", PROFILES, ids=lambda p: p.profile.value)
+def test_the_ipv6_class_fits_the_1280_byte_ipv6_minimum(params: Params) -> None:
+    for nested in (False, True):
+        payload = params.max_payload(IPV6_MIN_MTU, ipv6=True, nested=nested)
+        udp = params.data_packet_len(payload, nested=nested) + LINK_OVERHEAD
+        assert udp == IPV6_MIN_MTU - UDP_IPV6_OVERHEAD == 1232
+
+
+@pytest.mark.parametrize("params", PROFILES, ids=lambda p: p.profile.value)
+def test_setup_packets_fit_the_ipv6_minimum_too(params: Params) -> None:
+    assert params.setup_packet_len + LINK_OVERHEAD <= 1232
+
+
+def test_the_default_header_budget() -> None:
+    params = Params()
+    assert params.max_hops == 5
+    assert params.data_packet_len(0) == 18 + 5 * 48 + 5 * 16 == 338
+    assert params.default_payload_size == 1109
+    assert params.default_rendezvous_payload_size == 869
+    assert params.max_payload(IPV6_MIN_MTU, ipv6=True) == 869
+
+
+def test_a_path_mtu_with_no_room_for_a_payload_is_refused() -> None:
+    with pytest.raises(LocalProtocolError, match="path MTU"):
+        Params().max_payload(576)
+
+
+@pytest.mark.parametrize("profile", PROFILE_KINDS, ids=lambda p: p.value)
+@pytest.mark.parametrize("size", CIRCUIT_CLASSES)
 def test_every_default_payload_class_carries_a_circuit_end_to_end(
     size: int, profile: Profile
 ) -> None:
@@ -35,8 +103,8 @@ def test_every_default_payload_class_carries_a_circuit_end_to_end(
     assert dest.receive(again.delivered) == b"f" * source.max_message
 
 
-@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.value)
-@pytest.mark.parametrize("size", DEFAULT_PAYLOAD_SIZES)
+@pytest.mark.parametrize("profile", PROFILE_KINDS, ids=lambda p: p.value)
+@pytest.mark.parametrize("size", RENDEZVOUS_CLASSES)
 def test_every_default_payload_class_carries_a_rendezvous_end_to_end(
     size: int, profile: Profile
 ) -> None:

@@ -80,7 +80,7 @@ def test_window_bounds_fragments_in_flight() -> None:
 
 
 def test_unacknowledged_fragment_is_retransmitted_after_rto_then_stalls() -> None:
-    a, _ = _pair(max_retries=3)  # type: ignore[arg-type]
+    a, _ = _pair(max_retries=3, stall_timeout=1000)  # type: ignore[arg-type]
     a.queue_message(b"lost")
     first = a.frames_to_send(0)
     assert len(first) == 1
@@ -92,6 +92,42 @@ def test_unacknowledged_fragment_is_retransmitted_after_rto_then_stalls() -> Non
     assert resent == 3
     a.rewind(now)
     assert not a.stalled and len(a.frames_to_send(now)) == 1
+
+
+def test_a_silent_peer_stalls_the_stream_after_the_stall_timeout() -> None:
+    a, _ = _pair(stall_timeout=2)  # type: ignore[arg-type]
+    a.queue_message(b"into the void")
+    a.frames_to_send(10.0)
+    assert a.next_deadline() is not None and a.next_deadline() <= 12.0  # type: ignore[operator]
+    a.frames_to_send(11.9)
+    assert not a.stalled
+    a.frames_to_send(12.0)
+    assert a.stalled  # 2 s of silence, long before 8 retries (about 18 s of backoff)
+
+
+def test_a_peer_that_keeps_answering_never_stalls_the_stream() -> None:
+    a, b = _pair(stall_timeout=2, max_ready=1)  # type: ignore[arg-type]
+    for i in range(6):
+        a.queue_message(b"m%d" % i)
+    now = 0.0
+    while now < 30:  # b never reads: flow control holds a back, b's ACKs keep it alive
+        _exchange(a, b, now)
+        now += 0.25
+        assert not a.stalled
+
+
+def test_a_path_broken_one_way_stalls_although_the_peer_is_heard() -> None:
+    a, b = _pair(stall_timeout=2)  # type: ignore[arg-type]
+    a.queue_message(b"lost on the way")
+    b.queue_message(b"arrives")
+    now = 0.0
+    while not a.stalled:
+        a.frames_to_send(now)  # a -> b is cut (a relay on the forward path died)
+        for frame in b.frames_to_send(now):
+            a.receive_frame(Frame.decode(frame.encode()), now)
+        now += 0.1
+        assert now < 10
+    assert 2.0 <= now <= 2.2
 
 
 def test_receiver_stops_accepting_while_the_application_does_not_read() -> None:

@@ -313,7 +313,9 @@ async def test_an_unpaid_setup_sent_straight_to_the_mixer_relay_is_dropped_and_c
                                     entry=Entry(relay), attempts=2, setup_timeout=1.0):
                 raise AssertionError("an unpaid circuit opened")
         stats = w.entry.statistics()
-        assert stats["dropped_unpaid_setup"] == 2
+        # The first attempt's setup, then the second attempt's race (one path per
+        # relay of the first): every one of them dropped, none forwarded.
+        assert stats["dropped_unpaid_setup"] >= 2
         assert stats["setups_injected"] == 0
         assert stats.relay.forwarded == 0
 

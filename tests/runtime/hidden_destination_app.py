@@ -44,6 +44,9 @@ class CountingSocket:
     def address(self) -> Address:
         return self._sock.address
 
+    def return_address(self, peer: Address) -> Address:
+        return self._sock.return_address(peer)
+
     async def send(self, data: bytes, address: Address) -> None:
         await self._sock.send(data, address)
 

@@ -25,6 +25,7 @@ from restart_kit import QUIET, Process, bound, drain, free_port, receive
 
 from hornet.core.chdr import TYPE_SETUP
 from hornet.core.circuit import SourceSession
+from hornet.core.params import Params
 from hornet.core.relay import Forward, Relay
 from hornet.core.setup import CircuitKeys, HopSpec, build_setup, coarse_exp, complete_setup
 from hornet.core.stream import Frame, Stream
@@ -32,7 +33,7 @@ from hornet.directory import Directory, NodeKeys, endpoint_id, relay_info, write
 from hornet.errors import HornetError
 
 APP = Path(__file__).with_name("destination_app.py")
-PAYLOAD = 1024  # serve()'s default payload size
+PAYLOAD = Params().default_payload_size  # serve()'s default payload class
 COMMANDS = (b"PUT balance=100", b"TRANSFER 50 to mallory")
 
 

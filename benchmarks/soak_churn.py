@@ -1,0 +1,172 @@
+"""Chaos soak on the namespace test network: relays die and come back under load.
+
+    sudo .venv/bin/python benchmarks/soak_churn.py --json [--minutes 10] [--relays 8]
+
+Builds a ``hornet.testing.netns`` network (one host per process, bridge, MTU 1500) with
+``--loss`` frame loss and ``--delay`` (netem where the kernel has it; otherwise loss is
+an nftables rule and there is no delay: ``impairment`` says which), starts the relays,
+a destination, a hidden destination and these clients, each its own process:
+- ``--streams`` reliable streams to the destination (numbered messages, echoed);
+- one reliable stream to the hidden destination through its descriptor;
+- one client opening a short circuit every ``--open-every`` seconds.
+Every ``--kill-every`` seconds a random live relay is SIGKILLed and restarted
+``--down`` seconds later (with its key and replay state).
+
+Prints (``--json``: one object) the targets' figures: ``lost``, ``reordered``,
+``delivered_share``, ``in_order_share``, ``failed_opens``, ``setup_p50_s`` /
+``setup_p99_s``, ``rebuild_stall_p50_s`` / ``rebuild_stall_p99_s`` (gaps of more than
+1 s between a stream's echoes), ``hidden_*``, ``fragments_sent`` (``FragCreates`` over
+all hosts) and each process's RSS at start and end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hornet.testing.cluster import HornetCluster
+from hornet.testing.netns import Testnet, missing_tools, remove_stale
+
+
+def _rss_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    duration = args.minutes * 60
+    streams = args.streams
+    hosts = args.relays + 1 + streams + 3  # relays, destination, streams, hidden, its client, opens
+    rng = random.Random(args.seed)
+    with Testnet(hosts, loss=args.loss, delay_ms=args.delay) as net:
+        cluster = HornetCluster(net, args.relays)
+        cluster.start()
+        free = list(cluster.free_hosts)
+        descriptor = net.workdir / "descriptor.hex"
+        hidden = net.python(free.pop(), [
+            "-m", "hornet.testing.roles", "hidden", "--directory", str(cluster.directory_path),
+            "--descriptor-out", str(descriptor), "--lifetime", str(args.hidden_lifetime),
+        ], name="hidden")
+        cluster.wait_for("hidden", "ready")
+        count = int(duration / args.interval)
+        clients = [
+            cluster.client(free.pop(), f"stream{i}", messages=count, interval=args.interval,
+                           size=args.size, drain=60)
+            for i in range(streams)
+        ]
+        hidden_client = cluster.client(
+            free.pop(), "hidden-stream", to=f"@{descriptor}", messages=count,
+            interval=args.interval, size=args.size, drain=60,
+        )
+        opens = cluster.client(free.pop(), "opens", role="opens",
+                               count=int(duration / args.open_every),
+                               interval=args.open_every)
+        time.sleep(5)
+        processes = {f"relay{i}": p for i, p in cluster.relays.items()}
+        processes.update({"dest": cluster.dest, "hidden": hidden})  # type: ignore[dict-item]
+        processes.update({f"stream{i}": p for i, (p, _) in enumerate(clients)})
+        processes["hidden-stream"] = hidden_client[0]
+        rss_start = {name: _rss_kib(p.pid) for name, p in processes.items()}
+        kills: list[dict[str, Any]] = []
+        start = time.monotonic()
+        while time.monotonic() - start < duration - args.kill_every:
+            time.sleep(args.kill_every - args.down)
+            victim = rng.choice(sorted(cluster.relays))
+            kills.append({"relay": victim, "at_s": round(time.monotonic() - start, 1)})
+            cluster.kill_relay(victim, signal.SIGKILL)
+            time.sleep(args.down)
+            cluster.restart_relay(victim)
+        processes.update({f"relay{i}": p for i, p in cluster.relays.items()})
+        rss_end = {name: _rss_kib(p.pid) for name, p in processes.items()}
+        reports = [cluster.report(p, out, timeout=duration + 300) for p, out in clients]
+        hidden_report = cluster.report(*hidden_client, timeout=duration + 300)
+        opens_report = cluster.report(*opens, timeout=duration + 300)
+        fragments = net.fragments_created()
+        impairment = net.impairment
+    sent = sum(r["sent"] for r in reports)
+    received = sum(r["received"] for r in reports)
+    stalls = [s for r in reports for s in r["stalls_s"]]
+    setups = opens_report["setup_s"]
+    return {
+        "minutes": args.minutes,
+        "relays": args.relays,
+        "loss": args.loss,
+        "delay_ms": list(args.delay),
+        "impairment": impairment,
+        "kills": len(kills),
+        "sent": sent,
+        "lost": sent - received,
+        "reordered": sum(r["reordered"] for r in reports),
+        "delivered_share": round(received / sent, 5) if sent else None,
+        "in_order_share": round(sum(r["in_order"] for r in reports) / sent, 5) if sent else None,
+        "stream_errors": [r["error"] for r in reports if r["error"]],
+        "rebuilds": sum(r.get("rebuilds", 0) for r in reports),
+        "rebuild_stall_p50_s": _quantile(stalls, 0.50),
+        "rebuild_stall_p99_s": _quantile(stalls, 0.99),
+        "rebuild_stall_max_s": max(stalls, default=None),
+        "stalls": len(stalls),
+        "opens": opens_report["opens"],
+        "failed_opens": opens_report["failed_opens"],
+        "open_errors": opens_report["errors"][:5],
+        "setup_p50_s": _quantile(setups, 0.50),
+        "setup_p99_s": _quantile(setups, 0.99),
+        "hidden_sent": hidden_report["sent"],
+        "hidden_received": hidden_report["received"],
+        "hidden_error": hidden_report["error"],
+        "hidden_lifetime_s": args.hidden_lifetime,
+        "hidden_lifetimes_survived": None if hidden_report["error"] else round(
+            duration / args.hidden_lifetime, 2),
+        "fragments_sent": sum(fragments.values()),
+        "rss_kib_start": rss_start,
+        "rss_kib_end": rss_end,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--relays", type=int, default=8)
+    parser.add_argument("--streams", type=int, default=2)
+    parser.add_argument("--interval", type=float, default=0.05)
+    parser.add_argument("--size", type=int, default=500)
+    parser.add_argument("--loss", type=float, default=0.02)
+    parser.add_argument("--delay", type=lambda t: tuple(map(float, t.split("-"))),
+                        default=(20.0, 50.0))
+    parser.add_argument("--kill-every", type=float, default=30.0)
+    parser.add_argument("--down", type=float, default=10.0)
+    parser.add_argument("--open-every", type=float, default=5.0)
+    parser.add_argument("--hidden-lifetime", type=float, default=600.0)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    missing = missing_tools()
+    if missing:
+        print("soak_churn: needs " + ", ".join(missing), file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(130))
+    remove_stale()
+    result = run(args)
+    print(json.dumps(result, indent=None if args.json else 1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Relays that die and come back: failure memory, fast rebuilds, errors that say what
+happened. In memory under trio's autojump clock; ``tests/netns`` kills real processes."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+import hornet
+from hornet.circuit import (
+    Circuit,
+    DescriptorExpiredError,
+    NoPathError,
+    SetupTimeoutError,
+    StaleDirectoryError,
+)
+from hornet.client.endpoint import pick_relays
+from hornet.client.health import RelayHealth
+from hornet.directory import Directory, EpochKey, RelayInfo
+from hornet.node.service import serve_rendezvous
+from hornet.testing.memnet import MemoryNetwork
+from hornet.transport import unix_now
+
+
+async def echo(circuit: Circuit) -> None:
+    async for message in circuit:
+        await circuit.send(b"echo:" + message)
+
+
+def test_a_failed_relay_backs_off_exponentially_and_is_retried_after() -> None:
+    health = RelayHealth(base=5, cap=60)
+    health.failed([b"a"], now=100)
+    assert health.backing_off(104) == {b"a": 105}
+    assert health.backing_off(105) == {}  # retried once the back-off ends
+    health.failed([b"a"], now=105)  # still dead: twice as long
+    assert health.backing_off(105) == {b"a": 115}
+    for _ in range(10):
+        health.failed([b"a"], now=200)
+    assert health.backing_off(200) == {b"a": 260}  # capped
+    health.worked([b"a"])
+    assert health.backing_off(200) == {} and health.failures(b"a") == 0
+
+
+def test_pick_relays_prefers_fresh_then_excluded_then_soonest_back() -> None:
+    relays = [RelayInfo(bytes([i]) * 8, b"", ("10.0.0.1", i)) for i in range(1, 7)]
+    ids = [r.node_id for r in relays]
+    backoff = {ids[0]: 50.0, ids[1]: 10.0}
+    rng = random.Random(1)
+    for _ in range(20):
+        chosen = {r.node_id for r in pick_relays(relays, 3, rng, {ids[2]}, backoff)}
+        assert chosen == set(ids[3:])
+        chosen = {r.node_id for r in pick_relays(relays, 5, rng, {ids[2]}, backoff)}
+        assert chosen == {*ids[3:], ids[2], ids[1]}
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_a_relay_dying_under_a_reliable_stream_on_a_small_network(
+    seed: int, autojump_clock: trio.testing.MockClock
+) -> None:
+    # Five relays and three hops each way: the old path holds most of them, so a
+    # rebuild that avoided all of its relays had to fall back to the dead one.
+    dead: set[tuple[str, int]] = set()
+    mem = MemoryNetwork(
+        seed=seed, filter=lambda data, src, dst: src not in dead and dst not in dead
+    )
+    health = RelayHealth()
+    async with hornet.local_network(5, service=echo, network=mem, seed=100 + seed) as net:
+        async with hornet.open_circuit(
+            net.directory, net.service_id, network=mem, health=health
+        ) as circuit:
+            received: list[bytes] = []
+            arrivals: list[float] = []
+
+            async def reader() -> None:
+                for _ in range(60):
+                    received.append(await circuit.receive())
+                    arrivals.append(trio.current_time())
+
+            with trio.fail_after(120):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(reader)
+                    for i in range(60):
+                        if i == 20:
+                            victim = next(r for r in net.relays if r.statistics().forwarded)
+                            dead.add(victim.address)
+                        await circuit.send(b"%03d" % i)
+                        await trio.sleep(0.05)
+            assert received == [b"echo:%03d" % i for i in range(60)]  # none lost, in order
+            stall = max(b - a for a, b in itertools.pairwise(arrivals))
+            assert stall <= 5.0
+            assert circuit.rebuilds >= 1
+        # Later circuits avoid the dead relay: every open succeeds at the first try.
+        for _ in range(5):
+            start = trio.current_time()
+            async with hornet.open_circuit(
+                net.directory, net.service_id, network=mem, health=health
+            ) as circuit:
+                await circuit.send(b"x")
+                assert await circuit.receive() == b"echo:x"
+            assert trio.current_time() - start < 1.0
+
+
+async def test_a_relay_that_comes_back_is_chosen_again_after_its_back_off(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mem = MemoryNetwork()
+    health = RelayHealth(base=5)
+    async with hornet.local_network(4, service=echo, network=mem, seed=11) as net:
+        returned = net.relays[0].node_id
+        health.failed([returned], unix_now())  # it failed once, and is up again
+        for _ in range(3):
+            async with hornet.open_circuit(
+                net.directory, net.service_id, network=mem, health=health, hops=2
+            ):
+                pass
+        used = {r.node_id for r in net.relays if r.statistics().forwarded}
+        assert returned not in used
+        await trio.sleep(6)
+        async with hornet.open_circuit(
+            net.directory, net.service_id, network=mem, health=health, hops=3
+        ):
+            pass
+        assert net.relays[0].statistics().forwarded > 0  # three hops of three: needed
+        assert health.failures(returned) == 0  # it worked: forgotten
+
+
+async def test_an_unknown_destination_is_a_no_path_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mem = MemoryNetwork()
+    async with hornet.local_network(3, network=mem, seed=12) as net:
+        with pytest.raises(NoPathError, match="not in the directory"):
+            async with hornet.open_circuit(net.directory, bytes(8), network=mem):
+                pass
+
+
+async def test_an_expired_descriptor_fails_at_once_without_a_setup(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mem = MemoryNetwork()
+    async with hornet.local_network(4, network=mem, seed=13) as net:
+        async with trio.open_nursery() as nursery:
+            descriptor = await nursery.start(lambda task_status: serve_rendezvous(
+                net.directory, echo, network=mem, lifetime=10, task_status=task_status
+            ))
+            await trio.sleep(60)  # the descriptor's lifetime passes
+            sent = mem.sent
+            start = trio.current_time()
+            with pytest.raises(DescriptorExpiredError, match="expired"):
+                async with hornet.open_circuit(net.directory, descriptor, network=mem):
+                    pass
+            assert trio.current_time() - start < 0.1 and mem.sent == sent
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_stale_directory_fails_at_once_and_says_so(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mem = MemoryNetwork()
+    async with hornet.local_network(4, service=echo, network=mem, seed=14) as net:
+        old = net.directory.params.epoch_of(unix_now()) - 5
+        stale = Directory(
+            tuple(attrs.evolve(r, setup_keys=(EpochKey(old, r.public_key),))
+                  for r in net.directory),
+            net.directory.params,
+        )
+        start = trio.current_time()
+        with pytest.raises(StaleDirectoryError, match="refresh the directory") as error:
+            async with hornet.open_circuit(stale, net.service_id, network=mem):
+                pass
+        assert not isinstance(error.value, SetupTimeoutError)
+        assert trio.current_time() - start < 0.1  # not retried for 3 × 2 s
