@@ -7,7 +7,7 @@ the median over interleaved rounds; each packet is fresh and processed once (the
 hardened profile's replay filter drops repeats, and its cost is in every figure).
 
 - native_hop_us / python_hop_us: ``Relay.process`` at the first relay of a 3-hop
-  circuit (r = 7), hardened profile, 1024-byte payload, cache warm, one engine each.
+  circuit (r = the default max_hops), hardened profile, 1024-byte payload, cache warm.
   native_engine_hop_us: the same decision timed inside the engine (no Python call, no
   result objects): what the engine itself costs per hop.
 - native_engine_gcm_seal_us: one AES-256-GCM seal of the same 1024 bytes (each packet's
