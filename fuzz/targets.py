@@ -222,7 +222,8 @@ class RelayTarget(Target):
             data_filter = getattr(relay, "data_filter", None)
             if data_filter is not None:
                 limit = data_filter.max_bytes
-                self.bound(f"relay{i}.data_filter_bytes", data_filter.memory_bytes, limit, sizes)
+                used = relay.replay_memory_bytes  # whichever engine holds the filter
+                self.bound(f"relay{i}.data_filter_bytes", used, limit, sizes)
         return sizes
 
 

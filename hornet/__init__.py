@@ -14,9 +14,14 @@ The trio runtime is imported lazily, so ``import hornet.core`` never loads trio:
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
+from hornet.core import engine as _engine
 from hornet.errors import HornetError
+
+# The data-plane engine for the whole process (hornet/core/engine.py): native when built.
+_engine.use(os.environ.get("HORNET_ENGINE", "auto"))
 
 __version__ = "0.1.0"
 

@@ -62,6 +62,7 @@ from hornet.circuit import Circuit
 from hornet.client import open_circuit
 from hornet.client.endpoint import Endpoint
 from hornet.client.endpoint import Path as CircuitPath
+from hornet.core import engine
 from hornet.core.chdr import TYPE_DATA
 from hornet.core.circuit import E2E_OVERHEAD
 from hornet.core.relay import Deliver, Forward
@@ -489,7 +490,7 @@ def compute_us_per_packet(
     over ``rounds`` of ``packets`` fresh packets each, source to sink."""
     from hornet.core.circuit import DestinationSession, SourceSession
     from hornet.core.stream import Frame
-    from hornet.link.channel import Session
+    from hornet.link.channel import new_session
     from hornet.link.noise import TransportKeys
     from hornet.testing.sim import SimNetwork
 
@@ -501,8 +502,8 @@ def compute_us_per_packet(
     k1, k2 = bytes([1]) * 32, bytes([2]) * 32
     links = [
         (
-            Session(TransportKeys(k1, k2, b"", b"", b""), initiator=True, created=0.0),
-            Session(TransportKeys(k2, k1, b"", b"", b""), initiator=False, created=0.0),
+            new_session(TransportKeys(k1, k2, b"", b"", b""), initiator=True, created=0.0),
+            new_session(TransportKeys(k2, k1, b"", b"", b""), initiator=False, created=0.0),
         )
         for _ in range(4 if link else 0)
     ]
@@ -566,8 +567,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="rounds the chains take turns in (default 3)"
     )
+    parser.add_argument(
+        "--engine",
+        choices=("native", "python"),
+        default=None,
+        help="data-plane engine of every process (default: the active one, see hornet info)",
+    )
     args = parser.parse_args(argv)
+    if args.engine is not None:
+        # Children inherit the variable (hornet/__init__.py applies it); this process too.
+        os.environ["HORNET_ENGINE"] = args.engine
+        engine.use(args.engine)
     figures = run(args.packets, args.circuits, args.payload, link=args.link, rounds=args.rounds)
+    figures["engine"] = engine.active()
     figures["python"] = sys.version.split()[0]
     figures["cpus"] = os.cpu_count()
     if args.json:

@@ -19,6 +19,7 @@ import trio
 
 from hornet import __version__
 from hornet.circuit import single_error
+from hornet.core import engine
 from hornet.directory import (
     Directory,
     NodeKeys,
@@ -189,7 +190,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     argv += ["--packets", str(args.packets), "--circuits", str(args.circuits)]
     argv += [] if args.link else ["--no-link"]
     argv += ["--rounds", str(args.rounds)]
+    argv += [] if args.engine is None else ["--engine", args.engine]
     return bench_main([*argv, "--payload", str(args.payload)])
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    print(f"hornet {__version__}")
+    print(engine.describe())
+    print("engines available: " + ", ".join(engine.available()))
+    print("HORNET_ENGINE=python forces the Python reference engine")
+    return 0
 
 
 def _cmd_mixer(args: argparse.Namespace) -> int:
@@ -203,8 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hornet",
         description="hornet: anonymous duplex circuits over HORNET onion routing (Sphinx/BOLT 4).",
     )
-    parser.add_argument("--version", action="version", version=f"hornet {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"hornet {__version__} ({engine.describe()})"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    info = sub.add_parser("info", help="print the version and the active data-plane engine")
+    info.set_defaults(func=_cmd_info)
 
     keygen = sub.add_parser("keygen", help="create a node key file (mode 0600)")
     keygen.add_argument("--out", required=True, help="path of the key file to write")
@@ -286,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--rounds", type=int, default=3, help="rounds the chains take turns in (default 3)"
+    )
+    bench.add_argument(
+        "--engine",
+        choices=["native", "python"],
+        default=None,
+        help="data-plane engine of every process (default: the active one)",
     )
     bench.set_defaults(func=_cmd_bench)
 

@@ -18,10 +18,10 @@ from typing import Any, Final
 
 import attrs
 
-from hornet.core import crypto
+from hornet.core import crypto, engine
 from hornet.core.chdr import TYPE_DATA, data_chdr
 from hornet.core.fs import HopKeys
-from hornet.core.onion import BackwardOnion, ForwardOnion, LayerCiphers
+from hornet.core.onion import LayerCiphers
 from hornet.core.params import CHDR_LEN, IV_LEN, TAG_LEN, Params, Profile
 from hornet.core.relay import Deliver
 from hornet.core.setup import CircuitKeys
@@ -126,8 +126,8 @@ class SourceSession:
         self._recv_key = e2e_aead(keys.session_secret, backward=True)
         self._seq = 0
         self._window = ReplayWindow()
-        self._forward = ForwardOnion(params.profile, keys.forward_keys, params.max_hops)
-        self._backward = BackwardOnion(keys.backward_layer_keys)
+        self._forward = engine.forward_onion(params.profile, keys.forward_keys, params.max_hops)
+        self._backward = engine.backward_onion(keys.backward_layer_keys)
         padding = params.max_hops - len(keys.forward_keys)
         self._padding = padding * TAG_LEN if params.profile is Profile.HARDENED else 0
         self._header = keys.ahdr_forward

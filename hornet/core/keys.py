@@ -49,7 +49,7 @@ def epoch_public_key(local_secret: bytes, epoch: int) -> bytes:
 class EpochKeys:
     """One epoch's keys at a relay: setup key, FS PRP, PFS key and setup replay filter."""
 
-    __slots__ = ("epoch", "pfs_key", "prp", "replay", "setup_key")
+    __slots__ = ("epoch", "pfs_key", "prp", "prp_key", "replay", "setup_key")
 
     def __init__(
         self, local_secret: bytes, epoch: int, generation: int, replay: BloomFilter
@@ -59,7 +59,8 @@ class EpochKeys:
         sv = crypto.hmac_sha256(
             epoch_secret(local_secret, epoch), b"hornet-sv" + generation.to_bytes(4, "big")
         )
-        self.prp = crypto.Prp256(crypto.hmac_sha256(sv, b"hornet-fs-prp")[:16])
+        self.prp_key = crypto.hmac_sha256(sv, b"hornet-fs-prp")[:16]  # the native engine's copy
+        self.prp = crypto.Prp256(self.prp_key)
         self.pfs_key = crypto.hmac_sha256(sv, b"hornet-pfs-ephemeral")
         self.replay = replay
 

@@ -21,7 +21,10 @@ Rules:
    the hardened profile a forward layer's AES-GCM covers O, its tag and the rest of the
    tag array, and an authenticated packet's (FS, IV) then goes through the
    per-EXP-window replay filter.
-6. Nested data packets (rendezvous, SPEC.md §6) carry a 2r·c header and only travel
+6. Two engines, one behaviour: with the native engine (``engine.py``) a data packet's
+   whole decision runs in ``hornet._native`` (same cache, same filter, same results and
+   drop reasons); setup packets always take the Python path below.
+7. Nested data packets (rendezvous, SPEC.md §6) carry a 2r·c header and only travel
    forward paths. A rendezvous point (an FS with DELIVER and RENDEZVOUS) removes its
    layer, then splices: the header it uncovers starts with an inner block FS'‖γ' of one
    of its own rendezvous circuits, which it opens and checks like an AHDR block. The rest
@@ -33,11 +36,12 @@ from __future__ import annotations
 import enum
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
 from hornet.core import crypto
+from hornet.core import engine as engines
 from hornet.core.ahdr import ahdr_mac_ok, shift_ahdr
 from hornet.core.chdr import (
     EPOCH_OFFSET,
@@ -154,6 +158,15 @@ class SetupTag:
     tag: bytes
 
 
+#: The drop reasons of the native engine, in its order (``Reason`` in native/src/relay.rs).
+_NATIVE_REASONS: Final = (
+    DropReason.MALFORMED,
+    DropReason.INTEGRITY,
+    DropReason.EXPIRED,
+    DropReason.REPLAY,
+    DropReason.ROUTE,
+)
+
 _REASONS: Final = (
     (ReplayError, DropReason.REPLAY),
     (ExpiredError, DropReason.EXPIRED),
@@ -224,6 +237,7 @@ class Relay:
         setup_filter_fp: float = 1e-6,
         data_filter: DataReplayFilter | None = None,
         record_setup_tags: bool = False,
+        engine: str | None = None,
     ) -> None:
         """``node_key`` is the long-term identity (node id); setup keys and SV rotate per
         epoch and derive from ``local_secret`` (``keys.py``). ``generation`` is the restart
@@ -231,7 +245,8 @@ class Relay:
         Setup replay filters hold ``setup_filter_capacity`` tags per epoch at false-positive
         rate ``setup_filter_fp``; ``data_filter`` is the hardened profile's data replay filter.
         With ``record_setup_tags`` the caller must drain ``take_setup_tags`` after every
-        ``process`` call that returns a setup ``Forward``.
+        ``process`` call that returns a setup ``Forward``. ``engine`` picks the data
+        plane's engine (``engine.py``; None: the active one).
         """
         if len(local_secret) != 32:
             raise LocalProtocolError("the local secret SV must be 32 bytes")
@@ -263,12 +278,39 @@ class Relay:
         self.data_filter: DataReplayFilter | None = None
         if self._hardened:
             self.data_filter = data_filter if data_filter is not None else DataReplayFilter()
+        self.engine = engines.resolve(engine)
+        f = self.data_filter
+        self._fast: Any = engines.data_plane(
+            self.engine,
+            max_hops=p.max_hops,
+            hardened=self._hardened,
+            epoch_s=p.epoch_s,
+            skew=self._skew,
+            fs_tail=self._fs_tail,
+            cache_size=cache_size,
+            replay_filter=None
+            if f is None
+            else (f.bits_log2, f.window_s, f.max_windows, f.bits_per_packet, f.max_bytes),
+            forward=Forward,
+            deliver=Deliver,
+            drops=[Drop(reason) for reason in _NATIVE_REASONS],
+        )
 
     def __repr__(self) -> str:
         return f"Relay(node_id={self.node_id.hex()}, params={self.params!r})"
 
     @property
+    def replay_memory_bytes(self) -> int:
+        """Memory of the data replay filter that decides (the native engine holds its own;
+        ``data_filter`` then only carries its parameters)."""
+        if self._fast is not None:
+            return int(self._fast.replay_memory_bytes)
+        return 0 if self.data_filter is None else self.data_filter.memory_bytes
+
+    @property
     def cached_circuits(self) -> int:
+        if self._fast is not None:
+            return int(self._fast.cached_circuits)
         return len(self._cache)
 
     # -- key epochs (SPEC.md §7.1) ---------------------------------------------------------
@@ -310,6 +352,14 @@ class Relay:
     # -- the entry point ------------------------------------------------------------------
     def process(self, packet: bytes, now: float) -> Forward | Deliver | Drop:
         """Decide what to do with one packet. Never raises for any ``packet`` bytes."""
+        fast = self._fast
+        if fast is not None:  # the native engine decides data packets (rule 6)
+            decided = fast.process(packet, now)
+            while type(decided) is int:  # the FS key of an epoch not handed over yet
+                fast.set_epoch(decided, self.epoch_keys(decided).prp_key)
+                decided = fast.process(packet, now)
+            if decided is not None:
+                return decided  # type: ignore[no-any-return]
         try:
             if len(packet) < CHDR_LEN or packet[1] != self.params.max_hops:
                 return Drop(DropReason.MALFORMED)

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import attrs
 
-from hornet.core import crypto
+from hornet.core import crypto, engine
 from hornet.core.ahdr import create_ahdr
 from hornet.core.chdr import TYPE_DATA, data_chdr
 from hornet.core.circuit import (
@@ -44,7 +44,6 @@ from hornet.core.circuit import (
     seal_frame,
 )
 from hornet.core.circuit import KIND_DATA as _KIND_DATA
-from hornet.core.onion import BackwardOnion, ForwardOnion
 from hornet.core.params import CHDR_LEN, IV_LEN, NODE_ID_LEN, TAG_LEN, C, Params, Profile
 from hornet.core.setup import CircuitKeys
 from hornet.errors import (
@@ -147,9 +146,9 @@ class _Onions:
     def __init__(self, keys: CircuitKeys) -> None:
         params = keys.params
         self.keys = keys
-        self.forward = ForwardOnion(params.profile, keys.forward_keys, params.max_hops)
+        self.forward = engine.forward_onion(params.profile, keys.forward_keys, params.max_hops)
         # RP splices instead of adding its layer, so only the relays' layers are on.
-        self.backward = BackwardOnion(keys.backward_layer_keys[1:])
+        self.backward = engine.backward_onion(keys.backward_layer_keys[1:])
         hardened = params.profile is Profile.HARDENED
         self.padding = (params.max_hops - len(keys.forward_keys)) * TAG_LEN if hardened else 0
 

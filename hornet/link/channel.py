@@ -26,6 +26,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
+from hornet.core import engine
 from hornet.core.crypto import Aes256Gcm
 from hornet.errors import LocalProtocolError, MalformedInputError, ReplayError
 from hornet.link.noise import ACT_ONE_LEN, ACT_THREE_LEN, ACT_TWO_LEN, TransportKeys
@@ -152,3 +153,56 @@ class Session:
     def __repr__(self) -> str:
         role = "initiator" if self.initiator else "responder"
         return f"Session({role}, remote_static={self.remote_static.hex()}, sent={self.sent})"
+
+
+class NativeSession(Session):
+    """``Session`` with its data path in the native engine (``hornet._native``): the send
+    counter, both AES-256-GCM keys and the replay window live there, with the same
+    datagrams, limits and errors as ``Session.seal`` / ``Session.open`` (held equal by
+    ``tests/core/test_engine.py``). Everything else is ``Session``'s."""
+
+    __slots__ = ("_fast",)
+
+    def __init__(
+        self,
+        keys: TransportKeys,
+        *,
+        initiator: bool,
+        created: float,
+        limit: int = REJECT_AFTER_MESSAGES,
+        act_three: bytes = b"",
+    ) -> None:
+        if not 0 < limit <= REJECT_AFTER_MESSAGES:
+            raise LocalProtocolError("session message limit out of range")
+        send_type = TYPE_DATA_FROM_INITIATOR if initiator else TYPE_DATA_FROM_RESPONDER
+        self._fast = engine.link_session(keys.send_key, keys.receive_key, send_type, limit)
+        super().__init__(
+            keys, initiator=initiator, created=created, limit=limit, act_three=act_three
+        )
+
+    @property
+    def sent(self) -> int:
+        return self._fast.sent
+
+    @sent.setter
+    def sent(self, value: int) -> None:
+        self._fast.sent = value
+
+    def seal(self, packet: bytes) -> bytes:
+        return self._fast.seal(packet)
+
+    def open(self, datagram: bytes) -> bytes:
+        return self._fast.open(datagram)
+
+
+def new_session(
+    keys: TransportKeys,
+    *,
+    initiator: bool,
+    created: float,
+    limit: int = REJECT_AFTER_MESSAGES,
+    act_three: bytes = b"",
+) -> Session:
+    """A session in the active engine (``hornet/core/engine.py``)."""
+    cls = NativeSession if engine.active() == "native" else Session
+    return cls(keys, initiator=initiator, created=created, limit=limit, act_three=act_three)

@@ -78,6 +78,7 @@ from hornet.link.channel import (
     TYPE_DATA_FROM_INITIATOR,
     TYPE_DATA_FROM_RESPONDER,
     Session,
+    new_session,
 )
 from hornet.link.noise import Initiator, Responder
 
@@ -613,7 +614,7 @@ class LinkEndpoint:
         act_three, keys = out.noise.act_three()
         out.act_two = bytes(datagram)
         out.act_three = bytes((TYPE_ACT_THREE,)) + act_three
-        out.pending = Session(
+        out.pending = new_session(
             keys, initiator=True, created=now, limit=self.config.reject_after_messages
         )
         receivers = peer.receivers[1]
@@ -642,7 +643,7 @@ class LinkEndpoint:
             self._clear_inbound(peer, forget_if_empty=True)
             raise LinkAuthenticationError("peer's static key is not the directory's key")
         self._clear_inbound(peer)
-        session = Session(
+        session = new_session(
             keys,
             initiator=False,
             created=now,

@@ -52,7 +52,13 @@ class Trip:
 
 class SimNetwork:
     def __init__(
-        self, size: int, params: Params | None = None, *, seed: int = 1, cache_size: int = 1024
+        self,
+        size: int,
+        params: Params | None = None,
+        *,
+        seed: int = 1,
+        cache_size: int = 1024,
+        engine: str | None = None,
     ) -> None:
         self.params = params or Params()
         self.rng = random.Random(seed)  # noqa: S311  (deterministic test networks by design)
@@ -61,7 +67,9 @@ class SimNetwork:
         for _ in range(size):
             key = crypto.SecretKey.from_rng(self.rng)
             self.secrets.append(self.rng.randbytes(32))
-            self.relays.append(Relay(key, self.secrets[-1], self.params, cache_size=cache_size))
+            self.relays.append(
+                Relay(key, self.secrets[-1], self.params, cache_size=cache_size, engine=engine)
+            )
         self.by_id = {relay.node_id: relay for relay in self.relays}
 
     def spec(self, index: int, epoch: int = 0) -> HopSpec:
