@@ -53,6 +53,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from hornet.core import engine
 from hornet.core.ahdr import create_ahdr
 from hornet.core.chdr import TYPE_DATA, TYPE_DATA_NESTED, data_chdr
 from hornet.core.circuit import SourceSession
@@ -339,6 +340,7 @@ def measure(rounds: int) -> dict[str, Any]:
     }
     result["rounds"] = rounds
     result["clock"] = "thread_cpu"
+    result["engine"] = engine.active()
     return result
 
 
