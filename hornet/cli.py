@@ -13,22 +13,34 @@ import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Final
 
 import trio
 
 from hornet import __version__
-from hornet.circuit import single_error
+from hornet._lifecycle import int_in, interruptible, run_service
+from hornet.core.circuit import E2E_OVERHEAD
+from hornet.core.params import MAX_MAX_HOPS, Params
+from hornet.core.stream import HEADER_LEN
 from hornet.directory import (
     Directory,
     NodeKeys,
-    load_key_file,
     load_or_create_key,
     parse_address,
     relay_info,
     write_key_file,
 )
 from hornet.errors import ConfigError, HornetError
+from hornet.node.config import RelayConfig
+
+# The e2e benchmark's payload: the first frame (the backward AHDR in a stream frame, in
+# an end-to-end frame) must fit, and a data packet must fit in one UDP datagram.
+MIN_BENCH_PAYLOAD: Final = Params().ahdr_len + HEADER_LEN + E2E_OVERHEAD
+MAX_BENCH_PAYLOAD: Final = 60_000
+
+EXIT_OK: Final = 0  # success, or stopped by SIGINT/SIGTERM
+EXIT_FAILURE: Final = 1  # a runtime failure (a peer, the network, the disk)
+EXIT_CONFIG: Final = 2  # a bad config, key or directory file, or bad arguments
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
@@ -43,83 +55,46 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_config(path: str) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"config {path} is not JSON: line {exc.lineno}") from None
-    except (ValueError, RecursionError):  # not UTF-8, nested too deep, number too long
-        raise ConfigError(f"config {path} is not usable JSON") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {path}: expected a JSON object")
-    return data
-
-
 def _cmd_relay(args: argparse.Namespace) -> int:
-    """Run one relay until interrupted (config: key_file, directory, listen; optional
-    state, state_sync, loss and the admission limits)."""
-    config = _load_config(args.config)
-    for field in ("key_file", "directory", "listen"):
-        if not isinstance(config.get(field), str):
-            raise ConfigError(f"config {args.config}: '{field}' must be a string")
-    base = Path(args.config).resolve().parent
-    keys = load_or_create_key(base / config["key_file"])
-    directory = Directory.load(base / config["directory"])
-    listen = parse_address(config["listen"], where=f"config {args.config}: listen")
+    """Run one relay until SIGINT or SIGTERM (config: ``hornet.node.config``)."""
+    config = RelayConfig.load(args.config)
+    assert config.directory is not None and config.listen is not None
+    keys = load_or_create_key(config.key_file)
+    directory = Directory.load(config.directory)
+    listen = config.listen
     if directory.get(keys.node_id) is None:
         print(
             f"hornet relay: note: node {keys.node_id.hex()} is not in the directory",
             file=sys.stderr,
         )
-    loss = config.get("loss", 0.0)
-    if isinstance(loss, bool) or not isinstance(loss, int | float) or not 0 <= loss < 1:
-        raise ConfigError(f"config {args.config}: 'loss' must be a number in [0, 1)")
-    link = config.get("link", True)  # link encryption between neighbours (docs/spec-link.md)
-    if not isinstance(link, bool):
-        raise ConfigError(f"config {args.config}: 'link' must be true or false")
-    # Admission limits (issue #5): per-neighbour setup/data rates, queues, puzzle policy.
-    from hornet.node.admission import Limits
-
-    limits = Limits.from_mapping(config, where=f"config {args.config}")
-    # Replay state across restarts (SPEC.md §7.5): next to the key file by default.
     from hornet.node.state import RelayState
 
-    state_path = config.get("state", config["key_file"] + ".state.sqlite")
-    state_sync = config.get("state_sync", "normal")
-    if not isinstance(state_path, str) or not isinstance(state_sync, str):
-        raise ConfigError(f"config {args.config}: 'state' and 'state_sync' must be strings")
-    state = RelayState(base / state_path, sync=state_sync)
+    state = RelayState(config.state, sync=config.state_sync)
 
     async def run() -> None:
         from hornet.node.relay import serve_relay
 
-        with single_error():
-            async with trio.open_nursery() as nursery:
-                node = await nursery.start(
-                    lambda task_status: serve_relay(
-                        keys,
-                        directory,
-                        listen,
-                        loss=loss,
-                        limits=limits,
-                        state=state,
-                        link=link,
-                        task_status=task_status,
-                    )
+        async with trio.open_nursery() as nursery:
+            node = await nursery.start(
+                lambda task_status: serve_relay(
+                    keys,
+                    directory,
+                    listen,
+                    loss=config.loss,
+                    limits=config.limits,
+                    state=state,
+                    link=config.link,
+                    task_status=task_status,
                 )
-                print(
-                    f"relay {node.node_id.hex()} listening on {listen[0]}:{node.address[1]}"
-                    + ("" if link else " (link encryption off)"),
-                    flush=True,
-                )
+            )
+            print(
+                f"relay {node.node_id.hex()} listening on {listen[0]}:{node.address[1]}"
+                + ("" if config.link else " (link encryption off)"),
+                flush=True,
+            )
 
     try:
-        with single_error():
-            trio.run(run)
-    except KeyboardInterrupt:
-        pass  # graceful shutdown: trio cancelled the relay, which closed its socket
+        run_service(run, name="relay")
     finally:
         state.close()
     return 0
@@ -127,19 +102,16 @@ def _cmd_relay(args: argparse.Namespace) -> int:
 
 def _cmd_entry(args: argparse.Namespace) -> int:
     """Print this relay's directory entry: identity key, address and setup keys for the
-    current and following key epochs (SPEC.md §7.1). Publish it before each epoch."""
-    config = _load_config(args.config)
-    for field in ("key_file", "listen"):
-        if not isinstance(config.get(field), str):
-            raise ConfigError(f"config {args.config}: '{field}' must be a string")
-    base = Path(args.config).resolve().parent
-    keys = load_key_file(base / config["key_file"])
-    address = parse_address(
-        args.address or config["listen"], where=f"config {args.config}: listen"
-    )
-    params = Directory.load(base / config["directory"]).params if "directory" in config else None
-    if not 1 <= args.epochs <= 1000:
-        raise ConfigError("--epochs must be in [1, 1000]")
+    current and following key epochs (SPEC.md §7.1). The key is created on first use."""
+    config = RelayConfig.load(args.config, need_directory=False)
+    if args.address is not None:
+        address = parse_address(args.address, where="--address")
+    elif config.listen is not None:
+        address = config.listen
+    else:
+        raise ConfigError(f"config {args.config}: 'listen' is required (or give --address)")
+    keys = load_or_create_key(config.key_file)
+    params = Directory.load(config.directory).params if config.directory is not None else None
     print(json.dumps(relay_info(keys, address, params, epochs=args.epochs).to_json(), indent=1))
     return 0
 
@@ -147,11 +119,13 @@ def _cmd_entry(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from hornet.demo import run_demo
 
-    if args.mixer:
-        from hornet.mixer.demo import run_mixer_demo
+    with interruptible():
+        if args.mixer:
+            from hornet.mixer.demo import run_mixer_demo
 
-        return trio.run(run_mixer_demo, print)
-    return trio.run(run_demo, args.relays, args.hops, args.rendezvous)
+            return trio.run(run_mixer_demo, print)
+        return trio.run(run_demo, args.relays, args.hops, args.rendezvous)
+    return 0  # interrupted
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -161,7 +135,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     argv += ["--packets", str(args.packets), "--circuits", str(args.circuits)]
     argv += [] if args.link else ["--no-link"]
     argv += ["--rounds", str(args.rounds)]
-    return bench_main([*argv, "--payload", str(args.payload)])
+    with interruptible():
+        return bench_main([*argv, "--payload", str(args.payload)])
+    return 0  # interrupted
 
 
 def _cmd_mixer(args: argparse.Namespace) -> int:
@@ -202,7 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     entry.add_argument("--config", required=True, metavar="FILE", help="the relay's config")
     entry.add_argument(
-        "--epochs", type=int, default=2, metavar="N", help="key epochs from now (default 2)"
+        "--epochs",
+        type=int_in(1, 1000),
+        default=2,
+        metavar="N",
+        help="key epochs from now (default 2)",
     )
     entry.add_argument(
         "--address", default=None, metavar="HOST:PORT", help="public address (default: listen)"
@@ -214,13 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--relays",
-        type=int,
+        type=int_in(1, 64),
         default=5,
         metavar="N",
         help="relays to start on 127.0.0.1 (default 5)",
     )
     demo.add_argument(
-        "--hops", type=int, default=3, metavar="N", help="relays on each path (default 3)"
+        "--hops",
+        type=int_in(1, MAX_MAX_HOPS),
+        default=3,
+        metavar="N",
+        help="relays on each path (default 3)",
     )
     demo.add_argument(
         "--rendezvous",
@@ -238,16 +222,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("which", choices=["e2e"], help="which benchmark")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument(
-        "--packets", type=int, default=20000, help="data packets per run (default 20000)"
+        "--packets",
+        type=int_in(1, 10**8),
+        default=20000,
+        help="data packets per run (default 20000)",
     )
     bench.add_argument(
         "--circuits",
-        type=int,
+        type=int_in(1, 10**7),
         default=10000,
         help="setups before the second relay RSS reading (default 10000)",
     )
     bench.add_argument(
-        "--payload", type=int, default=1024, help="HORNET payload size in bytes (default 1024)"
+        "--payload",
+        type=int_in(MIN_BENCH_PAYLOAD, MAX_BENCH_PAYLOAD),
+        default=1024,
+        help="HORNET payload size in bytes (default 1024)",
     )
     bench.add_argument(
         "--no-link",
@@ -257,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
         "reporting link_cost)",
     )
     bench.add_argument(
-        "--rounds", type=int, default=3, help="rounds the chains take turns in (default 3)"
+        "--rounds",
+        type=int_in(1, 1000),
+        default=3,
+        help="rounds the chains take turns in (default 3)",
     )
     bench.set_defaults(func=_cmd_bench)
 
@@ -275,9 +268,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args))
+    except ConfigError as exc:
+        print(f"hornet {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except (HornetError, OSError) as exc:
         print(f"hornet {args.command}: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return EXIT_OK  # interrupted before the command's own handling began
 
 
 if __name__ == "__main__":

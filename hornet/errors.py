@@ -109,6 +109,10 @@ class ConfigError(LocalProtocolError):
     """A configuration, directory or key file is missing or unusable (names the field)."""
 
 
+class BindError(ConfigError):
+    """A service cannot listen on its address (in use, or not this host's)."""
+
+
 class RateLimitedError(RemoteProtocolError):
     """A peer sent more than its allowance, or a downstream queue is full."""
 
@@ -126,6 +130,7 @@ class RequestRefusedError(RemoteProtocolError):
 
 
 __all__ += [
+    "BindError",
     "ConfigError",
     "RateLimitedError",
     "RequestRefusedError",

@@ -31,6 +31,7 @@ import trio
 
 from hornet.core.relay import Deliver, Drop, Forward, Relay
 from hornet.directory import Directory, NodeKeys
+from hornet.errors import BindError
 from hornet.node.admission import Admission, Limits, Verdict, install_kernel_filter
 from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
@@ -204,6 +205,14 @@ class RelayNode:
             nursery.start_soon(self._work_loop)
 
 
+async def bind_udp(network: Network, address: Address) -> DatagramSocket:
+    """``network.bind(address)``; an address in use or not this host's is a ``BindError``."""
+    try:
+        return await network.bind(address)
+    except OSError as exc:
+        raise BindError(f"cannot listen on {address[0]}:{address[1]}: {exc.strerror}") from None
+
+
 async def serve_relay(
     keys: NodeKeys,
     directory: Directory,
@@ -232,7 +241,7 @@ async def serve_relay(
     """
     if queue is not None:
         limits = attrs.evolve(limits or Limits(), queue=queue)
-    sock = sock or await (network or UdpNetwork()).bind(address)
+    sock = sock or await bind_udp(network or UdpNetwork(), address)
     # Link layer (issue 5 part 4): encrypt under the node key unless link=False.
     sock = with_link(sock, keys.node_key, directory, link=link)
     try:

@@ -21,7 +21,7 @@ import collections
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Final
 
 import attrs
@@ -36,7 +36,7 @@ from hornet.core.rendezvous import Descriptor, RendezvousDestination
 from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
 from hornet.directory import Directory, NodeKeys
 from hornet.errors import HornetError
-from hornet.node.relay import RelayNode, serve_relay
+from hornet.node.relay import RelayNode, bind_udp, serve_relay
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 from hornet.transport.link import with_link
 
@@ -208,7 +208,7 @@ async def serve(
         else:
             dropped["not_started"] += 1  # arrived before the service reported itself
 
-    async with trio.open_nursery() as nursery:
+    async with _flat_nursery() as nursery:
         node: RelayNode = await nursery.start(
             lambda task_status: serve_relay(
                 keys,
@@ -241,6 +241,15 @@ async def serve(
         task_status.started(ServiceInfo(node, acceptor))
 
 
+@contextlib.asynccontextmanager
+async def _flat_nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery whose lone exception (a ``BindError``, a ``KeyboardInterrupt``) leaves it
+    as itself, not inside an exception group."""
+    with single_error():
+        async with trio.open_nursery() as nursery:
+            yield nursery
+
+
 def _sealer(session: DestinationSession, rng: Any) -> Callable[[bytes], Outgoing]:
     return lambda body: session.seal(body, rng)
 
@@ -266,7 +275,7 @@ async def serve_rendezvous(
     reports its ``Descriptor`` and serves connections until the descriptor expires.
     ``link``: link encryption (as a client) on its socket."""
     rng = rng or runtime_rng()
-    sock = with_link(await (network or UdpNetwork()).bind(bind), None, directory, link=link)
+    sock = with_link(await bind_udp(network or UdpNetwork(), bind), None, directory, link=link)
     try:
         with single_error():
             async with trio.open_nursery() as nursery:
