@@ -19,6 +19,7 @@ import trio
 
 from hornet import __version__
 from hornet._lifecycle import int_in, interruptible, run_service
+from hornet._logging import FORMATS, LEVELS, configure_logging
 from hornet.core.circuit import E2E_OVERHEAD
 from hornet.core.params import MAX_MAX_HOPS, Params
 from hornet.core.stream import HEADER_LEN
@@ -71,7 +72,11 @@ def _cmd_relay(args: argparse.Namespace) -> int:
 
     state = RelayState(config.state, sync=config.state_sync)
 
+    metrics = config.metrics if args.metrics is None else args.metrics
+    directory_since = config.directory.stat().st_mtime
+
     async def run() -> None:
+        from hornet.node.metrics import Reporter
         from hornet.node.relay import serve_relay
 
         async with trio.open_nursery() as nursery:
@@ -87,11 +92,17 @@ def _cmd_relay(args: argparse.Namespace) -> int:
                     task_status=task_status,
                 )
             )
+            node.directory_since = directory_since
+            reporter = Reporter(node, log_every=args.stats_interval)
+            await nursery.start(reporter.run, metrics)
             print(
                 f"relay {node.node_id.hex()} listening on {listen[0]}:{node.address[1]}"
                 + ("" if config.link else " (link encryption off)"),
                 flush=True,
             )
+            if reporter.address is not None:
+                host, port = reporter.address
+                print(f"relay metrics on http://{host}:{port}/metrics", flush=True)
 
     try:
         run_service(run, name="relay")
@@ -113,6 +124,15 @@ def _cmd_entry(args: argparse.Namespace) -> int:
     keys = load_or_create_key(config.key_file)
     params = Directory.load(config.directory).params if config.directory is not None else None
     print(json.dumps(relay_info(keys, address, params, epochs=args.epochs).to_json(), indent=1))
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    """Read a running node's metrics and print them for a person (or as JSON)."""
+    from hornet._status import fetch_status, render_status
+
+    status = fetch_status(args.address, timeout=args.timeout)
+    print(json.dumps(status, indent=1) if args.json else render_status(status))
     return 0
 
 
@@ -146,20 +166,37 @@ def _cmd_mixer(args: argparse.Namespace) -> int:
     return mixer_main(args.config)
 
 
+def _address(text: str) -> tuple[str, int]:
+    try:
+        return parse_address(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hornet",
         description="hornet: anonymous duplex circuits over HORNET onion routing (Sphinx/BOLT 4).",
     )
     parser.add_argument("--version", action="version", version=f"hornet {__version__}")
+    parser.add_argument(
+        "--log-level", choices=LEVELS, default="info", help="log threshold (default info)"
+    )
+    parser.add_argument(
+        "--log-format", choices=FORMATS, default="text", help="log lines on stderr (default text)"
+    )
+    # The same options after the command name (``hornet relay --log-level debug``).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", choices=LEVELS, default=argparse.SUPPRESS)
+    common.add_argument("--log-format", choices=FORMATS, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    keygen = sub.add_parser("keygen", help="create a node key file (mode 0600)")
+    keygen = sub.add_parser("keygen", parents=[common], help="create a node key file (mode 0600)")
     keygen.add_argument("--out", required=True, help="path of the key file to write")
     keygen.add_argument("--force", action="store_true", help="overwrite an existing file")
     keygen.set_defaults(func=_cmd_keygen)
 
-    relay = sub.add_parser("relay", help="run a long-lived relay (see --config)")
+    relay = sub.add_parser("relay", parents=[common], help="run a long-lived relay (see --config)")
     relay.add_argument(
         "--config",
         required=True,
@@ -170,10 +207,35 @@ def build_parser() -> argparse.ArgumentParser:
         '<key_file>.state.sqlite), "state_sync": "normal" or "full", and the admission '
         "limits}; paths relative to FILE",
     )
+    relay.add_argument(
+        "--metrics",
+        type=_address,
+        default=None,
+        metavar="HOST:PORT",
+        help='serve Prometheus metrics there (default: the config\'s "metrics", or none)',
+    )
+    relay.add_argument(
+        "--stats-interval",
+        type=int_in(0, 86_400),
+        default=60,
+        metavar="S",
+        help="log a counters line every S seconds (default 60, 0: never)",
+    )
     relay.set_defaults(func=_cmd_relay)
+
+    status = sub.add_parser(
+        "status", parents=[common], help="print a running node's counters (from its metrics)"
+    )
+    status.add_argument("address", type=_address, metavar="HOST:PORT", help="its metrics address")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.add_argument(
+        "--timeout", type=int_in(1, 600), default=5, metavar="S", help="seconds (default 5)"
+    )
+    status.set_defaults(func=_cmd_status)
 
     entry = sub.add_parser(
         "relay-entry",
+        parents=[common],
         help="print a relay's directory entry with its setup keys for the coming key epochs",
     )
     entry.add_argument("--config", required=True, metavar="FILE", help="the relay's config")
@@ -190,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     entry.set_defaults(func=_cmd_entry)
 
     demo = sub.add_parser(
-        "demo", help="start a local network, open a duplex circuit, exchange messages, exit"
+        "demo",
+        parents=[common],
+        help="start a local network, open a duplex circuit, exchange messages, exit",
     )
     demo.add_argument(
         "--relays",
@@ -218,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_cmd_demo)
 
-    bench = sub.add_parser("bench", help="benchmarks: 'e2e' (relays as OS processes)")
+    bench = sub.add_parser(
+        "bench", parents=[common], help="benchmarks: 'e2e' (relays as OS processes)"
+    )
     bench.add_argument("which", choices=["e2e"], help="which benchmark")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument(
@@ -254,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(func=_cmd_bench)
 
-    mixer = sub.add_parser("mixer", help="run the onion-message mixer service")
+    mixer = sub.add_parser("mixer", parents=[common], help="run the onion-message mixer service")
     mixer.add_argument("--config", required=True, metavar="FILE", help="mixer config file")
     mixer.set_defaults(func=_cmd_mixer)
     return parser
@@ -266,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "func"):
         parser.print_help()
         return 0
+    configure_logging(args.log_level, args.log_format)
     try:
         return int(args.func(args))
     except ConfigError as exc:

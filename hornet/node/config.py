@@ -20,7 +20,7 @@ from hornet.errors import ConfigError
 from hornet.node.admission import Limits
 
 _RELAY_KEYS: Final = frozenset(
-    {"key_file", "directory", "listen", "loss", "link", "state", "state_sync"}
+    {"key_file", "directory", "listen", "loss", "link", "state", "state_sync", "metrics"}
 ) | frozenset(field.name for field in attrs.fields(Limits))
 
 
@@ -59,6 +59,7 @@ class RelayConfig:
     loss: float = 0.0
     link: bool = True
     limits: Limits = attrs.field(factory=Limits)
+    metrics: Address | None = None  # where to serve Prometheus metrics (opt-in)
 
     @classmethod
     def load(cls, path: str | Path, *, need_directory: bool = True) -> RelayConfig:
@@ -69,7 +70,7 @@ class RelayConfig:
         for key in required:
             if key not in data:
                 raise ConfigError(f"{where}: '{key}' is required")
-        for key in ("key_file", "directory", "listen", "state", "state_sync"):
+        for key in ("key_file", "directory", "listen", "state", "state_sync", "metrics"):
             if key in data and not isinstance(data[key], str):
                 raise ConfigError(f"{where}: '{key}' must be a string")
         base = Path(path).resolve().parent
@@ -83,6 +84,7 @@ class RelayConfig:
         if state_sync not in ("normal", "full"):
             raise ConfigError(f"{where}: 'state_sync' must be 'normal' or 'full'")
         listen = data.get("listen")
+        metrics = data.get("metrics")
         return cls(
             path=Path(path),
             key_file=base / data["key_file"],
@@ -94,6 +96,7 @@ class RelayConfig:
             loss=float(loss),
             link=link,
             limits=Limits.from_mapping(data, where=where),
+            metrics=None if metrics is None else parse_address(metrics, where=f"{where}: metrics"),
         )
 
 

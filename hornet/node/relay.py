@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import logging
 import random
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -50,6 +51,9 @@ class RelayStatistics:
     dropped: dict[str, int]
     queued: int
     cached_circuits: int
+    setups: int = 0  # circuit setups accepted (sent on, or delivered here)
+    data_queued: int = 0
+    setup_queued: int = 0
 
 
 class RelayNode:
@@ -99,7 +103,9 @@ class RelayNode:
         self._wake = trio.Event()
         self.forwarded = 0
         self.delivered = 0
+        self.setups = 0
         self.dropped: collections.Counter[str] = collections.Counter()
+        self.directory_since = time.time()  # when the directory in use was published
 
     def __repr__(self) -> str:
         return f"RelayNode(node_id={self.node_id.hex()}, address={self.address})"
@@ -115,6 +121,9 @@ class RelayNode:
             dropped=dict(self.dropped),
             queued=len(self._data_q) + len(self._setup_q),
             cached_circuits=self.core.cached_circuits,
+            setups=self.setups,
+            data_queued=len(self._data_q),
+            setup_queued=len(self._setup_q),
         )
 
     def _admit(self, packet: bytes, source: Address) -> None:
@@ -160,7 +169,16 @@ class RelayNode:
             for _ in range(min(BATCH, len(data))):
                 await self.handle(data.popleft())
             for _ in range(min(SETUP_BATCH, len(setups))):
-                await self.handle(setups.popleft())
+                await self._handle_setup(setups.popleft())
+
+    async def _handle_setup(self, packet: bytes) -> None:
+        """``handle`` for a setup packet, counted and logged (one line per circuit) when
+        accepted. The line names no hop or circuit: logs must not link circuits."""
+        before = self.forwarded + self.delivered
+        await self.handle(packet)
+        if self.forwarded + self.delivered != before:
+            self.setups += 1
+            log.info("circuit setup accepted (%d so far)", self.setups)
 
     def _refresh_state(self, now: float) -> None:
         """At start and at each new key epoch: load the persisted setup tags of the epochs

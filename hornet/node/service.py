@@ -133,6 +133,7 @@ class Acceptor:
         holder.append(conn)
         self.connections[frame.conn_id] = conn
         self.accepted += 1
+        log.info("connection accepted (%d open)", len(self.connections))
         self.nursery.start_soon(circuit.pump)
         self.handler_nursery.start_soon(self._run_handler, frame.conn_id, conn)
         return conn
