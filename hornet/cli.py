@@ -73,11 +73,13 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     state = RelayState(config.state, sync=config.state_sync)
 
     metrics = config.metrics if args.metrics is None else args.metrics
-    directory_since = config.directory.stat().st_mtime
+    directory_path = config.directory
+    directory_since = directory_path.stat().st_mtime
 
     async def run() -> None:
         from hornet.node.metrics import Reporter
         from hornet.node.relay import serve_relay
+        from hornet.node.reload import watch_directory
 
         async with trio.open_nursery() as nursery:
             node = await nursery.start(
@@ -95,6 +97,11 @@ def _cmd_relay(args: argparse.Namespace) -> int:
             node.directory_since = directory_since
             reporter = Reporter(node, log_every=args.stats_interval)
             await nursery.start(reporter.run, metrics)
+            await nursery.start(
+                lambda task_status: watch_directory(
+                    [node], directory_path, interval=args.reload_interval, task_status=task_status
+                )
+            )
             print(
                 f"relay {node.node_id.hex()} listening on {listen[0]}:{node.address[1]}"
                 + ("" if config.link else " (link encryption off)"),
@@ -220,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=60,
         metavar="S",
         help="log a counters line every S seconds (default 60, 0: never)",
+    )
+    relay.add_argument(
+        "--reload-interval",
+        type=int_in(1, 86_400),
+        default=10,
+        metavar="S",
+        help="check the directory file for changes every S seconds (default 10; SIGHUP: now)",
     )
     relay.set_defaults(func=_cmd_relay)
 

@@ -32,11 +32,11 @@ import trio
 
 from hornet.core.relay import Deliver, Drop, Forward, Relay
 from hornet.directory import Directory, NodeKeys
-from hornet.errors import BindError
+from hornet.errors import BindError, ConfigError
 from hornet.node.admission import Admission, Limits, Verdict, install_kernel_filter
 from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
-from hornet.transport.link import with_link
+from hornet.transport.link import LinkSocket, directory_resolver, with_link
 
 log = logging.getLogger("hornet.relay")
 
@@ -113,6 +113,19 @@ class RelayNode:
     @property
     def address(self) -> Address:
         return self.socket.address
+
+    def replace_directory(self, directory: Directory, *, published: float | None = None) -> None:
+        """Route by ``directory`` from now on: next hops, the relays' admission limits and
+        the link layer's neighbour keys. Its network parameters must be the running ones
+        (they shape every packet); ``ConfigError`` otherwise, and nothing changes."""
+        if directory.params != self.directory.params:
+            raise ConfigError("the new directory changes params; restart the node to apply")
+        self.directory = directory
+        self.admission.set_relays(relay.address for relay in directory)
+        if isinstance(self.socket, LinkSocket):
+            self.socket.endpoint.resolve = directory_resolver(directory)
+        self.directory_since = time.time() if published is None else published
+        log.info("directory replaced: %d nodes", len(directory))
 
     def statistics(self) -> RelayStatistics:
         return RelayStatistics(

@@ -225,7 +225,7 @@ async def serve(
         )
 
         async def send_packet(out: Outgoing) -> None:
-            target = directory.address_of(out.next_hop)
+            target = node.directory.address_of(out.next_hop)  # the one in use now
             if target is not None:
                 await node.socket.send(out.packet, target)
 
