@@ -59,28 +59,43 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 def _cmd_relay(args: argparse.Namespace) -> int:
     """Run one relay until SIGINT or SIGTERM (config: ``hornet.node.config``)."""
     config = RelayConfig.load(args.config)
-    assert config.directory is not None and config.listen is not None
+    assert config.listen is not None
     keys = load_or_create_key(config.key_file)
-    directory = Directory.load(config.directory)
     listen = config.listen
-    if directory.get(keys.node_id) is None:
-        print(
-            f"hornet relay: note: node {keys.node_id.hex()} is not in the directory",
-            file=sys.stderr,
-        )
+    directory_path = config.directory
+    if directory_path is not None:
+        directory = Directory.load(directory_path)
+        directory_since = directory_path.stat().st_mtime
+        if directory.get(keys.node_id) is None:
+            print(
+                f"hornet relay: note: node {keys.node_id.hex()} is not in the directory",
+                file=sys.stderr,
+            )
+    from hornet.authority.client import DirectoryClient, publish_forever
     from hornet.node.state import RelayState
 
+    authorities = config.authorities
+    client = None
+    if authorities is not None:
+        client = DirectoryClient(
+            authorities.urls,
+            authorities.keys,
+            authorities.threshold,
+            cache=authorities.cache,
+            refresh_s=args.reload_interval,
+        )
     state = RelayState(config.state, sync=config.state_sync)
-
     metrics = config.metrics if args.metrics is None else args.metrics
-    directory_path = config.directory
-    directory_since = directory_path.stat().st_mtime
 
     async def run() -> None:
         from hornet.node.metrics import Reporter
         from hornet.node.relay import serve_relay
         from hornet.node.reload import watch_directory
 
+        nonlocal directory, directory_since
+        if client is not None:
+            directory = await client.fetch()
+            directory_since = client.fetched_at
         async with trio.open_nursery() as nursery:
             node = await nursery.start(
                 lambda task_status: serve_relay(
@@ -97,11 +112,21 @@ def _cmd_relay(args: argparse.Namespace) -> int:
             node.directory_since = directory_since
             reporter = Reporter(node, log_every=args.stats_interval)
             await nursery.start(reporter.run, metrics)
-            await nursery.start(
-                lambda task_status: watch_directory(
-                    [node], directory_path, interval=args.reload_interval, task_status=task_status
+            if directory_path is not None:
+                await nursery.start(
+                    lambda task_status: watch_directory(
+                        [node],
+                        directory_path,
+                        interval=args.reload_interval,
+                        task_status=task_status,
+                    )
                 )
-            )
+            if client is not None and authorities is not None:
+                public = config.public_address or (listen[0], node.address[1])
+                nursery.start_soon(
+                    publish_forever, authorities.urls, keys, public, directory.params
+                )
+                nursery.start_soon(client.run, node.replace_directory)
             print(
                 f"relay {node.node_id.hex()} listening on {listen[0]}:{node.address[1]}"
                 + ("" if config.link else " (link encryption off)"),
@@ -131,6 +156,43 @@ def _cmd_entry(args: argparse.Namespace) -> int:
     keys = load_or_create_key(config.key_file)
     params = Directory.load(config.directory).params if config.directory is not None else None
     print(json.dumps(relay_info(keys, address, params, epochs=args.epochs).to_json(), indent=1))
+    return 0
+
+
+def _cmd_authority(args: argparse.Namespace) -> int:
+    """``authority init``: create an authority key; ``authority serve``: run one."""
+    from hornet.authority import AuthorityKey
+
+    if args.action == "init":
+        path = Path(args.out)
+        if path.exists():
+            raise ConfigError(f"{path} exists: an authority key is never overwritten")
+        key = AuthorityKey.generate(secrets.SystemRandom())
+        key.write(path)
+        print(key.public.hex())
+        return 0
+    from hornet.authority.service import AuthorityConfig, serve_authority
+
+    config = AuthorityConfig.load(args.config)
+    authority = config.authority()
+
+    async def run() -> None:
+        async with trio.open_nursery() as nursery:
+            host, port = await nursery.start(
+                lambda task_status: serve_authority(
+                    authority,
+                    config.listen,
+                    state_dir=config.state_dir,
+                    publish_interval_s=config.publish_interval_s,
+                    task_status=task_status,
+                )
+            )
+            print(
+                f"authority {authority.key.public.hex()} listening on http://{host}:{port}",
+                flush=True,
+            )
+
+    run_service(run, name="authority")
     return 0
 
 
@@ -236,6 +298,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the directory file for changes every S seconds (default 10; SIGHUP: now)",
     )
     relay.set_defaults(func=_cmd_relay)
+
+    authority = sub.add_parser(
+        "authority", parents=[common], help="directory authorities: 'init' a key, 'serve'"
+    )
+    actions = authority.add_subparsers(dest="action", metavar="ACTION", required=True)
+    init = actions.add_parser("init", parents=[common], help="create an authority key (0600)")
+    init.add_argument("--out", required=True, metavar="FILE", help="the key file to create")
+    serve = actions.add_parser("serve", parents=[common], help="run an authority over HTTP")
+    serve.add_argument(
+        "--config",
+        required=True,
+        metavar="FILE",
+        help='JSON: {"key_file", "listen": "host:port", "state_dir", optional "params", '
+        '"validity_s" (3600), "publish_interval_s" (600)}; paths relative to FILE',
+    )
+    authority.set_defaults(func=_cmd_authority)
 
     status = sub.add_parser(
         "status", parents=[common], help="print a running node's counters (from its metrics)"

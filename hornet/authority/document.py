@@ -78,6 +78,7 @@ class SignedEntry:
     info: RelayInfo
     entry: dict[str, Any] = attrs.field(eq=False)  # as signed, mixer fields included
     signed_at: int
+    signature: bytes = attrs.field(default=b"", eq=False)
 
 
 def sign_entry(
@@ -100,7 +101,7 @@ def verify_entry(data: Any, *, where: str = "entry") -> SignedEntry:
     (info,) = Directory.from_json({"hornet_directory": 1, "relays": [entry]}, where=where).relays
     digest = tagged_digest(ENTRY_TAG, {"entry": entry, "signed_at": signed_at})
     crypto.schnorr_verify(crypto.xonly_pubkey(info.public_key), signature, digest)
-    return SignedEntry(info, entry, signed_at)
+    return SignedEntry(info, entry, signed_at, signature)
 
 
 # -- authority documents ------------------------------------------------------------------

@@ -15,12 +15,24 @@ from typing import Any, Final
 
 import attrs
 
+from hornet.authority.document import trusted_keys
 from hornet.directory import Address, parse_address
 from hornet.errors import ConfigError
 from hornet.node.admission import Limits
 
 _RELAY_KEYS: Final = frozenset(
-    {"key_file", "directory", "listen", "loss", "link", "state", "state_sync", "metrics"}
+    {
+        "key_file",
+        "directory",
+        "listen",
+        "loss",
+        "link",
+        "state",
+        "state_sync",
+        "metrics",
+        "authorities",
+        "public_address",
+    }
 ) | frozenset(field.name for field in attrs.fields(Limits))
 
 
@@ -46,6 +58,47 @@ def reject_unknown(data: dict[str, Any], known: frozenset[str], where: str) -> N
         raise ConfigError(f"{where}: unknown key {extra[0]!r}")
 
 
+_AUTHORITY_KEYS: Final = frozenset({"urls", "keys", "threshold", "cache"})
+
+
+@attrs.frozen
+class AuthoritiesConfig:
+    """Where a node gets its directory from: ``threshold`` of the authorities whose
+    x-only keys are ``keys``, at ``urls``; the verified documents cached in ``cache``."""
+
+    urls: tuple[str, ...]
+    keys: frozenset[bytes]
+    threshold: int
+    cache: Path
+
+    @classmethod
+    def parse(cls, data: Any, base: Path, where: str) -> AuthoritiesConfig:
+        where = f"{where}: authorities"
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where} must be an object")
+        reject_unknown(data, _AUTHORITY_KEYS, where)
+        urls = data.get("urls")
+        if (
+            not isinstance(urls, list)
+            or not urls
+            or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls)
+        ):
+            raise ConfigError(f"{where}.urls must be a list of http(s) URLs")
+        keys_list = data.get("keys")
+        if not isinstance(keys_list, list) or not keys_list:
+            raise ConfigError(f"{where}.keys must be a list of authority keys")
+        keys = trusted_keys(keys_list, where=f"{where}.keys")
+        threshold = data.get("threshold", len(keys) // 2 + 1)
+        if isinstance(threshold, bool) or not isinstance(threshold, int):
+            raise ConfigError(f"{where}.threshold must be an integer")
+        if not 1 <= threshold <= len(keys):
+            raise ConfigError(f"{where}.threshold must be in [1, {len(keys)}]")
+        cache = data.get("cache", "directory-cache.json")
+        if not isinstance(cache, str):
+            raise ConfigError(f"{where}.cache must be a string")
+        return cls(tuple(urls), keys, threshold, base / cache)
+
+
 @attrs.frozen
 class RelayConfig:
     """A relay's settings, paths already resolved against the config file's folder."""
@@ -60,17 +113,34 @@ class RelayConfig:
     link: bool = True
     limits: Limits = attrs.field(factory=Limits)
     metrics: Address | None = None  # where to serve Prometheus metrics (opt-in)
+    authorities: AuthoritiesConfig | None = None  # instead of a directory file
+    public_address: Address | None = None  # published to the authorities (default listen)
 
     @classmethod
     def load(cls, path: str | Path, *, need_directory: bool = True) -> RelayConfig:
         data = load_json_config(path)
         where = f"config {path}"
         reject_unknown(data, _RELAY_KEYS, where)
-        required = ("key_file", "directory", "listen") if need_directory else ("key_file",)
+        if need_directory and "authorities" not in data:
+            required: tuple[str, ...] = ("key_file", "directory", "listen")
+        elif need_directory:
+            required = ("key_file", "listen")
+        else:
+            required = ("key_file",)
+        if "authorities" in data and "directory" in data:
+            raise ConfigError(f"{where}: give 'directory' or 'authorities', not both")
         for key in required:
             if key not in data:
                 raise ConfigError(f"{where}: '{key}' is required")
-        for key in ("key_file", "directory", "listen", "state", "state_sync", "metrics"):
+        for key in (
+            "key_file",
+            "directory",
+            "listen",
+            "state",
+            "state_sync",
+            "metrics",
+            "public_address",
+        ):
             if key in data and not isinstance(data[key], str):
                 raise ConfigError(f"{where}: '{key}' must be a string")
         base = Path(path).resolve().parent
@@ -85,6 +155,8 @@ class RelayConfig:
             raise ConfigError(f"{where}: 'state_sync' must be 'normal' or 'full'")
         listen = data.get("listen")
         metrics = data.get("metrics")
+        public = data.get("public_address")
+        authorities = data.get("authorities")
         return cls(
             path=Path(path),
             key_file=base / data["key_file"],
@@ -97,6 +169,12 @@ class RelayConfig:
             link=link,
             limits=Limits.from_mapping(data, where=where),
             metrics=None if metrics is None else parse_address(metrics, where=f"{where}: metrics"),
+            authorities=(
+                None if authorities is None else AuthoritiesConfig.parse(authorities, base, where)
+            ),
+            public_address=(
+                None if public is None else parse_address(public, where=f"{where}: public_address")
+            ),
         )
 
 
