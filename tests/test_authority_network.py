@@ -128,7 +128,8 @@ def test_relays_get_their_directory_from_2_of_3_authorities(tmp_path: Path) -> N
                     )
                 )
                 await trio.sleep(2.5)  # the relays' next refresh lists the destination
-                async with hornet.open_circuit(directory, destination.node_id, hops=3) as circuit:
+                # open_circuit takes the directory client: the consensus it holds
+                async with hornet.open_circuit(client, destination.node_id, hops=3) as circuit:
                     await circuit.send(b"hello")
                     with trio.fail_after(10):
                         assert await circuit.receive() == b"echo:hello"

@@ -28,6 +28,7 @@ from typing import Any
 import attrs
 import trio
 
+from hornet.authority.client import DirectoryClient
 from hornet.circuit import (
     Circuit,
     CircuitError,
@@ -286,7 +287,7 @@ def _resolve(directory: Directory, destination: bytes | str | RelayInfo) -> Rela
 
 @asynccontextmanager
 async def open_circuit(
-    directory: Directory | str | FsPath,
+    directory: Directory | DirectoryClient | str | FsPath,
     destination: bytes | str | RelayInfo | Descriptor,
     *,
     hops: int = 3,
@@ -302,7 +303,9 @@ async def open_circuit(
     entry: Entry | None = None,
     link: bool = True,
 ) -> AsyncIterator[Circuit]:
-    """Open a duplex circuit to ``destination`` (a node id, or a rendezvous descriptor).
+    """Open a duplex circuit to ``destination`` (a node id, or a rendezvous descriptor)
+    over ``directory``: a ``Directory``, a directory file, or a ``DirectoryClient`` (the
+    authorities' consensus, fetched first if it holds none yet).
 
     ``hops`` relays are used each way. In reliable mode (default) messages of any size
     up to 1 MiB arrive complete, once and in order; ``reliable=False`` gives HORNET's raw
@@ -311,7 +314,9 @@ async def open_circuit(
     ``entry`` pins the first forward and last backward relay (counted in ``hops``).
     ``link``: link encryption to the relays (docs/spec-link.md; the default).
     """
-    if not isinstance(directory, Directory):
+    if isinstance(directory, DirectoryClient):  # the authorities' consensus
+        directory = directory.directory or await directory.fetch()
+    elif not isinstance(directory, Directory):
         directory = Directory.load(directory)
     target: RelayInfo | Descriptor
     if isinstance(destination, Descriptor):
