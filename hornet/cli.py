@@ -13,7 +13,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import trio
 
@@ -196,6 +196,159 @@ def _cmd_authority(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _directory_source(config: RelayConfig, refresh_s: float) -> tuple[Directory, Any]:
+    """The directory a command starts from, and the DirectoryClient (or None) that keeps
+    it fresh: from the authorities when configured, else from the file."""
+    from hornet.authority.client import DirectoryClient
+
+    if config.authorities is None:
+        assert config.directory is not None
+        return Directory.load(config.directory), None
+    auth = config.authorities
+    client = DirectoryClient(
+        auth.urls, auth.keys, auth.threshold, cache=auth.cache, refresh_s=refresh_s
+    )
+    return await client.fetch(), client
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    """A destination that forwards each circuit to a local TCP service."""
+    from hornet.forward import forward_handler
+
+    config = RelayConfig.load(args.config)
+    assert config.listen is not None
+    listen = config.listen
+    keys = load_or_create_key(config.key_file)
+    handler = forward_handler(args.forward)
+
+    async def run() -> None:
+        from hornet.authority.client import publish_forever
+        from hornet.node.reload import watch_directory
+        from hornet.node.service import serve, serve_rendezvous
+
+        directory, client = await _directory_source(config, args.reload_interval)
+        async with trio.open_nursery() as nursery:
+            if args.hidden:
+                await _serve_hidden(nursery, directory, handler, args, serve_rendezvous)
+                return
+            info = await nursery.start(
+                lambda task_status: serve(
+                    keys, directory, listen, handler, link=config.link, task_status=task_status
+                )
+            )
+            node = info.node
+            file_path = config.directory
+            if file_path is not None:
+                nursery.start_soon(
+                    lambda: watch_directory([node], file_path, interval=args.reload_interval)
+                )
+            if client is not None and config.authorities is not None:
+                public = config.public_address or (listen[0], node.address[1])
+                nursery.start_soon(
+                    publish_forever, config.authorities.urls, keys, public, directory.params
+                )
+                nursery.start_soon(client.run, node.replace_directory)
+            print(
+                f"destination {node.node_id.hex()} listening on {listen[0]}:{node.address[1]},"
+                f" forwarding to {args.forward[0]}:{args.forward[1]}",
+                flush=True,
+            )
+
+    run_service(run, name="serve")
+    return 0
+
+
+async def _serve_hidden(
+    nursery: trio.Nursery,
+    directory: Directory,
+    handler: Any,
+    args: argparse.Namespace,
+    serve_rendezvous: Any,
+) -> None:
+    """Run rendezvous destinations one after another: each is published to the
+    descriptor file, replaced at 80% of its lifetime, and serves until it expires."""
+    if args.descriptor is None:
+        raise ConfigError("--hidden needs --descriptor FILE (where the descriptor is written)")
+    lifetime = float(args.lifetime)
+
+    async def one(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+        with trio.move_on_after(lifetime):
+            await serve_rendezvous(
+                directory, handler, hops=2, lifetime=lifetime, task_status=task_status
+            )
+
+    from hornet.circuit import CircuitError
+
+    while True:
+        for attempt in range(3):  # a relay on the rendezvous path may be down: another path
+            try:
+                descriptor = await nursery.start(one)
+                break
+            except CircuitError:
+                if attempt == 2:
+                    raise
+        path = Path(args.descriptor)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(descriptor.encode().hex() + "\n")
+        temporary.replace(path)
+        print(f"hidden destination: descriptor written to {path}", flush=True)
+        await trio.sleep(lifetime * 0.8)
+
+
+def _cmd_connect(args: argparse.Namespace) -> int:
+    """Forward a local TCP port through circuits to a destination."""
+    from hornet.core.rendezvous import Descriptor
+    from hornet.forward import serve_connect
+    from hornet.node.config import AuthoritiesConfig, load_json_config
+
+    if (args.directory is None) == (args.authorities is None):
+        raise ConfigError("give one of --directory FILE and --authorities FILE")
+    source: Any
+    if args.directory is not None:
+        source = Directory.load(args.directory)
+    else:
+        from hornet.authority.client import DirectoryClient
+
+        base = Path(args.authorities).resolve().parent
+        auth = AuthoritiesConfig.parse(
+            load_json_config(args.authorities), base, f"config {args.authorities}"
+        )
+        source = DirectoryClient(auth.urls, auth.keys, auth.threshold, cache=auth.cache)
+    text = args.destination
+    node_id: bytes | None = None
+    descriptor_bytes = b""
+    if len(text) == 16 and all(c in "0123456789abcdefABCDEF" for c in text):
+        node_id = bytes.fromhex(text)
+    else:
+        try:
+            descriptor_bytes = bytes.fromhex(Path(text).read_text(encoding="utf-8").strip())
+        except (OSError, ValueError, UnicodeDecodeError):
+            raise ConfigError(
+                f"destination {text!r}: neither a node id (16 hex digits) nor a descriptor file"
+            ) from None
+
+    async def run() -> None:
+        directory = source if isinstance(source, Directory) else await source.fetch()
+        destination: bytes | Descriptor
+        if node_id is not None:
+            destination = node_id
+        else:
+            try:
+                destination = Descriptor.decode(directory.params, descriptor_bytes)
+            except HornetError:
+                raise ConfigError(f"destination {text}: not a usable descriptor") from None
+        async with trio.open_nursery() as nursery:
+            host, port = await nursery.start(
+                lambda task_status: serve_connect(
+                    source, destination, args.listen, hops=args.hops, task_status=task_status
+                )
+            )
+            print(f"forwarding {host}:{port} to {args.destination}", flush=True)
+
+    run_service(run, name="connect")
+    return 0
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     """Read a running node's metrics and print them for a person (or as JSON)."""
     from hornet._status import fetch_status, render_status
@@ -314,6 +467,60 @@ def build_parser() -> argparse.ArgumentParser:
         '"validity_s" (3600), "publish_interval_s" (600)}; paths relative to FILE',
     )
     authority.set_defaults(func=_cmd_authority)
+
+    serve = sub.add_parser(
+        "serve", parents=[common], help="a destination forwarding circuits to a TCP service"
+    )
+    serve.add_argument(
+        "--config",
+        required=True,
+        metavar="FILE",
+        help="a relay's config (key_file, directory or authorities, listen)",
+    )
+    serve.add_argument(
+        "--forward", required=True, type=_address, metavar="HOST:PORT", help="the TCP service"
+    )
+    serve.add_argument(
+        "--hidden", action="store_true", help="reachable only through a rendezvous descriptor"
+    )
+    serve.add_argument(
+        "--descriptor", metavar="FILE", help="with --hidden: where the descriptor is written"
+    )
+    serve.add_argument(
+        "--lifetime",
+        type=int_in(30, 3600),
+        default=600,
+        metavar="S",
+        help="with --hidden: each descriptor's lifetime (default 600; renewed at 80%%)",
+    )
+    serve.add_argument(
+        "--reload-interval",
+        type=int_in(1, 86_400),
+        default=10,
+        metavar="S",
+        help="directory check / refresh interval (default 10)",
+    )
+    serve.set_defaults(func=_cmd_serve)
+
+    connect = sub.add_parser(
+        "connect", parents=[common], help="forward a local TCP port through circuits"
+    )
+    connect.add_argument(
+        "destination", metavar="DESTINATION", help="a node id (hex) or a descriptor file"
+    )
+    connect.add_argument(
+        "--listen", required=True, type=_address, metavar="HOST:PORT", help="local TCP address"
+    )
+    connect.add_argument("--directory", metavar="FILE", help="a directory file")
+    connect.add_argument(
+        "--authorities",
+        metavar="FILE",
+        help='JSON {"urls", "keys", "threshold", "cache"} (as a relay\'s "authorities")',
+    )
+    connect.add_argument(
+        "--hops", type=int_in(1, MAX_MAX_HOPS), default=3, metavar="N", help="relays each way"
+    )
+    connect.set_defaults(func=_cmd_connect)
 
     status = sub.add_parser(
         "status", parents=[common], help="print a running node's counters (from its metrics)"
