@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -45,7 +46,7 @@ from hornet.core.stream import CONN_ID_LEN, Frame, Stream
 from hornet.directory import Directory, RelayInfo
 from hornet.errors import HornetError, LocalProtocolError, RequestRefusedError
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
-from hornet.transport.link import with_link
+from hornet.transport.link import LinkSocket, directory_resolver, with_link
 
 __all__ = ["Entry", "choose_entry_path", "open_circuit"]
 
@@ -176,7 +177,8 @@ class _Client:
 
     def _target(self) -> RelayInfo:
         if isinstance(self.destination, RelayInfo):
-            return self.destination
+            # The directory in use now holds the destination's current setup keys.
+            return self.endpoint.directory.get(self.destination.node_id) or self.destination
         rp = self.endpoint.directory.get(self.destination.rp_id)
         if rp is None:
             raise CircuitError("the descriptor's rendezvous point is not in the directory")
@@ -314,6 +316,7 @@ async def open_circuit(
     ``entry`` pins the first forward and last backward relay (counted in ``hops``).
     ``link``: link encryption to the relays (docs/spec-link.md; the default).
     """
+    refresher = directory if isinstance(directory, DirectoryClient) else None
     if isinstance(directory, DirectoryClient):  # the authorities' consensus
         directory = directory.directory or await directory.fetch()
     elif not isinstance(directory, Directory):
@@ -335,6 +338,8 @@ async def open_circuit(
                     else _EntryEndpoint(sock, directory, entry)
                 )
                 nursery.start_soon(endpoint.run)
+                if refresher is not None:  # renewals and rebuilds use the latest consensus
+                    nursery.start_soon(refresher.run, partial(_use_directory, endpoint, sock))
                 client = _Client(
                     endpoint,
                     target,
@@ -369,6 +374,12 @@ async def open_circuit(
                     nursery.cancel_scope.cancel()
     finally:
         sock.close()
+
+
+def _use_directory(endpoint: Endpoint, sock: DatagramSocket, directory: Directory) -> None:
+    endpoint.directory = directory
+    if isinstance(sock, LinkSocket):
+        sock.endpoint.resolve = directory_resolver(directory)
 
 
 def _max_frame(target: RelayInfo | Descriptor, payload_size: int) -> int:
