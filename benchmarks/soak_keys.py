@@ -31,10 +31,13 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import trio
 import trio.testing
+from rich.console import Console
+from rich.progress import Progress
 
 import hornet
 from hornet.authority import Authority, AuthorityKey, consensus, sign_entry
@@ -60,7 +63,12 @@ async def _echo(circuit: Circuit) -> None:
 
 
 async def soak(
-    epochs: int, relays: int, circuits_per_epoch: int, seed: int, epoch_s: int
+    epochs: int,
+    relays: int,
+    circuits_per_epoch: int,
+    seed: int,
+    epoch_s: int,
+    progress: Callable[[int], None] = lambda epoch: None,
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     params = Params(epoch_s=epoch_s)
@@ -108,6 +116,7 @@ async def soak(
         rss_by_epoch: list[float] = []  # every 10th epoch: flat once the caches are full
         message = bytes(range(256)) * 8
         while (epoch := params.epoch_of(unix_now()) - first_epoch) < epochs:
+            progress(epoch)
             if rss_first is None and epoch >= 1:
                 rss_first = _rss_mb()
             if epoch % 10 == 0 and len(rss_by_epoch) <= epoch // 10:
@@ -158,15 +167,19 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.epochs <= 10_000 or not 3 <= args.relays <= 50 or args.epoch_s < shortest:
         parser.error(f"--epochs in [1, 10000], --relays in [3, 50], --epoch-s >= {shortest}")
     started = time.perf_counter()
-    figures = trio.run(
-        soak,
-        args.epochs,
-        args.relays,
-        max(1, args.circuits_per_epoch),
-        args.seed,
-        args.epoch_s,
-        clock=trio.testing.MockClock(autojump_threshold=0),
-    )
+    # Progress on stderr (rich), so that --json keeps stdout to one JSON object.
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("key epochs", total=args.epochs)
+        figures = trio.run(
+            soak,
+            args.epochs,
+            args.relays,
+            max(1, args.circuits_per_epoch),
+            args.seed,
+            args.epoch_s,
+            lambda epoch: bar.update(task, completed=epoch),
+            clock=trio.testing.MockClock(autojump_threshold=0),
+        )
     figures["wall_s"] = round(time.perf_counter() - started, 1)
     figures["python"] = sys.version.split()[0]
     if args.json:
