@@ -19,6 +19,7 @@ import trio
 import hornet
 from hornet.authority.client import DirectoryClient, publish_entry
 from hornet.circuit import Circuit
+from hornet.client import Entry
 from hornet.directory import NodeKeys, write_key_file
 
 
@@ -133,6 +134,34 @@ def test_relays_get_their_directory_from_2_of_3_authorities(tmp_path: Path) -> N
                     await circuit.send(b"hello")
                     with trio.fail_after(10):
                         assert await circuit.receive() == b"echo:hello"
+                # A relay added now carries traffic once the authorities list it and the
+                # running relays refresh: no restart anywhere.
+                folder = tmp_path / "relay-late"
+                folder.mkdir()
+                (folder / "relay.json").write_text(
+                    json.dumps(
+                        {
+                            "key_file": "node.key",
+                            "listen": f"127.0.0.1:{_free_port(socket.SOCK_DGRAM)}",
+                            "authorities": authorities,
+                        }
+                    )
+                )
+                config = str(folder / "relay.json")
+                procs.append(_start(["relay", "--config", config, "--reload-interval", "1"]))
+                started = trio.current_time()
+                new_id = bytes.fromhex(_first_line(procs[-1]).split()[1])
+                with trio.fail_after(20):
+                    while (info := (await client.fetch()).get(new_id)) is None:
+                        await trio.sleep(0.5)
+                await trio.sleep(1.5)  # one refresh interval of the running relays
+                async with hornet.open_circuit(
+                    client, destination.node_id, hops=3, entry=Entry(info), attempts=1
+                ) as circuit:
+                    await circuit.send(b"through the new relay")
+                    with trio.fail_after(10):
+                        assert await circuit.receive() == b"echo:through the new relay"
+                assert trio.current_time() - started < 15
                 nursery.cancel_scope.cancel()
 
         trio.run(main)
