@@ -11,7 +11,6 @@ from typing import Any, ClassVar, Final
 import attrs
 from fuzzkit import Target, remove_scratch, scratch_dir, where
 
-from hornet.cli import _load_config as load_relay_config
 from hornet.core import crypto
 from hornet.core.blinding import EncryptedData, create_blinded_path
 from hornet.core.chdr import TYPE_SETUP
@@ -66,6 +65,7 @@ from hornet.mixer.service import load_config_file, load_or_create_keys
 from hornet.mixer.session import MAX_PENDING, MixerSession, Wallet
 from hornet.mixer.state import ScidStore, SpendLedger
 from hornet.node.admission import Limits
+from hornet.node.config import RelayConfig, load_json_config
 
 T0: Final = 1_750_000_000.0  # the mixer's "now" (2025-06-15)
 SEED: Final = 0x5EED
@@ -589,7 +589,7 @@ class ConfigTarget(Target):
         "hornet.mixer.service.load_config_file[toml]",
         "hornet.mixer.config.parse_config",
         "hornet.mixer.service.load_or_create_keys",
-        "hornet.cli._load_config",
+        "hornet.node.config.RelayConfig.load",
         "hornet.node.admission.Limits.from_mapping",
     )
     max_len = 12_000
@@ -702,12 +702,17 @@ class ConfigTarget(Target):
         as_json, as_toml = self.dir / "input.json", self.dir / "input.toml"
         as_json.write_bytes(data)
         as_toml.write_bytes(data)
+        as_json.chmod(0o600)  # key loaders refuse files others may read
         self.call(ep[0], data, Directory.load, as_json)
         self.call(ep[2], data, load_key_file, as_json)
         self.call(ep[3], data, load_config_file, as_json)
         self.call(ep[4], data, load_config_file, as_toml)
         self.call(ep[6], data, load_or_create_keys, as_json)
-        relay_config = self.call(ep[7], data, load_relay_config, str(as_json))
+        self.call(ep[7], data, RelayConfig.load, str(as_json))
+        try:
+            relay_config: Any = load_json_config(as_json)
+        except HornetError:
+            relay_config = None
         if relay_config is not None:
             self.call(ep[8], data, Limits.from_mapping, relay_config)
         try:

@@ -231,60 +231,66 @@ class _Net:
         self.path = tmp / ("plain.json" if plain else "directory.json")
         self.directory.write(self.path)
         self.procs: list[subprocess.Popen[str]] = []
-        for i, k in enumerate(self.keys):
-            write_key_file(tmp / f"n{i}.key", k)
-        py = sys.executable
-        for i in range(3):
-            if plain:
-                args = [
+        try:
+            for i, k in enumerate(self.keys):
+                write_key_file(tmp / f"n{i}.key", k)
+            py = sys.executable
+            for i in range(3):
+                if plain:
+                    args = [
+                        py,
+                        "-m",
+                        "hornet.bench_e2e",
+                        "_plain_relay",
+                        str(tmp / f"n{i}.key"),
+                        str(self.path),
+                        str(ports[i]),
+                        self.infos[i + 1].node_id.hex(),
+                    ]
+                else:
+                    config = tmp / f"relay{i}.json"
+                    config.write_text(
+                        json.dumps(
+                            {
+                                "key_file": f"n{i}.key",
+                                "directory": self.path.name,
+                                "listen": f"127.0.0.1:{ports[i]}",
+                                "link": link,
+                                # The setup round trips below come from one trusted client:
+                                # measure setups, not the per-client admission limits.
+                                "setup_rate": 1e6,
+                                "setup_burst": 1e6,
+                                "setup_capacity": 1e6,
+                            }
+                        )
+                    )
+                    args = [py, "-m", "hornet.cli", "relay", "--config", str(config)]
+                self.procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, text=True))
+            self.sink = subprocess.Popen(
+                [
                     py,
                     "-m",
                     "hornet.bench_e2e",
-                    "_plain_relay",
-                    str(tmp / f"n{i}.key"),
+                    "_sink",
+                    str(tmp / "n3.key"),
                     str(self.path),
-                    str(ports[i]),
-                    self.infos[i + 1].node_id.hex(),
-                ]
-            else:
-                config = tmp / f"relay{i}.json"
-                config.write_text(
-                    json.dumps(
-                        {
-                            "key_file": f"n{i}.key",
-                            "directory": self.path.name,
-                            "listen": f"127.0.0.1:{ports[i]}",
-                            "link": link,
-                            # The setup round trips below come from one trusted client:
-                            # measure setups, not the per-client admission limits.
-                            "setup_rate": 1e6,
-                            "setup_burst": 1e6,
-                            "setup_capacity": 1e6,
-                        }
-                    )
-                )
-                args = [py, "-m", "hornet.cli", "relay", "--config", str(config)]
-            self.procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, text=True))
-        self.sink = subprocess.Popen(
-            [
-                py,
-                "-m",
-                "hornet.bench_e2e",
-                "_sink",
-                str(tmp / "n3.key"),
-                str(self.path),
-                str(ports[3]),
-                "1" if plain else "0",
-                str(payload),
-                str(self.feedback),
-                "1" if link else "0",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for proc in [*self.procs, self.sink]:
-            assert proc.stdout is not None
-            proc.stdout.readline()
+                    str(ports[3]),
+                    "1" if plain else "0",
+                    str(payload),
+                    str(self.feedback),
+                    "1" if link else "0",
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for proc in [*self.procs, self.sink]:
+                assert proc.stdout is not None
+                proc.stdout.readline()
+        except BaseException:  # interrupted while starting: stop what already runs
+            for proc in [*self.procs, *([self.sink] if hasattr(self, "sink") else [])]:
+                proc.kill()
+                proc.wait()
+            raise
 
     def result(self) -> dict[str, float]:
         assert self.sink.stdout is not None
@@ -555,9 +561,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="hornet bench e2e", description=__doc__)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--packets", type=int, default=20000)
-    parser.add_argument("--circuits", type=int, default=10000)
-    parser.add_argument("--payload", type=int, default=PAYLOAD, help="payload size in bytes")
+    from hornet._lifecycle import int_in
+    from hornet.cli import MAX_BENCH_PAYLOAD, MIN_BENCH_PAYLOAD
+
+    parser.add_argument("--packets", type=int_in(1, 10**8), default=20000)
+    parser.add_argument("--circuits", type=int_in(1, 10**7), default=10000)
+    parser.add_argument(
+        "--payload",
+        type=int_in(MIN_BENCH_PAYLOAD, MAX_BENCH_PAYLOAD),
+        default=PAYLOAD,
+        help="payload size in bytes",
+    )
     parser.add_argument(
         "--no-link",
         dest="link",
@@ -565,7 +579,10 @@ def main(argv: list[str] | None = None) -> int:
         help="run the HORNET chain only without link encryption (no link_cost)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=3, help="rounds the chains take turns in (default 3)"
+        "--rounds",
+        type=int_in(1, 1000),
+        default=3,
+        help="rounds the chains take turns in (default 3)",
     )
     parser.add_argument(
         "--engine",

@@ -236,23 +236,56 @@ class Directory:
         if not isinstance(data, dict) or data.get("hornet_directory") != DIRECTORY_VERSION:
             raise ConfigError(f"{where}: not a hornet directory (version {DIRECTORY_VERSION})")
         params = _params(data.get("params", {}), where)
+        _reject_unknown(data, _DIRECTORY_FIELDS, where)
         entries = data.get("relays")
         if not isinstance(entries, list):
             raise ConfigError(f"{where}: 'relays' must be a list")
         mixers = data.get("mixers", [])
         if not isinstance(mixers, list):
             raise ConfigError(f"{where}: 'mixers' must be a list")
+        relays = tuple(_relay(entry, f"{where}: relays[{i}]") for i, entry in enumerate(entries))
+        _reject_duplicates(relays, where)
         return cls(
-            tuple(_relay(entry, f"{where}: relays[{i}]") for i, entry in enumerate(entries)),
+            relays,
             params,
             tuple(mixer_listing_from_json(entry, where=f"{where}: mixers[{i}]")
                   for i, entry in enumerate(mixers)),
         )
 
 
+# The fields a directory may hold; anything else is refused, so a typo is never ignored.
+# ``mixers``: each mixer's listing with its credential issuer keys (docs/spec-mixer.md §3.5).
+_DIRECTORY_FIELDS: Final = frozenset({"hornet_directory", "params", "relays", "mixers"})
+_PARAMS_FIELDS: Final = frozenset({"max_hops", "profile", "epoch_s", "max_skew_s"})
+_RELAY_FIELDS: Final = frozenset({"node_id", "public_key", "address", "setup_keys"})
+
+
+def _reject_unknown(data: dict[str, Any], known: frozenset[str], where: str) -> None:
+    extra = sorted(str(key) for key in data if key not in known)
+    if extra:
+        raise ConfigError(f"{where}: unknown field {extra[0][:40]!r}")
+
+
+def _reject_duplicates(relays: tuple[RelayInfo, ...], where: str) -> None:
+    """Two entries with one node id or one address: ``ConfigError`` naming both."""
+    ids: dict[bytes, int] = {}
+    addresses: dict[Address, int] = {}
+    for i, relay in enumerate(relays):
+        first = ids.setdefault(relay.node_id, i)
+        if first != i:
+            raise ConfigError(f"{where}: relays[{i}] lists a node id twice (as relays[{first}])")
+        first = addresses.setdefault(relay.address, i)
+        if first != i:
+            host, port = relay.address
+            raise ConfigError(
+                f"{where}: relays[{i}].address {host}:{port} is also relays[{first}]'s"
+            )
+
+
 def _params(data: Any, where: str) -> Params:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: 'params' must be an object")
+    _reject_unknown(data, _PARAMS_FIELDS, f"{where}: params")
     max_hops = data.get("max_hops", Params().max_hops)
     if not isinstance(max_hops, int) or not 1 <= max_hops <= MAX_MAX_HOPS:
         raise ConfigError(f"{where}: params.max_hops must be an integer in [1, {MAX_MAX_HOPS}]")
@@ -284,6 +317,7 @@ def _hex(entry: dict[str, Any], field: str, size: int, where: str) -> bytes:
 def _relay(entry: Any, where: str) -> RelayInfo:
     if not isinstance(entry, dict):
         raise ConfigError(f"{where}: must be an object")
+    _reject_unknown(entry, _RELAY_FIELDS, where)
     node_id = _hex(entry, "node_id", 8, where)
     public_key = _hex(entry, "public_key", 33, where)
     try:
@@ -298,6 +332,8 @@ def _relay(entry: Any, where: str) -> RelayInfo:
     keys = entry.get("setup_keys", {})
     if not isinstance(keys, dict) or len(keys) > 1000:
         raise ConfigError(f"{where}.setup_keys: expected an object {{epoch: hex33}}")
+    if not keys:
+        raise ConfigError(f"{where}.setup_keys: empty (list the current and next epochs' keys)")
     setup_keys = []
     for epoch, _ in keys.items():
         if not epoch.isdigit() or int(epoch) >= 1 << 32:
@@ -379,9 +415,23 @@ def write_key_file(path: str | Path, keys: NodeKeys) -> None:
     os.chmod(path, 0o600)
 
 
+def check_key_permissions(path: str | Path, mode: int) -> None:
+    """Refuse a secret key file that its group or others may access (as ssh does)."""
+    if mode & 0o077:
+        raise ConfigError(
+            f"key file {path}: permissions {mode & 0o777:04o} are too open (the group or "
+            f"others may read it); fix with: chmod 600 {path}"
+        )
+
+
 def load_key_file(path: str | Path) -> NodeKeys:
+    """The node keys in ``path``: a ``ConfigError`` naming the file if it is unreadable,
+    malformed, or accessible to anyone but its owner."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            check_key_permissions(path, mode)
+            data = json.loads(handle.read())
     except OSError as exc:
         raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
     except (ValueError, RecursionError):  # not UTF-8, not JSON, too deep, number too long

@@ -109,6 +109,10 @@ class ConfigError(LocalProtocolError):
     """A configuration, directory or key file is missing or unusable (names the field)."""
 
 
+class BindError(ConfigError):
+    """A service cannot listen on its address (in use, or not this host's)."""
+
+
 class RateLimitedError(RemoteProtocolError):
     """A peer sent more than its allowance, or a downstream queue is full."""
 
@@ -131,6 +135,7 @@ class IssuerKeyMismatchError(IntegrityError):
 
 
 __all__ += [
+    "BindError",
     "ConfigError",
     "IssuerKeyMismatchError",
     "RateLimitedError",

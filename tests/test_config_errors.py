@@ -135,8 +135,8 @@ RELAY_CASES: list[tuple[str, dict[str, Any], str]] = [
         {"directory": _directory_with(lambda d: d["relays"].append(d["relays"][0]))},
         "lists a node id twice",
     ),
-    ("state not a string", {"config": _config(state=5)}, "'state' and 'state_sync' must be"),
-    ("state_sync unknown", {"config": _config(state_sync="sometimes")}, "state sync must be"),
+    ("state not a string", {"config": _config(state=5)}, "'state' must be a string"),
+    ("state_sync unknown", {"config": _config(state_sync="sometimes")}, "'state_sync' must be"),
     ("state file not SQLite", {"state": b"not a database" * 100}, "state file"),
     ("state path a directory", {"state": "dir"}, "state file"),
     ("listen address not ours", {"config": _config(listen="203.0.113.5:7000")}, "assign"),
@@ -178,6 +178,7 @@ def test_a_bad_relay_file_gives_one_clear_line_and_a_nonzero_exit(
         (tmp_path / "node.key").mkdir()
     code = cli.main(["relay", "--config", str(path)])
     _assert_one_clear_line(code, capsys.readouterr().err, "relay", message)
+    assert code == 2
 
 
 # -- the mixer ----------------------------------------------------------------------------
@@ -244,6 +245,7 @@ def test_a_bad_mixer_file_gives_one_clear_line_and_a_nonzero_exit(
     if case in _MIXER_KEY_FILES:
         (tmp_path / "state").mkdir()
         (tmp_path / "state" / "mixer-keys.json").write_text(_MIXER_KEY_FILES[case])
+        (tmp_path / "state" / "mixer-keys.json").chmod(0o600)
     (tmp_path / "plain").write_text("a file, not a folder")
     directory = Directory((relay_info(KEYS, ("127.0.0.1", 7001)),)).to_json()
     directory["relays"][0]["address"] = "no port"

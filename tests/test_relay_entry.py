@@ -35,14 +35,34 @@ def test_relay_entry_lists_the_setup_keys_of_the_coming_epochs(
         assert key.public_key == epoch_public_key(keys.local_secret, key.epoch)
 
 
-def test_relay_entry_with_a_missing_key_file_is_a_clear_error(
+def test_relay_entry_creates_the_key_on_first_use(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "relay.json"
-    config.write_text(json.dumps({"key_file": "missing.key", "listen": "127.0.0.1:9735"}))
-    assert main(["relay-entry", "--config", str(config)]) != 0
+    config.write_text(json.dumps({"key_file": "new.key", "listen": "127.0.0.1:9735"}))
+    assert main(["relay-entry", "--config", str(config)]) == 0
+    entry = json.loads(capsys.readouterr().out)
+    key_file = tmp_path / "new.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    from hornet.directory import load_key_file
+
+    keys = load_key_file(key_file)
+    assert entry["node_id"] == keys.node_id.hex()
+    # The relay started later from the same config serves under the same identity.
+    assert main(["relay-entry", "--config", str(config)]) == 0
+    assert json.loads(capsys.readouterr().out)["node_id"] == keys.node_id.hex()
+
+
+def test_relay_entry_with_a_key_file_others_may_read_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_key_file(tmp_path / "relay.key", NodeKeys.generate(random.Random(3)))
+    (tmp_path / "relay.key").chmod(0o644)
+    config = tmp_path / "relay.json"
+    config.write_text(json.dumps({"key_file": "relay.key", "listen": "127.0.0.1:9735"}))
+    assert main(["relay-entry", "--config", str(config)]) == 2
     err = capsys.readouterr().err
-    assert "missing.key" in err and "Traceback" not in err
+    assert "relay.key" in err and "chmod 600" in err and "Traceback" not in err
 
 
 def _entry(**changes: object) -> dict[str, object]:

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from pathlib import Path as FsPath
 from typing import Any
 
 import attrs
 import trio
 
+from hornet.authority.client import DirectoryClient
 from hornet.circuit import (
     Circuit,
     CircuitError,
@@ -48,7 +50,7 @@ from hornet.core.stream import CONN_ID_LEN, Frame, Stream
 from hornet.directory import Directory, RelayInfo
 from hornet.errors import HornetError, LocalProtocolError, RequestRefusedError, SendRefusedError
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
-from hornet.transport.link import with_link
+from hornet.transport.link import LinkSocket, directory_resolver, with_link
 
 __all__ = ["Entry", "choose_entry_path", "open_circuit"]
 
@@ -194,7 +196,8 @@ class _Client:
 
     def _target(self) -> RelayInfo:
         if isinstance(self.destination, RelayInfo):
-            return self.destination
+            # The directory in use now holds the destination's current setup keys.
+            return self.endpoint.directory.get(self.destination.node_id) or self.destination
         rp = self.endpoint.directory.get(self.destination.rp_id)
         if rp is None:
             raise CircuitError("the descriptor's rendezvous point is not in the directory")
@@ -401,7 +404,7 @@ def _resolve(directory: Directory, destination: bytes | str | RelayInfo) -> Rela
 
 @asynccontextmanager
 async def open_circuit(
-    directory: Directory | str | FsPath,
+    directory: Directory | DirectoryClient | str | FsPath,
     destination: bytes | str | RelayInfo | Descriptor,
     *,
     hops: int = 3,
@@ -418,7 +421,9 @@ async def open_circuit(
     link: bool = True,
     health: RelayHealth | None = None,
 ) -> AsyncIterator[Circuit]:
-    """Open a duplex circuit to ``destination`` (a node id, or a rendezvous descriptor).
+    """Open a duplex circuit to ``destination`` (a node id, or a rendezvous descriptor)
+    over ``directory``: a ``Directory``, a directory file, or a ``DirectoryClient`` (the
+    authorities' consensus, fetched first if it holds none yet).
 
     ``hops`` relays are used each way. In reliable mode (default) messages of any size
     up to 1 MiB arrive complete, once and in order; ``reliable=False`` gives HORNET's raw
@@ -433,7 +438,10 @@ async def open_circuit(
     ``bind``: the local address; by default the wildcard, any port (``default_bind``),
     so the relays may be on any host this one can reach.
     """
-    if not isinstance(directory, Directory):
+    refresher = directory if isinstance(directory, DirectoryClient) else None
+    if isinstance(directory, DirectoryClient):  # the authorities' consensus
+        directory = directory.directory or await directory.fetch()
+    elif not isinstance(directory, Directory):
         directory = Directory.load(directory)
     target: RelayInfo | Descriptor
     if isinstance(destination, Descriptor):
@@ -454,6 +462,8 @@ async def open_circuit(
                     else _EntryEndpoint(sock, directory, entry)
                 )
                 nursery.start_soon(endpoint.run)
+                if refresher is not None:  # renewals and rebuilds use the latest consensus
+                    nursery.start_soon(refresher.run, partial(_use_directory, endpoint, sock))
                 client = _Client(
                     endpoint,
                     target,
@@ -489,6 +499,12 @@ async def open_circuit(
                     nursery.cancel_scope.cancel()
     finally:
         sock.close()
+
+
+def _use_directory(endpoint: Endpoint, sock: DatagramSocket, directory: Directory) -> None:
+    endpoint.directory = directory
+    if isinstance(sock, LinkSocket):
+        sock.endpoint.resolve = directory_resolver(directory)
 
 
 def _max_frame(target: RelayInfo | Descriptor, payload_size: int) -> int:

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from coincurve import PrivateKey as _CCPrivateKey
 from coincurve import PublicKey as _CCPublicKey
+from coincurve import PublicKeyXOnly as _CCPublicKeyXOnly
 from coincurve._libsecp256k1 import ffi as _ffi
 from coincurve._libsecp256k1 import lib as _lib
 from coincurve.context import GLOBAL_CONTEXT as _GLOBAL_CONTEXT
@@ -368,6 +369,33 @@ def sphinx_path_secrets(session_key: bytes, pubkeys: Sequence[bytes]) -> tuple[b
         blind = int.from_bytes(hashlib.sha256(eph + shared).digest(), "big")
         scalar = scalar * blind % SECP256K1_ORDER
     return first_pub, secrets
+
+
+def schnorr_sign(secret: bytes, message: bytes, aux: bytes) -> bytes:
+    """BIP-340 Schnorr signature (64 bytes) of a 32-byte ``message`` under ``secret``
+    (libsecp256k1 through coincurve); ``aux`` is the 32 bytes of auxiliary randomness."""
+    _check_scalar(secret)
+    if len(message) != SHA256_LEN or len(aux) != SHA256_LEN:
+        raise LocalProtocolError("BIP-340 signs a 32-byte message with 32 bytes of aux")
+    return bytes(_CCPrivateKey(secret).sign_schnorr(message, aux))
+
+
+def xonly_pubkey(pubkey: bytes) -> bytes:
+    """The 32-byte x-only key (BIP-340) of a 33-byte compressed public key."""
+    return validate_pubkey(pubkey)[1:]
+
+
+def schnorr_verify(xonly: bytes, signature: bytes, message: bytes) -> None:
+    """Raise ``IntegrityError`` unless ``signature`` is a valid BIP-340 signature of the
+    32-byte ``message`` under the x-only key ``xonly``."""
+    if len(xonly) != 32 or len(signature) != 64 or len(message) != SHA256_LEN:
+        raise IntegrityError("signature does not verify")
+    try:
+        ok = _CCPublicKeyXOnly(bytes(xonly)).verify(bytes(signature), bytes(message))
+    except (ValueError, TypeError) as exc:
+        raise IntegrityError("signature does not verify") from exc
+    if not ok:
+        raise IntegrityError("signature does not verify")
 
 
 def ecdsa_sign(secret: bytes, digest: bytes) -> bytes:

@@ -37,7 +37,7 @@ from hornet.core.params import Params
 from hornet.credentials.payments import VoucherPayments
 from hornet.credentials.store import SqliteSpentStore
 from hornet.credentials.transcript import Rng
-from hornet.directory import Directory
+from hornet.directory import Directory, check_key_permissions
 from hornet.errors import ConfigError, HornetError, LocalProtocolError
 from hornet.mixer.config import MixerConfig, parse_config
 from hornet.mixer.core import CircuitRequest, MixerCore, Transmit
@@ -174,6 +174,7 @@ def load_or_create_keys(path: Path) -> tuple[crypto.SecretKey, bytes]:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(body + "\n")
+    check_key_permissions(path, path.stat().st_mode)
     try:
         data = json.loads(path.read_text())
         node_secret = bytes.fromhex(data["node_secret"])
@@ -232,7 +233,16 @@ def load_config_file(path: str | Path) -> MixerConfig:
         raise ConfigError(f"syntax error: {exc}") from exc
     except (ValueError, RecursionError) as exc:  # a number over 4300 digits, nested too deep
         raise ConfigError(f"unusable config file ({exc.__class__.__name__})") from exc
-    return parse_config(data)
+    config = parse_config(data)
+    # Paths in the file are relative to the file's folder, wherever the command runs.
+    base = path.resolve().parent
+    return attrs.evolve(
+        config,
+        state_dir=None if config.state_dir is None else str(base / config.state_dir),
+        relay_directory=(
+            None if config.relay_directory is None else str(base / config.relay_directory)
+        ),
+    )
 
 
 async def _run(config: MixerConfig, out: Callable[[str], None]) -> None:

@@ -311,6 +311,12 @@ class Admission:
     def neighbours(self) -> int:
         return len(self._clients) + len(self._relays)
 
+    def set_relays(self, relay_addresses: Iterable[Address]) -> None:
+        """A new directory: these addresses get the relays' limits from now on."""
+        self.relay_addresses = frozenset(relay_addresses)
+        for address in [a for a in self._relays if a not in self.relay_addresses]:
+            del self._relays[address]
+
     def _neighbour(self, source: Address, now: float) -> Neighbour:
         if source in self.relay_addresses:
             relay = self._relays.get(source)

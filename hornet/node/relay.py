@@ -23,6 +23,7 @@ from __future__ import annotations
 import collections
 import logging
 import random
+import time
 from collections.abc import Callable
 from os import PathLike
 from typing import Final
@@ -32,7 +33,7 @@ import trio
 
 from hornet.core.relay import Deliver, Drop, Forward, Relay
 from hornet.directory import Directory, NodeKeys
-from hornet.errors import SendRefusedError
+from hornet.errors import BindError, ConfigError, SendRefusedError
 from hornet.node.admission import (
     Admission,
     Limits,
@@ -42,7 +43,7 @@ from hornet.node.admission import (
 )
 from hornet.node.state import RelayState, open_state
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
-from hornet.transport.link import with_link
+from hornet.transport.link import LinkSocket, directory_resolver, with_link
 
 log = logging.getLogger("hornet.relay")
 
@@ -57,6 +58,9 @@ class RelayStatistics:
     dropped: dict[str, int]
     queued: int
     cached_circuits: int
+    setups: int = 0  # circuit setups accepted (sent on, or delivered here)
+    data_queued: int = 0
+    setup_queued: int = 0
 
 
 class RelayNode:
@@ -109,7 +113,9 @@ class RelayNode:
         self._wake = trio.Event()
         self.forwarded = 0
         self.delivered = 0
+        self.setups = 0
         self.dropped: collections.Counter[str] = collections.Counter()
+        self.directory_since = time.time()  # when the directory in use was published
 
     def __repr__(self) -> str:
         return f"RelayNode(node_id={self.node_id.hex()}, address={self.address})"
@@ -118,6 +124,19 @@ class RelayNode:
     def address(self) -> Address:
         return self.socket.address
 
+    def replace_directory(self, directory: Directory, *, published: float | None = None) -> None:
+        """Route by ``directory`` from now on: next hops, the relays' admission limits and
+        the link layer's neighbour keys. Its network parameters must be the running ones
+        (they shape every packet); ``ConfigError`` otherwise, and nothing changes."""
+        if directory.params != self.directory.params:
+            raise ConfigError("the new directory changes params; restart the node to apply")
+        self.directory = directory
+        self.admission.set_relays(relay.address for relay in directory)
+        if isinstance(self.socket, LinkSocket):
+            self.socket.endpoint.resolve = directory_resolver(directory)
+        self.directory_since = time.time() if published is None else published
+        log.info("directory replaced: %d nodes", len(directory))
+
     def statistics(self) -> RelayStatistics:
         return RelayStatistics(
             forwarded=self.forwarded,
@@ -125,6 +144,9 @@ class RelayNode:
             dropped=dict(self.dropped),
             queued=len(self._data_q) + len(self._setup_q),
             cached_circuits=self.core.cached_circuits,
+            setups=self.setups,
+            data_queued=len(self._data_q),
+            setup_queued=len(self._setup_q),
         )
 
     def _admit(self, packet: bytes, source: Address) -> None:
@@ -170,7 +192,16 @@ class RelayNode:
             for _ in range(min(BATCH, len(data))):
                 await self.handle(data.popleft())
             for _ in range(min(SETUP_BATCH, len(setups))):
-                await self.handle(setups.popleft())
+                await self._handle_setup(setups.popleft())
+
+    async def _handle_setup(self, packet: bytes) -> None:
+        """``handle`` for a setup packet, counted and logged (one line per circuit) when
+        accepted. The line names no hop or circuit: logs must not link circuits."""
+        before = self.forwarded + self.delivered
+        await self.handle(packet)
+        if self.forwarded + self.delivered != before:
+            self.setups += 1
+            log.info("circuit setup accepted (%d so far)", self.setups)
 
     def _refresh_state(self, now: float) -> None:
         """At start and at each new key epoch: load the persisted setup tags of the epochs
@@ -218,6 +249,14 @@ class RelayNode:
             nursery.start_soon(self._work_loop)
 
 
+async def bind_udp(network: Network, address: Address) -> DatagramSocket:
+    """``network.bind(address)``; an address in use or not this host's is a ``BindError``."""
+    try:
+        return await network.bind(address)
+    except OSError as exc:
+        raise BindError(f"cannot listen on {address[0]}:{address[1]}: {exc.strerror}") from None
+
+
 async def serve_relay(
     keys: NodeKeys,
     directory: Directory,
@@ -248,7 +287,7 @@ async def serve_relay(
     """
     if queue is not None:
         limits = attrs.evolve(limits or Limits(), queue=queue)
-    sock = sock or await (network or UdpNetwork()).bind(address)
+    sock = sock or await bind_udp(network or UdpNetwork(), address)
     # Link layer (issue 5 part 4): encrypt under the node key unless link=False.
     sock = with_link(sock, keys.node_key, directory, link=link)
     try:

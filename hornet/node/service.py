@@ -31,7 +31,7 @@ import collections
 import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from os import PathLike
 from typing import Any, Final
 
@@ -47,7 +47,7 @@ from hornet.core.rendezvous import Descriptor, RendezvousDestination
 from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
 from hornet.directory import Directory, NodeKeys
 from hornet.errors import HornetError, SendRefusedError
-from hornet.node.relay import RelayNode, serve_relay
+from hornet.node.relay import RelayNode, bind_udp, serve_relay
 from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 from hornet.transport.link import with_link
@@ -145,6 +145,7 @@ class Acceptor:
         holder.append(conn)
         self.connections[frame.conn_id] = conn
         self.accepted += 1
+        log.info("connection accepted (%d open)", len(self.connections))
         self.nursery.start_soon(circuit.pump)
         self.handler_nursery.start_soon(self._run_handler, frame.conn_id, conn)
         return conn
@@ -228,7 +229,7 @@ async def serve(
         else:
             dropped["not_started"] += 1  # arrived before the service reported itself
 
-    async with trio.open_nursery() as nursery:
+    async with _flat_nursery() as nursery:
         node: RelayNode = await nursery.start(
             lambda task_status: serve_relay(
                 keys,
@@ -245,7 +246,7 @@ async def serve(
         )
 
         async def send_packet(out: Outgoing) -> None:
-            target = directory.address_of(out.next_hop)
+            target = node.directory.address_of(out.next_hop)  # the one in use now
             if target is not None:
                 try:
                     await node.socket.send(out.packet, target)
@@ -263,6 +264,15 @@ async def serve(
         acceptor.dropped = dropped
         acceptors.append(acceptor)
         task_status.started(ServiceInfo(node, acceptor))
+
+
+@contextlib.asynccontextmanager
+async def _flat_nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery whose lone exception (a ``BindError``, a ``KeyboardInterrupt``) leaves it
+    as itself, not inside an exception group."""
+    with single_error():
+        async with trio.open_nursery() as nursery:
+            yield nursery
 
 
 def _sealer(session: DestinationSession, rng: Any) -> Callable[[bytes], Outgoing]:
@@ -294,7 +304,7 @@ async def serve_rendezvous(
     rng = rng or runtime_rng()
     payload_size = payload_size or directory.params.default_rendezvous_payload_size
     address = bind or default_bind(directory)
-    sock = with_link(await (network or UdpNetwork()).bind(address), None, directory, link=link)
+    sock = with_link(await bind_udp(network or UdpNetwork(), address), None, directory, link=link)
     try:
         with single_error():
             async with trio.open_nursery() as nursery:

@@ -1,0 +1,186 @@
+"""A node's side of the authorities (httpx): publish its entry, fetch the directory.
+
+``DirectoryClient`` fetches every authority's document, keeps the k-of-n consensus
+(``document.consensus``), caches the documents on disk, and refreshes before the
+consensus expires: a node restarted while the authorities are unreachable starts from
+its cache as long as that is still valid. ``publish_entry`` uploads a relay's entry
+with the setup keys of the current and coming key epochs, signed by its identity key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from hornet.authority.document import MAX_RELAYS, consensus, sign_entry
+from hornet.core.params import Params
+from hornet.directory import Address, Directory, NodeKeys, relay_info
+from hornet.errors import ConfigError, HornetError
+
+log = logging.getLogger("hornet.authority")
+
+MAX_DOCUMENT = 2 * 1024 * 1024 + MAX_RELAYS * 400  # bytes read from one authority
+
+
+async def publish_entry(
+    urls: Sequence[str],
+    keys: NodeKeys,
+    address: Address,
+    params: Params,
+    *,
+    epochs: int = 3,
+    now: float | None = None,
+    timeout: float = 5.0,
+    extra: dict[str, Any] | None = None,
+) -> int:
+    """Upload this relay's signed entry (setup keys for ``epochs`` key epochs from now) to
+    every authority; returns how many accepted it. ``extra``: more entry fields."""
+    now = time.time() if now is None else now
+    entry = relay_info(keys, address, params, now=now, epochs=epochs).to_json()
+    entry.update(extra or {})
+    body = sign_entry(keys.node_key, entry, int(now), secrets.token_bytes(32))
+    accepted = 0
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        for url in urls:
+            try:
+                response = await client.post(f"{url.rstrip('/')}/entry", json=body)
+            except httpx.HTTPError as exc:
+                log.warning("authority %s unreachable: %s", url, exc)
+                continue
+            if response.status_code == 200:
+                accepted += 1
+            else:
+                log.warning("authority %s refused the entry: %s", url, response.text[:200])
+    return accepted
+
+
+class DirectoryUnavailableError(HornetError):
+    """Fewer than the threshold of authority documents verify, and no valid cache."""
+
+
+class DirectoryClient:
+    """The directory a node uses, from ``threshold`` of the trusted authorities."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        trusted: Collection[bytes],
+        threshold: int,
+        *,
+        cache: str | Path | None = None,
+        timeout: float = 5.0,
+        refresh_s: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not 1 <= threshold <= len(trusted):
+            raise ConfigError(f"threshold must be in [1, {len(trusted)}]")
+        self.urls = list(urls)
+        self.trusted = frozenset(trusted)
+        self.threshold = threshold
+        self.cache = Path(cache) if cache is not None else None
+        self.timeout = timeout
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self.directory: Directory | None = None
+        self.valid_until = 0
+        self.fetched_at = 0.0
+
+    async def fetch(self) -> Directory:
+        """Fetch, verify and cache the documents; ``ConfigError`` if fewer than the
+        threshold verify (the cache, when still valid, is used instead)."""
+        documents: list[Any] = []
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            for url in self.urls:
+                try:
+                    response = await client.get(f"{url.rstrip('/')}/directory")
+                    if response.status_code == 200 and len(response.content) <= MAX_DOCUMENT:
+                        documents.append(response.json())
+                except (httpx.HTTPError, ValueError) as exc:
+                    log.warning("authority %s: %s", url, exc)
+        try:
+            directory, valid_until = consensus(
+                documents, self.trusted, self.threshold, self.clock()
+            )
+        except HornetError as exc:
+            if self.load_cache():
+                assert self.directory is not None
+                log.warning("authorities unreachable or unverified: using the cached directory")
+                return self.directory
+            raise DirectoryUnavailableError(f"no directory from the authorities: {exc}") from None
+        self._use(directory, valid_until)
+        if self.cache is not None:
+            await trio.to_thread.run_sync(self._write_cache, documents)
+        return directory
+
+    def load_cache(self) -> bool:
+        """Use the cached documents if they still give a valid consensus."""
+        if self.cache is None or not self.cache.exists():
+            return False
+        try:
+            documents = json.loads(self.cache.read_text(encoding="utf-8"))
+            directory, valid_until = consensus(
+                documents, self.trusted, self.threshold, self.clock()
+            )
+        except (OSError, ValueError, RecursionError, HornetError):
+            return False
+        self._use(directory, valid_until)
+        return True
+
+    def _use(self, directory: Directory, valid_until: int) -> None:
+        self.directory, self.valid_until = directory, valid_until
+        self.fetched_at = self.clock()
+
+    def _write_cache(self, documents: list[Any]) -> None:
+        assert self.cache is not None
+        temporary = self.cache.with_name(self.cache.name + ".tmp")
+        temporary.write_text(json.dumps(documents))
+        os.replace(temporary, self.cache)
+
+    def refresh_in(self) -> float:
+        """Seconds until the next fetch: ``refresh_s``, or sooner, half-way to expiry."""
+        return max(1.0, min(self.refresh_s, (self.valid_until - self.clock()) / 2))
+
+    async def run(
+        self,
+        on_directory: Callable[[Directory], None],
+        *,
+        retry_s: float = 10.0,
+    ) -> None:
+        """Refresh before expiry until cancelled, handing each new directory over."""
+        while True:
+            await trio.sleep(self.refresh_in() if self.directory is not None else retry_s)
+            previous = self.directory
+            try:
+                directory = await self.fetch()
+            except HornetError as exc:
+                log.warning("directory refresh failed: %s", exc)
+                await trio.sleep(retry_s)
+                continue
+            if directory != previous:
+                on_directory(directory)
+
+
+async def publish_forever(
+    urls: Sequence[str],
+    keys: NodeKeys,
+    address: Address,
+    params: Params,
+) -> None:
+    """Upload this relay's entry every quarter key epoch, so the authorities always hold
+    its setup keys for the coming epochs; until cancelled."""
+    while True:
+        accepted = await publish_entry(urls, keys, address, params)
+        log.info("entry published to %d of %d authorities", accepted, len(urls))
+        await trio.sleep(max(1.0, params.epoch_s / 4))
+
+
+__all__ = ["DirectoryClient", "DirectoryUnavailableError", "publish_entry", "publish_forever"]

@@ -1,0 +1,145 @@
+"""Authorities over HTTP: relays upload signed entries, nodes fetch a k-of-n directory,
+cache it, and fall back to the cache while the authorities are unreachable."""
+
+from __future__ import annotations
+
+import random
+from functools import partial
+from pathlib import Path
+
+import httpx
+import trio
+
+from hornet.authority import Authority, AuthorityKey
+from hornet.authority.client import DirectoryClient, publish_entry
+from hornet.authority.service import serve_authority
+from hornet.core.params import Params
+from hornet.directory import NodeKeys
+
+PARAMS = Params()
+
+
+async def _authorities(
+    nursery: trio.Nursery, tmp: Path, keys: list[AuthorityKey], interval: float = 0.5
+) -> list[str]:
+    urls = []
+    for i, key in enumerate(keys):
+        address = await nursery.start(
+            partial(
+                serve_authority,
+                Authority(key, PARAMS),
+                ("127.0.0.1", 0),
+                state_dir=tmp / f"authority{i}",
+                publish_interval_s=interval,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{address[1]}")
+    return urls
+
+
+async def test_relays_publish_and_nodes_fetch_a_2_of_3_directory(tmp_path: Path) -> None:
+    rng = random.Random(60)
+    keys = [AuthorityKey.generate(rng) for _ in range(3)]
+    trusted = {key.public for key in keys}
+    relays = [NodeKeys.generate(rng) for _ in range(4)]
+    async with trio.open_nursery() as nursery:
+        urls = await _authorities(nursery, tmp_path, keys)
+        for j, relay in enumerate(relays):
+            assert await publish_entry(urls, relay, ("127.0.0.1", 7100 + j), PARAMS) == 3
+        await trio.sleep(1.2)  # each authority has published since
+        client = DirectoryClient(urls, trusted, 2, cache=tmp_path / "cache.json")
+        directory = await client.fetch()
+        assert {r.node_id for r in directory} == {r.node_id for r in relays}
+        assert client.valid_until > client.fetched_at
+        async with httpx.AsyncClient() as http:
+            previous = await http.get(f"{urls[0]}/directory/previous")
+            current = await http.get(f"{urls[0]}/directory")
+            assert previous.status_code == 200 and previous.json() != current.json()
+            assert previous.json()["valid_after"] <= current.json()["valid_after"]
+            garbage = await http.post(f"{urls[0]}/entry", content=b"{not json")
+            assert garbage.status_code == 400
+            huge = await http.post(f"{urls[0]}/entry", content=b" " * 100_000)
+            assert huge.status_code == 413
+        # The authorities are unreachable: a node starts from its cache.
+        offline = DirectoryClient(["http://127.0.0.1:1"], trusted, 2, cache=tmp_path / "cache.json")
+        assert await offline.fetch() == directory
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_restarted_authority_keeps_its_relays_and_documents(tmp_path: Path) -> None:
+    rng = random.Random(61)
+    keys = [AuthorityKey.generate(rng)]
+    relay = NodeKeys.generate(rng)
+    async with trio.open_nursery() as nursery:
+        (url,) = await _authorities(nursery, tmp_path, keys, interval=60)
+        assert await publish_entry([url], relay, ("127.0.0.1", 7200), PARAMS) == 1
+        nursery.cancel_scope.cancel()
+    async with trio.open_nursery() as nursery:
+        (url,) = await _authorities(nursery, tmp_path, keys, interval=60)
+        client = DirectoryClient([url], {keys[0].public}, 1)
+        assert [r.node_id for r in await client.fetch()] == [relay.node_id]
+        nursery.cancel_scope.cancel()
+
+
+def _cli(argv: list[str]) -> tuple[int, str]:
+    import io
+    import sys
+
+    from hornet import cli
+
+    err, sys.stderr = sys.stderr, io.StringIO()
+    try:
+        code = cli.main(argv)
+        return code, sys.stderr.getvalue()
+    finally:
+        sys.stderr = err
+
+
+def test_authority_and_relay_config_errors_exit_2_naming_the_key(tmp_path: Path) -> None:
+    import json
+
+    assert _cli(["authority", "init", "--out", str(tmp_path / "a.key")])[0] == 0
+    code, err = _cli(["authority", "init", "--out", str(tmp_path / "a.key")])
+    assert code == 2 and "never overwritten" in err
+    good = {"key_file": "a.key", "listen": "127.0.0.1:1", "state_dir": "s"}
+    cases = [
+        ({**good, "valdity_s": 5}, "unknown key 'valdity_s'"),
+        ({**good, "publish_interval_s": 4000, "validity_s": 3600}, "below 'validity_s'"),
+        ({**good, "params": {"hops": 3}}, "unknown field 'hops'"),
+    ]
+    for config, message in cases:
+        (tmp_path / "authority.json").write_text(json.dumps(config))
+        code, err = _cli(["authority", "serve", "--config", str(tmp_path / "authority.json")])
+        assert code == 2 and message in err and str(tmp_path / "authority.json") in err, err
+    (tmp_path / "a.key").chmod(0o640)
+    (tmp_path / "authority.json").write_text(json.dumps(good))
+    code, err = _cli(["authority", "serve", "--config", str(tmp_path / "authority.json")])
+    assert code == 2 and "chmod 600" in err
+
+    relay = {"key_file": "n.key", "listen": "127.0.0.1:1"}
+    authorities = {"urls": ["http://127.0.0.1:1"], "keys": ["ab" * 32]}
+    relay_cases = [
+        ({**relay, "authorities": authorities, "directory": "d.json"}, "not both"),
+        ({**relay, "authorities": {**authorities, "keys": ["ab"]}}, "authorities.keys[0]"),
+        ({**relay, "authorities": {**authorities, "threshold": 2}}, "threshold must be in [1, 1]"),
+        ({**relay, "authorities": {**authorities, "url": []}}, "unknown key 'url'"),
+        ({**relay, "authorities": {**authorities, "urls": ["ftp://x"]}}, "http(s) URLs"),
+    ]
+    for config, message in relay_cases:
+        (tmp_path / "relay.json").write_text(json.dumps(config))
+        code, err = _cli(["relay", "--config", str(tmp_path / "relay.json")])
+        assert code == 2 and message in err, err
+
+
+def test_a_relay_with_no_reachable_authority_and_no_cache_exits_1(tmp_path: Path) -> None:
+    import json
+
+    relay = {
+        "key_file": "n.key",
+        "listen": "127.0.0.1:47411",
+        "authorities": {"urls": ["http://127.0.0.1:1"], "keys": ["ab" * 32]},
+    }
+    (tmp_path / "relay.json").write_text(json.dumps(relay))
+    code, err = _cli(["relay", "--config", str(tmp_path / "relay.json")])
+    assert code == 1 and "no directory from the authorities" in err
+    assert "Traceback" not in err
