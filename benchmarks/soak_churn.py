@@ -7,7 +7,10 @@ Builds a ``hornet.testing.netns`` network (one host per process, bridge, MTU 150
 an nftables rule and there is no delay: ``impairment`` says which), starts the relays,
 a destination, a hidden destination and these clients, each its own process:
 - ``--streams`` reliable streams to the destination (numbered messages, echoed);
-- one reliable stream to the hidden destination through its descriptor;
+- one reliable stream to the hidden destination through its descriptor (60 s lifetime,
+  renewed every 20 s); when its circuit fails or its descriptor expires, the client
+  reads the newest published descriptor and opens a new circuit (``hidden_reopens``;
+  what the failed circuit had not delivered counts as lost there);
 - one client opening a short circuit every ``--open-every`` seconds.
 Every ``--kill-every`` seconds a random live relay is SIGKILLed and restarted
 ``--down`` seconds later (with its key and replay state).
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         hidden = net.python(free.pop(), [
             "-m", "hornet.testing.roles", "hidden", "--directory", str(cluster.directory_path),
             "--descriptor-out", str(descriptor), "--lifetime", str(args.hidden_lifetime),
+            "--renew-every", str(args.hidden_renew_every),
         ], name="hidden")
         cluster.wait_for("hidden", "ready")
         count = int(duration / args.interval)
@@ -74,7 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ]
         hidden_client = cluster.client(
             free.pop(), "hidden-stream", to=f"@{descriptor}", messages=count,
-            interval=args.interval, size=args.size, drain=60,
+            interval=args.interval, size=args.size, drain=60, reopen=True,
         )
         opens = cluster.client(free.pop(), "opens", role="opens",
                                count=int(duration / args.open_every),
@@ -130,8 +134,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "setup_p99_s": _quantile(setups, 0.99),
         "hidden_sent": hidden_report["sent"],
         "hidden_received": hidden_report["received"],
+        "hidden_delivered_share": round(hidden_report["received"] / hidden_report["sent"], 5)
+        if hidden_report["sent"] else None,
+        "hidden_reopens": hidden_report["reopens"],
         "hidden_error": hidden_report["error"],
         "hidden_lifetime_s": args.hidden_lifetime,
+        "hidden_renew_every_s": args.hidden_renew_every,
+        # Lifetimes the service stayed reachable through descriptors it republished:
+        # the whole run, unless its client finally gave up.
         "hidden_lifetimes_survived": None if hidden_report["error"] else round(
             duration / args.hidden_lifetime, 2),
         "fragments_sent": sum(fragments.values()),
@@ -154,7 +164,8 @@ def main() -> int:
     parser.add_argument("--kill-every", type=float, default=30.0)
     parser.add_argument("--down", type=float, default=10.0)
     parser.add_argument("--open-every", type=float, default=5.0)
-    parser.add_argument("--hidden-lifetime", type=float, default=600.0)
+    parser.add_argument("--hidden-lifetime", type=float, default=60.0)
+    parser.add_argument("--hidden-renew-every", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     missing = missing_tools()

@@ -57,6 +57,10 @@ __all__ = ["Entry", "choose_entry_path", "open_circuit"]
 HELLO_INTERVAL = 0.2
 #: Paths raced at once when a circuit is rebuilt (one per suspect relay).
 MAX_RACE = 6
+#: How long a rebuild keeps trying before the circuit fails, and its pause between
+#: rounds (the destination keeps a silent connection for ``RELINK_TIMEOUT`` = 30 s).
+REBUILD_PATIENCE = 25.0
+REBUILD_PAUSE = 0.5
 #: Errors no other path can cure: the caller's own mistakes, a refused payment, an
 #: expired descriptor, a directory without the keys of the current epoch.
 _FINAL_ERRORS = (
@@ -364,10 +368,24 @@ class _Client:
             self.circuit.frame_received(frame)
 
     async def rebuild(self) -> Link:
-        """The current circuit went silent: one of its relays is suspect."""
+        """The current circuit went silent: one of its relays is suspect. Rounds of
+        ``connect`` follow each other for up to ``REBUILD_PATIENCE`` seconds (the
+        destination waits as long for the source to come back) before the circuit
+        fails: a reliable stream outlives a burst of failed setups."""
         old = self.links[-1]
         self.health.failed(old.path.relays, unix_now())
-        return await self.connect(suspects=old.path.relays)
+        give_up = trio.current_time() + REBUILD_PATIENCE
+        suspects: Collection[bytes] = old.path.relays
+        while True:
+            try:
+                return await self.connect(suspects=suspects)
+            except _FINAL_ERRORS:
+                raise
+            except HornetError:
+                if trio.current_time() >= give_up:
+                    raise
+                suspects = ()  # the failures are in ``health`` now
+                await trio.sleep(REBUILD_PAUSE)
 
     async def renew_forever(self) -> None:
         """Open the next circuit before the current one's EXP, then switch to it."""

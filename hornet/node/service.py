@@ -38,12 +38,13 @@ from typing import Any, Final
 import attrs
 import trio
 
-from hornet.circuit import Circuit, CircuitError, Link, single_error
-from hornet.client.endpoint import Endpoint, choose_path, default_bind
+from hornet.circuit import Circuit, CircuitError, Link, SetupTimeoutError, single_error
+from hornet.client.endpoint import Endpoint, choose_path, default_bind, pick_relays
+from hornet.client.health import RelayHealth
 from hornet.core import crypto
 from hornet.core.circuit import E2E_OVERHEAD, DestinationSession, Outgoing
 from hornet.core.relay import Deliver
-from hornet.core.rendezvous import Descriptor, RendezvousDestination
+from hornet.core.rendezvous import PUBKEY_LEN, Descriptor, RendezvousDestination
 from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
 from hornet.directory import Directory, NodeKeys
 from hornet.errors import HornetError, SendRefusedError
@@ -57,6 +58,7 @@ log = logging.getLogger("hornet.service")
 Handler = Callable[[Circuit], Awaitable[None]]
 DEFAULT_MAX_CONNECTIONS: Final = 1024
 DEFAULT_MAX_SESSIONS: Final = 4096
+RENDEZVOUS_ATTEMPTS: Final = 3  # paths tried per rendezvous circuit a hidden destination builds
 RELINK_TIMEOUT: Final = 30.0  # how long a stalled connection waits for a new circuit
 
 
@@ -288,6 +290,8 @@ async def serve_rendezvous(
     payload_size: int | None = None,
     lifetime: float = 600.0,
     setup_timeout: float = 2.0,
+    renew_every: float | None = None,
+    on_descriptor: Callable[[Descriptor], None] | None = None,
     bind: Address | None = None,
     network: Network | None = None,
     handler_nursery: trio.Nursery | None = None,
@@ -296,55 +300,107 @@ async def serve_rendezvous(
     link: bool = True,
     task_status: trio.TaskStatus[Descriptor] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """A hidden destination: builds a rendezvous circuit to ``rp`` (random if None),
-    reports its ``Descriptor`` and serves connections until the descriptor expires.
-    ``link``: link encryption (as a client) on its socket. ``payload_size``: the class
-    the descriptor announces (default ``Params.default_rendezvous_payload_size``: its
-    nested packets fit a 1500-byte path)."""
+    """A hidden destination: builds a rendezvous circuit to ``rp`` (a random relay if
+    None), reports its ``Descriptor`` (``task_status.started``) and serves connections.
+
+    It renews itself: before the circuit's EXP (or every ``renew_every`` seconds, which
+    bounds how long a restarted relay or RP on its path can cut it off) it builds a new
+    circuit, to a fresh random RP unless ``rp`` is pinned, avoiding relays that failed,
+    and publishes the new descriptor through ``on_descriptor`` (every descriptor,
+    the first included). The old circuit serves until its own EXP, so clients holding
+    the old descriptor finish; after that they get ``DescriptorExpiredError`` and must
+    fetch the new one. Raises ``CircuitError`` once the current circuit expired and no
+    new one could be built. ``link``: link encryption (as a client) on its socket.
+    ``payload_size``: the class the descriptor announces (default
+    ``Params.default_rendezvous_payload_size``: its nested packets fit a 1500-byte path).
+    """
     rng = rng or runtime_rng()
     payload_size = payload_size or directory.params.default_rendezvous_payload_size
     address = bind or default_bind(directory)
     sock = with_link(await bind_udp(network or UdpNetwork(), address), None, directory, link=link)
+    health = RelayHealth()
     try:
         with single_error():
             async with trio.open_nursery() as nursery:
                 endpoint = Endpoint(sock, directory)
                 nursery.start_soon(endpoint.run)
-                relays = list(directory)
-                target = directory.get(rp) if rp is not None else rng.choice(relays)
-                if target is None:
-                    raise CircuitError("the rendezvous point is not in the directory")
-                path = choose_path(directory, target, hops, rng)
-                keys = await endpoint.setup(
-                    path, lifetime=lifetime, timeout=setup_timeout, rng=rng, rendezvous=True
-                )
-                dest = RendezvousDestination(
-                    keys,
-                    crypto.SecretKey.from_rng(rng),
-                    payload_size,
-                    max_connections=max_connections,
-                )
                 acceptor = Acceptor(
                     handler,
                     nursery,
                     handler_nursery or nursery,
                     endpoint.send,
-                    dest.max_message,
+                    payload_size - PUBKEY_LEN - E2E_OVERHEAD,
                     max_connections,
                 )
 
-                async def on_packet(packet: bytes) -> None:
-                    message = dest.receive(packet)
-                    frame = Frame.decode(message.data)
-                    connection = message.connection
+                async def build() -> RendezvousDestination:
+                    errors = []
+                    for _ in range(RENDEZVOUS_ATTEMPTS):
+                        backoff = health.backing_off(unix_now())
+                        target = directory.get(rp) if rp is not None else next(iter(
+                            pick_relays(list(directory), 1, rng, (), backoff)), None)
+                        if target is None:
+                            raise CircuitError("the rendezvous point is not in the directory")
+                        path = choose_path(directory, target, hops, rng, backoff=backoff)
+                        try:
+                            keys = await endpoint.setup(
+                                path, lifetime=lifetime, timeout=setup_timeout, rng=rng,
+                                rendezvous=True,
+                            )
+                        except (SetupTimeoutError, SendRefusedError) as exc:
+                            health.failed({*path.relays, target.node_id}, unix_now())
+                            errors.append(str(exc))
+                            continue
+                        health.worked({*path.relays, target.node_id})
+                        dest = RendezvousDestination(
+                            keys, crypto.SecretKey.from_rng(rng), payload_size,
+                            max_connections=max_connections,
+                        )
+                        endpoint.register(dest.arrival_id, _rendezvous_reader(dest, acceptor, rng))
+                        return dest
+                    raise CircuitError("no rendezvous circuit: " + "; ".join(errors))
 
-                    def seal(body: bytes) -> Outgoing:
-                        return dest.seal(connection, body, unix_now(), rng)
+                async def retire(dest: RendezvousDestination) -> None:
+                    await trio.sleep(max(0.0, dest.keys.exp - unix_now()))
+                    endpoint.unregister(dest.arrival_id)
 
-                    acceptor.frame(frame, _DestLink(seal))
-
-                endpoint.register(dest.arrival_id, on_packet)
-                task_status.started(dest.descriptor())
-                await trio.sleep_forever()
+                current = await build()
+                task_status.started(current.descriptor())
+                while True:
+                    if on_descriptor is not None:
+                        on_descriptor(current.descriptor())
+                    margin = max(2.0, min(30.0, lifetime / 4))
+                    renew_at = current.keys.exp - margin
+                    if renew_every is not None:
+                        renew_at = min(renew_at, unix_now() + renew_every)
+                    await trio.sleep(max(0.0, renew_at - unix_now()))
+                    while True:
+                        try:
+                            fresh = await build()
+                            break
+                        except CircuitError:
+                            if unix_now() >= current.keys.exp:
+                                raise
+                            await trio.sleep(1.0)
+                    nursery.start_soon(retire, current)
+                    current = fresh
     finally:
         sock.close()
+
+
+def _rendezvous_reader(
+    dest: RendezvousDestination, acceptor: Acceptor, rng: Any
+) -> Callable[[bytes], Awaitable[None]]:
+    """The endpoint's handler for one rendezvous circuit's arrivals."""
+
+    async def on_packet(packet: bytes) -> None:
+        message = dest.receive(packet)
+        frame = Frame.decode(message.data)
+        connection = message.connection
+
+        def seal(body: bytes) -> Outgoing:
+            return dest.seal(connection, body, unix_now(), rng)
+
+        acceptor.frame(frame, _DestLink(seal))
+
+    return on_packet

@@ -113,7 +113,8 @@ class HornetCluster:
         argv = ["-m", "hornet.testing.roles", role, "--directory", str(self.directory_path),
                 "--to", to or self.dest_id.hex(), "--out", str(out)]
         for key, value in options.items():
-            argv += [f"--{key.replace('_', '-')}", str(value)]
+            flag = f"--{key.replace('_', '-')}"
+            argv += [flag] if value is True else [flag, str(value)]
         return self.net.python(host, argv, name=name), out
 
     @staticmethod

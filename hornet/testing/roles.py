@@ -10,7 +10,9 @@ Relays run as ``hornet relay``; these are the other roles, each a separate proce
   report to ``--out``: delivered and in-order counts, losses, reorders, the open's
   latency and every stall (a gap between echoes longer than ``STALL_S``). With
   ``--peers-out`` it writes, once open, the relay addresses it sends to (its first
-  forward and last backward relay), so a test can kill a relay on its path.
+  forward and last backward relay), so a test can kill a relay on its path. With
+  ``--reopen`` a failed circuit is replaced by a new one (the target re-read: a hidden
+  destination's new descriptor); what the old one had not delivered counts as lost.
 - ``opens``: opens ``--count`` short circuits one after another (one echo each) and
   reports failed opens and setup latencies.
 
@@ -31,7 +33,7 @@ from typing import Any, Final
 import trio
 
 import hornet
-from hornet.circuit import Circuit
+from hornet.circuit import Circuit, CircuitError, single_error
 from hornet.core.rendezvous import Descriptor
 from hornet.directory import Directory, load_key_file, parse_address
 from hornet.errors import HornetError
@@ -64,10 +66,13 @@ async def _dest(args: argparse.Namespace) -> None:
 async def _hidden(args: argparse.Namespace) -> None:
     directory = Directory.load(args.directory)
     async with trio.open_nursery() as nursery:
-        descriptor: Descriptor = await nursery.start(lambda task_status: serve_rendezvous(
-            directory, echo, lifetime=args.lifetime, task_status=task_status
+        out = Path(args.descriptor_out)
+        await nursery.start(lambda task_status: serve_rendezvous(
+            directory, echo, lifetime=args.lifetime, renew_every=args.renew_every,
+            rp=bytes.fromhex(args.rp) if args.rp else None,
+            on_descriptor=lambda descriptor: _publish(out, descriptor),
+            task_status=task_status,
         ))
-        _publish(Path(args.descriptor_out), descriptor)
         print("ready", flush=True)
 
 
@@ -86,61 +91,86 @@ def _target(directory: Directory, text: str) -> bytes | Descriptor:
 async def _client(args: argparse.Namespace) -> dict[str, Any]:
     directory = Directory.load(args.directory)
     report: dict[str, Any] = {"sent": 0, "received": 0, "in_order": 0, "reordered": 0,
-                              "duplicates": 0, "stalls_s": [], "error": None}
+                              "duplicates": 0, "stalls_s": [], "error": None, "rebuilds": 0,
+                              "reopens": 0, "reopen_errors": []}
     seen: set[int] = set()
+    newest = [-1]
     tap = TapNetwork(UdpNetwork())
     start = trio.current_time()
-    try:
-        async with hornet.open_circuit(
-            directory, _target(directory, args.to), hops=args.hops, network=tap
-        ) as circuit:
-            report["open_s"] = trio.current_time() - start
-            if args.peers_out:
-                peers = sorted({f"{h}:{p}" for h, p in (s.destination for s in tap.log)})
-                Path(args.peers_out).write_text(json.dumps(peers))
-            print("ready", flush=True)
-            padding = bytes(max(0, args.size - _STAMP.size))
-            done = trio.Event()
-
-            async def sender() -> None:
-                for i in range(args.messages):
-                    await circuit.send(_STAMP.pack(i, time.time()) + padding)
-                    report["sent"] += 1
-                    await trio.sleep(args.interval)
-
-            async def receiver() -> None:
-                expected, last = 0, trio.current_time()
-                async for message in circuit:
-                    now = trio.current_time()
-                    if now - last > STALL_S:
-                        report["stalls_s"].append(round(now - last, 3))
-                    last = now
-                    number, _ = _STAMP.unpack_from(message)
-                    if number in seen:
-                        report["duplicates"] += 1
-                        continue
-                    seen.add(number)
-                    report["received"] += 1
-                    if number == expected:
-                        report["in_order"] += 1
-                    else:
-                        report["reordered"] += 1
-                    expected = number + 1
-                    if len(seen) == args.messages:
-                        done.set()
-                        return
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(sender)
-                nursery.start_soon(receiver)
-                with trio.move_on_after(args.messages * args.interval + args.drain):
-                    await done.wait()
-                nursery.cancel_scope.cancel()
-            report["rebuilds"] = circuit.rebuilds
-    except HornetError as exc:
-        report["error"] = f"{type(exc).__name__}: {exc}"
+    deadline = start + args.messages * args.interval + args.drain
+    last = [start]
+    while True:
+        try:
+            async with hornet.open_circuit(
+                directory, _target(directory, args.to), hops=args.hops, network=tap
+            ) as circuit:
+                report.setdefault("open_s", trio.current_time() - start)
+                if args.peers_out:
+                    peers = sorted({f"{h}:{p}" for h, p in (s.destination for s in tap.log)})
+                    Path(args.peers_out).write_text(json.dumps(peers))
+                print("ready", flush=True)
+                try:
+                    await _stream(circuit, args, report, seen, newest, last, deadline)
+                finally:
+                    report["rebuilds"] += circuit.rebuilds
+            break
+        except HornetError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            done = report["sent"] >= args.messages or trio.current_time() >= deadline
+            if not args.reopen or done:
+                report["error"] = error
+                break
+            report["reopens"] += 1  # a hidden destination moved on: fetch its descriptor
+            report["reopen_errors"].append(error[:200])
+            await trio.sleep(1.0)
     report["lost"] = report["sent"] - report["received"]
+    report["newest"] = newest[0]  # the highest message number echoed
     return report
+
+
+async def _stream(
+    circuit: Circuit, args: argparse.Namespace, report: dict[str, Any], seen: set[int],
+    newest: list[int], last: list[float], deadline: float,
+) -> None:
+    """Send the remaining numbered messages and check their echoes (``_client``)."""
+    padding = bytes(max(0, args.size - _STAMP.size))
+    done = trio.Event()
+
+    async def sender() -> None:
+        while report["sent"] < args.messages:
+            await circuit.send(_STAMP.pack(report["sent"], time.time()) + padding)
+            report["sent"] += 1
+            await trio.sleep(args.interval)
+
+    async def receiver() -> None:
+        async for message in circuit:
+            now = trio.current_time()
+            if now - last[0] > STALL_S:
+                report["stalls_s"].append(round(now - last[0], 3))
+            last[0] = now
+            number, _ = _STAMP.unpack_from(message)
+            if number in seen:
+                report["duplicates"] += 1
+                continue
+            seen.add(number)
+            report["received"] += 1
+            if number > newest[0]:
+                report["in_order"] += 1
+                newest[0] = number
+            else:
+                report["reordered"] += 1
+            if len(seen) == args.messages:
+                done.set()
+                return
+        raise CircuitError("the destination closed the circuit")
+
+    with single_error():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sender)
+            nursery.start_soon(receiver)
+            with trio.move_on_at(deadline):
+                await done.wait()
+            nursery.cancel_scope.cancel()
 
 
 async def _opens(args: argparse.Namespace) -> dict[str, Any]:
@@ -175,6 +205,8 @@ def _parser() -> argparse.ArgumentParser:
     hidden.add_argument("--directory", required=True)
     hidden.add_argument("--descriptor-out", required=True)
     hidden.add_argument("--lifetime", type=float, default=600.0)
+    hidden.add_argument("--renew-every", type=float, default=None)
+    hidden.add_argument("--rp", default=None, help="pin the rendezvous point (node id hex)")
     for name in ("client", "opens"):
         role = sub.add_parser(name)
         role.add_argument("--directory", required=True)
@@ -187,6 +219,8 @@ def _parser() -> argparse.ArgumentParser:
     client.add_argument("--size", type=int, default=200)
     client.add_argument("--drain", type=float, default=30.0)
     client.add_argument("--peers-out", default=None)
+    client.add_argument("--reopen", action="store_true",
+                        help="when the circuit fails, re-read --to and open a new one")
     sub.choices["opens"].add_argument("--count", type=int, default=10)
     return parser
 

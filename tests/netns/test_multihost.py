@@ -112,3 +112,35 @@ def test_a_relay_killed_and_restarted_mid_stream(cluster: HornetCluster) -> None
     process, out = cluster.client(cluster.free_hosts[1], "opens", role="opens", count=5)
     opens = cluster.report(process, out, timeout=120)
     assert opens["failed_opens"] == 0, opens
+
+
+def test_a_hidden_destination_through_three_lifetimes_and_its_rps_restart(
+    cluster: HornetCluster,
+) -> None:
+    hidden_host, client_host = cluster.free_hosts[1], cluster.free_hosts[0]
+    descriptor = cluster.dir / "descriptor.hex"
+    rp = 1
+    cluster.net.python(hidden_host, [
+        "-m", "hornet.testing.roles", "hidden", "--directory", str(cluster.directory_path),
+        "--descriptor-out", str(descriptor), "--lifetime", "10",
+        "--rp", cluster.relay_id(rp).hex(),
+    ], name="hidden")
+    cluster.wait_for("hidden", "ready")
+    first = descriptor.read_text()
+    process, out = cluster.client(
+        client_host, "client", to=f"@{descriptor}", messages=800, interval=0.05,
+        size=300, reopen=True, drain=10,
+    )
+    time.sleep(15)
+    cluster.kill_relay(rp)  # the rendezvous point restarts: its old circuits are gone
+    time.sleep(2)
+    cluster.restart_relay(rp)
+    report = cluster.report(process, out, timeout=120)
+    assert report["error"] is None, report
+    assert report["sent"] >= 700  # about 40 s: four descriptor lifetimes
+    # Reachable to the end; each expiry costs the client a stall and what was in flight.
+    assert report["newest"] >= report["sent"] - 40, report
+    assert report["received"] >= 0.6 * report["sent"], report
+    assert report["reopens"] >= 3, report  # each expired descriptor replaced by the new one
+    assert descriptor.read_text() != first
+    _assert_no_fragments(cluster)

@@ -21,6 +21,7 @@ from hornet.circuit import (
 )
 from hornet.client.endpoint import pick_relays
 from hornet.client.health import RelayHealth
+from hornet.core.rendezvous import Descriptor
 from hornet.directory import Directory, EpochKey, RelayInfo
 from hornet.node.service import serve_rendezvous
 from hornet.testing.memnet import MemoryNetwork
@@ -175,3 +176,60 @@ async def test_a_stale_directory_fails_at_once_and_says_so(
                 pass
         assert not isinstance(error.value, SetupTimeoutError)
         assert trio.current_time() - start < 0.1  # not retried for 3 × 2 s
+
+
+async def test_a_hidden_destination_renews_and_republishes_through_three_lifetimes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    mem = MemoryNetwork()
+    published: list[Descriptor] = []
+    async with hornet.local_network(5, network=mem, seed=15) as net:
+        async with trio.open_nursery() as nursery:
+            first = await nursery.start(lambda task_status: serve_rendezvous(
+                net.directory, echo, network=mem, lifetime=60,
+                on_descriptor=published.append, task_status=task_status,
+            ))
+            start = unix_now()
+            answered = 0
+            while unix_now() - start < 4 * 60:  # four descriptor lifetimes
+                async with hornet.open_circuit(
+                    net.directory, published[-1], network=mem, hops=2
+                ) as circuit:
+                    await circuit.send(b"still there?")
+                    with trio.fail_after(10):
+                        assert await circuit.receive() == b"echo:still there?"
+                answered += 1
+                await trio.sleep(15)
+            assert answered >= 16
+            assert len({d.encode() for d in published}) >= 4  # a new one each lifetime
+            assert published[0] == first
+            with pytest.raises(DescriptorExpiredError):
+                async with hornet.open_circuit(net.directory, first, network=mem, hops=2):
+                    pass
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_hidden_destination_recovers_when_its_rendezvous_point_dies(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    dead: set[tuple[str, int]] = set()
+    mem = MemoryNetwork(filter=lambda data, src, dst: src not in dead and dst not in dead)
+    published: list[Descriptor] = []
+    async with hornet.local_network(6, network=mem, seed=16) as net:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lambda task_status: serve_rendezvous(
+                net.directory, echo, network=mem, lifetime=600, renew_every=20,
+                on_descriptor=published.append, task_status=task_status,
+            ))
+            rp = net.directory.get(published[-1].rp_id)
+            assert rp is not None
+            dead.add(rp.address)  # the RP is gone
+            await trio.sleep(30)  # one renewal later
+            assert published[-1].rp_id != rp.node_id
+            async with hornet.open_circuit(
+                net.directory, published[-1], network=mem, hops=2
+            ) as circuit:
+                await circuit.send(b"new rp")
+                with trio.fail_after(10):
+                    assert await circuit.receive() == b"echo:new rp"
+            nursery.cancel_scope.cancel()
