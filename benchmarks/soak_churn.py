@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from hornet.testing.cluster import HornetCluster
-from hornet.testing.netns import Testnet, missing_tools, remove_stale
+from hornet.testing.netns import Testnet, TestnetError, missing_tools, remove_stale
 
 
 def _rss_kib(pid: int) -> int | None:
@@ -45,6 +45,17 @@ def _rss_kib(pid: int) -> int | None:
     except OSError:
         return None
     return None
+
+
+def _report(cluster: HornetCluster, process: Any, out: Path, duration: float) -> dict[str, Any]:
+    """A client's JSON report, or one saying how it died (its log's tail)."""
+    try:
+        return cluster.report(process, out, timeout=duration + 300)
+    except TestnetError as exc:
+        tail = cluster.net.log(out.stem)[-1500:]
+        return {"sent": 0, "received": 0, "in_order": 0, "reordered": 0, "stalls_s": [],
+                "reopens": 0, "opens": 0, "failed_opens": 0, "errors": [], "setup_s": [],
+                "error": f"{exc}: {tail}"}
 
 
 def _quantile(values: list[float], q: float) -> float | None:
@@ -100,9 +111,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             cluster.restart_relay(victim)
         processes.update({f"relay{i}": p for i, p in cluster.relays.items()})
         rss_end = {name: _rss_kib(p.pid) for name, p in processes.items()}
-        reports = [cluster.report(p, out, timeout=duration + 300) for p, out in clients]
-        hidden_report = cluster.report(*hidden_client, timeout=duration + 300)
-        opens_report = cluster.report(*opens, timeout=duration + 300)
+        reports = [_report(cluster, p, out, duration) for p, out in clients]
+        hidden_report = _report(cluster, *hidden_client, duration)
+        opens_report = _report(cluster, *opens, duration)
         fragments = net.fragments_created()
         impairment = net.impairment
     sent = sum(r["sent"] for r in reports)

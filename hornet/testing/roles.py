@@ -114,8 +114,8 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
                 finally:
                     report["rebuilds"] += circuit.rebuilds
             break
-        except HornetError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        except (HornetError, BaseExceptionGroup) as exc:
+            error = f"{type(exc).__name__}: {exc!r}"[:2000]
             done = report["sent"] >= args.messages or trio.current_time() >= deadline
             if not args.reopen or done:
                 report["error"] = error
