@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hornet.core import engine as _engine
 from hornet.errors import HornetError
@@ -24,6 +24,24 @@ from hornet.errors import HornetError
 _engine.use(os.environ.get("HORNET_ENGINE", "auto"))
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # the real types for mypy and IDEs; at run time the names load lazily
+    from hornet.authority.client import DirectoryClient
+    from hornet.circuit import (
+        Circuit,
+        CircuitError,
+        DescriptorExpiredError,
+        NoPathError,
+        SetupTimeoutError,
+        StaleDirectoryError,
+    )
+    from hornet.client import open_circuit
+    from hornet.core.rendezvous import Descriptor
+    from hornet.directory import Directory, NodeKeys, load_key_file, write_key_file
+    from hornet.errors import ConfigError, SendRefusedError
+    from hornet.local import LocalNetwork, local_network
+    from hornet.node.relay import serve_relay
+    from hornet.node.service import serve, serve_rendezvous
 
 _LAZY = {
     "open_circuit": "hornet.client",
@@ -40,6 +58,10 @@ _LAZY = {
     "DescriptorExpiredError": "hornet.circuit",
     "SendRefusedError": "hornet.errors",
     "Directory": "hornet.directory",
+    "NodeKeys": "hornet.directory",
+    "load_key_file": "hornet.directory",
+    "write_key_file": "hornet.directory",
+    "DirectoryClient": "hornet.authority.client",
     "ConfigError": "hornet.errors",
     "Descriptor": "hornet.core.rendezvous",
 }
@@ -51,18 +73,22 @@ __all__ = [
     "Descriptor",
     "DescriptorExpiredError",
     "Directory",
+    "DirectoryClient",
     "HornetError",
     "LocalNetwork",
     "NoPathError",
+    "NodeKeys",
     "SendRefusedError",
     "SetupTimeoutError",
     "StaleDirectoryError",
     "__version__",
+    "load_key_file",
     "local_network",
     "open_circuit",
     "serve",
     "serve_relay",
     "serve_rendezvous",
+    "write_key_file",
 ]
 
 
@@ -71,3 +97,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'hornet' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
