@@ -53,10 +53,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import trio
+from rich.console import Console
+from rich.progress import Progress
 
 from hornet.circuit import Circuit
 from hornet.client import open_circuit
@@ -444,13 +447,21 @@ class _Chain:
 
 
 def run(
-    packets: int, circuits: int, payload: int = PAYLOAD, *, link: bool = True, rounds: int = 3
+    packets: int,
+    circuits: int,
+    payload: int = PAYLOAD,
+    *,
+    link: bool = True,
+    rounds: int = 3,
+    step: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The plain chain, HORNET without link layer and (if ``link``) HORNET with it, all
     up at once; ``rounds`` rounds of ``packets`` / ``rounds`` packets each, the chains
     taking turns within a round so that load from elsewhere on the machine falls on
     all of them alike. Goodputs are medians over the rounds; ``link_cost`` is the median
-    of the rounds' 1 − goodput with / goodput without link layer."""
+    of the rounds' 1 − goodput with / goodput without link layer. ``step(what)`` is
+    called after each of the ``rounds + 2`` stages (progress)."""
+    done = step or (lambda what: None)
     out: dict[str, Any] = {"payload_size": payload, "relays": 3, "packets": packets}
     out["link"] = link
     out["rounds"] = rounds
@@ -462,10 +473,11 @@ def run(
             if link:
                 chains.append(_Chain(Path(tmp), payload, plain=False, link=True))
             costs = []
-            for _ in range(rounds):
+            for index in range(rounds):
                 mbps = [chain.round(per_round) for chain in chains]
                 if link:
                     costs.append(1 - mbps[2] / mbps[1] if mbps[1] else 1.0)
+                done(f"round {index + 1} of {rounds}")
             plain, hornet = chains[0], chains[-1]
             plain.figures(out, "plain_", "")
             hornet.figures(out, "", "")
@@ -476,6 +488,7 @@ def run(
                 cpu_on, cpu_off = out["cpu_us_per_packet"], out["cpu_us_per_packet_nolink"]
                 out["link_cpu_cost"] = round(1 - cpu_off / cpu_on, 3)
             hornet.setups(out, circuits)
+            done(f"{circuits} circuit setups")
         finally:
             for chain in chains:
                 chain.net.close()
@@ -486,6 +499,7 @@ def run(
         compute = compute_us_per_packet(payload, link=linked)
         out["compute_us_per_packet" + suffix] = round(compute, 1)
         out["goodput_ratio_ceiling" + suffix] = round(plain_cpu / (plain_cpu + compute), 3)
+    done("in-process compute")
     return out
 
 
@@ -595,7 +609,17 @@ def main(argv: list[str] | None = None) -> int:
         # Children inherit the variable (hornet/__init__.py applies it); this process too.
         os.environ["HORNET_ENGINE"] = args.engine
         engine.use(args.engine)
-    figures = run(args.packets, args.circuits, args.payload, link=args.link, rounds=args.rounds)
+    # Progress on stderr (rich), so that --json keeps stdout to one JSON object.
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("bench e2e", total=args.rounds + 2)
+        figures = run(
+            args.packets,
+            args.circuits,
+            args.payload,
+            link=args.link,
+            rounds=args.rounds,
+            step=lambda what: bar.update(task, advance=1, description=f"bench e2e: {what}"),
+        )
     figures["engine"] = engine.active()
     figures["python"] = sys.version.split()[0]
     figures["cpus"] = os.cpu_count()
