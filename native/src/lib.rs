@@ -130,25 +130,13 @@ impl DataPlane {
         }
         let filter = match replay_filter {
             Some((bits_log2, window_s, max_windows, bits_per_packet, max_bytes)) => {
-                if !(10..=32).contains(&bits_log2)
-                    || window_s < 1
-                    || max_windows < 1
-                    || bits_per_packet < 1
-                    || max_windows
-                        .checked_mul(1usize << (bits_log2 - 3))
-                        .is_none_or(|need| max_bytes < need)
-                {
-                    return Err(PyValueError::new_err(
-                        "replay filter parameters out of range",
-                    ));
-                }
-                Some(DataReplayFilter::new(
+                Some(checked_replay_filter(
                     bits_log2,
                     window_s,
                     max_windows,
                     bits_per_packet,
                     max_bytes,
-                ))
+                )?)
             }
             None => None,
         };
@@ -255,6 +243,35 @@ impl DataPlane {
     }
 }
 
+/// A data replay filter, its parameters checked as the Python reference checks them.
+fn checked_replay_filter(
+    bits_log2: u32,
+    window_s: i64,
+    max_windows: usize,
+    bits_per_packet: i64,
+    max_bytes: usize,
+) -> PyResult<DataReplayFilter> {
+    if !(10..=32).contains(&bits_log2)
+        || window_s < 1
+        || max_windows < 1
+        || bits_per_packet < 1
+        || max_windows
+            .checked_mul(1usize << (bits_log2 - 3))
+            .is_none_or(|need| max_bytes < need)
+    {
+        return Err(PyValueError::new_err(
+            "replay filter parameters out of range",
+        ));
+    }
+    Ok(DataReplayFilter::new(
+        bits_log2,
+        window_s,
+        max_windows,
+        bits_per_packet,
+        max_bytes,
+    ))
+}
+
 /// The data replay filter on its own (`hornet.core.replay.DataReplayFilter`'s twin), for
 /// the differential tests; a relay's `DataPlane` holds its own.
 #[pyclass(module = "hornet._native", name = "DataReplayFilter")]
@@ -272,26 +289,14 @@ impl ReplayFilter {
         bits_per_packet: i64,
         max_bytes: usize,
     ) -> PyResult<Self> {
-        if !(10..=32).contains(&bits_log2)
-            || window_s < 1
-            || max_windows < 1
-            || bits_per_packet < 1
-            || max_windows
-                .checked_mul(1usize << (bits_log2 - 3))
-                .is_none_or(|need| max_bytes < need)
-        {
-            return Err(PyValueError::new_err(
-                "replay filter parameters out of range",
-            ));
-        }
         Ok(ReplayFilter {
-            inner: DataReplayFilter::new(
+            inner: checked_replay_filter(
                 bits_log2,
                 window_s,
                 max_windows,
                 bits_per_packet,
                 max_bytes,
-            ),
+            )?,
         })
     }
 
