@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import random
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Sequence
+
+from hornet.core.setup import HopSpec, SetupRequest, build_setup, coarse_exp
+from hornet.directory import Directory, NodeKeys, endpoint_id
 
 QUIET = 0.5  # seconds to wait for something that should not arrive
 
@@ -28,6 +33,37 @@ def receive(sock: socket.socket, timeout: float) -> bytes | None:
         return sock.recv(65536)
     except TimeoutError:
         return None
+
+
+def setup_through(
+    directory: Directory,
+    relay: NodeKeys,
+    destination: NodeKeys,
+    source: tuple[str, int],
+    rng: random.Random,
+) -> SetupRequest:
+    """P➊ for the path relay → destination, back through the relay to ``source``, under
+    the directory's setup keys of the current key epoch (a 60 s circuit)."""
+    now = time.time()
+    params = directory.params
+    epoch = params.epoch_of(now)
+
+    def spec(keys: NodeKeys) -> HopSpec:
+        info = directory.get(keys.node_id)
+        assert info is not None
+        key = info.setup_key(epoch)
+        assert key is not None
+        return HopSpec(keys.node_id, key)
+
+    return build_setup(
+        params,
+        [spec(relay), spec(destination)],
+        [spec(relay)],
+        endpoint_id(source),
+        coarse_exp(now, 60),
+        rng,
+        key_epoch=epoch,
+    )
 
 
 def drain(sock: socket.socket, timeout: float = QUIET) -> list[bytes]:

@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from restart_kit import QUIET, Process, bound, drain, free_port, receive
+from restart_kit import QUIET, Process, bound, drain, free_port, receive, setup_through
 
 from hornet.core.chdr import TYPE_SETUP
 from hornet.core.circuit import SourceSession
 from hornet.core.params import Params
 from hornet.core.relay import Forward, Relay
-from hornet.core.setup import CircuitKeys, HopSpec, build_setup, coarse_exp, complete_setup
+from hornet.core.setup import CircuitKeys, complete_setup
 from hornet.core.stream import Frame, Stream
-from hornet.directory import Directory, NodeKeys, endpoint_id, relay_info, write_key_file
+from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
 from hornet.errors import HornetError
 
 APP = Path(__file__).with_name("destination_app.py")
@@ -78,13 +78,6 @@ class DestinationWorld:
         self.process.signal(signal.SIGUSR1)
         return json.loads(self.process.readline())  # type: ignore[no-any-return]
 
-    def spec(self, keys: NodeKeys) -> HopSpec:
-        info = self.directory.get(keys.node_id)
-        assert info is not None
-        key = info.setup_key(self.params.epoch_of(time.time()))
-        assert key is not None
-        return HopSpec(keys.node_id, key)
-
     def to_destination(self, packet: bytes) -> None:
         """What R forwards, on the wire R → destination (recorded)."""
         result = self.r.process(packet, time.time())
@@ -102,15 +95,8 @@ class DestinationWorld:
 
     def circuit(self) -> tuple[CircuitKeys, SourceSession, Stream]:
         """Setup round trip S → R → D → R → S, then the HELLO handshake (datagram mode)."""
-        now = time.time()
-        request = build_setup(
-            self.params,
-            [self.spec(self.r_keys), self.spec(self.d_keys)],
-            [self.spec(self.r_keys)],
-            endpoint_id(("127.0.0.1", 9)),
-            coarse_exp(now, 60),
-            self.rng,
-            key_epoch=self.params.epoch_of(now),
+        request = setup_through(
+            self.directory, self.r_keys, self.d_keys, ("127.0.0.1", 9), self.rng
         )
         self.to_destination(request.packet)
         keys = complete_setup(request.pending, self.from_destination(), self.rng)

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import pytest
 import trio
-from restart_kit import QUIET, Process, bound, drain, free_port, receive
+from restart_kit import QUIET, Process, bound, drain, free_port, receive, setup_through
 
 from hornet.core import crypto
 from hornet.core.chdr import TYPE_SETUP
 from hornet.core.circuit import SourceSession
 from hornet.core.relay import Forward, Relay
-from hornet.core.setup import HopSpec, SetupRequest, build_setup, coarse_exp, complete_setup
-from hornet.directory import Directory, NodeKeys, endpoint_id, mixer_listing_from_json, relay_info
+from hornet.core.setup import SetupRequest, complete_setup
+from hornet.directory import Directory, NodeKeys, mixer_listing_from_json, relay_info
 from hornet.mixer.client import MixerClient
 from hornet.mixer.entry import relay_keys
 from hornet.mixer.network import PeerNetwork
@@ -101,26 +101,11 @@ class MixerWorld:
     def start(self) -> None:
         self.process.start(lines=2)
 
-    def spec(self, keys: NodeKeys) -> HopSpec:
-        info = self.directory.get(keys.node_id)
-        assert info is not None
-        key = info.setup_key(self.params.epoch_of(time.time()))
-        assert key is not None
-        return HopSpec(keys.node_id, key)
-
     def setup_request(self) -> SetupRequest:
         """P➊ for the path mixer relay → D, backward through the mixer relay to A."""
-        now = time.time()
-        request = build_setup(
-            self.params,
-            [self.spec(self.mixer_relay), self.spec(self.d_keys)],
-            [self.spec(self.mixer_relay)],
-            endpoint_id(self.a_sock.getsockname()),
-            coarse_exp(now, 60),
-            self.rng,
-            key_epoch=self.params.epoch_of(now),
+        return setup_through(
+            self.directory, self.mixer_relay, self.d_keys, self.a_sock.getsockname(), self.rng
         )
-        return request
 
     def from_a(self, packet: bytes) -> None:
         self.a_sock.sendto(packet, self.relay_address)

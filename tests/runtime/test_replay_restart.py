@@ -19,11 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from restart_kit import setup_through
 
 from hornet.core.circuit import SourceSession
 from hornet.core.relay import Forward, Relay
-from hornet.core.setup import HopSpec, build_setup, coarse_exp, complete_setup
-from hornet.directory import Directory, NodeKeys, endpoint_id, relay_info, write_key_file
+from hornet.core.setup import complete_setup
+from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
 from hornet.node.state import RelayState
 
 QUIET = 0.5  # seconds to wait for something that should not arrive
@@ -105,24 +106,10 @@ class World:
     def to_relay(self, packet: bytes) -> None:
         self.source_sock.sendto(packet, self.relay_address)
 
-    def spec(self, keys: NodeKeys) -> HopSpec:
-        info = self.directory.get(keys.node_id)
-        assert info is not None
-        key = info.setup_key(self.params.epoch_of(time.time()))
-        assert key is not None
-        return HopSpec(keys.node_id, key)
-
     def circuit(self) -> tuple[bytes, SourceSession]:
         """A setup round trip S → relay → D → relay → S; returns P➊ and the session."""
-        now = time.time()
-        request = build_setup(
-            self.params,
-            [self.spec(self.relay_keys), self.spec(self.d_keys)],
-            [self.spec(self.relay_keys)],
-            endpoint_id(self.source_sock.getsockname()),
-            coarse_exp(now, 60),
-            self.rng,
-            key_epoch=self.params.epoch_of(now),
+        request = setup_through(
+            self.directory, self.relay_keys, self.d_keys, self.source_sock.getsockname(), self.rng
         )
         self.to_relay(request.packet)
         at_d = _receive(self.d_sock, 10)
