@@ -278,6 +278,7 @@ class PeerState:
     node_id: bytes
     profile: str
     network: bool
+    out_limit: Limit
     out_limiter: Limiter
     in_base: Limit
     in_limiter: Limiter
@@ -459,7 +460,7 @@ class MixerCore:
         in_base = cfg.incoming_peer if network else cfg.incoming_client
         return PeerState(
             node_id=node_id, profile=profile, network=network,
-            out_limiter=make_limiter(out_limit, now), in_base=in_base,
+            out_limit=out_limit, out_limiter=make_limiter(out_limit, now), in_base=in_base,
             in_limiter=make_limiter(in_base, now),
             allowance=Allowance(cfg.backpressure_recover_s, cfg.backpressure_min_interval_s,
                                 cfg.backpressure_floor),
@@ -635,7 +636,7 @@ class MixerCore:
             if state is None:
                 self._active.discard(node_id)
                 continue
-            while state.queue and state.out_limiter.try_take(state.queue[0].cost, now):
+            while state.queue and state.out_limiter.take(now, state.queue[0].cost):
                 item = state.queue.popleft()
                 state.queue_bytes -= len(item.message)
                 state.out_meter.add(item.cost, now)
@@ -654,7 +655,7 @@ class MixerCore:
         for node_id in self._active:
             state = self.peers.get(node_id)
             if state is not None and state.queue:
-                times.append(now + state.out_limiter.delay(state.queue[0].cost, now))
+                times.append(now + state.out_limiter.delay(now, state.queue[0].cost))
         if self._pending:
             times.append(now)
         return min(times) if times else None
@@ -676,7 +677,7 @@ class MixerCore:
         if state is None:
             return []
         cost = state.in_base.cost(len(message))
-        if not state.in_limiter.try_take(cost, now, state.allowance.factor(now)):
+        if not state.in_limiter.take(now, cost, state.allowance.factor(now)):
             self.stats["dropped_rate_limited"] += 1
             return self._notice_rate_limited(state, message, now)
         state.in_meter.add(cost, now)
@@ -759,7 +760,7 @@ class MixerCore:
             state = self.peers.get(peer)
             if state is not None and depth == 0:
                 cost = self.config.free_forward.cost(len(peeled.next_message))
-                if not state.free_limiter.try_take(cost, now):
+                if not state.free_limiter.take(now, cost):
                     self.stats["dropped_free_rate_limited"] += 1
                     return self._notice(state, peeled.ss_hash, now)
             self.stats["free_forwards"] += 1
@@ -817,10 +818,10 @@ class MixerCore:
         if out is None:
             self.stats["dropped_no_route"] += 1
             return []
-        cost = out.out_limiter.limit.cost(len(message))
+        cost = out.out_limit.cost(len(message))
         if origin is not None:
             out.last_incoming = origin
-        if not out.queue and out.out_limiter.try_take(cost, now):
+        if not out.queue and out.out_limiter.take(now, cost):
             out.out_meter.add(cost, now)
             self.stats["forwarded"] += 1
             return [Transmit(next_peer, message)]
@@ -876,7 +877,7 @@ class MixerCore:
         if state is None or not state.network:
             self.stats["dropped_drop_notice"] += 1
             return []
-        if not state.in_limiter.try_take(1.0, now, state.allowance.factor(now)):
+        if not state.in_limiter.take(now, 1.0, state.allowance.factor(now)):
             self.stats["dropped_rate_limited"] += 1
             return []
         try:
@@ -1143,7 +1144,7 @@ class MixerCore:
         for state in self.peers.values():
             if not state.network:
                 continue
-            out_limit = state.out_limiter.limit
+            out_limit = state.out_limit
             queue_fill = max(len(state.queue) / max(cfg.queue_messages, 1),
                              state.queue_bytes / max(cfg.queue_bytes, 1))
             out_util = max(state.out_meter.rate(now) / out_limit.rate,

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 import attrs
 
+from hornet.core.ratelimit import TokenBucket
 from hornet.errors import LocalProtocolError
 
 Unit = Literal["msg", "byte"]
@@ -82,68 +83,22 @@ PROFILES: Final[dict[str, Limit]] = {
 }
 
 
-class Limiter:
-    """The common interface of ``TokenBucket`` and ``SlidingWindow``."""
+class Limiter(Protocol):
+    """What the mixer needs of a per-peer limiter: ``TokenBucket`` (hornet.core.ratelimit)
+    or ``SlidingWindow``; costs are in the unit of the limiter's ``Limit``."""
 
-    limit: Limit
+    def take(self, now: float, cost: float = 1.0, scale: float = 1.0) -> bool: ...
 
-    def try_take(self, cost: float, now: float, scale: float = 1.0) -> bool:
-        raise NotImplementedError
-
-    def delay(self, cost: float, now: float, scale: float = 1.0) -> float:
-        """Seconds from ``now`` until ``try_take(cost)`` would succeed (0 if it would now)."""
-        raise NotImplementedError
+    def delay(self, now: float, cost: float = 1.0, scale: float = 1.0) -> float:
+        """Seconds from ``now`` until ``take(cost)`` would succeed (0 if it would now)."""
+        ...
 
     def fill(self, now: float, scale: float = 1.0) -> float:
         """Used fraction of the (scaled) burst at ``now`` (0 = idle, 1 = exhausted)."""
-        raise NotImplementedError
+        ...
 
 
-def _scaled(limit: Limit, scale: float) -> tuple[float, float]:
-    """(rate, burst) under a backpressure scale; the burst never drops below one message."""
-    return limit.rate * scale, max(limit.burst * scale, 1.0)
-
-
-class TokenBucket(Limiter):
-    """A token bucket that starts full; ``scale`` shrinks rate and burst together."""
-
-    __slots__ = ("limit", "tokens", "updated")
-
-    def __init__(self, limit: Limit, now: float) -> None:
-        self.limit = limit
-        self.tokens = limit.burst
-        self.updated = now
-
-    def _refill(self, now: float, rate: float, burst: float) -> None:
-        if now > self.updated:
-            self.tokens = min(burst, self.tokens + (now - self.updated) * rate)
-            self.updated = now
-        else:
-            self.tokens = min(self.tokens, burst)
-
-    def try_take(self, cost: float, now: float, scale: float = 1.0) -> bool:
-        rate, burst = _scaled(self.limit, scale)
-        self._refill(now, rate, burst)
-        # A message larger than the whole burst may go when the bucket is full.
-        need = min(cost, burst)
-        if self.tokens + 1e-9 >= need:
-            self.tokens -= need
-            return True
-        return False
-
-    def delay(self, cost: float, now: float, scale: float = 1.0) -> float:
-        rate, burst = _scaled(self.limit, scale)
-        self._refill(now, rate, burst)
-        need = min(cost, burst)
-        return 0.0 if self.tokens + 1e-9 >= need else (need - self.tokens) / rate
-
-    def fill(self, now: float, scale: float = 1.0) -> float:
-        rate, burst = _scaled(self.limit, scale)
-        self._refill(now, rate, burst)
-        return max(0.0, 1.0 - self.tokens / burst)
-
-
-class SlidingWindow(Limiter):
+class SlidingWindow:
     """Eclair's ``RateLimiter``: at most ``burst`` messages in any ``burst / rate`` seconds."""
 
     __slots__ = ("limit", "period", "times")
@@ -162,14 +117,14 @@ class SlidingWindow(Limiter):
             self.times.popleft()
         return len(self.times)
 
-    def try_take(self, cost: float, now: float, scale: float = 1.0) -> bool:
+    def take(self, now: float, cost: float = 1.0, scale: float = 1.0) -> bool:
         del cost
         if self._in_window(now) >= self._allowed(scale):
             return False
         self.times.append(now)
         return True
 
-    def delay(self, cost: float, now: float, scale: float = 1.0) -> float:
+    def delay(self, now: float, cost: float = 1.0, scale: float = 1.0) -> float:
         del cost
         count = self._in_window(now)
         allowed = self._allowed(scale)
@@ -183,7 +138,10 @@ class SlidingWindow(Limiter):
 
 
 def make_limiter(limit: Limit, now: float) -> Limiter:
-    return SlidingWindow(limit, now) if limit.window else TokenBucket(limit, now)
+    """The limiter ``limit`` describes: a sliding window or a token bucket."""
+    if limit.window:
+        return SlidingWindow(limit, now)
+    return TokenBucket(limit.rate, limit.burst, now)
 
 
 @attrs.define
@@ -250,6 +208,5 @@ __all__ = [
     "Limiter",
     "RateMeter",
     "SlidingWindow",
-    "TokenBucket",
     "make_limiter",
 ]

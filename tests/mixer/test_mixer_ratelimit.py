@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hornet.core.ratelimit import TokenBucket
 from hornet.errors import LocalProtocolError
 from hornet.mixer.ratelimit import (
     PROFILES,
@@ -13,7 +14,6 @@ from hornet.mixer.ratelimit import (
     Limit,
     RateMeter,
     SlidingWindow,
-    TokenBucket,
 )
 
 
@@ -26,35 +26,35 @@ def test_published_defaults() -> None:
 
 
 def test_a_token_bucket_allows_its_burst_then_its_rate() -> None:
-    bucket = TokenBucket(Limit(4.0, 4.0), now=0.0)
-    assert [bucket.try_take(1, 0.0) for _ in range(5)] == [True] * 4 + [False]
-    assert bucket.delay(1, 0.0) == pytest.approx(0.25)
-    assert not bucket.try_take(1, 0.2)
-    assert bucket.try_take(1, 0.25)
+    bucket = TokenBucket(4.0, 4.0, now=0.0)
+    assert [bucket.take(0.0, 1) for _ in range(5)] == [True] * 4 + [False]
+    assert bucket.delay(0.0, 1) == pytest.approx(0.25)
+    assert not bucket.take(0.2, 1)
+    assert bucket.take(0.25, 1)
     assert bucket.fill(0.25) == pytest.approx(1.0)
     assert bucket.fill(10.0) == 0.0
 
 
 def test_a_byte_bucket_counts_bytes() -> None:
     limit = PROFILES["lnd"]
-    bucket = TokenBucket(limit, now=0.0)
+    bucket = TokenBucket(limit.rate, limit.burst, now=0.0)
     sent = 0
-    while bucket.try_take(limit.cost(32_834), 0.0):
+    while bucket.take(0.0, limit.cost(32_834)):
         sent += 1
     assert sent == 262_144 // 32_834  # 7 large messages in the burst
 
 
 def test_a_scaled_bucket_has_a_smaller_burst_and_rate() -> None:
-    bucket = TokenBucket(Limit(10.0, 10.0), now=0.0)
-    assert sum(bucket.try_take(1, 0.0, scale=0.5) for _ in range(10)) == 5
-    assert bucket.delay(1, 0.0, scale=0.5) == pytest.approx(0.2)
+    bucket = TokenBucket(10.0, 10.0, now=0.0)
+    assert sum(bucket.take(0.0, 1, scale=0.5) for _ in range(10)) == 5
+    assert bucket.delay(0.0, 1, scale=0.5) == pytest.approx(0.2)
 
 
 @given(st.lists(st.floats(0, 0.999), min_size=1, max_size=60))
 def test_a_sliding_window_never_admits_more_than_its_burst_per_window(offsets: list[float]) -> None:
     window = SlidingWindow(PROFILES["eclair"], now=0.0)
     times = sorted(t * 5 for t in offsets)
-    accepted = [t for t in times if window.try_take(1, t)]
+    accepted = [t for t in times if window.take(t, 1)]
     for t in accepted:
         assert sum(1 for u in accepted if t <= u < t + 1.0) <= 10
 
@@ -62,10 +62,10 @@ def test_a_sliding_window_never_admits_more_than_its_burst_per_window(offsets: l
 def test_a_sliding_window_reports_when_it_reopens() -> None:
     window = SlidingWindow(Limit(10.0, 10.0, window=True), now=0.0)
     for i in range(10):
-        assert window.try_take(1, i * 0.01)
-    assert not window.try_take(1, 0.5)
-    assert window.delay(1, 0.5) == pytest.approx(0.5)
-    assert window.try_take(1, 1.0)
+        assert window.take(i * 0.01, 1)
+    assert not window.take(0.5, 1)
+    assert window.delay(0.5, 1) == pytest.approx(0.5)
+    assert window.take(1.0, 1)
 
 
 def test_allowance_halves_once_per_interval_and_recovers_by_doubling() -> None:
