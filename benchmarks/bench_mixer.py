@@ -3,7 +3,8 @@
 ``paid_om_per_s``: onion messages forwarded per second, each carrying a unit-credential
 spend that is verified and durably recorded (SQLite, WAL, synchronous=FULL, group
 commit of ``--batch`` messages per transaction) before the forwarding decision. The
-timed loop is ``MixerCore.handle`` + ``flush`` + ``poll`` over pre-built messages:
+timed loop is ``MixerEngine.handle`` + ``flush`` + ``poll`` (the sans-IO ``MixerCore``
+with its storage actions executed inline) over pre-built messages:
 incoming limiter, Sphinx peel, route-blinding decrypt, payment decode, spend
 verification, group commit, outgoing limiter. Building the messages (the client's
 work) is not timed.
@@ -59,9 +60,11 @@ from hornet.credentials.params import CredentialParams
 from hornet.credentials.payments import VoucherPayments
 from hornet.credentials.store import SqliteSpentStore
 from hornet.directory import MixerListing
+from hornet.mixer.actions import Transmit
 from hornet.mixer.client import MixerClient
 from hornet.mixer.config import MixerConfig, PeerConfig
-from hornet.mixer.core import MixerCore, Transmit, peel_message
+from hornet.mixer.core import peel_message
+from hornet.mixer.engine import MixerEngine
 from hornet.mixer.network import PeerNetwork
 from hornet.mixer.protocol import Prices, send_message_hash
 from hornet.mixer.ratelimit import Limit
@@ -79,7 +82,7 @@ BUNDLE_K = 64
 
 
 def _build(directory: Path, batch: int, rng: random.Random,
-           dest: bytes) -> tuple[MixerCore, VoucherPayments]:
+           dest: bytes) -> tuple[MixerEngine, VoucherPayments]:
     unlimited = Limit(1e9, 1e9)
     config = MixerConfig(
         credential_params=CredentialParams(issuance_k=64),
@@ -90,13 +93,13 @@ def _build(directory: Path, batch: int, rng: random.Random,
     spent = SqliteSpentStore(directory / "credentials.sqlite", synchronous="FULL")
     payments = VoucherPayments(directory / "credentials.sqlite")
     scids = ScidStore(directory / "mixer.sqlite", synchronous="FULL")
-    core = MixerCore.create(config, crypto.SecretKey.from_rng(rng), rng.randbytes(32),
-                            ledger=SpendLedger(spent), payments=payments, scid_store=scids,
-                            now=NOW)
+    core = MixerEngine.create(config, crypto.SecretKey.from_rng(rng), rng.randbytes(32),
+                              ledger=SpendLedger(spent), payments=payments, scid_store=scids,
+                              now=NOW)
     return core, payments
 
 
-def _call(core: MixerCore, session: MixerSession, outgoing_message: bytes,
+def _call(core: MixerEngine, session: MixerSession, outgoing_message: bytes,
           rng: random.Random) -> MixerReply:
     actions = core.handle(session.node_id, outgoing_message, NOW, rng) + core.flush(NOW)
     for action in actions:
@@ -107,7 +110,7 @@ def _call(core: MixerCore, session: MixerSession, outgoing_message: bytes,
     raise RuntimeError("no reply from the mixer")
 
 
-def _funded(core: MixerCore, payments: VoucherPayments, units: int,
+def _funded(core: MixerEngine, payments: VoucherPayments, units: int,
             rng: random.Random) -> MixerSession:
     session = MixerSession.create(crypto.SecretKey.from_rng(rng),
                                   Wallet(core.listing(NOW)), rng)

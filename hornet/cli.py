@@ -167,7 +167,8 @@ def _cmd_mixer_entry(args: argparse.Namespace) -> int:
     directory's "mixers" list before each epoch, as relays publish their setup keys."""
     import time
 
-    from hornet.mixer.core import derive_issuer_key, mixer_listing
+    from hornet.mixer.engine import mixer_listing
+    from hornet.mixer.keys import derive_issuer_key
     from hornet.mixer.service import KEYS_FILE, load_config_file, load_or_create_keys
 
     try:

@@ -3,7 +3,15 @@
 Layers: ``params`` (configuration, issuer keys, signed iparams) → ``scheme`` (sans-IO
 requests, proofs, Issuer and Client) → ``service`` (scheme + ``store`` + ``payments``).
 See SPEC.md §9 for generators, encodings, transcripts and layouts.
+
+The storage layers (``service``, ``store``, ``payments``) are imported lazily, so that
+importing a sans-IO module (``params``, ``scheme``) loads no storage module.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from hornet.credentials.params import (
     CredentialParams,
@@ -13,7 +21,6 @@ from hornet.credentials.params import (
     sign_issuer_params,
     verify_issuer_params,
 )
-from hornet.credentials.payments import ClnPayments, Invoice, PaymentBackend, VoucherPayments
 from hornet.credentials.scheme import (
     Client,
     Credential,
@@ -22,8 +29,39 @@ from hornet.credentials.scheme import (
     PendingRequest,
     VerifiedSpend,
 )
-from hornet.credentials.service import CredentialService
-from hornet.credentials.store import PostgresSpentStore, SpentSerialStore, SqliteSpentStore
+
+if TYPE_CHECKING:
+    from hornet.credentials.payments import (
+        ClnPayments,
+        Invoice,
+        PaymentBackend,
+        VoucherPayments,
+    )
+    from hornet.credentials.service import CredentialService
+    from hornet.credentials.store import PostgresSpentStore, SpentSerialStore, SqliteSpentStore
+
+_LAZY = {
+    "ClnPayments": "hornet.credentials.payments",
+    "Invoice": "hornet.credentials.payments",
+    "PaymentBackend": "hornet.credentials.payments",
+    "VoucherPayments": "hornet.credentials.payments",
+    "CredentialService": "hornet.credentials.service",
+    "PostgresSpentStore": "hornet.credentials.store",
+    "SpentSerialStore": "hornet.credentials.store",
+    "SqliteSpentStore": "hornet.credentials.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hornet.credentials' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "Client",

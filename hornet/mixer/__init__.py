@@ -9,10 +9,17 @@ Specification: docs/spec-mixer.md.
 
 Every connection is a Lightning peer connection, BOLT 8 over TCP (``PeerNetwork``).
 
-Layers: ``protocol``, ``scid``, ``ratelimit``, ``hints``, ``config``, ``peer`` (BOLT 1),
-``session`` and ``core`` are sans-IO; ``state`` is SQLite; ``transport``, ``network``,
-``node``, ``service``, ``client`` and ``entry`` are trio. The trio layers are imported
-lazily, so importing a sans-IO module (``hornet.mixer.core``) does not load trio.
+Layers:
+- sans-IO machine: ``core`` (the mixer's decisions) with ``routing`` (peers, queues,
+  mailboxes) and ``requests`` (answers to requests), speaking ``actions``; beside it
+  ``protocol``, ``scid``, ``ratelimit``, ``hints``, ``keys``, ``config``, ``peer``
+  (BOLT 1) and ``session`` (the client's machine);
+- storage, blocking: ``state`` (SQLite), ``storage`` (executes the machine's storage
+  actions), ``engine`` (machine + storage);
+- trio: ``transport``, ``network``, ``node``, ``service``, ``metrics``, ``client``
+  and ``entry``.
+The package root imports only the machine's modules eagerly (the rest lazily), so
+importing ``hornet.mixer.core`` loads no storage, socket, clock or trio module.
 """
 
 from __future__ import annotations
@@ -20,25 +27,55 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from hornet.mixer.actions import (
+    CircuitRequest,
+    CommitRefused,
+    CommitRequest,
+    CommitSpends,
+    CredentialsRedeemed,
+    ExpireScids,
+    RedeemCredentials,
+    RequestCommitted,
+    ScidsExpired,
+    SpendsCommitted,
+    Transmit,
+)
 from hornet.mixer.config import MixerConfig, PeerConfig, parse_config
-from hornet.mixer.core import MixerCore, Transmit
+from hornet.mixer.core import MixerCore, MixerStatistics
 from hornet.mixer.hints import Hints, PeerHint
 from hornet.mixer.protocol import Prices
 from hornet.mixer.ratelimit import PROFILES, Limit
-from hornet.mixer.session import Delivered, MixerSession, ScidRegistration, Wallet
 
 if TYPE_CHECKING:
     from hornet.mixer.client import MixerClient
+    from hornet.mixer.engine import MixerEngine, mixer_listing
     from hornet.mixer.entry import EntryRelay, serve_entry_relay
+    from hornet.mixer.metrics import MixerMetrics
     from hornet.mixer.network import PeerNetwork
-    from hornet.mixer.service import MixerService, mixer_main, open_mixer
+    from hornet.mixer.service import (
+        MixerService,
+        MixerServiceStatistics,
+        mixer_main,
+        open_mixer,
+    )
+    from hornet.mixer.session import Delivered, MixerSession, ScidRegistration, Wallet
+    from hornet.mixer.storage import MixerStorage
 
 _LAZY = {
+    "Delivered": "hornet.mixer.session",
+    "MixerSession": "hornet.mixer.session",
+    "ScidRegistration": "hornet.mixer.session",
+    "Wallet": "hornet.mixer.session",
+    "MixerEngine": "hornet.mixer.engine",
+    "mixer_listing": "hornet.mixer.engine",
+    "MixerStorage": "hornet.mixer.storage",
+    "MixerMetrics": "hornet.mixer.metrics",
     "EntryRelay": "hornet.mixer.entry",
     "serve_entry_relay": "hornet.mixer.entry",
     "MixerClient": "hornet.mixer.client",
     "PeerNetwork": "hornet.mixer.network",
     "MixerService": "hornet.mixer.service",
+    "MixerServiceStatistics": "hornet.mixer.service",
     "mixer_main": "hornet.mixer.service",
     "open_mixer": "hornet.mixer.service",
 }
@@ -51,24 +88,44 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 __all__ = [
     "PROFILES",
+    "CircuitRequest",
+    "CommitRefused",
+    "CommitRequest",
+    "CommitSpends",
+    "CredentialsRedeemed",
     "Delivered",
     "EntryRelay",
+    "ExpireScids",
     "Hints",
     "Limit",
     "MixerClient",
     "MixerConfig",
     "MixerCore",
+    "MixerEngine",
+    "MixerMetrics",
     "MixerService",
+    "MixerServiceStatistics",
     "MixerSession",
+    "MixerStatistics",
+    "MixerStorage",
     "PeerConfig",
     "PeerHint",
     "PeerNetwork",
     "Prices",
+    "RedeemCredentials",
+    "RequestCommitted",
     "ScidRegistration",
+    "ScidsExpired",
+    "SpendsCommitted",
     "Transmit",
     "Wallet",
+    "mixer_listing",
     "mixer_main",
     "open_mixer",
     "parse_config",

@@ -56,7 +56,8 @@ from hornet.credentials.transcript import Rng
 from hornet.directory import Directory, RelayInfo
 from hornet.errors import LocalProtocolError, MalformedInputError, RemoteProtocolError
 from hornet.mixer.hints import Hints
-from hornet.mixer.protocol import RECEIPT_ID_LEN, MixerInfo, Receipt
+from hornet.mixer.protocol import RECEIPT_ID_LEN, MixerInfo
+from hornet.mixer.riders import Receipt
 from hornet.mixer.session import (
     Bundle,
     Delivered,

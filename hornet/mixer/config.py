@@ -88,6 +88,10 @@ class MixerConfig:
     state_dir: str | None = None
     synchronous: str = "FULL"
     inbound_queue: int = 256
+    #: Storage actions (commits) running at once in worker threads.
+    max_commits: int = 4
+    #: Where to serve Prometheus metrics (opt-in; port 0 picks a free one).
+    metrics: tuple[str, int] | None = None
     #: The co-hosted HORNET relay (spec §9): UDP address, directory file, and the
     #: bound on paid setups waiting to be injected into it.
     relay_listen: tuple[str, int] | None = None
@@ -119,6 +123,7 @@ class MixerConfig:
                                  ("bundles.max_live", self.max_bundles, 0),
                                  ("max_batch", self.max_batch, 1),
                                  ("inbound_queue", self.inbound_queue, 1),
+                                 ("max_commits", self.max_commits, 1),
                                  ("relay.setup_queue", self.relay_setup_queue, 1)):
             if not low <= value <= 1 << 31:
                 raise ConfigError(f"{name} out of range")
@@ -286,6 +291,10 @@ def parse_config(data: Any) -> MixerConfig:
     kwargs["max_peers"] = top.integer("max_peers", 10_000)
     kwargs["max_batch"] = top.integer("max_batch", 64)
     kwargs["inbound_queue"] = top.integer("inbound_queue", 256)
+    kwargs["max_commits"] = top.integer("max_commits", 4)
+    metrics = top.string("metrics", None)
+    if metrics is not None:
+        kwargs["metrics"] = parse_address(metrics, "metrics")
     kwargs["forward_unpaid"] = top.boolean("forward_unpaid", True)
 
     p = top.section("prices")

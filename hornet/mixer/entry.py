@@ -40,7 +40,9 @@ import trio
 from hornet.core.chdr import TYPE_SETUP
 from hornet.core.params import Params
 from hornet.directory import Directory, EpochKey, NodeKeys, RelayInfo
-from hornet.mixer.core import CircuitEntry, CircuitRequest, derive_relay_secrets
+from hornet.mixer.actions import CircuitRequest
+from hornet.mixer.keys import derive_relay_secrets
+from hornet.mixer.requests import CircuitEntry
 from hornet.node.relay import RelayNode, RelayStatistics, serve_relay
 from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now

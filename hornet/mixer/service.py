@@ -9,8 +9,11 @@ When idle it sleeps until ``core.next_wakeup()``: an SCID deadline or the moment
 queued message may leave, so SCIDs expire on time and queues drain at the peers'
 rates. ``task_status.started()`` is called once the reader runs.
 
-SQLite calls run on the trio thread: a group commit is one fsync (a few hundred µs),
-shorter than the spend verifications that fill the batch.
+Storage: the machine's storage actions (a group commit, a paid request, a credential
+redemption, SCID expiry) run in worker threads (``trio.to_thread.run_sync``), at most
+``max_commits`` at once, so an fsync never stalls the event loop; their results come
+back to the processor, which feeds them to ``MixerCore.storage_done``. With every
+slot busy the processor waits, the inbound channel fills and the reader drops.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import sys
 import time
 import tomllib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +42,12 @@ from hornet.credentials.store import SqliteSpentStore
 from hornet.credentials.transcript import Rng
 from hornet.directory import Directory, check_key_permissions
 from hornet.errors import ConfigError, HornetError, LocalProtocolError
+from hornet.mixer.actions import Action, CircuitRequest, StorageAction, StorageResult, Transmit
 from hornet.mixer.config import MixerConfig, parse_config
-from hornet.mixer.core import CircuitRequest, MixerCore, Transmit
+from hornet.mixer.core import MixerStatistics
+from hornet.mixer.engine import MixerEngine
 from hornet.mixer.entry import EntryRelay, circuit_entry, relay_keys, serve_entry_relay
+from hornet.mixer.metrics import MixerMetrics
 from hornet.mixer.network import PeerNetwork
 from hornet.mixer.state import ScidStore, SpendLedger
 from hornet.mixer.transport import Transport
@@ -53,36 +59,78 @@ SCID_DB = "mixer.sqlite"
 RELAY_STATE_DB = "relay.state.sqlite"  # the co-hosted relay's replay state (SPEC.md §7.5)
 
 
-class MixerService:
-    """Runs a ``MixerCore`` over a ``Transport``."""
+@attrs.frozen
+class MixerServiceStatistics(Mapping[str, int]):
+    """A snapshot of a running mixer: the machine's counters and gauges, the service's
+    own counters, and the storage work in flight. Reads as a mapping of counters."""
 
-    def __init__(self, core: MixerCore, transport: Transport, *,
+    mixer: MixerStatistics
+    service: Mapping[str, int]
+    commits_in_flight: int
+    inbound_queued: int
+
+    def _merged(self) -> dict[str, int]:
+        return {**self.mixer.counters, **self.service}
+
+    def __getitem__(self, name: str) -> int:
+        return self._merged()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._merged())
+
+    def __len__(self) -> int:
+        return len(self._merged())
+
+
+class MixerService:
+    """Runs a ``MixerEngine`` over a ``Transport``; its storage work runs in worker
+    threads, at most ``max_commits`` at once.
+
+    ``storage_threads=False`` runs each storage action on the trio thread instead (in
+    its own task, still through the same actions and results): for tests under trio's
+    autojump clock, which would count a wait for a worker thread as idle time."""
+
+    def __init__(self, mixer: MixerEngine, transport: Transport, *,
                  clock: Callable[[], float] = time.time, rng: Rng | None = None,
-                 inbound_queue: int = 256,
-                 on_circuit: Callable[[CircuitRequest], None] | None = None) -> None:
-        if transport.node_id != core.node_key.public_key:
+                 inbound_queue: int = 256, max_commits: int = 4,
+                 on_circuit: Callable[[CircuitRequest], None] | None = None,
+                 metrics: MixerMetrics | None = None, storage_threads: bool = True) -> None:
+        if transport.node_id != mixer.node_key.public_key:
             raise LocalProtocolError("the transport must carry the mixer's node id")
-        self.core = core
+        if max_commits < 1:
+            raise LocalProtocolError("max_commits must be at least 1")
+        self.mixer = mixer
+        self.core = mixer.machine
         self.transport = transport
         self.clock = clock
         self.rng: Rng = rng if rng is not None else secrets.SystemRandom()
         self.inbound_queue = inbound_queue
         self.on_circuit = on_circuit
+        self.metrics = metrics
+        self.storage_threads = storage_threads
         self.stats: Counter[str] = Counter()
-        self._deferred: list[Transmit | CircuitRequest] = []
+        self._commit_slots = trio.CapacityLimiter(max_commits)
+        self._results: list[StorageResult] = []
+        self._deferred: list[Action] = []
         self._wake: trio.MemorySendChannel[tuple[bytes, bytes]] | None = None
+        self._inbound: trio.MemoryReceiveChannel[tuple[bytes, bytes]] | None = None
         if isinstance(transport, PeerNetwork):
             transport.on_change = self._connectivity
 
     def _connectivity(self, node_id: bytes, online: bool) -> None:
         """The transport's connection to ``node_id`` came up or went down (mailboxes)."""
+        if self.metrics is not None:
+            self.metrics.peer_connection(online)
         if not online:
             self.core.peer_offline(node_id)
             return
         self._deferred += self.core.peer_online(node_id, self.clock())
-        if self._deferred and self._wake is not None:
-            # An empty sender wakes the processor; if the channel is full, the processor
-            # is busy and will see the deferred actions anyway.
+        self._poke()
+
+    def _poke(self) -> None:
+        """Wake the processor: an empty sender. If the channel is full, the processor
+        is busy and will see the new work anyway."""
+        if (self._deferred or self._results) and self._wake is not None:
             with contextlib.suppress(trio.WouldBlock):
                 self._wake.send_nowait((b"", b""))
 
@@ -90,10 +138,11 @@ class MixerService:
         """Serve until cancelled."""
         send, receive = trio.open_memory_channel[tuple[bytes, bytes]](self.inbound_queue)
         self._wake = send
+        self._inbound = receive
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._reader, send)
             task_status.started()
-            await self._processor(receive)
+            await self._processor(receive, nursery)
 
     async def _reader(self, send: trio.MemorySendChannel[tuple[bytes, bytes]]) -> None:
         while True:
@@ -108,11 +157,12 @@ class MixerService:
             return float("inf")
         return trio.current_time() + max(0.0, wake - self.clock())
 
-    async def _processor(self, receive: trio.MemoryReceiveChannel[tuple[bytes, bytes]]) -> None:
+    async def _processor(self, receive: trio.MemoryReceiveChannel[tuple[bytes, bytes]],
+                         nursery: trio.Nursery) -> None:
         core = self.core
         max_batch = core.config.max_batch
         while True:
-            actions = []
+            actions: list[Action] = []
             with trio.move_on_at(self._trio_deadline(core.next_wakeup(self.clock()))):
                 peer, message = await receive.receive()
                 if peer:
@@ -124,23 +174,64 @@ class MixerService:
                         break
                     if peer:
                         actions += core.handle(peer, message, self.clock(), self.rng)
+            now = self.clock()
+            results, self._results = self._results, []
+            for result in results:
+                actions += core.storage_done(result, now)
             actions += self._deferred
             self._deferred = []
-            now = self.clock()
             actions += core.flush(now)
             actions += core.poll(now)
             for action in actions:
-                if isinstance(action, Transmit):
-                    await self.transport.send(action.peer, action.message)
-                elif self.on_circuit is not None:
-                    self.on_circuit(action)
-                else:
-                    self.stats["circuit_requests_unhandled"] += 1
+                await self._perform(action, nursery)
+            if self.metrics is not None:
+                self._observe()
 
-    def statistics(self) -> dict[str, int]:
-        counters = dict(self.core.statistics().counters)
-        counters.update(self.stats)
-        return counters
+    async def _perform(self, action: Action, nursery: trio.Nursery) -> None:
+        if isinstance(action, Transmit):
+            await self.transport.send(action.peer, action.message)
+        elif isinstance(action, CircuitRequest):
+            if self.on_circuit is not None:
+                self.on_circuit(action)
+            else:
+                self.stats["circuit_requests_unhandled"] += 1
+        else:
+            # Bounded: with max_commits in flight, the processor waits here, the inbound
+            # channel fills, and the reader drops (and counts) what does not fit.
+            await self._commit_slots.acquire_on_behalf_of(action)
+            nursery.start_soon(self._commit, action)
+
+    async def _commit(self, action: StorageAction) -> None:
+        try:
+            started = time.perf_counter()
+            if self.storage_threads:
+                result = await trio.to_thread.run_sync(self.mixer.storage.execute, action)
+            else:
+                result = self.mixer.storage.execute(action)
+            if self.metrics is not None:
+                self.metrics.commit_latency(type(action).__name__,
+                                            time.perf_counter() - started)
+        finally:
+            self._commit_slots.release_on_behalf_of(action)
+        self._results.append(result)
+        self._poke()
+
+    def _observe(self) -> None:
+        assert self.metrics is not None
+        stats = self.statistics()
+        mixer = stats.mixer
+        self.metrics.observe(stats, queues={
+            "outgoing": mixer.queued, "outgoing_bytes": mixer.queued_bytes,
+            "awaiting_commit": mixer.pending, "commits_in_flight": stats.commits_in_flight,
+            "inbound": stats.inbound_queued,
+        })
+
+    def statistics(self) -> MixerServiceStatistics:
+        inbound = self._inbound.statistics().current_buffer_used if self._inbound else 0
+        return MixerServiceStatistics(
+            mixer=self.core.statistics(), service=dict(self.stats),
+            commits_in_flight=int(self._commit_slots.borrowed_tokens),
+            inbound_queued=inbound)
 
 
 # --------------------------------------------------------------------------------------
@@ -151,7 +242,7 @@ class MixerService:
 class MixerState:
     """A mixer's keys and open stores; ``close`` releases them."""
 
-    core: MixerCore
+    core: MixerEngine
     spent: SqliteSpentStore
     scids: ScidStore
     payments: VoucherPayments
@@ -202,8 +293,8 @@ def open_mixer(config: MixerConfig, state_dir: str | Path, *, now: float,
     payments = VoucherPayments(folder / SPENT_DB)
     scids = ScidStore(folder / SCID_DB, synchronous=config.synchronous)
     entry = None if relay_params is None else circuit_entry(relay_keys(master), relay_params)
-    core = MixerCore.create(config, key, master, ledger=SpendLedger(spent), payments=payments,
-                            scid_store=scids, now=now, entry=entry)
+    core = MixerEngine.create(config, key, master, ledger=SpendLedger(spent),
+                              payments=payments, scid_store=scids, now=now, entry=entry)
     return MixerState(core, spent, scids, payments, master)
 
 
@@ -276,8 +367,14 @@ async def _run(config: MixerConfig, out: Callable[[str], None]) -> None:
                             setup_queue=config.relay_setup_queue, link=config.relay_link,
                             task_status=task_status))
                     on_circuit = entry.submit
+                metrics = None
+                if config.metrics is not None:
+                    metrics = MixerMetrics(state.core.node_key.public_key)
+                    metrics_at = await nursery.start(metrics.serve, config.metrics)
+                    out(f"hornet mixer: metrics on http://{metrics_at[0]}:{metrics_at[1]}/metrics")
                 service = MixerService(state.core, network, inbound_queue=config.inbound_queue,
-                                       on_circuit=on_circuit)
+                                       max_commits=config.max_commits, on_circuit=on_circuit,
+                                       metrics=metrics)
                 await nursery.start(service.serve)
                 host, port = network.address
                 out(f"hornet mixer: node {state.core.node_key.public_key.hex()} listening"
@@ -343,6 +440,7 @@ def mint_voucher(config_path: str, amount: int) -> str:
 __all__ = [
     "RELAY_STATE_DB",
     "MixerService",
+    "MixerServiceStatistics",
     "MixerState",
     "load_config_file",
     "load_or_create_keys",

@@ -68,22 +68,18 @@ from hornet.mixer.protocol import (
     MIXER_RESPONSE_TLV,
     ONION_MESSAGE_DROP_TYPE,
     REQUEST_ID_LEN,
-    BundleGrant,
-    BundleTicket,
     Kind,
     MixerInfo,
     OnionMessageDrop,
     Payment,
-    Receipt,
-    ReceiptRequest,
     Request,
     Response,
     ScidGrant,
     Status,
-    bundle_mac,
     owner_hash,
     send_message_hash,
 )
+from hornet.mixer.riders import BundleGrant, BundleTicket, Receipt, ReceiptRequest, bundle_mac
 
 MAX_PENDING: Final = 256
 PATH_ID_LEN: Final = 32

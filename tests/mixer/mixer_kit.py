@@ -16,9 +16,11 @@ from hornet.core.onion_message import create_message_path
 from hornet.credentials.params import CredentialParams
 from hornet.credentials.payments import VoucherPayments
 from hornet.credentials.store import SqliteSpentStore
+from hornet.mixer.actions import Transmit
 from hornet.mixer.config import MixerConfig, PeerConfig
-from hornet.mixer.core import CircuitEntry, MixerCore, Transmit
+from hornet.mixer.engine import MixerEngine
 from hornet.mixer.protocol import Prices
+from hornet.mixer.requests import CircuitEntry
 from hornet.mixer.session import MixerReply, MixerSession, Wallet
 from hornet.mixer.state import ScidStore, SpendLedger
 
@@ -47,7 +49,7 @@ class Kit:
     rng: random.Random
     node_key: crypto.SecretKey
     master: bytes
-    core: MixerCore = attrs.field(init=False)
+    core: MixerEngine = attrs.field(init=False)
     spent: SqliteSpentStore = attrs.field(init=False)
     scids: ScidStore = attrs.field(init=False)
     payments: VoucherPayments = attrs.field(init=False)
@@ -61,9 +63,9 @@ class Kit:
         self.spent = SqliteSpentStore(self.path / "spent.sqlite", synchronous="NORMAL")
         self.payments = VoucherPayments(self.path / "spent.sqlite")
         self.scids = ScidStore(self.path / "scids.sqlite", synchronous="NORMAL")
-        self.core = MixerCore.create(self.config, self.node_key, self.master,
-                                     ledger=SpendLedger(self.spent), payments=self.payments,
-                                     scid_store=self.scids, now=self.now, entry=self.entry)
+        self.core = MixerEngine.create(self.config, self.node_key, self.master,
+                                       ledger=SpendLedger(self.spent), payments=self.payments,
+                                       scid_store=self.scids, now=self.now, entry=self.entry)
 
     def close(self) -> None:
         self.scids.close()

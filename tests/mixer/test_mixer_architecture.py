@@ -1,4 +1,6 @@
-"""The mixer's protocol modules are sans-IO, like hornet.core (STYLE.md)."""
+"""The mixer's protocol modules are sans-IO, like hornet.core (STYLE.md), and the
+machine (``MixerCore``) reaches no storage, socket, clock or randomness module even
+through the hornet modules it imports."""
 
 from __future__ import annotations
 
@@ -10,7 +12,16 @@ from pathlib import Path
 import hornet.mixer
 
 MIXER = Path(hornet.mixer.__file__).resolve().parent
-SANS_IO = ["config", "core", "hints", "peer", "protocol", "ratelimit", "scid", "session", "state"]
+SANS_IO = ["actions", "config", "core", "hints", "keys", "peel", "peer", "protocol", "ratelimit",
+           "requests", "riders", "routing", "scid", "session", "state"]
+#: What the machine may not reach, directly or through any hornet module it imports.
+FORBIDDEN = {"sqlite3", "psycopg", "threading", "socket", "trio", "time", "random",
+             "secrets", "os"}
+#: The package root reads HORNET_ENGINE from os.environ once, at import; it is loaded as
+#: the parent of every hornet module and is not part of the machine.
+ROOT_EXEMPT = {"os"}
+HORNET = MIXER.parent
+MAX_LINES = 600
 IO_MODULES = {"trio", "socket", "asyncio", "selectors", "time", "random", "secrets", "os"}
 CRYPTO_LIBS = {"cryptography", "coincurve"}
 
@@ -38,7 +49,8 @@ def test_sans_io_modules_import_no_io_clock_or_randomness() -> None:
 
 def test_sans_io_modules_do_not_import_the_trio_layers() -> None:
     trio_layers = {f"hornet.mixer.{m}" for m in ("transport", "network", "node", "service",
-                                                 "client", "entry", "demo")}
+                                                 "client", "entry", "demo", "metrics",
+                                                 "storage", "engine")}
     for name in SANS_IO:
         assert not _imports(MIXER / f"{name}.py") & trio_layers, name
 
@@ -55,3 +67,87 @@ def test_importing_the_sans_io_modules_does_not_load_trio() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def _module_path(name: str) -> Path | None:
+    path = HORNET.parent.joinpath(*name.split("."))
+    if (path / "__init__.py").exists():
+        return path / "__init__.py"
+    return path.with_suffix(".py") if path.with_suffix(".py").exists() else None
+
+
+def _runtime_imports(name: str) -> set[str]:
+    """Every module ``name`` imports when it runs (``if TYPE_CHECKING:`` blocks skipped),
+    with ``from package import module`` resolved to the submodule."""
+    path = _module_path(name)
+    assert path is not None, name
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for node in ast.walk(tree)
+                   if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING"
+                   for stmt in node.body for n in ast.walk(stmt)}
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{a.name}" for a in node.names
+                         if _module_path(f"{module}.{a.name}") is not None)
+    return found
+
+
+def _closure(start: str) -> dict[str, set[str]]:
+    """The hornet modules loaded by importing ``start`` (parents included), each with
+    the top-level names of what it imports."""
+    seen: dict[str, set[str]] = {}
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        imports = _runtime_imports(name)
+        seen[name] = {i.split(".")[0] for i in imports}
+        parts = name.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        todo += [i for i in imports
+                 if i.split(".")[0] == "hornet" and _module_path(i) is not None]
+    return seen
+
+
+def test_the_machine_reaches_no_io_module_through_any_hornet_module() -> None:
+    closure = _closure("hornet.mixer.core")
+    assert {"hornet.mixer.requests", "hornet.mixer.routing", "hornet.credentials.scheme",
+            "hornet.credentials"} <= set(closure)  # the walk follows imports and parents
+    offenders = {name: sorted(imports & (FORBIDDEN - (ROOT_EXEMPT if name == "hornet"
+                                                      else set())))
+                 for name, imports in closure.items()}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_closure_walk_sees_an_io_import() -> None:
+    closure = _closure("hornet.mixer.service")  # the trio layer: it must be caught
+    assert {"trio", "sqlite3"} <= set().union(*closure.values())
+    assert "sqlite3" in closure["hornet.credentials.store"]
+
+
+def test_importing_the_machine_loads_no_storage_or_trio() -> None:
+    code = (
+        "import sys, hornet.mixer.core\n"
+        "banned = ('sqlite3', '_sqlite3', 'psycopg', 'trio')\n"
+        "print(','.join(sorted(n for n in sys.modules if n.split('.')[0] in banned)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_every_mixer_module_is_under_600_lines() -> None:
+    sizes = {p.name: len(p.read_text().splitlines()) for p in MIXER.glob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}

@@ -31,11 +31,12 @@ from hornet.core.setup import HopSpec, build_setup
 from hornet.directory import relay_info
 from hornet.errors import LocalProtocolError, RequestRefusedError
 from hornet.local import LocalNetwork, local_network
+from hornet.mixer.actions import CircuitRequest, Transmit
 from hornet.mixer.client import MixerClient
 from hornet.mixer.config import MixerConfig
-from hornet.mixer.core import CircuitEntry, CircuitRequest, Transmit
 from hornet.mixer.entry import EntryRelay, circuit_entry, relay_keys, serve_entry_relay
 from hornet.mixer.protocol import Prices, Status
+from hornet.mixer.requests import CircuitEntry
 from hornet.mixer.service import MixerService
 from hornet.mixer.session import MixerReply, MixerSession, Wallet
 from hornet.mixer.transport import MemoryHub
@@ -267,7 +268,8 @@ async def world(tmp_path: Path, **config: object) -> AsyncIterator[World]:
                                                   state=tmp_path / "relay.state.sqlite",
                                                   task_status=task_status))
         service = MixerService(kit.core, hub.endpoint(kit.mixer_id), clock=unix_now,
-                               rng=kit.rng, on_circuit=entry.submit)
+                               rng=kit.rng, on_circuit=entry.submit,
+                               storage_threads=False)  # autojump clock
         await nursery.start(service.serve)
         try:
             yield World(kit, mem, hub, net, entry, service, nursery, rng)

@@ -18,17 +18,12 @@ from hornet.core.onion_message import (
     process_onion_message,
 )
 from hornet.errors import LocalProtocolError
+from hornet.mixer.actions import Transmit
 from hornet.mixer.config import PeerConfig
-from hornet.mixer.core import Transmit
 from hornet.mixer.hints import Direction, Hints
-from hornet.mixer.protocol import (
-    OnionMessageDrop,
-    Prices,
-    Receipt,
-    ReceiptStatus,
-    Status,
-)
+from hornet.mixer.protocol import OnionMessageDrop, Prices, Status
 from hornet.mixer.ratelimit import Limit
+from hornet.mixer.riders import Receipt, ReceiptStatus
 from hornet.mixer.session import Delivered, MixerSession, ScidRegistration
 
 APP_TLV = 77_771

@@ -239,7 +239,8 @@ async def test_the_client_raises_the_typed_error_instead_of_waiting(
     hub = MemoryHub()
     tagger = per_buyer[3]
     service = MixerService(tagger.core, hub.endpoint(tagger.mixer_id),
-                           clock=lambda: T0 + trio.current_time(), rng=tagger.rng)
+                           clock=lambda: T0 + trio.current_time(), rng=tagger.rng,
+                           storage_threads=False)  # autojump clock
     async with trio.open_nursery() as nursery:
         await nursery.start(service.serve)
         key = crypto.SecretKey.from_rng(tagger.rng)

@@ -39,16 +39,25 @@ from hornet.credentials.scheme import (
     SpendRequest,
 )
 from hornet.credentials.transcript import NonceSource, Transcript
-from hornet.mixer.config import PeerConfig
-from hornet.mixer.core import (
-    KeyedRng,
-    derive_issuer_key,
-    derive_relay_secrets,
-    derive_scid_key,
-    peel_message,
+from hornet.errors import DoubleSpendError
+from hornet.mixer.actions import (
+    CommitRefused,
+    CommitRequest,
+    CommitSpends,
+    ExpireScids,
+    RedeemCredentials,
+    RequestCommitted,
+    ScidsExpired,
+    ScidWrite,
+    SpendBatch,
+    SpendsCommitted,
 )
+from hornet.mixer.config import PeerConfig
+from hornet.mixer.core import peel_message
+from hornet.mixer.keys import KeyedRng, derive_issuer_key, derive_relay_secrets, derive_scid_key
+from hornet.mixer.metrics import MixerMetrics
 from hornet.mixer.protocol import MIXER_REQUEST_TLV, Kind, Prices, Request, Response, Status
-from hornet.mixer.service import open_mixer
+from hornet.mixer.service import MixerServiceStatistics, open_mixer
 from hornet.mixer.session import (
     Delivered,
     DropNotice,
@@ -211,7 +220,28 @@ def _run_flow(tmp_path: Path) -> tuple[Flow, list[Callable[[], None]]]:
     flow.secret("state node key", state.core.node_key.secret_bytes())
     invoice_id = flow.secret("invoice payment id", rng.randbytes(32))
     info = kit.core.info(kit.now)
+
+    # The machine's storage work: a BUY left in flight (its seed), executed but not fed
+    # back, and one record of every other action and result.
+    _, buy_again = session.buy_request(flow.secret("voucher 2", kit.payments.mint(8, rng)), rng)
+    (redeem,) = kit.core.machine.handle(session.node_id, buy_again.message, kit.now, rng)
+    assert isinstance(redeem, RedeemCredentials)
+    flow.secret("credential seed", redeem.seed)
+    storage_records = [
+        redeem, kit.core.storage.execute(redeem),
+        CommitSpends(1, (SpendBatch(verified.epoch, (verified.serial,)),)),
+        SpendsCommitted(1, (True,)),
+        CommitRequest(2, verified.epoch, (verified.serial,), bytes(32), b"response",
+                      ScidWrite(insert=kit.core.book.registrations()[0])),
+        RequestCommitted(2, None), ExpireScids(3, (1,), kit.now, None), ScidsExpired(3),
+        CommitRefused(4, DoubleSpendError("spent")),
+    ]
+    metrics = MixerMetrics(kit.mixer_id)
+    metrics.commit_latency("CommitSpends", 0.001)
+    metrics.observe(kit.core.statistics())
     flow.roots += [
+        *storage_records, metrics,
+        MixerServiceStatistics(kit.core.statistics(), {"dropped_inbound_full": 1}, 0, 0),
         kit, session, registration, pending, peeled, request, issuance, ticket, response,
         fresh, spend, verified, reissue, reissue_request, equation, nonces, state, other,
         Invoice(invoice_id, "lnbc1...", 8, "00" * 32), KeyedRng(kit.master, b"label"),
@@ -257,11 +287,12 @@ NOT_REACHED = {
     "ScidGrant": "SCID and expiry, both sent in the clear",
     "OnionMessageDrop": "flag and a hash",
     "_Refused": "an exception carrying a status",
-    "_Verified": "epoch, serials (public), value",
+    "Verified": "epoch, serials (public), value",
+    "Awaiting": "a storage action (reached above) and a closure",
     "_PendingSend": "peers, an onion message, serials (public)",
     "_Queued": "an onion message and its origin",
     "BitProverState": "attrs repr disabled: object's default repr",
-    "_Bundle": "bundle key hidden (repr=False); k, expiry, used bitmap",
+    "PrepaidBundle": "bundle key hidden (repr=False); k, expiry, used bitmap",
     "Bundle": "bundle key hidden (repr=False); id, k, expiry, next sequence number",
     "BundleGrant": "bundle id, k and expiry, as the mixer sends them",
     "BundleTicket": "MAC hidden (repr=False); bundle id and sequence number",

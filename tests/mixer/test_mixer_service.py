@@ -16,7 +16,7 @@ from hornet.core.onion_message import create_message_path, create_onion_message
 from hornet.mixer.client import MixerClient
 from hornet.mixer.config import PeerConfig
 from hornet.mixer.node import OnionNode
-from hornet.mixer.protocol import ReceiptStatus
+from hornet.mixer.riders import ReceiptStatus
 from hornet.mixer.service import MixerService
 from hornet.mixer.transport import MemoryHub
 
@@ -30,7 +30,8 @@ async def _world(tmp_path: Path, nursery: trio.Nursery, **config: object):  # ty
     kit = make_kit(tmp_path, config=make_config(
         peers=(PeerConfig(dest_key.public_key, "eclair"),), **config))
     clock = lambda: T0 + trio.current_time()  # noqa: E731
-    service = MixerService(kit.core, hub.endpoint(kit.mixer_id), clock=clock, rng=kit.rng)
+    service = MixerService(kit.core, hub.endpoint(kit.mixer_id), clock=clock, rng=kit.rng,
+                           storage_threads=False)  # autojump clock
     await nursery.start(service.serve)
     dest = OnionNode(dest_key, hub.endpoint(dest_key.public_key), name="dest")
     await nursery.start(dest.run)
