@@ -41,8 +41,9 @@ from hornet.directory import (
     write_key_file,
 )
 from hornet.errors import HornetError
+from hornet.mixer.actions import Transmit
 from hornet.mixer.config import MixerConfig, parse_config
-from hornet.mixer.core import MixerCore, Transmit
+from hornet.mixer.engine import MixerEngine
 from hornet.mixer.entry import circuit_entry, relay_keys
 from hornet.mixer.hints import Hints, PeerHint
 from hornet.mixer.protocol import (
@@ -110,7 +111,7 @@ class MixerWorld:
         )
         self.payments = VoucherPayments(self.path / "spent.sqlite")
         self.scids = ScidStore(self.path / "scids.sqlite", synchronous="NORMAL")
-        self.core = MixerCore.create(
+        self.core = MixerEngine.create(
             self.config,
             self.node_key,
             master,

@@ -11,7 +11,7 @@ Also here: ``mixer_listing``, the mixer's directory listing.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 
 import attrs
@@ -137,6 +137,11 @@ class MixerEngine:
     @property
     def peers(self) -> OrderedDict[bytes, PeerState]:
         return self.machine.peers
+
+    @property
+    def stats(self) -> Counter[str]:
+        """The machine's live counters."""
+        return self.machine.stats
 
     @property
     def ledger(self) -> SpendLedger:
