@@ -50,7 +50,7 @@ from hornet.mixer.protocol import Prices
 from hornet.mixer.scid import format_scid
 from hornet.mixer.service import MixerService, open_mixer
 from hornet.mixer.session import Wallet
-from hornet.mixer.transport import Frame, TapTransport
+from hornet.mixer.transport import LoggedMessage, TapTransport
 from hornet.testing.tap import TapNetwork
 from hornet.transport import UdpNetwork
 
@@ -202,12 +202,12 @@ async def main() -> int:
         wallet_peers = {hornet_udp.destinations_of(w) == {entry.address} for w in wallet_sockets}
         assert hornet.service is not None
         tower_hornet_senders = hornet_udp.sources_to(hornet.service.node.address)
-        lsp_log: list[Frame] = list(lsp_net.log)
-        tower_log: list[Frame] = list(tower_net.log)
-        mixer_log: list[Frame] = list(mixer_net.log)
+        lsp_log: list[LoggedMessage] = list(lsp_net.log)
+        tower_log: list[LoggedMessage] = list(tower_net.log)
+        mixer_log: list[LoggedMessage] = list(mixer_net.log)
         purchase, usage = lsp_log[:lsp_frames_after_purchase], lsp_log[lsp_frames_after_purchase:]
 
-        def party(frames: list[Frame], me: bytes) -> str:
+        def party(frames: list[LoggedMessage], me: bytes) -> str:
             peers = sorted({names.get(f.sender if f.receiver == me else f.receiver, "?")
                             for f in frames})
             return f"{len(frames)} frames with {', '.join(peers) or 'nobody'}"

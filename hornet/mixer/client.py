@@ -38,11 +38,12 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from hornet.circuit import Circuit, SetupTimeoutError
@@ -68,6 +69,22 @@ from hornet.mixer.session import (
     Wallet,
 )
 from hornet.mixer.transport import Transport
+
+
+@attrs.frozen
+class MixerClientStatistics(Mapping[str, int]):
+    """A client's counters at one moment; reads as a mapping of them."""
+
+    counters: Mapping[str, int]
+
+    def __getitem__(self, name: str) -> int:
+        return self.counters[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.counters)
+
+    def __len__(self) -> int:
+        return len(self.counters)
 
 
 class MixerClient:
@@ -319,8 +336,8 @@ class MixerClient:
     def receive_nowait(self) -> Delivered:
         return self._inbox.receive_nowait()
 
-    def statistics(self) -> dict[str, int]:
-        return dict(self.stats)
+    def statistics(self) -> MixerClientStatistics:
+        return MixerClientStatistics(dict(self.stats))
 
 
 __all__ = ["MixerClient"]

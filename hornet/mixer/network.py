@@ -43,6 +43,7 @@ from hornet.mixer.peer import (
     PeerReady,
     PeerTimers,
 )
+from hornet.mixer.transport import TransportStatistics
 
 READ_SIZE: Final = 65_536
 PENDING_PER_PEER: Final = 64
@@ -181,10 +182,10 @@ class PeerNetwork:
         self.stats["received"] += 1
         return item
 
-    def statistics(self) -> dict[str, int]:
+    def statistics(self) -> TransportStatistics:
         counters = dict(self.stats)
         counters["connections"] = sum(1 for link in self._links.values() if link.machine.ready)
-        return counters
+        return TransportStatistics(counters)
 
     # -- dialling and accepting -------------------------------------------------------
     async def _accept_loop(self, listener: trio.SocketListener) -> None:

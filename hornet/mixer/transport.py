@@ -4,7 +4,7 @@
 message (``onion_message`` 513, ``onion_message_drop`` 515) to a node id, receive the
 next (authenticated sender, message). The network implementation is
 ``hornet.mixer.network.PeerNetwork`` (BOLT 8 over TCP). Here are the doubles:
-``MemoryHub`` (bounded trio memory channels; a full endpoint drops, like a full
+``MemoryHub`` (bounded trio memory channels; a full transport drops, like a full
 socket buffer) for tests, and ``TapTransport``, which records what a node sends and
 receives (demos check privacy claims against it).
 """
@@ -12,6 +12,7 @@ receives (demos check privacy claims against it).
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Iterator, Mapping
 from typing import Final, Protocol
 
 import attrs
@@ -20,6 +21,23 @@ import trio
 from hornet.errors import LocalProtocolError
 
 NODE_ID_LEN: Final = 33
+
+
+@attrs.frozen
+class TransportStatistics(Mapping[str, int]):
+    """A transport's counters at one moment (sent, received, dropped_*, …); reads as a
+    mapping of them."""
+
+    counters: Mapping[str, int]
+
+    def __getitem__(self, name: str) -> int:
+        return self.counters[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.counters)
+
+    def __len__(self) -> int:
+        return len(self.counters)
 
 
 class Transport(Protocol):
@@ -35,11 +53,11 @@ class Transport(Protocol):
         """The next (sender node id, message)."""
         ...
 
-    def statistics(self) -> dict[str, int]: ...
+    def statistics(self) -> TransportStatistics: ...
 
 
 @attrs.frozen
-class Frame:
+class LoggedMessage:
     """One message seen on a hub: ``sender`` → ``receiver`` (for tests and demos)."""
 
     sender: bytes
@@ -48,26 +66,26 @@ class Frame:
 
 
 class MemoryHub:
-    """An in-memory network of ``MemoryEndpoint``s (trio memory channels)."""
+    """An in-memory network of ``MemoryTransport``s (trio memory channels)."""
 
     def __init__(self, *, capacity: int = 256, log_size: int = 10_000) -> None:
         self.capacity = capacity
-        self._endpoints: dict[bytes, MemoryEndpoint] = {}
-        self.log: deque[Frame] = deque(maxlen=log_size)
+        self._attached: dict[bytes, MemoryTransport] = {}
+        self.log: deque[LoggedMessage] = deque(maxlen=log_size)
 
-    def endpoint(self, node_id: bytes) -> MemoryEndpoint:
+    def attach(self, node_id: bytes) -> MemoryTransport:
         node_id = bytes(node_id)
-        if node_id in self._endpoints:
+        if node_id in self._attached:
             raise LocalProtocolError("node id already attached to this hub")
-        endpoint = MemoryEndpoint(self, node_id, self.capacity)
-        self._endpoints[node_id] = endpoint
-        return endpoint
+        transport = MemoryTransport(self, node_id, self.capacity)
+        self._attached[node_id] = transport
+        return transport
 
     def detach(self, node_id: bytes) -> None:
-        self._endpoints.pop(bytes(node_id), None)
+        self._attached.pop(bytes(node_id), None)
 
     def _deliver(self, sender: bytes, receiver: bytes, message: bytes) -> bool:
-        target = self._endpoints.get(receiver)
+        target = self._attached.get(receiver)
         if target is None:
             return False
         try:
@@ -75,11 +93,11 @@ class MemoryHub:
         except trio.WouldBlock:
             target.stats["dropped_full"] += 1
             return False
-        self.log.append(Frame(sender, receiver, message))
+        self.log.append(LoggedMessage(sender, receiver, message))
         return True
 
 
-class MemoryEndpoint:
+class MemoryTransport:
     """One node's attachment to a ``MemoryHub``."""
 
     def __init__(self, hub: MemoryHub, node_id: bytes, capacity: int) -> None:
@@ -100,8 +118,8 @@ class MemoryEndpoint:
         self.stats["received"] += 1
         return item
 
-    def statistics(self) -> dict[str, int]:
-        return dict(self.stats)
+    def statistics(self) -> TransportStatistics:
+        return TransportStatistics(dict(self.stats))
 
 
 class TapTransport:
@@ -111,19 +129,20 @@ class TapTransport:
     def __init__(self, inner: Transport, *, log_size: int = 10_000) -> None:
         self.inner = inner
         self.node_id = inner.node_id
-        self.log: deque[Frame] = deque(maxlen=log_size)
+        self.log: deque[LoggedMessage] = deque(maxlen=log_size)
 
     async def send(self, peer: bytes, message: bytes) -> None:
-        self.log.append(Frame(self.node_id, bytes(peer), bytes(message)))
+        self.log.append(LoggedMessage(self.node_id, bytes(peer), bytes(message)))
         await self.inner.send(peer, message)
 
     async def receive(self) -> tuple[bytes, bytes]:
         sender, message = await self.inner.receive()
-        self.log.append(Frame(sender, self.node_id, message))
+        self.log.append(LoggedMessage(sender, self.node_id, message))
         return sender, message
 
-    def statistics(self) -> dict[str, int]:
+    def statistics(self) -> TransportStatistics:
         return self.inner.statistics()
 
 
-__all__ = ["Frame", "MemoryEndpoint", "MemoryHub", "TapTransport", "Transport"]
+__all__ = ["LoggedMessage", "MemoryHub", "MemoryTransport", "TapTransport", "Transport",
+           "TransportStatistics"]

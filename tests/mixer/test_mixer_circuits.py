@@ -236,7 +236,7 @@ class World:
     async def client(self, wallet: Wallet | None = None, *, funded: int = 8) -> MixerClient:
         key = crypto.SecretKey.from_rng(self.rng)
         chosen = wallet if wallet is not None else Wallet(self.kit.core.listing(unix_now()))
-        client = MixerClient.create(self.hub.endpoint(key.public_key), key, chosen, rng=self.rng)
+        client = MixerClient.create(self.hub.attach(key.public_key), key, chosen, rng=self.rng)
         await self.nursery.start(client.run)
         await client.get_info()
         issuance_k = self.kit.config.credential_params.issuance_k
@@ -267,7 +267,7 @@ async def world(tmp_path: Path, **config: object) -> AsyncIterator[World]:
             lambda task_status: serve_entry_relay(keys, net.directory, sock.address, sock=sock,
                                                   state=tmp_path / "relay.state.sqlite",
                                                   task_status=task_status))
-        service = MixerService(kit.core, hub.endpoint(kit.mixer_id), clock=unix_now,
+        service = MixerService(kit.core, hub.attach(kit.mixer_id), clock=unix_now,
                                rng=kit.rng, on_circuit=entry.submit,
                                storage_threads=False)  # autojump clock
         await nursery.start(service.serve)

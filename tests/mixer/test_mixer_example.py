@@ -29,7 +29,7 @@ from hornet.mixer.network import PeerNetwork
 from hornet.mixer.node import OnionNode
 from hornet.mixer.protocol import MIXER_PAYMENT_TLV, MIXER_REQUEST_TLV, Prices, Request
 from hornet.mixer.service import MixerService, open_mixer
-from hornet.mixer.transport import Frame, TapTransport
+from hornet.mixer.transport import LoggedMessage, TapTransport
 from hornet.transport import UdpNetwork
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,7 +71,7 @@ async def _echo(circuit: Circuit) -> None:
         await circuit.send(b"ack " + blob[:8])
 
 
-def _requests_by_sender(node_key: crypto.SecretKey, frames: list[Frame],
+def _requests_by_sender(node_key: crypto.SecretKey, frames: list[LoggedMessage],
                         mixer_id: bytes) -> dict[bytes, list[str]]:
     """What each identity asked of the mixer, as the mixer reads it: request kinds, and
     'spend' for every message that carried credentials."""

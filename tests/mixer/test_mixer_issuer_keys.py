@@ -238,13 +238,13 @@ async def test_the_client_raises_the_typed_error_instead_of_waiting(
     _, per_buyer, directory = _tagging_mixer(tmp_path)
     hub = MemoryHub()
     tagger = per_buyer[3]
-    service = MixerService(tagger.core, hub.endpoint(tagger.mixer_id),
+    service = MixerService(tagger.core, hub.attach(tagger.mixer_id),
                            clock=lambda: T0 + trio.current_time(), rng=tagger.rng,
                            storage_threads=False)  # autojump clock
     async with trio.open_nursery() as nursery:
         await nursery.start(service.serve)
         key = crypto.SecretKey.from_rng(tagger.rng)
-        client = MixerClient.create(hub.endpoint(key.public_key), key,
+        client = MixerClient.create(hub.attach(key.public_key), key,
                                     Wallet.from_directory(directory, tagger.mixer_id),
                                     rng=tagger.rng)
         await nursery.start(client.run)

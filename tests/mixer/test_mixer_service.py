@@ -30,13 +30,13 @@ async def _world(tmp_path: Path, nursery: trio.Nursery, **config: object):  # ty
     kit = make_kit(tmp_path, config=make_config(
         peers=(PeerConfig(dest_key.public_key, "eclair"),), **config))
     clock = lambda: T0 + trio.current_time()  # noqa: E731
-    service = MixerService(kit.core, hub.endpoint(kit.mixer_id), clock=clock, rng=kit.rng,
+    service = MixerService(kit.core, hub.attach(kit.mixer_id), clock=clock, rng=kit.rng,
                            storage_threads=False)  # autojump clock
     await nursery.start(service.serve)
-    dest = OnionNode(dest_key, hub.endpoint(dest_key.public_key), name="dest")
+    dest = OnionNode(dest_key, hub.attach(dest_key.public_key), name="dest")
     await nursery.start(dest.run)
     client_key = crypto.SecretKey.from_rng(rng)
-    client = MixerClient.create(hub.endpoint(client_key.public_key), client_key,
+    client = MixerClient.create(hub.attach(client_key.public_key), client_key,
                                 kit.wallet(), rng=rng)
     await nursery.start(client.run)
     return kit, hub, service, dest, client, rng
@@ -118,7 +118,7 @@ async def test_send_confirmed_resends_until_the_mixer_acknowledges(
     async with trio.open_nursery() as nursery:
         kit, hub, service, dest, _client, rng = await _world(tmp_path, nursery)
         key = crypto.SecretKey.from_rng(rng)
-        lossy = _LoseFirstSends(hub.endpoint(key.public_key), 0)
+        lossy = _LoseFirstSends(hub.attach(key.public_key), 0)
         client = MixerClient.create(lossy, key, kit.wallet(), rng=rng)
         await nursery.start(client.run)
         await client.get_info()

@@ -153,10 +153,10 @@ async def test_a_slow_commit_does_not_stall_the_event_loop(tmp_path: Path) -> No
     kit.core.storage = gated
     gate = gated.gate
     hub = MemoryHub()
-    client = hub.endpoint(session.node_id)
-    free_sink = hub.endpoint(free_key.public_key)
-    hub.endpoint(dest_path.first_node_id)
-    service = MixerService(kit.core, hub.endpoint(kit.mixer_id), clock=lambda: kit.now,
+    client = hub.attach(session.node_id)
+    free_sink = hub.attach(free_key.public_key)
+    hub.attach(dest_path.first_node_id)
+    service = MixerService(kit.core, hub.attach(kit.mixer_id), clock=lambda: kit.now,
                            rng=kit.rng)
     try:
         async with trio.open_nursery() as nursery:
