@@ -370,8 +370,7 @@ async def _run(config: MixerConfig, out: Callable[[str], None]) -> None:
                 metrics = None
                 if config.metrics is not None:
                     metrics = MixerMetrics(state.core.node_key.public_key)
-                    metrics_at = await nursery.start(metrics.serve, config.metrics)
-                    out(f"hornet mixer: metrics on http://{metrics_at[0]}:{metrics_at[1]}/metrics")
+                    await nursery.start(metrics.serve, config.metrics)
                 service = MixerService(state.core, network, inbound_queue=config.inbound_queue,
                                        max_commits=config.max_commits, on_circuit=on_circuit,
                                        metrics=metrics)
@@ -379,6 +378,9 @@ async def _run(config: MixerConfig, out: Callable[[str], None]) -> None:
                 host, port = network.address
                 out(f"hornet mixer: node {state.core.node_key.public_key.hex()} listening"
                     f" on tcp {host}:{port} (BOLT 8), state in {config.state_dir}")
+                if metrics is not None and metrics.address is not None:
+                    out(f"hornet mixer: metrics on http://{metrics.address[0]}:"
+                        f"{metrics.address[1]}/metrics")
                 if on_circuit is not None:
                     assert hornet_directory is not None
                     listed = hornet_directory.get(entry.node_id)

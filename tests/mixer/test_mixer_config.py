@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from hornet.core import crypto
@@ -142,6 +143,31 @@ def test_mixer_main_starts_and_stops_cleanly(tmp_path: Path) -> None:
     keys = json.loads((tmp_path / "state" / "mixer-keys.json").read_text())
     assert (tmp_path / "state" / "mixer-keys.json").stat().st_mode & 0o077 == 0
     assert keys["node_id"] in line
+
+
+def test_mixer_main_serves_metrics_at_the_configured_address(tmp_path: Path) -> None:
+    config = _write(tmp_path, 'metrics = "127.0.0.1:0"\n' + GOOD_TOML)
+    proc = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from hornet.mixer.service import mixer_main; "
+         "sys.exit(mixer_main(sys.argv[1]))", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first, second = proc.stdout.readline(), proc.stdout.readline()
+        assert second.startswith("hornet mixer: metrics on http://127.0.0.1:"), second
+        url = second.rsplit(" ", 1)[1].strip()
+        text = httpx.get(url, timeout=10).text
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    node_id = first.split()[3]
+    assert f'hornet_mixer_node_info{{node_id="{node_id}"}} 1.0' in text
+    assert "hornet_mixer_forwarded_total 0.0" in text
+    assert proc.returncode == 0 and "Traceback" not in err
 
 
 def test_the_relay_section_parses_and_its_keys_go_together() -> None:
