@@ -13,7 +13,10 @@ import hornet.mixer
 
 MIXER = Path(hornet.mixer.__file__).resolve().parent
 SANS_IO = ["actions", "config", "core", "hints", "keys", "peel", "peer", "protocol", "ratelimit",
-           "requests", "riders", "routing", "scid", "session", "state"]
+           "requests", "riders", "routing", "scid", "session"]
+#: Synchronous storage: SQLite and the executor of the machine's storage actions.
+BLOCKING = ["state", "storage", "engine"]
+TRIO_LAYERS = ["transport", "network", "node", "service", "client", "entry", "demo", "metrics"]
 #: What the machine may not reach, directly or through any hornet module it imports.
 FORBIDDEN = {"sqlite3", "psycopg", "threading", "socket", "trio", "time", "random",
              "secrets", "os"}
@@ -22,7 +25,8 @@ FORBIDDEN = {"sqlite3", "psycopg", "threading", "socket", "trio", "time", "rando
 ROOT_EXEMPT = {"os"}
 HORNET = MIXER.parent
 MAX_LINES = 600
-IO_MODULES = {"trio", "socket", "asyncio", "selectors", "time", "random", "secrets", "os"}
+IO_MODULES = {"trio", "socket", "asyncio", "selectors", "time", "random", "secrets", "os",
+              "sqlite3", "psycopg", "threading"}
 CRYPTO_LIBS = {"cryptography", "coincurve"}
 
 
@@ -47,12 +51,23 @@ def test_sans_io_modules_import_no_io_clock_or_randomness() -> None:
     assert offenders == {}
 
 
-def test_sans_io_modules_do_not_import_the_trio_layers() -> None:
-    trio_layers = {f"hornet.mixer.{m}" for m in ("transport", "network", "node", "service",
-                                                 "client", "entry", "demo", "metrics",
-                                                 "storage", "engine")}
+def test_sans_io_modules_do_not_import_the_storage_or_trio_layers() -> None:
+    layers = {f"hornet.mixer.{m}" for m in BLOCKING + TRIO_LAYERS}
     for name in SANS_IO:
-        assert not _imports(MIXER / f"{name}.py") & trio_layers, name
+        assert not _imports(MIXER / f"{name}.py") & layers, name
+
+
+def test_storage_modules_use_no_trio_clock_or_randomness() -> None:
+    banned = {"trio", "socket", "time", "random", "secrets"}
+    for name in BLOCKING:
+        imported = _imports(MIXER / f"{name}.py")
+        assert not imported & banned, name
+        assert not imported & {f"hornet.mixer.{m}" for m in TRIO_LAYERS}, name
+
+
+def test_every_mixer_module_has_a_layer() -> None:
+    modules = {p.stem for p in MIXER.glob("*.py")} - {"__init__"}
+    assert modules == set(SANS_IO + BLOCKING + TRIO_LAYERS)
 
 
 def test_no_mixer_module_imports_a_crypto_library() -> None:
