@@ -263,11 +263,16 @@ class MixerCore(Router, RequestServer):
 
     def flush(self, now: float) -> list[Action]:
         """Emit one ``CommitSpends`` for the batched spends (one transaction per epoch).
-        Call after every burst of ``handle`` calls."""
+        Call after every burst of ``handle`` calls.
+
+        Group commit: while a ``CommitSpends`` is in flight, the batch keeps filling
+        (up to ``max_batch``) and is emitted when that commit's result comes back, so
+        one fsync covers what arrived during the previous one."""
         del now
-        pending, self._pending = self._pending, []
-        if not pending:
+        if not self._pending or (self._spend_commits
+                                 and len(self._pending) < self.config.max_batch):
             return []
+        pending, self._pending = self._pending, []
         by_epoch: dict[int, list[bytes]] = {}
         for item in pending:
             by_epoch.setdefault(item.epoch, []).extend(item.serials)
@@ -288,7 +293,7 @@ class MixerCore(Router, RequestServer):
         if pending is not None:
             if not isinstance(result, SpendsCommitted):
                 raise LocalProtocolError("CommitSpends is answered by SpendsCommitted")
-            return self._spends_done(pending, result, now)
+            return self._spends_done(pending, result, now) + self.flush(now)
         awaited = self._request_commits.pop(commit_id, None)
         if awaited is not None:
             self._pending_serials.difference_update(awaited.serials)
@@ -370,7 +375,7 @@ class MixerCore(Router, RequestServer):
         deadline = self.book.next_deadline()
         if deadline is not None:
             times.append(deadline)
-        if self._pending:
+        if self._pending and not self._spend_commits:
             times.append(now)
         return min(times) if times else None
 

@@ -92,7 +92,9 @@ class MixerStorage:
         return CredentialsRedeemed(action.commit_id, body)
 
     def _commit_request(self, action: CommitRequest) -> StorageResult:
-        if action.epoch is not None:
+        # With a SCID write, look for an identical earlier request before writing; without
+        # one, record_request finds it inside its own transaction.
+        if action.epoch is not None and (action.scid is not None or action.response is None):
             cached = self.ledger.cached_response(action.epoch, action.request_id)
             if cached is not None or action.response is None:
                 return RequestCommitted(action.commit_id, cached)

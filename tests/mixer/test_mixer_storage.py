@@ -183,3 +183,25 @@ async def test_a_slow_commit_does_not_stall_the_event_loop(tmp_path: Path) -> No
             nursery.cancel_scope.cancel()
     finally:
         gate.set()
+
+
+def test_spends_arriving_during_a_commit_share_the_next_one(tmp_path: Path) -> None:
+    kit = make_kit(tmp_path)
+    _, dest_path = destination(kit.rng)
+    session = kit.funded_session()
+    machine = kit.core.machine
+    messages = [session.send_message(dest_path, [(APP_TLV, b"%d" % i)], kit.rng).message
+                for i in range(4)]
+    machine.handle(session.node_id, messages[0], kit.now, kit.rng)
+    (first,) = machine.flush(kit.now)
+    for message in messages[1:]:
+        machine.handle(session.node_id, message, kit.now, kit.rng)
+        assert machine.flush(kit.now) == []  # the batch fills while the commit runs
+    assert machine.pending == 3
+    assert machine.next_wakeup(kit.now) is None  # nothing to do until the result
+    after = machine.storage_done(kit.core.storage.execute(first), kit.now)
+    (second,) = [a for a in after if isinstance(a, CommitSpends)]
+    assert sum(len(b.serials) for b in second.batches) == 3
+    sent = machine.storage_done(kit.core.storage.execute(second), kit.now)
+    assert len([a for a in sent if isinstance(a, Transmit)]) == 3
+    assert machine.statistics()["paid_messages"] == 4
