@@ -25,17 +25,23 @@ from hornet.mixer.core import MixerCore, Transmit
 from hornet.mixer.hints import Hints, PeerHint
 from hornet.mixer.protocol import Prices
 from hornet.mixer.ratelimit import PROFILES, Limit
+from hornet.mixer.scid import format_scid
 from hornet.mixer.session import Delivered, MixerSession, ScidRegistration, Wallet
 
 if TYPE_CHECKING:
     from hornet.mixer.client import MixerClient
-    from hornet.mixer.entry import EntryRelay, serve_entry_relay
+    from hornet.mixer.entry import EntryRelay, relay_keys, serve_entry_relay
     from hornet.mixer.network import PeerNetwork
+    from hornet.mixer.node import OnionNode
     from hornet.mixer.service import MixerService, mixer_main, open_mixer
+    from hornet.mixer.transport import TapTransport
 
 _LAZY = {
     "EntryRelay": "hornet.mixer.entry",
     "serve_entry_relay": "hornet.mixer.entry",
+    "relay_keys": "hornet.mixer.entry",
+    "OnionNode": "hornet.mixer.node",
+    "TapTransport": "hornet.mixer.transport",
     "MixerClient": "hornet.mixer.client",
     "PeerNetwork": "hornet.mixer.network",
     "MixerService": "hornet.mixer.service",
@@ -62,15 +68,19 @@ __all__ = [
     "MixerCore",
     "MixerService",
     "MixerSession",
+    "OnionNode",
     "PeerConfig",
     "PeerHint",
     "PeerNetwork",
     "Prices",
     "ScidRegistration",
+    "TapTransport",
     "Transmit",
     "Wallet",
+    "format_scid",
     "mixer_main",
     "open_mixer",
     "parse_config",
+    "relay_keys",
     "serve_entry_relay",
 ]
