@@ -1,4 +1,4 @@
-"""Scheme correctness and the soundness checks of issue 6 (each must fail as stated)."""
+"""Scheme correctness and its soundness checks (each must fail as stated)."""
 
 from __future__ import annotations
 
