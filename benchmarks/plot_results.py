@@ -7,10 +7,10 @@
 --run writes:
 - results/e2e_sweep.json: ``hornet bench e2e`` (relays as OS processes on loopback,
   HORNET and the no-crypto chain in the same run) for each payload size in PAYLOADS;
-- results/forwarding.json: ``bench_forwarding.py`` (per-hop cost per payload size, with
-  OpenSSL alone beside it).
-Plots, next to this file, from those files and results/forwarding_native.json
-(``HORNET_ENGINE=native python benchmarks/bench_forwarding.py --json``):
+- results/forwarding.json and results/forwarding_native.json: ``bench_forwarding.py``
+  in the Python and the native engine (per-hop cost per payload size, with OpenSSL alone
+  beside it); the native run only where the native engine is built.
+Plots, next to this file, from those files:
 - goodput_vs_payload.png: goodput of HORNET with the link layer on and off and of the
   plain chain, HORNET's share of the plain chain's goodput, the ceiling and the target;
 - per_hop_vs_payload.png: ``Relay.process`` per hop for both profiles in both engines,
@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+from hornet.core.engine import available
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -45,11 +48,15 @@ def run_sweeps(packets: int) -> None:
               f"plain {figures['plain_goodput_mbps']} Mb/s", flush=True)
         sweep.append(figures)
     (RESULTS / "e2e_sweep.json").write_text(json.dumps(sweep, indent=1) + "\n")
-    out = subprocess.run(
-        [sys.executable, str(HERE / "bench_forwarding.py"), "--json"],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    (RESULTS / "forwarding.json").write_text(out)
+    for engine, name in (("python", "forwarding.json"), ("native", "forwarding_native.json")):
+        if engine not in available():
+            continue
+        out = subprocess.run(
+            [sys.executable, str(HERE / "bench_forwarding.py"), "--json"],
+            check=True, capture_output=True, text=True,
+            env={**os.environ, "HORNET_ENGINE": engine},
+        ).stdout
+        (RESULTS / name).write_text(out)
 
 
 #: The HORNET paper's C/DPDK router, per packet and hop (Chen et al., CCS 2015, §6, Fig. 4:
