@@ -85,3 +85,11 @@ def test_the_examples_import_check_catches_a_deep_import() -> None:
     modules = [module for _, module, _ in _hornet_imports(tree)]
     assert modules == ["hornet.core.params", "hornet.mixer.node"]
     assert not set(modules) & ROOTS
+
+
+def test_every_name_the_package_roots_export_resolves() -> None:
+    for root in sorted(ROOTS):
+        module = importlib.import_module(root)
+        for name in module.__all__:
+            value = getattr(module, name)
+            assert value is not None, f"{root}.{name}"
