@@ -31,7 +31,7 @@ from typing import Final
 
 import attrs
 
-from hornet.core.crypto import SECP256K1_ORDER, GroupElement, ct_equal, group_sum
+from hornet.core.crypto import SECP256K1_ORDER, ct_equal
 from hornet.credentials.encoding import (
     POINT_LEN,
     SCALAR_LEN,
@@ -42,7 +42,9 @@ from hornet.credentials.encoding import (
 from hornet.credentials.group import (
     FixedBase,
     Generators,
+    GroupElement,
     generators,
+    group_sum,
     hash_to_u,
     powers_of_two_sum,
 )

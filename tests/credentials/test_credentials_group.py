@@ -5,14 +5,15 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hornet.core.crypto import (
-    SECP256K1_ORDER,
+from hornet.core.crypto import SECP256K1_ORDER
+from hornet.credentials.group import (
     GroupElement,
     PublicBaseTable,
+    generators,
     group_sum,
     public_combination,
+    public_lincomb,
 )
-from hornet.credentials.group import generators, public_lincomb
 
 P = GroupElement.hash_to_group(b"test/P")
 Q = GroupElement.hash_to_group(b"test/Q")

@@ -8,10 +8,9 @@ import attrs
 import pytest
 from cred_kit import EPOCH_LENGTH, GRACE, MSG, NOW, make_world
 
-from hornet.core import crypto
-from hornet.core.crypto import SECP256K1_ORDER, GroupElement, SecretKey
-from hornet.credentials import proofs, scheme
-from hornet.credentials.group import generators
+from hornet.core.crypto import SECP256K1_ORDER, SecretKey
+from hornet.credentials import group, proofs, scheme
+from hornet.credentials.group import GroupElement, generators
 from hornet.credentials.params import (
     IssuerSecretKey,
     sign_issuer_params,
@@ -293,7 +292,7 @@ class _TracingLib:
 def _trace_group_ops(monkeypatch: pytest.MonkeyPatch, run) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
     """The sequence of libsecp256k1 calls (name, point count) that ``run`` makes."""
     trace: list[tuple[str, int]] = []
-    monkeypatch.setattr(crypto, "_lib", _TracingLib(crypto._lib, trace))
+    monkeypatch.setattr(group, "_lib", _TracingLib(group._lib, trace))
     try:
         run()
     finally:
