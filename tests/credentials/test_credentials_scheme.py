@@ -1,4 +1,4 @@
-"""Scheme correctness and the soundness checks of issue 6 (each must fail as stated)."""
+"""Scheme correctness and its soundness checks (each attack must fail as stated)."""
 
 from __future__ import annotations
 
@@ -9,22 +9,22 @@ import pytest
 from cred_kit import EPOCH_LENGTH, GRACE, MSG, NOW, make_world
 
 from hornet.core.crypto import SECP256K1_ORDER, SecretKey
-from hornet.credentials import group, proofs, scheme
+from hornet.credentials import group, proofs, statements
+from hornet.credentials.client import build_reissue_request
 from hornet.credentials.group import GroupElement, generators
-from hornet.credentials.params import (
-    IssuerSecretKey,
-    sign_issuer_params,
-    verify_issuer_params,
-)
-from hornet.credentials.scheme import (
+from hornet.credentials.issuer import Issuer
+from hornet.credentials.messages import (
     REISSUE,
     Credential,
-    Issuer,
-    build_reissue_request,
     issuance_request_len,
     reissue_request_len,
     response_len,
     spend_request_len,
+)
+from hornet.credentials.params import (
+    IssuerSecretKey,
+    sign_issuer_params,
+    verify_issuer_params,
 )
 from hornet.credentials.transcript import NonceSource, Transcript
 from hornet.errors import (
@@ -329,7 +329,7 @@ def test_presentation_runs_the_same_group_operations_for_zero_and_non_zero_value
     zero, five = world.credentials([0, 5])
     g = generators()
     traces = [
-        _trace_group_ops(monkeypatch, lambda c=c: scheme._present(g, c, 99))
+        _trace_group_ops(monkeypatch, lambda c=c: statements.present(g, c, 99))
         for c in (zero, five)
     ]
     assert traces[0] == traces[1]
