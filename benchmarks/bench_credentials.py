@@ -1,4 +1,4 @@
-"""Benchmark of the anonymous-credential scheme (issue 6).
+"""Benchmark of the anonymous-credential scheme.
 
 Prints a table, or one JSON object with ``--json``. Timings are medians over 400 spends
 (15 reissues). The spend measurements run in ``--rounds`` rounds (3) with fresh stores,
@@ -13,9 +13,9 @@ serial (``store_write_us``; the two are also timed separately in one loop) into 
 before ``spend`` returns, so a recorded spend survives SIGKILL, kernel crashes and
 power loss (on storage that honours flushes). That is the default store and the figure
 the target applies to (SPEC.md §9.7 explains the choice).
-``verify_hot_us`` is verification alone, back to back: about 10–20% faster than
-``verify_us``, because on this VM a thread that just waited for an fsync resumes on
-a slower, cache-cold vCPU.
+``verify_hot_us`` is verification alone, back to back: faster than ``verify_us`` where
+a thread that just waited for an fsync resumes on a cache-cold CPU (benchmarks/RESULTS.md
+gives both).
 
 Steady state: the store checkpoints its WAL every 256 pages and never truncates it, and
 a store that opens a short WAL grows it to that size once (``preallocate_wal``), so

@@ -1,4 +1,4 @@
-"""Flood benchmark (issue #5): a relay under a setup and garbage flood, and setup replays
+"""Flood benchmark: a relay under a setup and garbage flood, and setup replays
 after a crash. Every node is its own OS process on 127.0.0.1; nothing leaves loopback.
 
 Topology: relays R0 (the flooded entry relay), R1, R2 and a sink destination S.

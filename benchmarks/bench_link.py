@@ -1,4 +1,4 @@
-"""Benchmark of link encryption (issue 5 part 4): per-datagram cost and handshake time.
+"""Benchmark of link encryption: per-datagram cost and handshake time.
 
 Figures (medians of ``--rounds`` rounds; each round times ``--n`` operations):
 
@@ -9,8 +9,8 @@ Figures (medians of ``--rounds`` rounds; each round times ``--n`` operations):
   ``open`` (peer lookup, session choice): what the trio socket calls per datagram.
 - ``raw_encrypt_us`` / ``raw_decrypt_us``: the bare ``AESGCM`` object (256-bit key) from
   ``cryptography`` on the same bytes, for comparison; ``raw_chacha_encrypt_us`` /
-  ``raw_chacha_decrypt_us``: ``ChaCha20Poly1305`` likewise (the AEAD the link used before
-  it moved to AES-GCM, docs/spec-link.md §2).
+  ``raw_chacha_decrypt_us``: ``ChaCha20Poly1305`` likewise (the other AEAD BOLT 8
+  links use; docs/spec-link.md §2 says why hornet's link datagrams use AES-GCM).
 - ``handshake_ms``: both sides of a full BOLT 8 handshake in one process (acts one to
   three, six ECDH and two key generations), through ``LinkEndpoint``.
 - ``udp_plain_pps`` / ``udp_link_pps``: packets per second that one trio task sends to

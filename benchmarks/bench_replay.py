@@ -9,8 +9,8 @@ calls a replay is a false drop.
 
 Two filters are measured on the same values:
 
-- ``fixed``: one 2^23-bit array per window that never grows (the filter's earlier
-  design, obtained here by a memory bound of one array: one window, no room to grow);
+- ``fixed``: one 2^23-bit array per window that never grows (the baseline, obtained
+  with a memory bound of one array: one window, no room to grow);
 - ``growing``: the default ``DataReplayFilter`` (slices that double as they fill).
 
 Figures per filter: ``false_drop`` (share of fresh values dropped), ``memory_mb`` after

@@ -35,24 +35,24 @@ from pathlib import Path
 import attrs
 import trio
 
-from hornet.circuit import Circuit
-from hornet.core import crypto
-from hornet.core.onion_message import create_message_path, create_onion_message
-from hornet.core.params import Params
-from hornet.directory import relay_info
-from hornet.local import local_network
-from hornet.mixer.client import MixerClient
-from hornet.mixer.config import MixerConfig, PeerConfig
-from hornet.mixer.entry import EntryRelay, relay_keys, serve_entry_relay
-from hornet.mixer.network import PeerNetwork
-from hornet.mixer.node import OnionNode
-from hornet.mixer.protocol import Prices
-from hornet.mixer.scid import format_scid
-from hornet.mixer.service import MixerService, open_mixer
-from hornet.mixer.session import Wallet
-from hornet.mixer.transport import LoggedMessage, TapTransport
-from hornet.testing.tap import TapNetwork
-from hornet.transport import UdpNetwork
+from hornet import Circuit, Params, SecretKey, TapNetwork, UdpNetwork, local_network, relay_info
+from hornet.mixer import (
+    EntryRelay,
+    MixerClient,
+    MixerConfig,
+    MixerService,
+    OnionNode,
+    PeerConfig,
+    PeerNetwork,
+    Prices,
+    TapTransport,
+    Wallet,
+    format_scid,
+    open_mixer,
+    relay_keys,
+    serve_entry_relay,
+)
+from hornet.sphinx import create_message_path, create_onion_message
 
 APPOINTMENT_TLV = 77_771  # odd final-hop record: an encrypted penalty-transaction blob
 ACCEPTED_TLV = 77_773
@@ -76,7 +76,7 @@ async def main() -> int:
     names: dict[bytes, str] = {}
     directory: dict[bytes, tuple[str, int]] = {}
 
-    async def endpoint(nursery: trio.Nursery, key: crypto.SecretKey, name: str, *,
+    async def endpoint(nursery: trio.Nursery, key: SecretKey, name: str, *,
                        listed: bool = True) -> TapTransport:
         """A BOLT 8 node: a listed one listens, a wallet identity only dials."""
         network = PeerNetwork(key, directory=directory,
@@ -87,7 +87,7 @@ async def main() -> int:
             directory[key.public_key] = network.address
         return TapTransport(network)
 
-    lsp_key, tower_key, wallet_key = (crypto.SecretKey.from_rng(rng) for _ in range(3))
+    lsp_key, tower_key, wallet_key = (SecretKey.from_rng(rng) for _ in range(3))
     checks: list[tuple[str, bool]] = []
 
     with tempfile.TemporaryDirectory() as state_dir, trio.fail_after(60):
@@ -163,7 +163,7 @@ async def main() -> int:
             # A new key on a new connection: spending under the buying identity, or over the
             # buyer's connection, would show the mixer which purchase each spend came
             # from, and the credentials' unlinkability would buy nothing.
-            fresh_key = crypto.SecretKey.from_rng(rng)
+            fresh_key = SecretKey.from_rng(rng)
             fresh_net = await endpoint(nursery, fresh_key, "wallet (fresh id)", listed=False)
             user = MixerClient.create(fresh_net, fresh_key, wallet)
             await nursery.start(user.run)
@@ -202,25 +202,26 @@ async def main() -> int:
         wallet_peers = {hornet_udp.destinations_of(w) == {entry.address} for w in wallet_sockets}
         assert hornet.service is not None
         tower_hornet_senders = hornet_udp.sources_to(hornet.service.node.address)
-        lsp_log: list[LoggedMessage] = list(lsp_net.log)
-        tower_log: list[LoggedMessage] = list(tower_net.log)
-        mixer_log: list[LoggedMessage] = list(mixer_net.log)
+        lsp_log = list(lsp_net.log)
+        tower_log = list(tower_net.log)
+        mixer_log = list(mixer_net.log)
         purchase, usage = lsp_log[:lsp_frames_after_purchase], lsp_log[lsp_frames_after_purchase:]
 
-        def party(frames: list[LoggedMessage], me: bytes) -> str:
+        def party(tap: TapTransport, me: bytes) -> str:
+            frames = list(tap.log)
             peers = sorted({names.get(f.sender if f.receiver == me else f.receiver, "?")
                             for f in frames})
             return f"{len(frames)} frames with {', '.join(peers) or 'nobody'}"
 
         print()
         print("what each party saw:")
-        print(f"  LSP        : {party(lsp_log, lsp_key.public_key)}")
+        print(f"  LSP        : {party(lsp_net, lsp_key.public_key)}")
         for seen in lsp.seen:
             nxt = names.get(seen.next_hop or b"", "(nobody)")
             print(f"               onion message from {names.get(seen.sender, '?')} -> {nxt}, "
                   f"{seen.size} bytes, readable: {seen.delivered}")
-        print(f"  mixer      : {party(mixer_log, mixer_id)}")
-        print(f"  watchtower : {party(tower_log, tower_key.public_key)}")
+        print(f"  mixer      : {party(mixer_net, mixer_id)}")
+        print(f"  watchtower : {party(tower_net, tower_key.public_key)}")
         for frame in tower_log:
             if frame.receiver == tower_key.public_key:
                 print(f"               received {len(frame.message)} bytes from "

@@ -3,7 +3,6 @@
 import trio
 
 import hornet
-from hornet.node.service import serve_rendezvous
 
 
 async def hidden(circuit: hornet.Circuit) -> None:
@@ -14,7 +13,9 @@ async def hidden(circuit: hornet.Circuit) -> None:
 async def main() -> None:
     async with hornet.local_network(6) as net, trio.open_nursery() as nursery:
         descriptor = await nursery.start(
-            lambda task_status: serve_rendezvous(net.directory, hidden, task_status=task_status)
+            lambda task_status: hornet.serve_rendezvous(
+                net.directory, hidden, task_status=task_status
+            )
         )
         print(f"descriptor: rendezvous point {descriptor.rp_id.hex()}")
         async with hornet.open_circuit(net.directory, descriptor, hops=2) as circuit:

@@ -16,7 +16,7 @@ async def backup_service(circuit: hornet.Circuit, store: dict[str, str]) -> None
         request = json.loads(raw)
         if request["op"] == "put":
             store[request["key"]] = request["value"]
-            reply = {"ok": True}
+            reply: dict[str, object] = {"ok": True}
         else:
             reply = {"ok": request["key"] in store, "value": store.get(request["key"])}
         await circuit.send(json.dumps(reply).encode())

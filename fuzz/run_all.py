@@ -115,7 +115,7 @@ class Results:
             # Files written before runs were listed kept one run's fields at the top.
             runs = old.get("runs") or [{k: old[k] for k in self._RUN_KEYS if k in old}]
         self.data: dict[str, Any] = {
-            "description": "hornet fuzzing (issue #5): inputs per network-facing entry "
+            "description": "hornet fuzzing: inputs per network-facing entry "
             "point; see fuzz/README.md",
             "runs": [*runs, self.run],
             "targets": targets,

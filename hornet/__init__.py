@@ -36,12 +36,16 @@ if TYPE_CHECKING:  # the real types for mypy and IDEs; at run time the names loa
         StaleDirectoryError,
     )
     from hornet.client import open_circuit
+    from hornet.core.crypto import SecretKey
+    from hornet.core.params import Params
     from hornet.core.rendezvous import Descriptor
-    from hornet.directory import Directory, NodeKeys, load_key_file, write_key_file
+    from hornet.directory import Directory, NodeKeys, load_key_file, relay_info, write_key_file
     from hornet.errors import ConfigError, SendRefusedError
     from hornet.local import LocalNetwork, local_network
     from hornet.node.relay import serve_relay
     from hornet.node.service import serve, serve_rendezvous
+    from hornet.testing.tap import TapNetwork
+    from hornet.transport import UdpNetwork
 
 _LAZY = {
     "open_circuit": "hornet.client",
@@ -61,6 +65,11 @@ _LAZY = {
     "NodeKeys": "hornet.directory",
     "load_key_file": "hornet.directory",
     "write_key_file": "hornet.directory",
+    "relay_info": "hornet.directory",
+    "Params": "hornet.core.params",
+    "SecretKey": "hornet.core.crypto",
+    "UdpNetwork": "hornet.transport",
+    "TapNetwork": "hornet.testing.tap",
     "DirectoryClient": "hornet.authority.client",
     "ConfigError": "hornet.errors",
     "Descriptor": "hornet.core.rendezvous",
@@ -78,13 +87,18 @@ __all__ = [
     "LocalNetwork",
     "NoPathError",
     "NodeKeys",
+    "Params",
+    "SecretKey",
     "SendRefusedError",
     "SetupTimeoutError",
     "StaleDirectoryError",
+    "TapNetwork",
+    "UdpNetwork",
     "__version__",
     "load_key_file",
     "local_network",
     "open_circuit",
+    "relay_info",
     "serve",
     "serve_relay",
     "serve_rendezvous",

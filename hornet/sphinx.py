@@ -4,6 +4,7 @@ The implementation lives in the sans-IO core, ``hornet.core.sphinx``.
 """
 
 from hornet.core.crypto import SecretKey
+from hornet.core.onion_message import create_message_path, create_onion_message
 from hornet.core.sphinx import (
     DEFAULT_PAYLOAD_SIZE,
     MAX_PAYLOAD_SIZE,
@@ -23,7 +24,9 @@ __all__ = [
     "ONION_MESSAGE_LARGE_PAYLOAD_SIZE",
     "PeeledOnion",
     "SecretKey",
+    "create_message_path",
     "create_onion",
+    "create_onion_message",
     "hop_frame_size",
     "packet_size",
     "peel_onion",

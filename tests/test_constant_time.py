@@ -5,8 +5,8 @@ with ``==`` returns sooner the earlier the first differing byte, so a forger lea
 right tag byte by byte. The test reads every module's syntax tree and fails on any ``==``
 or ``!=`` whose operands name a MAC, tag, HMAC, digest or γ, unless it compares lengths or
 is one of the listed comparisons of public bytes. Verification itself goes through
-``hmac.compare_digest`` (``hornet.core.crypto.ct_equal`` / ``verify_tag``), which the
-second test checks behaves as an equality.
+``hmac.compare_digest`` (``hornet.core.crypto.ct_equal``), which the second test checks
+behaves as an equality.
 """
 
 from __future__ import annotations

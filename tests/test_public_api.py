@@ -3,6 +3,8 @@ resolves, and mypy sees real types (not ``Any``) although the runtime loads lazi
 
 from __future__ import annotations
 
+import ast
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +40,56 @@ def test_mypy_sees_real_types_at_the_root(tmp_path: Path) -> None:
     assert len(revealed) == len(names), out.stdout
     for line in revealed:
         assert '"Any"' not in line, line
+
+
+ROOTS = frozenset({"hornet", "hornet.sphinx", "hornet.mixer", "hornet.credentials"})
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.py"))
+
+
+def _hornet_imports(tree: ast.Module) -> list[tuple[int, str, str | None]]:
+    """Every ``import hornet…`` / ``from hornet… import name`` as (line, module, name)."""
+    found: list[tuple[int, str, str | None]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name, None) for a in node.names if _in_hornet(a.name)]
+        elif isinstance(node, ast.ImportFrom) and node.module and _in_hornet(node.module):
+            found += [(node.lineno, node.module, a.name) for a in node.names]
+    return found
+
+
+def _in_hornet(module: str) -> bool:
+    return module == "hornet" or module.startswith("hornet.")
+
+
+def test_examples_import_only_from_package_roots() -> None:
+    assert len(EXAMPLES) >= 4
+    for path in EXAMPLES:
+        tree = ast.parse(path.read_text())
+        imports = _hornet_imports(tree)
+        for line, module, name in imports:
+            where = f"{path.name}:{line}"
+            assert module in ROOTS, f"{where} imports from {module}, not a package root"
+            if name is not None:
+                exported = importlib.import_module(module).__all__
+                assert name in exported, f"{where}: {name} is not in {module}.__all__"
+        if ("hornet", None) not in {(module, name) for _, module, name in imports}:
+            continue
+        for node in ast.walk(tree):  # with ``import hornet``, hornet.<name> is the root's API
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id == "hornet"):
+                assert node.attr in hornet.__all__, f"{path.name}:{node.lineno}: hornet.{node.attr}"
+
+
+def test_the_examples_import_check_catches_a_deep_import() -> None:
+    tree = ast.parse("from hornet.core.params import Params\nimport hornet.mixer.node\n")
+    modules = [module for _, module, _ in _hornet_imports(tree)]
+    assert modules == ["hornet.core.params", "hornet.mixer.node"]
+    assert not set(modules) & ROOTS
+
+
+def test_every_name_the_package_roots_export_resolves() -> None:
+    for root in sorted(ROOTS):
+        module = importlib.import_module(root)
+        for name in module.__all__:
+            value = getattr(module, name)
+            assert value is not None, f"{root}.{name}"

@@ -130,7 +130,7 @@ class Endpoint:
     def __init__(self, sock: DatagramSocket, directory: Directory) -> None:
         self.socket = sock
         self.directory = directory
-        #: Setup puzzle levels per entry relay (issue #5, ``hornet.client.puzzle``).
+        #: Setup puzzle levels per entry relay (``hornet.client.puzzle``).
         self.puzzles = _puzzle.PuzzleEscalation()
         self.params: Params = directory.params
         self._setups: dict[bytes, trio.MemorySendChannel[bytes]] = {}
@@ -198,7 +198,7 @@ class Endpoint:
     ) -> CircuitKeys:
         """A setup round trip over ``path``; raises ``SetupTimeoutError`` if no reply.
 
-        -- setup puzzles (issue #5): P➊ carries a puzzle for the entry relay at the level
+        -- setup puzzles: P➊ carries a puzzle for the entry relay at the level
         ``puzzles`` keeps for it; a timeout raises that level for the next attempt
         (``hornet.client.puzzle``).
         """
@@ -240,7 +240,7 @@ class Endpoint:
         send, receive = trio.open_memory_channel[bytes](1)
         self._setups[request.pending.match] = send
         try:
-            packet = await _puzzle.solve_setup(request.packet, difficulty)  # issue #5
+            packet = await _puzzle.solve_setup(request.packet, difficulty)
             await self.send(Outgoing(request.first_hop, packet))
             with trio.move_on_after(timeout):
                 # Link layer: the last backward relay cannot open a link to us; hold it.

@@ -14,7 +14,7 @@ after a flood ends.
 One setup per attempt, as without puzzles: the number of setups and the time to give up
 on a dead relay do not change.
 
-Solving costs about 2^d BLAKE2b calls (~0.6 µs each here: 20 bits ≈ 0.6 s). Puzzles above
+Solving costs about 2^d BLAKE2b calls (benchmarks/RESULTS.md gives their time). Puzzles above
 ``INLINE_MAX`` bits are solved in a worker thread (``trio.to_thread.run_sync``) so the
 event loop keeps serving the circuits it already has.
 """

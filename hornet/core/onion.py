@@ -70,16 +70,6 @@ class LayerCiphers:
         return prev, self.enc.xor(prev, payload)
 
 
-def add_layer(keys: HopKeys, iv: bytes, payload: bytes) -> tuple[bytes, bytes]:
-    """ADD_LAYER (paper) with one-off contexts; returns (new IV, payload)."""
-    return LayerCiphers(keys).add_layer(iv, payload)
-
-
-def remove_layer(keys: HopKeys, iv: bytes, payload: bytes) -> tuple[bytes, bytes]:
-    """REMOVE_LAYER (paper) with one-off contexts; returns (previous IV, payload)."""
-    return LayerCiphers(keys).remove_layer(iv, payload)
-
-
 class ForwardOnion:
     """The source's onion for one forward path (hop keys in path order, destination last).
 
@@ -175,8 +165,3 @@ def build_forward(
 ) -> tuple[bytes, bytes, bytes]:
     """One-off ``ForwardOnion(profile, hop_keys, max_hops).wrap(iv, message, padding)``."""
     return ForwardOnion(profile, hop_keys, max_hops).wrap(iv, message, padding)
-
-
-def open_backward(hop_keys: Sequence[HopKeys], iv: bytes, payload: bytes) -> bytes:
-    """One-off ``BackwardOnion(hop_keys).unwrap(iv, payload)``."""
-    return BackwardOnion(hop_keys).unwrap(iv, payload)

@@ -1,4 +1,4 @@
-"""Client puzzles on setup packets (issue #5; the layout is SPEC.md §3.2's setup CHDR).
+"""Client puzzles on setup packets (the layout is SPEC.md §3.2's setup CHDR).
 
 A relay under a setup flood asks its clients to pay for each setup with work before it
 spends an ECDH on it. The puzzle lives in the last 11 bytes of the setup CHDR:
@@ -19,8 +19,7 @@ Rules:
    caller chooses; ``check`` never raises for any bytes.
 2. ``check(packet, required)`` accepts iff required is 0, or the claimed difficulty is at
    least ``required`` (a cheap filter first) and the digest has ``required`` leading zero
-   bits. It costs one BLAKE2b call (about a microsecond), against ~100 µs for the ECDH it
-   protects.
+   bits. It costs one BLAKE2b call, a small fraction of the ECDH it protects.
 3. Only the entry relay looks at the puzzle; every relay forwards the bound CHDR.
 """
 

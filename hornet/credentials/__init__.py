@@ -1,7 +1,12 @@
 """Anonymous prepaid credentials: WabiSabi-style KVAC (CPZ19) with a durable spent-serial store.
 
-Layers: ``params`` (configuration, issuer keys, signed iparams) → ``scheme`` (sans-IO
-requests, proofs, Issuer and Client) → ``service`` (scheme + ``store`` + ``payments``).
+Layers, bottom up:
+- ``group`` (secp256k1 points, generators, fixed-base tables), ``encoding``,
+  ``transcript`` and ``proofs`` (Σ-protocol commitments and responses);
+- ``params`` (configuration, issuer keys, signed iparams);
+- the scheme (sans-IO, re-exported by ``scheme``): ``messages`` (wire messages,
+  ``Credential``), ``statements`` (what both sides prove), ``issuer`` and ``client``;
+- ``service`` (scheme + ``store`` + ``payments``).
 See SPEC.md §9 for generators, encodings, transcripts and layouts.
 
 The storage layers (``service``, ``store``, ``payments``) are imported lazily, so that
@@ -13,6 +18,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from hornet.credentials.client import Client, PendingRequest
+from hornet.credentials.issuer import IssuanceTicket, Issuer, VerifiedSpend
+from hornet.credentials.messages import Credential
 from hornet.credentials.params import (
     CredentialParams,
     IssuerPublicParams,
@@ -20,14 +28,6 @@ from hornet.credentials.params import (
     VerifiedIssuerParams,
     sign_issuer_params,
     verify_issuer_params,
-)
-from hornet.credentials.scheme import (
-    Client,
-    Credential,
-    IssuanceTicket,
-    Issuer,
-    PendingRequest,
-    VerifiedSpend,
 )
 
 if TYPE_CHECKING:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from hornet.core.crypto import SECP256K1_ORDER, GroupElement
+from hornet.core.crypto import SECP256K1_ORDER
+from hornet.credentials.group import GroupElement
 from hornet.errors import MalformedCredentialError
 
 SCALAR_LEN: Final = 32

@@ -26,16 +26,9 @@ from typing import Final
 
 import attrs
 
-from hornet.core.crypto import (
-    SECP256K1_ORDER,
-    GroupElement,
-    SecretKey,
-    ecdsa_sign,
-    ecdsa_verify,
-    group_sum,
-)
+from hornet.core.crypto import SECP256K1_ORDER, SecretKey, ecdsa_sign, ecdsa_verify
 from hornet.credentials.encoding import Reader, expect_length
-from hornet.credentials.group import generators
+from hornet.credentials.group import GroupElement, generators, group_sum
 from hornet.credentials.transcript import PROTOCOL_ID, Rng, random_scalar
 from hornet.errors import LocalProtocolError, MalformedCredentialError
 

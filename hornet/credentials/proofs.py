@@ -25,12 +25,15 @@ from collections.abc import Sequence
 
 import attrs
 
-from hornet.core.crypto import SECP256K1_ORDER, GroupElement, group_sum, mul_add_base
+from hornet.core.crypto import SECP256K1_ORDER
 from hornet.credentials.group import (
     Base,
     FixedBase,
+    GroupElement,
     base_encoding,
     generators,
+    group_sum,
+    mul_add_base,
     public_lincomb,
     secret_lincomb,
 )

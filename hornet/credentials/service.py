@@ -17,15 +17,9 @@ from __future__ import annotations
 
 import attrs
 
+from hornet.credentials.issuer import Issuer, VerifiedSpend
+from hornet.credentials.messages import ISSUANCE, REISSUE, ROLLOVER, request_id
 from hornet.credentials.payments import PaymentBackend
-from hornet.credentials.scheme import (
-    ISSUANCE,
-    REISSUE,
-    ROLLOVER,
-    Issuer,
-    VerifiedSpend,
-    request_id,
-)
 from hornet.credentials.store import SpentSerialStore
 from hornet.credentials.transcript import Rng
 from hornet.errors import InsufficientValueError, LocalProtocolError, MalformedCredentialError

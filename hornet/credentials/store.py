@@ -20,15 +20,15 @@ Durability (SQLite), SPEC.md §9.7:
   spend reported as recorded is never lost and never recorded twice.
 - ``synchronous="NORMAL"`` (opt-in): in WAL mode a commit returns once the frame is
   in the OS page cache; equally safe against process crashes (SIGKILL), but the last
-  commits may be lost on power loss or kernel crash. About 15 µs instead of about
-  200 µs per spend; use it only where the operator accepts that window.
+  commits may be lost on power loss or kernel crash. A commit then costs no fsync;
+  use it only where the operator accepts that window (``benchmarks/bench_credentials.py``
+  measures both).
 - The WAL is checkpointed every ``wal_autocheckpoint`` pages (256 = 1 MiB by default)
   and never truncated, so every commit OVERWRITES already allocated WAL blocks and
-  fdatasync flushes data only, never a new file size (measured 150–200 µs instead of
-  250–450 µs per commit on this VM's ext4). SQLite deletes the WAL when the last
-  connection closes, so a store that finds the WAL short grows it once on open
-  (``_preallocate_wal``: one 1 MiB transaction whose pages go to the freelist, which
-  later inserts reuse; about 12 ms).
+  fdatasync flushes data only, never a new file size (which would also journal the
+  file system's metadata). SQLite deletes the WAL when the last connection closes, so
+  a store that finds the WAL short grows it once on open (``_preallocate_wal``: one
+  1 MiB transaction whose pages go to the freelist, which later inserts reuse).
 
 Invariants: plain synchronous code (no trio); each store object serializes its own
 connection with a lock, so it may be shared by threads; processes open their own.

@@ -45,13 +45,15 @@ from hornet.mixer.core import MixerCore, MixerStatistics
 from hornet.mixer.hints import Hints, PeerHint
 from hornet.mixer.protocol import Prices
 from hornet.mixer.ratelimit import PROFILES, Limit
+from hornet.mixer.scid import format_scid
 
 if TYPE_CHECKING:
     from hornet.mixer.client import MixerClient
     from hornet.mixer.engine import MixerEngine, mixer_listing
-    from hornet.mixer.entry import EntryRelay, serve_entry_relay
+    from hornet.mixer.entry import EntryRelay, relay_keys, serve_entry_relay
     from hornet.mixer.metrics import MixerMetrics
     from hornet.mixer.network import PeerNetwork
+    from hornet.mixer.node import OnionNode
     from hornet.mixer.service import (
         MixerService,
         MixerServiceStatistics,
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
     )
     from hornet.mixer.session import Delivered, MixerSession, ScidRegistration, Wallet
     from hornet.mixer.storage import MixerStorage
+    from hornet.mixer.transport import TapTransport
 
 _LAZY = {
     "Delivered": "hornet.mixer.session",
@@ -72,6 +75,9 @@ _LAZY = {
     "MixerMetrics": "hornet.mixer.metrics",
     "EntryRelay": "hornet.mixer.entry",
     "serve_entry_relay": "hornet.mixer.entry",
+    "relay_keys": "hornet.mixer.entry",
+    "OnionNode": "hornet.mixer.node",
+    "TapTransport": "hornet.mixer.transport",
     "MixerClient": "hornet.mixer.client",
     "PeerNetwork": "hornet.mixer.network",
     "MixerService": "hornet.mixer.service",
@@ -114,6 +120,7 @@ __all__ = [
     "MixerSession",
     "MixerStatistics",
     "MixerStorage",
+    "OnionNode",
     "PeerConfig",
     "PeerHint",
     "PeerNetwork",
@@ -123,11 +130,14 @@ __all__ = [
     "ScidRegistration",
     "ScidsExpired",
     "SpendsCommitted",
+    "TapTransport",
     "Transmit",
     "Wallet",
+    "format_scid",
     "mixer_listing",
     "mixer_main",
     "open_mixer",
     "parse_config",
+    "relay_keys",
     "serve_entry_relay",
 ]

@@ -40,8 +40,8 @@ from hornet.core.onion_message import (
     ONION_MESSAGE_TYPE,
     create_onion_message,
 )
+from hornet.credentials.issuer import Issuer
 from hornet.credentials.params import IssuerSecretKey, sign_issuer_params
-from hornet.credentials.scheme import Issuer
 from hornet.credentials.transcript import Rng
 from hornet.errors import (
     DoubleSpendError,

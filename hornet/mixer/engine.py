@@ -17,9 +17,9 @@ from collections.abc import Callable
 import attrs
 
 from hornet.core import crypto
+from hornet.credentials.issuer import Issuer
 from hornet.credentials.params import CredentialParams, IssuerSecretKey
 from hornet.credentials.payments import PaymentBackend
-from hornet.credentials.scheme import Issuer
 from hornet.credentials.service import CredentialService
 from hornet.credentials.transcript import Rng
 from hornet.directory import MAX_LISTED_EPOCHS, MixerListing

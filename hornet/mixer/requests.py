@@ -34,7 +34,7 @@ from hornet.core.chdr import EPOCH_OFFSET, TYPE_SETUP, setup_exp
 from hornet.core.keys import usable_setup_epoch
 from hornet.core.onion_message import OnionMessagePayload, create_onion_message
 from hornet.core.params import CHDR_LEN, EXP_GRANULARITY_S, Params
-from hornet.credentials.scheme import Issuer
+from hornet.credentials.issuer import Issuer
 from hornet.credentials.transcript import Rng
 from hornet.errors import (
     DoubleSpendError,

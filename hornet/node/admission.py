@@ -8,7 +8,7 @@ Rules, in the order they are applied:
 1. Shape: a datagram shorter than a CHDR, of an unknown type, or a setup of the wrong size
    is ``malformed`` (the core would say the same, after a queue slot and a task switch).
 2. Per-neighbour token buckets, one for setups and one for data: a setup costs the relay
-   an ECDH (~0.1-0.3 ms), a data packet a few symmetric operations, so a client gets
+   an ECDH, a data packet a few symmetric operations, so a client gets
    ``setup_rate`` setups/s (default 20) beside ``data_rate`` packets/s (50 000).
    Neighbours listed in the directory (relays forwarding many clients' setups) get
    ``relay_setup_rate``. Over-limit: ``setup_rate_limited`` / ``rate_limited``. The
@@ -120,7 +120,7 @@ class Limits:
     setup_burst: float = attrs.field(default=40.0, validator=_rate)
     relay_setup_rate: float = attrs.field(default=2_000.0, validator=_rate)  # per relay
     relay_setup_burst: float = attrs.field(default=500.0, validator=_rate)
-    # client setups/s before puzzles: a setup costs ~0.7 ms here, so ~15% of a core
+    # client setups/s before puzzles: a bounded share of one core (benchmarks/RESULTS.md)
     setup_capacity: float = attrs.field(default=200.0, validator=_rate)
     puzzle_base: int = attrs.field(default=8, validator=_count(0))  # bits once loaded
     puzzle_max: int = attrs.field(default=20, validator=_count(0))

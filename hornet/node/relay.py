@@ -288,7 +288,7 @@ async def serve_relay(
     if queue is not None:
         limits = attrs.evolve(limits or Limits(), queue=queue)
     sock = sock or await bind_udp(network or UdpNetwork(), address)
-    # Link layer (issue 5 part 4): encrypt under the node key unless link=False.
+    # Link layer: encrypt under the node key unless link=False.
     sock = with_link(sock, keys.node_key, directory, link=link)
     try:
         with open_state(state) as relay_state:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import attrs
 
+from hornet.credentials import Client, Credential, Issuer
 from hornet.credentials.params import CredentialParams, IssuerSecretKey
-from hornet.credentials.scheme import Client, Credential, Issuer
 
 EPOCH_LENGTH = 1000
 GRACE = 100

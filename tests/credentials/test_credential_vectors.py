@@ -15,21 +15,15 @@ from typing import Any
 import pytest
 
 from hornet.core.crypto import SecretKey
+from hornet.credentials.client import Client, PendingRequest
 from hornet.credentials.group import generators
+from hornet.credentials.issuer import Issuer
+from hornet.credentials.messages import ISSUANCE, REISSUE, Credential, IssuanceRequest
 from hornet.credentials.params import (
     CredentialParams,
     IssuerSecretKey,
     sign_issuer_params,
     verify_issuer_params,
-)
-from hornet.credentials.scheme import (
-    ISSUANCE,
-    REISSUE,
-    Client,
-    Credential,
-    IssuanceRequest,
-    Issuer,
-    PendingRequest,
 )
 from hornet.credentials.service import CredentialService
 from hornet.credentials.store import SqliteSpentStore, serial_key

@@ -11,13 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hornet.core.crypto import SecretKey
-from hornet.credentials.params import (
-    SIGNED_PARAMS_LEN,
-    CredentialParams,
-    IssuerPublicParams,
-    verify_issuer_params,
-)
-from hornet.credentials.scheme import (
+from hornet.credentials.messages import (
     CREDENTIAL_LEN,
     ISSUANCE,
     REISSUE,
@@ -28,6 +22,12 @@ from hornet.credentials.scheme import (
     reissue_request_len,
     response_len,
     spend_request_len,
+)
+from hornet.credentials.params import (
+    SIGNED_PARAMS_LEN,
+    CredentialParams,
+    IssuerPublicParams,
+    verify_issuer_params,
 )
 from hornet.errors import RemoteProtocolError
 

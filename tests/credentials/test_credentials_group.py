@@ -5,14 +5,15 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hornet.core.crypto import (
-    SECP256K1_ORDER,
+from hornet.core.crypto import SECP256K1_ORDER
+from hornet.credentials.group import (
     GroupElement,
     PublicBaseTable,
+    generators,
     group_sum,
     public_combination,
+    public_lincomb,
 )
-from hornet.credentials.group import generators, public_lincomb
 
 P = GroupElement.hash_to_group(b"test/P")
 Q = GroupElement.hash_to_group(b"test/Q")
@@ -48,3 +49,13 @@ def test_public_lincomb_matches_secret_arithmetic_over_every_generator() -> None
         [base.mul_secret(k) for k, base in terms[:-1]] + [Q * 11]
     )
     assert public_lincomb(terms) == expected
+
+
+def test_a_group_elements_repr_shows_no_part_of_its_point() -> None:
+    # A credential's V and T are client secrets: reprs of them must not leak.
+    secret = GroupElement.hash_to_group(b"test/secret point")
+    text = repr(secret)
+    encoded = secret.encode()
+    assert not any(encoded[i:i + 4].hex() in text for i in range(len(encoded) - 3))
+    assert repr(GroupElement.infinity()) == "GroupElement(infinity)"
+    assert text == "GroupElement(<point>)"

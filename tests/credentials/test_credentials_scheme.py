@@ -1,4 +1,4 @@
-"""Scheme correctness and the soundness checks of issue 6 (each must fail as stated)."""
+"""Scheme correctness and its soundness checks (each must fail as stated)."""
 
 from __future__ import annotations
 
@@ -8,24 +8,23 @@ import attrs
 import pytest
 from cred_kit import EPOCH_LENGTH, GRACE, MSG, NOW, make_world
 
-from hornet.core import crypto
-from hornet.core.crypto import SECP256K1_ORDER, GroupElement, SecretKey
-from hornet.credentials import proofs, scheme
-from hornet.credentials.group import generators
-from hornet.credentials.params import (
-    IssuerSecretKey,
-    sign_issuer_params,
-    verify_issuer_params,
-)
-from hornet.credentials.scheme import (
+from hornet.core.crypto import SECP256K1_ORDER, SecretKey
+from hornet.credentials import group, proofs, statements
+from hornet.credentials.client import build_reissue_request
+from hornet.credentials.group import GroupElement, generators
+from hornet.credentials.issuer import Issuer
+from hornet.credentials.messages import (
     REISSUE,
     Credential,
-    Issuer,
-    build_reissue_request,
     issuance_request_len,
     reissue_request_len,
     response_len,
     spend_request_len,
+)
+from hornet.credentials.params import (
+    IssuerSecretKey,
+    sign_issuer_params,
+    verify_issuer_params,
 )
 from hornet.credentials.transcript import NonceSource, Transcript
 from hornet.errors import (
@@ -293,7 +292,7 @@ class _TracingLib:
 def _trace_group_ops(monkeypatch: pytest.MonkeyPatch, run) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
     """The sequence of libsecp256k1 calls (name, point count) that ``run`` makes."""
     trace: list[tuple[str, int]] = []
-    monkeypatch.setattr(crypto, "_lib", _TracingLib(crypto._lib, trace))
+    monkeypatch.setattr(group, "_lib", _TracingLib(group._lib, trace))
     try:
         run()
     finally:
@@ -330,7 +329,7 @@ def test_presentation_runs_the_same_group_operations_for_zero_and_non_zero_value
     zero, five = world.credentials([0, 5])
     g = generators()
     traces = [
-        _trace_group_ops(monkeypatch, lambda c=c: scheme._present(g, c, 99))
+        _trace_group_ops(monkeypatch, lambda c=c: statements.present(g, c, 99))
         for c in (zero, five)
     ]
     assert traces[0] == traces[1]

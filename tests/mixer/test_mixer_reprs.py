@@ -26,9 +26,8 @@ from mixer_kit import T0, Kit, make_config, make_kit
 import hornet.credentials
 import hornet.mixer
 from hornet.core import crypto
-from hornet.core.crypto import GroupElement
 from hornet.core.params import Params
-from hornet.credentials.group import generators
+from hornet.credentials.group import GroupElement, generators
 from hornet.credentials.params import verify_issuer_params
 from hornet.credentials.payments import Invoice
 from hornet.credentials.proofs import Equation, term

@@ -205,8 +205,9 @@ def test_flood_benchmark_meets_its_targets(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     figures = json.loads(out.stdout.strip().splitlines()[-1])
-    # The targets of issue #5. The flood runs at the highest rate the flooder reaches, so
-    # the first one needs the flooded relay to get its CPU (the bench pins it to one).
+    # The flood targets (benchmarks/RESULTS.md). The flood runs at the highest rate the
+    # flooder reaches, so the first one needs the flooded relay to get its CPU (the bench
+    # pins it to one).
     assert figures["delivered_share"] >= 0.9, figures
     assert figures["relay_peak_rss_mb"] < 200
     assert figures["setups_accepted_per_s"] > 0
