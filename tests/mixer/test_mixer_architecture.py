@@ -166,3 +166,25 @@ def test_importing_the_machine_loads_no_storage_or_trio() -> None:
 def test_every_mixer_module_is_under_600_lines() -> None:
     sizes = {p.name: len(p.read_text().splitlines()) for p in MIXER.glob("*.py")}
     assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_every_statistics_method_returns_a_frozen_attrs_record() -> None:
+    import importlib
+    import inspect
+    import typing
+
+    import attrs
+
+    checked = []
+    for path in sorted(MIXER.glob("*.py")):
+        module = importlib.import_module(f"hornet.mixer.{path.stem}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            method = cls.__dict__.get("statistics")
+            if cls.__module__ != module.__name__ or method is None:
+                continue
+            returned = typing.get_type_hints(method, vars(module))["return"]
+            assert attrs.has(returned), f"{cls.__name__}.statistics -> {returned}"
+            assert returned.__setattr__.__name__ == "_frozen_setattrs", returned  # frozen
+            checked.append(cls.__name__)
+    assert {"MixerCore", "MixerService", "MixerClient", "PeerNetwork", "MemoryTransport",
+            "EntryRelay"} <= set(checked)
