@@ -27,18 +27,19 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # the real types for mypy and IDEs; at run time the names load lazily
     from hornet.authority.client import DirectoryClient
-    from hornet.circuit import (
-        Circuit,
-        CircuitError,
-        DescriptorExpiredError,
-        NoPathError,
-        SetupTimeoutError,
-        StaleDirectoryError,
-    )
+    from hornet.circuit import Circuit
     from hornet.client import open_circuit
     from hornet.core.rendezvous import Descriptor
     from hornet.directory import Directory, NodeKeys, load_key_file, write_key_file
-    from hornet.errors import ConfigError, SendRefusedError
+    from hornet.errors import (
+        CircuitError,
+        ConfigError,
+        DescriptorExpiredError,
+        NoPathError,
+        SendRefusedError,
+        SetupTimeoutError,
+        StaleDirectoryError,
+    )
     from hornet.local import LocalNetwork, local_network
     from hornet.node.relay import serve_relay
     from hornet.node.service import serve, serve_rendezvous
@@ -51,11 +52,11 @@ _LAZY = {
     "local_network": "hornet.local",
     "LocalNetwork": "hornet.local",
     "Circuit": "hornet.circuit",
-    "CircuitError": "hornet.circuit",
-    "NoPathError": "hornet.circuit",
-    "SetupTimeoutError": "hornet.circuit",
-    "StaleDirectoryError": "hornet.circuit",
-    "DescriptorExpiredError": "hornet.circuit",
+    "CircuitError": "hornet.errors",
+    "NoPathError": "hornet.errors",
+    "SetupTimeoutError": "hornet.errors",
+    "StaleDirectoryError": "hornet.errors",
+    "DescriptorExpiredError": "hornet.errors",
     "SendRefusedError": "hornet.errors",
     "Directory": "hornet.directory",
     "NodeKeys": "hornet.directory",

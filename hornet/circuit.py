@@ -23,28 +23,16 @@ import trio
 
 from hornet.core.circuit import Outgoing
 from hornet.core.stream import Frame, FrameKind, Stream
-from hornet.errors import HornetError, RemoteProtocolError
+from hornet.errors import (
+    CircuitError,
+    DescriptorExpiredError,
+    HornetError,
+    NoPathError,
+    RemoteProtocolError,
+    SetupTimeoutError,
+    StaleDirectoryError,
+)
 from hornet.transport import unix_now
-
-
-class CircuitError(HornetError):
-    """The circuit cannot carry data any more (path broken, expired, closed by peer)."""
-
-
-class NoPathError(CircuitError):
-    """The directory does not hold enough relays for the requested path."""
-
-
-class StaleDirectoryError(NoPathError):
-    """The directory lacks what the current key epoch needs: fetch a fresh one."""
-
-
-class DescriptorExpiredError(CircuitError):
-    """A hidden destination's descriptor is past its EXP: fetch the new one."""
-
-
-class SetupTimeoutError(CircuitError):
-    """No setup reply arrived in time: a relay on the path is unreachable or dropped it."""
 
 
 class Link(Protocol):
@@ -299,3 +287,17 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     for exc in group.exceptions:
         out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
     return out
+
+
+# The circuit errors live in ``hornet.errors``; they stay importable from here too.
+__all__ = [
+    "Circuit",
+    "CircuitError",
+    "DescriptorExpiredError",
+    "Link",
+    "NoPathError",
+    "SetupTimeoutError",
+    "Signal",
+    "StaleDirectoryError",
+    "single_error",
+]

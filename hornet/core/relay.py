@@ -7,7 +7,8 @@ Rules:
    bounded LRU cache from a verified AHDR to its opened FS and cipher contexts; it
    changes speed, never decisions (``cache_size=0`` disables it).
 3. Bytes from the network never raise: every failure becomes ``Drop(reason)``. The
-   reason is for local counters only; nothing is ever sent back.
+   reason (a ``DropReason``, named after the error that describes the drop) is for
+   local counters only; nothing is ever sent back.
 4. Setup packets: EXP and key-epoch checks, replay check on the ephemeral key (before the
    ECDH), Sphinx peel under the epoch's key, FS creation, ADD_FS, SP re-encryption,
    forward (SPEC.md §7). With ``record_setup_tags`` each accepted tag is also queued in
@@ -85,10 +86,13 @@ from hornet.core.sphinx import peel_onion
 from hornet.errors import (
     ExpiredError,
     IntegrityError,
+    KeyEpochError,
+    LifetimeError,
     LocalProtocolError,
     MalformedInputError,
     RemoteProtocolError,
     ReplayError,
+    RouteError,
 )
 
 _NONCE0: Final = bytes(12)
@@ -113,14 +117,21 @@ _X_START: Final = CHDR_LEN + 1
 _X_END: Final = _X_START + 33
 
 
-class DropReason(enum.Enum):
-    MALFORMED = "malformed"
-    INTEGRITY = "integrity"
-    EXPIRED = "expired"
-    REPLAY = "replay"
-    ROUTE = "route"  # a well-formed packet this node may not handle that way
-    LIFETIME = "lifetime"  # setup EXP not coarse, or further ahead than any lifetime
-    KEY_EPOCH = "key_epoch"  # setup under a key epoch this relay does not hold now
+class DropReason(enum.StrEnum):
+    """Why ``process`` dropped a packet. Each value is the ``reason`` of the error that
+    describes the drop (``hornet.errors``, rule 5), so a service counts the core's drops
+    in the same vocabulary as the link layer's and admission's."""
+
+    MALFORMED = MalformedInputError.reason
+    INTEGRITY = IntegrityError.reason
+    EXPIRED = ExpiredError.reason
+    REPLAY = ReplayError.reason
+    #: A well-formed packet this node may not handle that way.
+    ROUTE = RouteError.reason
+    #: A setup's EXP not coarse, or further ahead than any lifetime.
+    LIFETIME = LifetimeError.reason
+    #: A setup under a key epoch this relay does not hold now.
+    KEY_EPOCH = KeyEpochError.reason
 
 
 @attrs.frozen

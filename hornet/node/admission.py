@@ -57,7 +57,14 @@ from hornet.core import puzzle
 from hornet.core.chdr import TYPE_DATA, TYPE_DATA_NESTED, TYPE_SETUP
 from hornet.core.params import CHDR_LEN, EXP_GRANULARITY_S, Params
 from hornet.core.replay import BloomFilter
-from hornet.errors import ConfigError
+from hornet.errors import (
+    ConfigError,
+    MalformedInputError,
+    PuzzleError,
+    PuzzleReusedError,
+    RateLimitedError,
+    SetupRateLimitedError,
+)
 from hornet.link.channel import (
     ACT_ONE_DATAGRAM_LEN,
     ACT_THREE_DATAGRAM_LEN,
@@ -77,17 +84,18 @@ Address = tuple[str, int]
 
 class Verdict:
     """What the receive task does with a datagram: queue it as ``DATA`` or ``SETUP``, or
-    drop it and count the reason (the string is the counter's name). Plain strings, not
-    an enum: this runs for every datagram, and an enum's ``.value`` costs a descriptor
+    drop it and count the reason. A drop verdict is the ``reason`` of the error that
+    describes it (``hornet.errors``, rule 5), the counter's name. Plain strings, not an
+    enum: this runs for every datagram, and an enum's ``.value`` costs a descriptor
     call."""
 
     DATA: Final = "data"
     SETUP: Final = "setup"
-    MALFORMED: Final = "malformed"
-    RATE_LIMITED: Final = "rate_limited"
-    SETUP_RATE_LIMITED: Final = "setup_rate_limited"
-    PUZZLE: Final = "puzzle"
-    PUZZLE_REUSED: Final = "puzzle_reused"
+    MALFORMED: Final = MalformedInputError.reason
+    RATE_LIMITED: Final = RateLimitedError.reason
+    SETUP_RATE_LIMITED: Final = SetupRateLimitedError.reason
+    PUZZLE: Final = PuzzleError.reason
+    PUZZLE_REUSED: Final = PuzzleReusedError.reason
 
 
 def _rate(_: object, attribute: attrs.Attribute[float], value: object) -> None:

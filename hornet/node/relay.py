@@ -33,7 +33,7 @@ import trio
 
 from hornet.core.relay import Deliver, Drop, Forward, Relay
 from hornet.directory import Directory, NodeKeys
-from hornet.errors import BindError, ConfigError, SendRefusedError
+from hornet.errors import BindError, ConfigError, LocalDropReason, SendRefusedError
 from hornet.node.admission import (
     Admission,
     Limits,
@@ -49,6 +49,8 @@ log = logging.getLogger("hornet.relay")
 
 BATCH: Final = 32  # data packets the worker handles per trip through the scheduler
 SETUP_BATCH: Final = 2  # setups (an ECDH each) it handles per trip, after the data
+_QUEUE_FULL: Final = LocalDropReason.QUEUE_FULL
+_SETUP_QUEUE_FULL: Final = LocalDropReason.SETUP_QUEUE_FULL
 
 
 @attrs.frozen
@@ -153,9 +155,9 @@ class RelayNode:
         """Admission and queueing of one datagram (never blocks)."""
         verdict = self.admission.admit(packet, source, trio.current_time())
         if verdict is Verdict.DATA:
-            queue, limit, full = self._data_q, self.limits.queue, "queue_full"
+            queue, limit, full = self._data_q, self.limits.queue, _QUEUE_FULL
         elif verdict is Verdict.SETUP:
-            queue, limit, full = self._setup_q, self.limits.setup_queue, "setup_queue_full"
+            queue, limit, full = self._setup_q, self.limits.setup_queue, _SETUP_QUEUE_FULL
         else:
             self.dropped[verdict] += 1
             return
@@ -174,7 +176,7 @@ class RelayNode:
         while True:
             data, source = await self.socket.receive()
             if self.loss and self._rng.random() < self.loss:
-                self.dropped["injected_loss"] += 1
+                self.dropped[LocalDropReason.INJECTED_LOSS] += 1
                 continue
             self._admit(data, source)
 
@@ -226,16 +228,16 @@ class RelayNode:
                 self._refresh_state(now)
             address = self.directory.address_of(result.next_hop)
             if address is None:
-                self.dropped["unknown_next_hop"] += 1
+                self.dropped[LocalDropReason.UNKNOWN_NEXT_HOP] += 1
                 return
             self.forwarded += 1
             try:
                 await self.socket.send(result.packet, address)
             except SendRefusedError:
-                self.dropped["send_refused"] += 1
+                self.dropped[LocalDropReason.SEND_REFUSED] += 1
         elif isinstance(result, Deliver):
             if self.on_deliver is None:
-                self.dropped["no_service"] += 1
+                self.dropped[LocalDropReason.NO_SERVICE] += 1
                 return
             self.delivered += 1
             self.on_deliver(result)

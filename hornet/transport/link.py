@@ -40,7 +40,7 @@ from typing import Any, Final, Protocol
 import trio
 
 from hornet.core.crypto import SecretKey
-from hornet.errors import RemoteProtocolError, SendRefusedError
+from hornet.errors import LocalDropReason, RemoteProtocolError, SendRefusedError
 from hornet.link.endpoint import LinkConfig, LinkEndpoint, LinkStatistics, Resolver
 from hornet.transport import Address, DatagramSocket, Network
 
@@ -230,7 +230,7 @@ class LinkSocket:
             try:
                 packet = open_(data, source, now())
             except RemoteProtocolError as exc:
-                self.rejected[type(exc).__name__] += 1
+                self.rejected[exc.reason] += 1
                 packet = None
             if packet is not None and not endpoint.has_output():
                 return packet, source
@@ -267,7 +267,7 @@ class LinkSocket:
     def statistics(self) -> LinkStatistics:
         stats = self.endpoint.statistics()
         dropped = Counter(stats.dropped)
-        dropped.update({f"rejected_{name}": n for name, n in self.rejected.items()})
+        dropped.update(self.rejected)
         return LinkStatistics(
             peers=stats.peers,
             sessions=stats.sessions,
@@ -301,7 +301,7 @@ class LinkSocket:
             try:
                 await self._inner.send(datagram, address)
             except SendRefusedError as exc:
-                self.rejected["send_refused"] += 1
+                self.rejected[LocalDropReason.SEND_REFUSED] += 1
                 if len(self._refused) >= MAX_REFUSED:
                     self._refused.pop(next(iter(self._refused)))
                 self._refused[address] = exc

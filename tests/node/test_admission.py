@@ -268,7 +268,7 @@ async def test_a_relay_on_a_link_socket_gets_the_kernel_filter_and_others_do_not
         with trio.move_on_after(0.2) as scope:
             await udp.receive()
         assert scope.cancelled_caught
-        assert udp.statistics().dropped == {"rejected_UnknownSessionError": 1}
+        assert udp.statistics().dropped == {"unknown_session": 1}
     finally:
         for sock in (udp, memory, bare):
             sock.close()
