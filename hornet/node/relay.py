@@ -31,7 +31,7 @@ from typing import Final
 import attrs
 import trio
 
-from hornet.core.relay import Deliver, Drop, Forward, Relay
+from hornet.core.relay import Deliver, Drop, Forward, Relay, SetupDrop, SetupForward, SetupTag
 from hornet.directory import Directory, NodeKeys
 from hornet.errors import BindError, ConfigError, LocalDropReason, SendRefusedError
 from hornet.node.admission import (
@@ -217,15 +217,20 @@ class RelayNode:
         self.state.prune(epoch - 1)
         self._state_epoch = epoch
 
+    def _persist(self, tag: SetupTag, now: float) -> None:
+        """Make a setup's replay tag durable, then acknowledge it to the core."""
+        assert self.state is not None  # the core hands out tags only when it has a state
+        self.state.record((tag,))
+        self.core.setup_tags_persisted(1)
+        self._refresh_state(now)
+
     async def handle(self, packet: bytes) -> None:
         """Process one packet and act on the decision."""
         now = unix_now()
         result = self.core.process(packet, now)
         if isinstance(result, Forward):
-            if self.state is not None and self.core.new_setup_tags:
-                # A setup is only sent on once its replay tag is durable.
-                self.state.record(self.core.take_setup_tags())
-                self._refresh_state(now)
+            if type(result) is SetupForward:
+                self._persist(result.setup_tag, now)  # sent on only once it is durable
             address = self.directory.address_of(result.next_hop)
             if address is None:
                 self.dropped[LocalDropReason.UNKNOWN_NEXT_HOP] += 1
@@ -243,6 +248,8 @@ class RelayNode:
             self.on_deliver(result)
         else:
             assert isinstance(result, Drop)
+            if type(result) is SetupDrop:
+                self._persist(result.setup_tag, now)
             self.dropped[result.reason.value] += 1
 
     async def run(self) -> None:
