@@ -34,15 +34,10 @@ import trio
 from hornet.core.relay import Deliver, Drop, Forward, Relay, SetupDrop, SetupForward, SetupTag
 from hornet.directory import Directory, NodeKeys
 from hornet.errors import BindError, ConfigError, LocalDropReason, SendRefusedError
-from hornet.node.admission import (
-    Admission,
-    Limits,
-    Verdict,
-    install_kernel_filter,
-    solution_span,
-)
+from hornet.node.admission import Admission, Limits, Verdict, solution_span
 from hornet.node.state import RelayState, open_state
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
+from hornet.transport.kernel_filter import install_kernel_filter
 from hornet.transport.link import LinkSocket, directory_resolver, with_link
 
 log = logging.getLogger("hornet.relay")
@@ -103,7 +98,7 @@ class RelayNode:
             (r.address for r in directory),
             solution_span_s=solution_span(directory.params),
         )
-        # Garbage is dropped in the kernel, before it costs a system call (admission.py).
+        # Garbage is dropped in the kernel, before it costs a system call (kernel_filter.py).
         self.kernel_filter = kernel_filter and install_kernel_filter(sock, directory.params)
         self.on_deliver = on_deliver
         self.loss = loss  # fault injection for tests: drop this share of arrivals
@@ -288,7 +283,7 @@ async def serve_relay(
     learn the ports for the directory); the relay then owns and closes it. ``limits``:
     per-neighbour rates, queue sizes and the setup puzzle policy (``Limits``); ``queue``
     overrides its data queue size; ``kernel_filter``: drop datagrams not shaped like link
-    datagrams in the kernel (Linux, link layer on; ``admission.install_kernel_filter``).
+    datagrams in the kernel (Linux, link layer on; ``transport.kernel_filter``).
     ``state`` persists the restart generation and setup replay tags (SPEC.md §7.5): a
     path (opened here, closed on exit) or an open ``RelayState`` (the caller's to close).
     Keep one per node key, with the key file: a restart under the same key without it
