@@ -22,7 +22,7 @@ from typing import Protocol
 import trio
 
 from hornet.core.circuit import Outgoing
-from hornet.core.stream import Frame, FrameKind, Stream
+from hornet.core.stream import Frame, FrameKind, Stream, StreamStatistics
 from hornet.errors import (
     CircuitError,
     DescriptorExpiredError,
@@ -186,7 +186,9 @@ class Circuit:
             self._check()
             await self._changed.wait()
 
-    def statistics(self) -> object:
+    def statistics(self) -> StreamStatistics:
+        """The stream's counters now (fragments sent, resent and received, duplicates,
+        queue depths and the retransmission timeout), as a frozen record."""
         return self._stream.statistics()
 
     def _check(self, *, receiving: bool = False) -> None:

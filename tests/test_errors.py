@@ -138,3 +138,29 @@ def test_the_vocabulary_scan_finds_stray_counter_keys() -> None:
     assert sorted(_strays(stray, vocabulary())) == [
         "'bogus'", "f'rejected_{name}'", "type(exc).__name__"
     ]
+
+
+def test_statistics_are_frozen_attrs_records_outside_the_mixer() -> None:
+    # trio's convention: statistics() returns a frozen record, never an object or dict.
+    import importlib
+    import typing
+
+    import attrs
+
+    owners = []
+    for path in sorted(ROOT.rglob("*.py")):
+        if "mixer" in path.parts or "def statistics(" not in path.read_text():
+            continue
+        name = ".".join(("hornet", *path.relative_to(ROOT).with_suffix("").parts))
+        module = importlib.import_module(name.removesuffix(".__init__"))
+        owners += [
+            cls for cls in vars(module).values()
+            if isinstance(cls, type) and cls.__module__ == module.__name__
+            and "statistics" in vars(cls)
+        ]
+    assert len(owners) >= 5  # Circuit, Stream, LinkEndpoint, LinkSocket, RelayNode
+    for owner in owners:
+        record = typing.get_type_hints(owner.statistics)["return"]
+        assert attrs.has(record), owner.__name__
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            object.__new__(record).__setattr__("x", 1)

@@ -166,10 +166,6 @@ async def refresh_link(sock: DatagramSocket, address: Address) -> None:
         await sock.refresh(address)
 
 
-def _cannot_send_now(data: bytes, address: Address) -> bool:
-    return False  # the inner socket has no ``send_nowait``: always ``await send``
-
-
 class LinkSocket:
     """A ``DatagramSocket`` whose datagrams are link-encrypted (see the module doc)."""
 
@@ -180,8 +176,8 @@ class LinkSocket:
         # without the inner socket's own checkpoint: ``send`` is already one.
         self._seal = endpoint.seal
         self._open = endpoint.open
-        self._send_nowait: Callable[[bytes, Address], bool] = getattr(
-            inner, "send_nowait", _cannot_send_now
+        self._send_nowait: Callable[[bytes, Address], None] | None = getattr(
+            inner, "send_nowait", None
         )
         self._wait: trio.CancelScope | None = None
         self._timers = trio.CancelScope()
@@ -211,8 +207,14 @@ class LinkSocket:
         await trio.lowlevel.checkpoint_if_cancelled()
         sealed = self._seal(data, address, self._now())
         if sealed is not None:
-            if not self._send_nowait(sealed, address):
+            send_nowait = self._send_nowait
+            if send_nowait is None:
                 await self._inner.send(sealed, address)
+            else:
+                try:
+                    send_nowait(sealed, address)
+                except trio.WouldBlock:
+                    await self._inner.send(sealed, address)
             if not self.endpoint.has_datagrams_to_send():
                 return
         await self._flush()
