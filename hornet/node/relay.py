@@ -277,17 +277,37 @@ async def serve_relay(
     link: bool = True,
     task_status: trio.TaskStatus[RelayNode] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run a relay on ``address`` until cancelled (``nursery.start`` gives its node).
+    """Run a relay on ``address`` until cancelled: ``await nursery.start(serve_relay, ...)``.
 
-    ``sock`` is an already bound socket to use instead (``local_network`` binds first, to
-    learn the ports for the directory); the relay then owns and closes it. ``limits``:
-    per-neighbour rates, queue sizes and the setup puzzle policy (``Limits``); ``queue``
-    overrides its data queue size; ``kernel_filter``: drop datagrams not shaped like link
-    datagrams in the kernel (Linux, link layer on; ``transport.kernel_filter``).
-    ``state`` persists the restart generation and setup replay tags (SPEC.md §7.5): a
-    path (opened here, closed on exit) or an open ``RelayState`` (the caller's to close).
-    Keep one per node key, with the key file: a restart under the same key without it
-    would reopen the replay window.
+    Binds (or takes ``sock``), reports the running ``RelayNode`` through
+    ``task_status.started`` and serves until cancelled; the socket is closed on exit.
+
+    Args:
+        keys: the node's key and local secret SV (``NodeKeys``, from its key file).
+        directory: the network's relays and parameters; this node is one of them.
+        address: where to listen, ``(host, port)``.
+        state: the restart generation and setup replay tags (SPEC.md §7.5): a path
+            (opened here, closed on exit) or an open ``RelayState`` (the caller's to
+            close). Keep one per node key, with the key file: a restart under the same
+            key without it would reopen the replay window.
+        network: where to bind (default: ``UdpNetwork()``).
+        sock: an already bound socket to use instead of binding (``local_network`` binds
+            first, to learn the ports for the directory); the relay then owns and
+            closes it.
+        on_deliver: receives the ``Deliver`` of every packet that ends at this node (a
+            destination service); without it such packets are dropped (``no_service``).
+        limits: per-neighbour rates, queue sizes and the setup puzzle policy
+            (``Limits``; default ``Limits()``).
+        queue: overrides the data queue size in ``limits``.
+        kernel_filter: drop datagrams not shaped like link datagrams in the kernel
+            (Linux, link layer on; ``hornet.transport.kernel_filter``).
+        loss: fault injection for tests: drop this share of arriving datagrams.
+        link: link encryption under the node key (docs/spec-link.md; the default).
+        task_status: trio's; ``started`` is given the ``RelayNode``.
+
+    Raises:
+        BindError: ``address`` is in use or not this host's.
+        ConfigError: the state file is unusable (unreadable, unknown schema).
     """
     if queue is not None:
         limits = attrs.evolve(limits or Limits(), queue=queue)
