@@ -277,6 +277,12 @@ class LocalDropReason(enum.StrEnum):
     PEER_EVICTED = "peer_evicted"
     #: A link peer evicted to make room (its source's bound).
     PEER_EVICTED_SOURCE = "peer_evicted_source"
+    #: A destination got a frame for a connection it does not hold (any more).
+    UNKNOWN_CONNECTION = "unknown_connection"
+    #: A destination at its connection limit refused a new connection.
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    #: A destination got a frame before its service reported itself started.
+    NOT_STARTED = "not_started"
 
 
 __all__ += ["LocalDropReason"]

@@ -22,12 +22,13 @@ from hornet.node.admission import Verdict
 
 ROOT = Path(hornet.__file__).parent
 #: The modules that count drops in the one vocabulary (the mixer keeps its own counters;
-#: hornet.client and the destination service are outside this vocabulary's scope).
+#: hornet.client's endpoint is outside this vocabulary's scope).
 COUNTING = [
     *sorted((ROOT / "core").rglob("*.py")),
     *sorted((ROOT / "link").rglob("*.py")),
     *sorted((ROOT / "transport").rglob("*.py")),
     *(ROOT / "node" / name for name in ("admission.py", "relay.py", "metrics.py", "state.py")),
+    ROOT / "node" / "service.py",
 ]
 #: Attribute or variable names of the counters those modules keep.
 COUNTERS = {"dropped", "rejected"}

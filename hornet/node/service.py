@@ -47,7 +47,13 @@ from hornet.core.relay import Deliver
 from hornet.core.rendezvous import PUBKEY_LEN, Descriptor, RendezvousDestination
 from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
 from hornet.directory import Directory, NodeKeys
-from hornet.errors import HornetError, SendRefusedError
+from hornet.errors import (
+    HornetError,
+    LocalDropReason,
+    MalformedInputError,
+    RemoteProtocolError,
+    SendRefusedError,
+)
 from hornet.node.relay import RelayNode, bind_udp, serve_relay
 from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
@@ -123,13 +129,13 @@ class Acceptor:
             )
             return
         if conn is None:
-            self.dropped["unknown_connection"] += 1
+            self.dropped[LocalDropReason.UNKNOWN_CONNECTION] += 1
             return
         conn.circuit.frame_received(frame)
 
     def _accept(self, frame: Frame, link: Link) -> _Connection | None:
         if len(self.connections) >= self.max_connections:
-            self.dropped["too_many_connections"] += 1
+            self.dropped[LocalDropReason.TOO_MANY_CONNECTIONS] += 1
             return None
         reliable = not frame.flags & FLAG_DATAGRAM_MODE
         stream = Stream(frame.conn_id, self.max_frame, reliable=reliable)
@@ -233,7 +239,7 @@ async def serve(
     def on_deliver(deliver: Deliver) -> None:
         """Runs in the relay's packet loop: the relay's queue bounds the work."""
         if len(deliver.message) != payload_size:
-            dropped["wrong_payload_size"] += 1
+            dropped[MalformedInputError.reason] += 1  # not this service's payload class
             return
         entry = sessions.get(deliver.circuit_id)
         if entry is None:
@@ -241,8 +247,11 @@ async def serve(
             entry = (session, _DestLink(_sealer(session, rng)))
         try:
             frame = Frame.decode(entry[0].receive(deliver))
-        except HornetError:
-            dropped["invalid_payload"] += 1
+        except RemoteProtocolError as exc:
+            dropped[exc.reason] += 1  # forged, replayed or garbled end to end
+            return
+        except HornetError:  # not expected for a session looked up by its circuit id
+            dropped[MalformedInputError.reason] += 1
             return
         if deliver.circuit_id in sessions:
             sessions.move_to_end(deliver.circuit_id)
@@ -253,7 +262,7 @@ async def serve(
         if acceptors:
             acceptors[0].frame(frame, entry[1])
         else:
-            dropped["not_started"] += 1  # arrived before the service reported itself
+            dropped[LocalDropReason.NOT_STARTED] += 1  # before the service reported itself
 
     async with _flat_nursery() as nursery:
         node: RelayNode = await nursery.start(
@@ -277,7 +286,7 @@ async def serve(
                 try:
                     await node.socket.send(out.packet, target)
                 except SendRefusedError:
-                    node.dropped["send_refused"] += 1
+                    node.dropped[LocalDropReason.SEND_REFUSED] += 1
 
         acceptor = Acceptor(
             handler,
