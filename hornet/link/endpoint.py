@@ -61,6 +61,7 @@ import attrs
 from hornet.core.crypto import SecretKey
 from hornet.errors import (
     LinkAuthenticationError,
+    LocalDropReason,
     LocalProtocolError,
     MalformedInputError,
     RateLimitedError,
@@ -406,9 +407,9 @@ class LinkEndpoint:
                 peer.outbound = None
                 if out.pending is not None and out.pending in peer.receivers[1]:
                     peer.receivers[1].remove(out.pending)
-                self.dropped["handshake_timeout"] += 1
+                self.dropped[LocalDropReason.HANDSHAKE_TIMEOUT] += 1
                 if peer.current is None:
-                    self._drop_queue(peer, "queue_handshake_failed")
+                    self._drop_queue(peer, LocalDropReason.QUEUE_HANDSHAKE_FAILED)
             elif now >= out.retransmit_at:
                 self._outbox.append((out.act_three or out.act_one, peer.address))
                 out.interval = min(out.interval * 2, config.retransmit_max)
@@ -425,7 +426,7 @@ class LinkEndpoint:
             self._initiate(peer, now)  # a held link broke (handshake failed): open it again
         waited = now - peer.queued_since
         if peer.queue and peer.outbound is None and waited >= config.handshake_timeout:
-            self._drop_queue(peer, "queue_no_handshake")
+            self._drop_queue(peer, LocalDropReason.QUEUE_NO_HANDSHAKE)
         if self._idle(peer, now):
             self._forget(peer)
             return
@@ -506,7 +507,7 @@ class LinkEndpoint:
             self._touch(peer, now)
             return session.seal(packet)
         if len(peer.queue) >= config.max_queue:
-            self.dropped["queue_full"] += 1
+            self.dropped[LocalDropReason.QUEUE_FULL] += 1
             return None
         if not peer.queue:
             peer.queued_since = now
@@ -516,7 +517,7 @@ class LinkEndpoint:
         self._schedule(peer, self._next_time(peer, now))
         return None
 
-    def _drop_queue(self, peer: _Peer, reason: str) -> None:
+    def _drop_queue(self, peer: _Peer, reason: LocalDropReason) -> None:
         if peer.queue:
             self.dropped[reason] += len(peer.queue)
             peer.queue.clear()
@@ -591,11 +592,11 @@ class LinkEndpoint:
         mine = [p for p in group if p.inbound is not None and p is not peer]
         if len(mine) >= config.max_half_open_per_source:
             oldest = min(mine, key=lambda p: p.inbound.deadline if p.inbound else _INF)
-            self.dropped["half_open_evicted_source"] += 1
+            self.dropped[LocalDropReason.HALF_OPEN_EVICTED_SOURCE] += 1
             self._clear_inbound(oldest, forget_if_empty=True)
         while len(self._half_open) > config.max_half_open:
             first = next(iter(self._half_open))
-            self.dropped["half_open_evicted"] += 1
+            self.dropped[LocalDropReason.HALF_OPEN_EVICTED] += 1
             self._clear_inbound(self._peers[first], forget_if_empty=True)
 
     def _read_act_two(self, datagram: bytes, address: Address, now: float) -> None:
@@ -716,10 +717,10 @@ class LinkEndpoint:
             config = self.config
             group = self._sources.get(peer.source)
             if group is not None and len(group) >= config.max_peers_per_source:
-                self.dropped["peer_evicted_source"] += 1
+                self.dropped[LocalDropReason.PEER_EVICTED_SOURCE] += 1
                 self._forget(min(group.values(), key=lambda p: p.last_activity))
             if len(self._clients) >= config.max_peers:
-                self.dropped["peer_evicted"] += 1
+                self.dropped[LocalDropReason.PEER_EVICTED] += 1
                 self._forget(next(iter(self._clients.values())))
             # (an eviction may have emptied and so removed this source's group)
             self._sources.setdefault(peer.source, {})[address] = peer
@@ -752,7 +753,7 @@ class LinkEndpoint:
             if not group:
                 del self._sources[peer.source]
         if peer.queue:
-            self.dropped["queue_peer_forgotten"] += len(peer.queue)
+            self.dropped[LocalDropReason.QUEUE_PEER_FORGOTTEN] += len(peer.queue)
         peer.timer = _INF
 
     def __repr__(self) -> str:

@@ -31,24 +31,21 @@ from typing import Final
 import attrs
 import trio
 
-from hornet.core.relay import Deliver, Drop, Forward, Relay
+from hornet.core.relay import Deliver, Drop, Forward, Relay, SetupDrop, SetupForward, SetupTag
 from hornet.directory import Directory, NodeKeys
-from hornet.errors import BindError, ConfigError, SendRefusedError
-from hornet.node.admission import (
-    Admission,
-    Limits,
-    Verdict,
-    install_kernel_filter,
-    solution_span,
-)
+from hornet.errors import BindError, ConfigError, LocalDropReason, SendRefusedError
+from hornet.node.admission import Admission, Limits, Verdict, solution_span
 from hornet.node.state import RelayState, open_state
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
+from hornet.transport.kernel_filter import install_kernel_filter
 from hornet.transport.link import LinkSocket, directory_resolver, with_link
 
 log = logging.getLogger("hornet.relay")
 
 BATCH: Final = 32  # data packets the worker handles per trip through the scheduler
 SETUP_BATCH: Final = 2  # setups (an ECDH each) it handles per trip, after the data
+_QUEUE_FULL: Final = LocalDropReason.QUEUE_FULL
+_SETUP_QUEUE_FULL: Final = LocalDropReason.SETUP_QUEUE_FULL
 
 
 @attrs.frozen
@@ -101,7 +98,7 @@ class RelayNode:
             (r.address for r in directory),
             solution_span_s=solution_span(directory.params),
         )
-        # Garbage is dropped in the kernel, before it costs a system call (admission.py).
+        # Garbage is dropped in the kernel, before it costs a system call (kernel_filter.py).
         self.kernel_filter = kernel_filter and install_kernel_filter(sock, directory.params)
         self.on_deliver = on_deliver
         self.loss = loss  # fault injection for tests: drop this share of arrivals
@@ -153,9 +150,9 @@ class RelayNode:
         """Admission and queueing of one datagram (never blocks)."""
         verdict = self.admission.admit(packet, source, trio.current_time())
         if verdict is Verdict.DATA:
-            queue, limit, full = self._data_q, self.limits.queue, "queue_full"
+            queue, limit, full = self._data_q, self.limits.queue, _QUEUE_FULL
         elif verdict is Verdict.SETUP:
-            queue, limit, full = self._setup_q, self.limits.setup_queue, "setup_queue_full"
+            queue, limit, full = self._setup_q, self.limits.setup_queue, _SETUP_QUEUE_FULL
         else:
             self.dropped[verdict] += 1
             return
@@ -174,7 +171,7 @@ class RelayNode:
         while True:
             data, source = await self.socket.receive()
             if self.loss and self._rng.random() < self.loss:
-                self.dropped["injected_loss"] += 1
+                self.dropped[LocalDropReason.INJECTED_LOSS] += 1
                 continue
             self._admit(data, source)
 
@@ -215,32 +212,39 @@ class RelayNode:
         self.state.prune(epoch - 1)
         self._state_epoch = epoch
 
+    def _persist(self, tag: SetupTag, now: float) -> None:
+        """Make a setup's replay tag durable, then acknowledge it to the core."""
+        assert self.state is not None  # the core hands out tags only when it has a state
+        self.state.record((tag,))
+        self.core.setup_tags_persisted(1)
+        self._refresh_state(now)
+
     async def handle(self, packet: bytes) -> None:
         """Process one packet and act on the decision."""
         now = unix_now()
         result = self.core.process(packet, now)
         if isinstance(result, Forward):
-            if self.state is not None and self.core.new_setup_tags:
-                # A setup is only sent on once its replay tag is durable.
-                self.state.record(self.core.take_setup_tags())
-                self._refresh_state(now)
+            if type(result) is SetupForward:
+                self._persist(result.setup_tag, now)  # sent on only once it is durable
             address = self.directory.address_of(result.next_hop)
             if address is None:
-                self.dropped["unknown_next_hop"] += 1
+                self.dropped[LocalDropReason.UNKNOWN_NEXT_HOP] += 1
                 return
             self.forwarded += 1
             try:
                 await self.socket.send(result.packet, address)
             except SendRefusedError:
-                self.dropped["send_refused"] += 1
+                self.dropped[LocalDropReason.SEND_REFUSED] += 1
         elif isinstance(result, Deliver):
             if self.on_deliver is None:
-                self.dropped["no_service"] += 1
+                self.dropped[LocalDropReason.NO_SERVICE] += 1
                 return
             self.delivered += 1
             self.on_deliver(result)
         else:
             assert isinstance(result, Drop)
+            if type(result) is SetupDrop:
+                self._persist(result.setup_tag, now)
             self.dropped[result.reason.value] += 1
 
     async def run(self) -> None:
@@ -273,17 +277,37 @@ async def serve_relay(
     link: bool = True,
     task_status: trio.TaskStatus[RelayNode] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run a relay on ``address`` until cancelled (``nursery.start`` gives its node).
+    """Run a relay on ``address`` until cancelled: ``await nursery.start(serve_relay, ...)``.
 
-    ``sock`` is an already bound socket to use instead (``local_network`` binds first, to
-    learn the ports for the directory); the relay then owns and closes it. ``limits``:
-    per-neighbour rates, queue sizes and the setup puzzle policy (``Limits``); ``queue``
-    overrides its data queue size; ``kernel_filter``: drop datagrams not shaped like link
-    datagrams in the kernel (Linux, link layer on; ``admission.install_kernel_filter``).
-    ``state`` persists the restart generation and setup replay tags (SPEC.md §7.5): a
-    path (opened here, closed on exit) or an open ``RelayState`` (the caller's to close).
-    Keep one per node key, with the key file: a restart under the same key without it
-    would reopen the replay window.
+    Binds (or takes ``sock``), reports the running ``RelayNode`` through
+    ``task_status.started`` and serves until cancelled; the socket is closed on exit.
+
+    Args:
+        keys: the node's key and local secret SV (``NodeKeys``, from its key file).
+        directory: the network's relays and parameters; this node is one of them.
+        address: where to listen, ``(host, port)``.
+        state: the restart generation and setup replay tags (SPEC.md §7.5): a path
+            (opened here, closed on exit) or an open ``RelayState`` (the caller's to
+            close). Keep one per node key, with the key file: a restart under the same
+            key without it would reopen the replay window.
+        network: where to bind (default: ``UdpNetwork()``).
+        sock: an already bound socket to use instead of binding (``local_network`` binds
+            first, to learn the ports for the directory); the relay then owns and
+            closes it.
+        on_deliver: receives the ``Deliver`` of every packet that ends at this node (a
+            destination service); without it such packets are dropped (``no_service``).
+        limits: per-neighbour rates, queue sizes and the setup puzzle policy
+            (``Limits``; default ``Limits()``).
+        queue: overrides the data queue size in ``limits``.
+        kernel_filter: drop datagrams not shaped like link datagrams in the kernel
+            (Linux, link layer on; ``hornet.transport.kernel_filter``).
+        loss: fault injection for tests: drop this share of arriving datagrams.
+        link: link encryption under the node key (docs/spec-link.md; the default).
+        task_status: trio's; ``started`` is given the ``RelayNode``.
+
+    Raises:
+        BindError: ``address`` is in use or not this host's.
+        ConfigError: the state file is unusable (unreadable, unknown schema).
     """
     if queue is not None:
         limits = attrs.evolve(limits or Limits(), queue=queue)
