@@ -506,8 +506,19 @@ def relay_info(
     now: float | None = None,
     epochs: int = 2,
 ) -> RelayInfo:
-    """A relay's directory entry listing its setup keys for ``epochs`` key epochs from the
-    one at ``now`` (default: the clock), so the current and next by default."""
+    """A relay's directory entry listing its setup keys for ``epochs`` key epochs.
+
+    Args:
+        keys: the relay's node keys.
+        address: where the relay receives packets.
+        params: the network's parameters (default ``Params()``).
+        now: the time whose key epoch comes first (default: the clock).
+        epochs: how many key epochs to list, from the one at ``now``: by default the
+            current one and the next.
+
+    Returns:
+        The ``RelayInfo`` to put in a ``Directory``.
+    """
     params = params or Params()
     first = params.epoch_of(time.time() if now is None else now)
     setup_keys = tuple(

@@ -18,6 +18,7 @@ FUNCTIONS = [
     "load_key_file",
     "local_network",
     "open_circuit",
+    "relay_info",
     "serve",
     "serve_relay",
     "serve_rendezvous",
