@@ -517,8 +517,13 @@ def relay_info(
             current one and the next.
 
     Returns:
-        The ``RelayInfo`` to put in a ``Directory``.
+        The ``RelayInfo`` to put in a ``Directory`` (which validates the address).
+
+    Raises:
+        ValueError: ``epochs`` is less than 1.
     """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, not {epochs}")
     params = params or Params()
     first = params.epoch_of(time.time() if now is None else now)
     setup_keys = tuple(
