@@ -63,6 +63,7 @@ async def local_network(
     directory_path: str | Path | None = None,
     extra_relays: Sequence[RelayInfo] = (),
     link: bool = True,
+    native_loop: bool | None = None,
 ) -> AsyncIterator[LocalNetwork]:
     """Run ``n`` relays (and a ``service`` destination) on 127.0.0.1 until the block exits.
 
@@ -70,6 +71,8 @@ async def local_network(
     ``seed`` makes keys deterministic (tests only). ``extra_relays`` are listed in the
     directory too but run by the caller (e.g. an onion-message mixer's relay).
     ``link=False`` turns link encryption off (then clients must use ``link=False`` too).
+    ``native_loop=False`` keeps the relays' data plane on the trio receive task on the
+    native engine too (``serve_relay``).
     """
     network = network or UdpNetwork()
     rng: Any = random.Random(seed) if seed is not None else secrets.SystemRandom()  # noqa: S311
@@ -94,7 +97,14 @@ async def local_network(
                     relays: list[RelayNode] = []
                     for i, (k, s) in enumerate(zip(keys[:n], sockets[:n], strict=True)):
                         node: RelayNode = await nursery.start(
-                            _relay_task, k, directory, s, loss, link, Path(tmp) / f"relay{i}.state"
+                            _relay_task,
+                            k,
+                            directory,
+                            s,
+                            loss,
+                            link,
+                            Path(tmp) / f"relay{i}.state",
+                            native_loop,
                         )
                         relays.append(node)
                     info: ServiceInfo | None = None
@@ -124,6 +134,7 @@ async def _relay_task(
     loss: float,
     link: bool,
     state: Path,
+    native_loop: bool | None,
     task_status: trio.TaskStatus[RelayNode] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     await serve_relay(
@@ -134,6 +145,7 @@ async def _relay_task(
         loss=loss,
         link=link,
         state=state,
+        native_loop=native_loop,
         task_status=task_status,
     )
 
