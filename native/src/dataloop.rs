@@ -121,7 +121,8 @@ pub enum Mode {
     },
     /// The plain forwarder: every datagram, unchanged, to `to`.
     Forward { to: SocketAddr },
-    /// Count arrivals; every `every` datagrams tell `feedback` the count (u64 BE).
+    /// Count arrivals; every `every` datagrams tell `feedback` the count since the
+    /// figures were last taken (u64 big-endian).
     Sink {
         feedback: Option<SocketAddr>,
         every: u64,
@@ -395,7 +396,6 @@ pub fn run(
     let fd = sock.as_raw_fd();
     let mut recv = RecvBatch::new(batch);
     let mut out: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(batch);
-    let mut sink_count: u64 = 0;
     loop {
         if !wait_readable(fd, stop.fd()) {
             return;
@@ -440,10 +440,9 @@ pub fn run(
                         c.first.get_or_insert(now);
                         c.last = Some(now);
                         c.bytes += data.len() as u64;
-                        sink_count += 1;
                         if let Some(to) = feedback {
-                            if sink_count.is_multiple_of(*every) {
-                                out.push((sink_count.to_be_bytes().to_vec(), *to));
+                            if c.received.is_multiple_of(*every) {
+                                out.push((c.received.to_be_bytes().to_vec(), *to));
                             }
                         }
                     }
