@@ -233,8 +233,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--packets", type=int, default=4000)
     parser.add_argument("--no-e2e", dest="e2e", action="store_false")
-    parser.add_argument("--e2e-packets", type=int, default=40_000)
-    parser.add_argument("--e2e-rounds", type=int, default=3)
+    parser.add_argument("--e2e-packets", type=int, default=30_000)
+    parser.add_argument("--e2e-rounds", type=int, default=7)
     args = parser.parse_args()
     if engine.native is None:
         raise SystemExit("bench_native: hornet._native is not built (install cargo, reinstall)")

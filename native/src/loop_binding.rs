@@ -358,10 +358,15 @@ pub fn send_datagrams(
     fd: i32,
     host: &str,
     port: u16,
-    datagrams: Vec<Vec<u8>>,
+    datagrams: Vec<Bound<'_, PyBytes>>,
 ) -> PyResult<usize> {
     let to = address(host, port)?;
-    let items: Vec<(Vec<u8>, SocketAddr)> = datagrams.into_iter().map(|d| (d, to)).collect();
+    // Copied out while the GIL is held (a `Vec<u8>` argument would be extracted one
+    // Python int per byte).
+    let items: Vec<(Vec<u8>, SocketAddr)> = datagrams
+        .iter()
+        .map(|d| (d.as_bytes().to_vec(), to))
+        .collect();
     Ok(py.allow_threads(|| {
         items
             .chunks(64)
