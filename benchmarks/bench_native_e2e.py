@@ -406,7 +406,14 @@ def run(packets: int, rounds: int, payload: int = PAYLOAD) -> dict[str, Any]:
         finally:
             for chain in chains:
                 chain.close()
-    out: dict[str, Any] = {"payload": payload, "packets": packets, "rounds": rounds}
+    out: dict[str, Any] = {
+        "payload": payload,
+        "user_bytes": chains[0].user_bytes,
+        "datagram_bytes": len(chains[0].datagrams[0][0]),
+        "window": WINDOW,
+        "packets": packets,
+        "rounds": rounds,
+    }
     goodput = {}
     for chain in chains:
         goodput[chain.kind] = statistics.median(chain.goodputs)
