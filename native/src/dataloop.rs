@@ -111,6 +111,7 @@ impl Peer {
     }
 }
 
+#[derive(Clone)]
 pub enum Mode {
     /// A HORNET relay: `plane` decides DATA packets; `link` says whether datagrams are
     /// link-encrypted (docs/spec-link.md) or bare HORNET packets.

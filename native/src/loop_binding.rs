@@ -42,39 +42,11 @@ fn usable(session: &Bound<'_, LinkSession>, remaining: f64) -> Usable {
 #[pyclass(module = "hornet._native")]
 pub struct RelayLoop {
     fd: i32,
-    mode_spec: ModeSpec,
+    mode: Mode,
     batch: usize,
     tables: Shared<Tables>,
     events: Arc<EventFd>,
     thread: Option<(JoinHandle<()>, Arc<EventFd>)>,
-}
-
-#[derive(Clone)]
-enum ModeSpec {
-    Relay {
-        plane: Shared<crate::relay::DataPlane>,
-        link: bool,
-        rekey: u64,
-    },
-    Forward(SocketAddr),
-    Sink(Option<SocketAddr>, u64),
-}
-
-impl ModeSpec {
-    fn mode(&self) -> Mode {
-        match self {
-            ModeSpec::Relay { plane, link, rekey } => Mode::Relay {
-                plane: Arc::clone(plane),
-                link: *link,
-                rekey_after_messages: *rekey,
-            },
-            ModeSpec::Forward(to) => Mode::Forward { to: *to },
-            ModeSpec::Sink(feedback, every) => Mode::Sink {
-                feedback: *feedback,
-                every: *every,
-            },
-        }
-    }
 }
 
 impl RelayLoop {
@@ -120,17 +92,19 @@ impl RelayLoop {
         rekey_after_messages: u64,
         batch: usize,
     ) -> PyResult<Self> {
-        let mode_spec = match (plane, forward_to, sink) {
-            (Some(plane), None, false) => ModeSpec::Relay {
+        let mode = match (plane, forward_to, sink) {
+            (Some(plane), None, false) => Mode::Relay {
                 plane: Arc::clone(&plane.inner),
                 link,
-                rekey: rekey_after_messages,
+                rekey_after_messages,
             },
-            (None, Some((host, port)), false) => ModeSpec::Forward(address(&host, port)?),
-            (None, None, true) => {
-                let feedback = feedback.map(|(h, p)| address(&h, p)).transpose()?;
-                ModeSpec::Sink(feedback, feedback_every.max(1))
-            }
+            (None, Some((host, port)), false) => Mode::Forward {
+                to: address(&host, port)?,
+            },
+            (None, None, true) => Mode::Sink {
+                feedback: feedback.map(|(h, p)| address(&h, p)).transpose()?,
+                every: feedback_every.max(1),
+            },
             _ => {
                 return Err(PyValueError::new_err(
                     "give exactly one of plane, forward_to, sink",
@@ -144,7 +118,7 @@ impl RelayLoop {
         let tables = Tables::new(capacity, max_peers, max_routes, data_rate, data_burst);
         Ok(RelayLoop {
             fd,
-            mode_spec,
+            mode,
             batch,
             tables: Arc::new(Mutex::new(tables)),
             events: Arc::new(EventFd::new().map_err(|e| PyOSError::new_err(e.to_string()))?),
@@ -160,7 +134,7 @@ impl RelayLoop {
         let sock = io::dup(self.fd).map_err(|e| PyOSError::new_err(e.to_string()))?;
         let stop = Arc::new(EventFd::new().map_err(|e| PyOSError::new_err(e.to_string()))?);
         let (mode, tables, events, batch) = (
-            self.mode_spec.mode(),
+            self.mode.clone(),
             Arc::clone(&self.tables),
             Arc::clone(&self.events),
             self.batch,
