@@ -77,6 +77,7 @@ async def local_network(
     directory_path: str | Path | None = None,
     extra_relays: Sequence[RelayInfo] = (),
     link: bool = True,
+    native_loop: bool | None = None,
 ) -> AsyncIterator[LocalNetwork]:
     """Run ``n`` relays (and a ``service`` destination) on 127.0.0.1 until the block exits.
 
@@ -95,6 +96,8 @@ async def local_network(
         extra_relays: listed in the directory too, but run by the caller (e.g. an
             onion-message mixer's relay).
         link: link encryption (then clients must use the same ``link``).
+        native_loop: False keeps the relays' data plane on the trio receive task on the
+            native engine too (``serve_relay``).
 
     Yields:
         The running ``LocalNetwork``.
@@ -125,7 +128,14 @@ async def local_network(
                     relays: list[RelayNode] = []
                     for i, (k, s) in enumerate(zip(keys[:n], sockets[:n], strict=True)):
                         node: RelayNode = await nursery.start(
-                            _relay_task, k, directory, s, loss, link, Path(tmp) / f"relay{i}.state"
+                            _relay_task,
+                            k,
+                            directory,
+                            s,
+                            loss,
+                            link,
+                            Path(tmp) / f"relay{i}.state",
+                            native_loop,
                         )
                         relays.append(node)
                     info: ServiceInfo | None = None
@@ -155,6 +165,7 @@ async def _relay_task(
     loss: float,
     link: bool,
     state: Path,
+    native_loop: bool | None,
     task_status: trio.TaskStatus[RelayNode] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     await serve_relay(
@@ -165,6 +176,7 @@ async def _relay_task(
         loss=loss,
         link=link,
         state=state,
+        native_loop=native_loop,
         task_status=task_status,
     )
 

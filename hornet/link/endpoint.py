@@ -132,6 +132,16 @@ class LinkConfig:
 
 
 @attrs.frozen
+class PeerSessions:
+    """One peer's usable sessions (``LinkEndpoint.data_sessions``): ``send`` is the
+    session to seal under and until when; ``receive`` is (0 for DATA_FROM_INITIATOR,
+    1 for DATA_FROM_RESPONDER, session, usable until), newest first."""
+
+    send: tuple[Session, float] | None
+    receive: tuple[tuple[int, Session, float], ...]
+
+
+@attrs.frozen
 class LinkStatistics:
     peers: int
     sessions: int
@@ -354,6 +364,42 @@ class LinkEndpoint:
         peer = self._peer(address, now)
         if peer.outbound is None:
             self._initiate(peer, now)
+
+    def data_sessions(self, now: float) -> dict[Address, PeerSessions]:
+        """The sessions a data path outside this endpoint may use now, per peer with at
+        least one (a native data loop mirrors them: ``hornet.transport.native_loop``).
+
+        ``send`` is the current session while ``seal`` would use it without further
+        checks (until ``fast_until``; past it, or past ``rekey_after_messages``, sending
+        must come back here). ``receive`` lists the confirmed sessions that ``open``
+        tries, by the DATA type they open, each with the time it stops being usable."""
+        config = self.config
+        table: dict[Address, PeerSessions] = {}
+        for address, peer in self._peers.items():
+            receive = tuple(
+                (index, session, min(
+                    session.created + config.reject_after_time,
+                    _INF if session.superseded is None
+                    else session.superseded + config.previous_grace,
+                ))
+                for index, sessions in enumerate(peer.receivers)
+                for session in sessions
+                if session.confirmed
+            )
+            current = peer.current
+            send = None
+            if current is not None and now < peer.fast_until:
+                send = (current, peer.fast_until)
+            if send is not None or receive:
+                table[address] = PeerSessions(send, receive)
+        return table
+
+    def mark_active(self, address: Address, now: float) -> None:
+        """``address`` carried DATA at ``now`` on a path outside this endpoint (keeps
+        the link from going idle and rekeys it while in use)."""
+        peer = self._peers.get(address)
+        if peer is not None:
+            self._touch(peer, now)
 
     def statistics(self) -> LinkStatistics:
         return LinkStatistics(

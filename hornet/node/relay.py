@@ -16,6 +16,12 @@ Per datagram, in order:
    ``process(packet, now)`` and sends ``Forward``s to the next hop's address (directory,
    or endpoint id), hands ``Deliver``s to ``on_deliver`` (a destination service), and
    counts ``Drop``s by reason. Nothing is ever sent back for a dropped packet.
+
+On the native engine, with a real UDP socket (``native_loop`` not False, no injected
+loss), the receive task gives way to ``hornet.transport.native_loop``: a Rust thread
+takes every datagram, decides the DATA packets with the core's own data plane and sends
+their forwards itself; what it does not decide (setups, handshakes, deliveries, forwards
+with no link session yet) comes here as events and follows the steps above.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from hornet.node.state import RelayState, open_state
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
 from hornet.transport.kernel_filter import install_kernel_filter
 from hornet.transport.link import LinkSocket, directory_resolver, with_link
+from hornet.transport.native_loop import DELIVER, FORWARD, PACKET, RAW, NativeLoop, open_native_loop
 
 log = logging.getLogger("hornet.relay")
 
@@ -75,6 +82,7 @@ class RelayNode:
         loss: float = 0.0,
         rng: random.Random | None = None,
         state: RelayState | None = None,
+        native_loop: bool | None = None,
     ) -> None:
         # -- replay state across restarts (SPEC.md §7.5): generation and setup tags --
         self.state = state
@@ -113,6 +121,17 @@ class RelayNode:
         self.setups = 0
         self.dropped: collections.Counter[str] = collections.Counter()
         self.directory_since = time.time()  # when the directory in use was published
+        #: The native data loop (None: the trio receive task reads the socket). ``None``
+        #: for ``native_loop`` means: when the engine and the socket allow it.
+        self.native: NativeLoop | None = None
+        fast = getattr(self.core, "_fast", None)
+        if native_loop is not False and fast is not None and not loss:
+            self.native = open_native_loop(
+                sock, fast, capacity=limits.queue, data_rate=limits.data_rate,
+                data_burst=limits.data_burst,
+            )
+            if self.native is not None:
+                self.native.set_routes((r.node_id, r.address) for r in directory)
 
     def __repr__(self) -> str:
         return f"RelayNode(node_id={self.node_id.hex()}, address={self.address})"
@@ -131,15 +150,23 @@ class RelayNode:
         self.admission.set_relays(relay.address for relay in directory)
         if isinstance(self.socket, LinkSocket):
             self.socket.endpoint.resolve = directory_resolver(directory)
+        if self.native is not None:
+            self.native.set_routes((r.node_id, r.address) for r in directory)
         self.directory_since = time.time() if published is None else published
         log.info("directory replaced: %d nodes", len(directory))
 
     def statistics(self) -> RelayStatistics:
+        forwarded, dropped, native_queued = self.forwarded, collections.Counter(self.dropped), 0
+        if self.native is not None:
+            fast = self.native.statistics()
+            forwarded += fast["forwarded"]
+            dropped.update(fast["dropped"])
+            native_queued = fast["queued"]
         return RelayStatistics(
-            forwarded=self.forwarded,
+            forwarded=forwarded,
             delivered=self.delivered,
-            dropped=dict(self.dropped),
-            queued=len(self._data_q) + len(self._setup_q),
+            dropped=dict(dropped),
+            queued=len(self._data_q) + len(self._setup_q) + native_queued,
             cached_circuits=self.core.cached_circuits,
             setups=self.setups,
             data_queued=len(self._data_q),
@@ -174,6 +201,35 @@ class RelayNode:
                 self.dropped[LocalDropReason.INJECTED_LOSS] += 1
                 continue
             self._admit(data, source)
+
+    async def _native_receive_loop(self, native: NativeLoop) -> None:
+        """The receive task on the native engine: the loop's events (module doc)."""
+        link = self.socket if isinstance(self.socket, LinkSocket) else None
+        native.start()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(native.sync_forever)
+                while True:
+                    touched = False
+                    for event in await native.next_events():
+                        kind = event[0]
+                        if kind == RAW:
+                            touched = True
+                            if link is None:
+                                continue
+                            packet = await link.accept(event[1], event[2])
+                            if packet is not None:
+                                self._admit(packet, event[2])
+                        elif kind == PACKET:
+                            self._admit(event[1], event[2])
+                        elif kind == FORWARD:
+                            await self._send_on(event[2], event[1])
+                        elif kind == DELIVER:
+                            self._deliver(Deliver(event[1], event[2], event[3], event[4]))
+                    if touched:
+                        native.sync(trio.current_time())
+        finally:
+            native.stop()
 
     async def _work_loop(self) -> None:
         # Data first: up to BATCH data packets, then at most SETUP_BATCH setups, per trip
@@ -226,30 +282,39 @@ class RelayNode:
         if isinstance(result, Forward):
             if type(result) is SetupForward:
                 self._persist(result.setup_tag, now)  # sent on only once it is durable
-            address = self.directory.address_of(result.next_hop)
-            if address is None:
-                self.dropped[LocalDropReason.UNKNOWN_NEXT_HOP] += 1
-                return
-            self.forwarded += 1
-            try:
-                await self.socket.send(result.packet, address)
-            except SendRefusedError:
-                self.dropped[LocalDropReason.SEND_REFUSED] += 1
+            await self._send_on(result.next_hop, result.packet)
         elif isinstance(result, Deliver):
-            if self.on_deliver is None:
-                self.dropped[LocalDropReason.NO_SERVICE] += 1
-                return
-            self.delivered += 1
-            self.on_deliver(result)
+            self._deliver(result)
         else:
             assert isinstance(result, Drop)
             if type(result) is SetupDrop:
                 self._persist(result.setup_tag, now)
             self.dropped[result.reason.value] += 1
 
+    async def _send_on(self, next_hop: bytes, packet: bytes) -> None:
+        address = self.directory.address_of(next_hop)
+        if address is None:
+            self.dropped[LocalDropReason.UNKNOWN_NEXT_HOP] += 1
+            return
+        self.forwarded += 1
+        try:
+            await self.socket.send(packet, address)
+        except SendRefusedError:
+            self.dropped[LocalDropReason.SEND_REFUSED] += 1
+
+    def _deliver(self, result: Deliver) -> None:
+        if self.on_deliver is None:
+            self.dropped[LocalDropReason.NO_SERVICE] += 1
+            return
+        self.delivered += 1
+        self.on_deliver(result)
+
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._receive_loop)
+            if self.native is not None:
+                nursery.start_soon(self._native_receive_loop, self.native)
+            else:
+                nursery.start_soon(self._receive_loop)
             nursery.start_soon(self._work_loop)
 
 
@@ -275,6 +340,7 @@ async def serve_relay(
     kernel_filter: bool = True,
     loss: float = 0.0,
     link: bool = True,
+    native_loop: bool | None = None,
     task_status: trio.TaskStatus[RelayNode] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run a relay on ``address`` until cancelled: ``await nursery.start(serve_relay, ...)``.
@@ -303,6 +369,8 @@ async def serve_relay(
             (Linux, link layer on; ``hornet.transport.kernel_filter``).
         loss: fault injection for tests: drop this share of arriving datagrams.
         link: link encryption under the node key (docs/spec-link.md; the default).
+        native_loop: False keeps the data plane on the trio receive task even on the
+            native engine (None: the native loop when the engine and network allow it).
         task_status: trio's; ``started`` is given the ``RelayNode``.
 
     Raises:
@@ -325,6 +393,7 @@ async def serve_relay(
                 on_deliver=on_deliver,
                 loss=loss,
                 state=relay_state,
+                native_loop=native_loop,
             )
             log.info("relay %s listening on %s:%d", node.node_id.hex(), *sock.address)
             task_status.started(node)

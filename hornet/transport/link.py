@@ -240,6 +240,19 @@ class LinkSocket:
             if packet is not None:
                 return packet, source
 
+    async def accept(self, data: bytes, source: Address) -> bytes | None:
+        """``receive`` for one datagram another reader took from the inner socket (a
+        native data loop): the HORNET packet in it, or None (control traffic, counted
+        rejections); the control work it caused is done on return."""
+        try:
+            packet = self._open(data, source, self._now())
+        except RemoteProtocolError as exc:
+            self.rejected[type(exc).__name__] += 1
+            packet = None
+        if self.endpoint.has_output():
+            await self._control_done()
+        return packet
+
     async def connect(self, address: Address, *, hold: float = 0.0) -> None:
         """Open the link to the relay at ``address`` and wait until it is usable; keep
         it up for ``hold`` seconds even when idle (``LinkEndpoint.connect``).
