@@ -23,7 +23,7 @@ recorded packet to it.
 
 On a machine with two CPUs or more, R0 gets CPU 0 to itself, as a relay has its own host,
 and every other process (the flooder included) shares the rest (``--no-pin``: no
-pinning). R0's kernel socket filter (``hornet.node.admission.install_kernel_filter``) is
+pinning). R0's kernel socket filter (``hornet.transport.kernel_filter.install_kernel_filter``) is
 on as in every relay; ``--no-kernel-filter`` measures without it, ``--shaped-garbage``
 sends garbage shaped like link DATA datagrams, which passes the filter, ``--flood-pps``
 caps the flood rate.

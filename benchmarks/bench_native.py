@@ -1,6 +1,6 @@
 """The native engine against the Python reference, per hop, in one run.
 
-    python benchmarks/bench_native.py [--json] [--rounds N] [--packets N]
+    python benchmarks/bench_native.py [--json] [--rounds N] [--packets N] [--no-e2e]
 
 All times are µs of this thread's CPU time (so load from other processes does not count),
 the median over interleaved rounds; each packet is fresh and processed once (the
@@ -17,7 +17,11 @@ hardened profile's replay filter drops repeats, and its cost is in every figure)
   through ``cryptography`` (OpenSSL), for scale.
 - native_hop_over_gcm = native_engine_hop_us / native_engine_gcm_seal_us (target ≤ 3);
   native_api_hop_over_gcm = native_hop_us / native_gcm_seal_us, both through Python.
-- native_over_python = python_hop_us / native_hop_us (per-hop cost).
+- native_over_python_hop = python_hop_us / native_hop_us (per-hop cost).
+- end to end (``bench_native_e2e.py``, skipped with ``--no-e2e``): 3 relays as separate
+  processes, link layer on, three chains in one run: ``native_goodput_ratio`` (native
+  data loop / plain native forwarder, target ≥ 0.5) and ``native_over_python`` (native
+  chain / pure-Python chain, target ≥ 10); the chains' other figures under ``e2e``.
 - paper: the same hop in the paper profile; cold: the hardened hop with the cache off
   (every packet opens its FS, checks the MAC, derives keys).
 - source_seal_us / sink_open_us: a datagram circuit's ``SourceSession.seal`` (frame AEAD
@@ -38,6 +42,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import bench_native_e2e
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hornet.core import engine
@@ -227,6 +232,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--packets", type=int, default=4000)
+    parser.add_argument("--no-e2e", dest="e2e", action="store_false")
+    parser.add_argument("--e2e-packets", type=int, default=30_000)
+    parser.add_argument("--e2e-rounds", type=int, default=7)
     args = parser.parse_args()
     if engine.native is None:
         raise SystemExit("bench_native: hornet._native is not built (install cargo, reinstall)")
@@ -244,7 +252,9 @@ def main() -> int:
             main_hop["native_engine_hop_us"] / gcm["native_engine_gcm_seal_us"], 3
         ),
         "native_api_hop_over_gcm": round(main_hop["native_hop_us"] / gcm["native_gcm_seal_us"], 3),
-        "native_over_python": round(main_hop["python_hop_us"] / main_hop["native_hop_us"], 2),
+        "native_over_python_hop": round(
+            main_hop["python_hop_us"] / main_hop["native_hop_us"], 2
+        ),
         "paper": hop_figures(paper, 1024, packets, rounds),
         "cold": hop_figures(cold, 1024, packets // 4, rounds),
         **endpoint_figures(rounds, packets // 4),
@@ -260,6 +270,14 @@ def main() -> int:
     result["targets"] = {
         "native_hop_over_gcm <= 3": result["native_hop_over_gcm"] <= 3,
     }
+    if args.e2e:
+        e2e = bench_native_e2e.run(args.e2e_packets, args.e2e_rounds)
+        result["native_goodput_ratio"] = e2e.pop("native_goodput_ratio")
+        result["native_over_python"] = e2e.pop("native_over_python")
+        e2e.pop("targets")
+        result["e2e"] = e2e
+        result["targets"]["native_goodput_ratio >= 0.5"] = result["native_goodput_ratio"] >= 0.5
+        result["targets"]["native_over_python >= 10"] = result["native_over_python"] >= 10
     if args.json:
         print(json.dumps(result))
     else:

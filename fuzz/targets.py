@@ -216,9 +216,10 @@ class RelayTarget(Target):
             epochs = getattr(relay, "_epochs", None)
             if epochs is not None:
                 self.bound(f"relay{i}.key_epochs", len(epochs), 4, sizes)
-            tags = getattr(relay, "new_setup_tags", None)
-            if tags is not None:
-                self.bound(f"relay{i}.new_setup_tags", len(tags), 65, sizes)
+            unpersisted = getattr(relay, "unpersisted_setup_tags", None)
+            if unpersisted is not None:
+                limit = relay.max_unpersisted_setup_tags
+                self.bound(f"relay{i}.unpersisted_setup_tags", unpersisted, limit, sizes)
             data_filter = getattr(relay, "data_filter", None)
             if data_filter is not None:
                 limit = data_filter.max_bytes

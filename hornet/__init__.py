@@ -27,20 +27,21 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # the real types for mypy and IDEs; at run time the names load lazily
     from hornet.authority.client import DirectoryClient
-    from hornet.circuit import (
-        Circuit,
-        CircuitError,
-        DescriptorExpiredError,
-        NoPathError,
-        SetupTimeoutError,
-        StaleDirectoryError,
-    )
+    from hornet.circuit import Circuit
     from hornet.client import open_circuit
     from hornet.core.crypto import SecretKey
     from hornet.core.params import Params
     from hornet.core.rendezvous import Descriptor
     from hornet.directory import Directory, NodeKeys, load_key_file, relay_info, write_key_file
-    from hornet.errors import ConfigError, SendRefusedError
+    from hornet.errors import (
+        CircuitError,
+        ConfigError,
+        DescriptorExpiredError,
+        NoPathError,
+        SendRefusedError,
+        SetupTimeoutError,
+        StaleDirectoryError,
+    )
     from hornet.local import LocalNetwork, local_network
     from hornet.node.relay import serve_relay
     from hornet.node.service import serve, serve_rendezvous
@@ -55,11 +56,11 @@ _LAZY = {
     "local_network": "hornet.local",
     "LocalNetwork": "hornet.local",
     "Circuit": "hornet.circuit",
-    "CircuitError": "hornet.circuit",
-    "NoPathError": "hornet.circuit",
-    "SetupTimeoutError": "hornet.circuit",
-    "StaleDirectoryError": "hornet.circuit",
-    "DescriptorExpiredError": "hornet.circuit",
+    "CircuitError": "hornet.errors",
+    "NoPathError": "hornet.errors",
+    "SetupTimeoutError": "hornet.errors",
+    "StaleDirectoryError": "hornet.errors",
+    "DescriptorExpiredError": "hornet.errors",
     "SendRefusedError": "hornet.errors",
     "Directory": "hornet.directory",
     "NodeKeys": "hornet.directory",

@@ -33,7 +33,7 @@ def fetch_status(address: Address, *, timeout: float = 5.0) -> dict[str, Any]:
         families = list(text_string_to_metric_families(response.text))
     except ValueError:
         raise StatusError(f"{url} does not serve Prometheus metrics") from None
-    status: dict[str, Any] = {"dropped": {}, "queue_depth": {}}
+    status: dict[str, Any] = {"dropped": {}, "link_dropped": {}, "queue_depth": {}}
     for family in families:
         if not family.name.startswith("hornet_"):
             continue
@@ -43,8 +43,8 @@ def fetch_status(address: Address, *, timeout: float = 5.0) -> dict[str, Any]:
                 continue
             if name in ("node", "node_info"):
                 status["node_id"] = sample.labels.get("node_id", "")
-            elif name == "dropped":
-                status["dropped"][sample.labels["reason"]] = int(sample.value)
+            elif name in ("dropped", "link_dropped"):
+                status[name][sample.labels["reason"]] = int(sample.value)
             elif name == "queue_depth":
                 status["queue_depth"][sample.labels["queue"]] = int(sample.value)
             elif name == "directory_age_seconds":

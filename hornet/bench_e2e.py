@@ -131,7 +131,8 @@ class _PlainCore:
 async def _plain_relay(keys_path: str, directory_path: str, port: int, next_id: str) -> None:
     directory = Directory.load(directory_path)
     sock = await UdpNetwork().bind(("127.0.0.1", port))
-    node = RelayNode(load_key_file(keys_path), directory, sock)
+    # The trio loop (not the native data loop, which would decide with the HORNET core).
+    node = RelayNode(load_key_file(keys_path), directory, sock, native_loop=False)
     node.core = _PlainCore(bytes.fromhex(next_id))  # type: ignore[assignment]
     print("ready", flush=True)
     await node.run()
@@ -188,7 +189,11 @@ async def _sink(
             # queue, worker), delivering instead of forwarding.
             sock = await UdpNetwork().bind(("127.0.0.1", port))
             node = RelayNode(
-                load_key_file(keys_path), directory, sock, on_deliver=lambda _: mark(user_bytes)
+                load_key_file(keys_path),
+                directory,
+                sock,
+                on_deliver=lambda _: mark(user_bytes),
+                native_loop=False,
             )
             node.core = _PlainCore(None)  # type: ignore[assignment]
             nursery.start_soon(node.run)

@@ -22,29 +22,17 @@ from typing import Protocol
 import trio
 
 from hornet.core.circuit import Outgoing
-from hornet.core.stream import Frame, FrameKind, Stream
-from hornet.errors import HornetError, RemoteProtocolError
+from hornet.core.stream import Frame, FrameKind, Stream, StreamStatistics
+from hornet.errors import (
+    CircuitError,
+    DescriptorExpiredError,
+    HornetError,
+    NoPathError,
+    RemoteProtocolError,
+    SetupTimeoutError,
+    StaleDirectoryError,
+)
 from hornet.transport import unix_now
-
-
-class CircuitError(HornetError):
-    """The circuit cannot carry data any more (path broken, expired, closed by peer)."""
-
-
-class NoPathError(CircuitError):
-    """The directory does not hold enough relays for the requested path."""
-
-
-class StaleDirectoryError(NoPathError):
-    """The directory lacks what the current key epoch needs: fetch a fresh one."""
-
-
-class DescriptorExpiredError(CircuitError):
-    """A hidden destination's descriptor is past its EXP: fetch the new one."""
-
-
-class SetupTimeoutError(CircuitError):
-    """No setup reply arrived in time: a relay on the path is unreachable or dropped it."""
 
 
 class Link(Protocol):
@@ -98,7 +86,14 @@ SendPacket = Callable[[Outgoing], Awaitable[None]]
 
 
 class Circuit:
-    """A duplex circuit: ``await send(data)``, ``await receive()``, ``async for``."""
+    """A duplex circuit: ``await send(data)``, ``await receive()``, ``async for``.
+
+    ``open_circuit`` gives one to a client, and ``serve`` / ``serve_rendezvous`` hand
+    one to the handler per connection. Timeouts are the caller's: wrap ``send`` and
+    ``receive`` in ``trio.fail_after``. Iterating (``async for message in circuit``)
+    ends quietly when the peer closes the circuit, and raises ``CircuitError`` when it
+    breaks.
+    """
 
     def __init__(
         self,
@@ -127,16 +122,26 @@ class Circuit:
     # -- the user's API ----------------------------------------------------------------
     @property
     def max_datagram(self) -> int:
+        """The largest message (bytes) one packet carries: the limit in datagram mode."""
         return self._stream.max_fragment
 
     @property
     def exp(self) -> int:
+        """EXP (Unix seconds) of the underlying circuit in use now; renewals move it."""
         return self._link.exp
 
     async def send(self, data: bytes) -> None:
         """Queue one message. Waits while the send queue is full (flow control).
 
         In datagram mode the packet leaves from here, without a hop to the pump task.
+
+        Args:
+            data: the message: up to 1 MiB in reliable mode, ``max_datagram`` bytes in
+                datagram mode.
+
+        Raises:
+            CircuitError: the circuit is closed or broken (path lost, peer gone).
+            LocalProtocolError: ``data`` is too large for the mode.
         """
         stream = self._stream
         if stream.can_queue:
@@ -157,7 +162,14 @@ class Circuit:
             self._check()
 
     async def receive(self) -> bytes:
-        """The next message, in order. Raises ``CircuitError`` once the circuit is done."""
+        """The next message, in order (reliable mode), or the next datagram to arrive.
+
+        Returns:
+            The message's bytes.
+
+        Raises:
+            CircuitError: the circuit is done: closed by either end, or broken.
+        """
         stream = self._stream
         if stream.has_message():
             await self._checkpoint()
@@ -192,13 +204,19 @@ class Circuit:
                 raise
 
     async def drain(self) -> None:
-        """Wait until the peer acknowledged everything sent so far (reliable mode)."""
+        """Wait until the peer acknowledged everything sent so far (reliable mode).
+
+        Raises:
+            CircuitError: the circuit closed or broke first.
+        """
         await trio.lowlevel.checkpoint()
         while not self._stream.idle:
             self._check()
             await self._changed.wait()
 
-    def statistics(self) -> object:
+    def statistics(self) -> StreamStatistics:
+        """The stream's counters now (fragments sent, resent and received, duplicates,
+        queue depths and the retransmission timeout), as a frozen record."""
         return self._stream.statistics()
 
     def _check(self, *, receiving: bool = False) -> None:
@@ -299,3 +317,17 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     for exc in group.exceptions:
         out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
     return out
+
+
+# The circuit errors live in ``hornet.errors``; they stay importable from here too.
+__all__ = [
+    "Circuit",
+    "CircuitError",
+    "DescriptorExpiredError",
+    "Link",
+    "NoPathError",
+    "SetupTimeoutError",
+    "Signal",
+    "StaleDirectoryError",
+    "single_error",
+]

@@ -108,6 +108,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
                     limits=config.limits,
                     state=state,
                     link=config.link,
+                    native_loop=None if config.native_loop else False,
                     task_status=task_status,
                 )
             )

@@ -164,7 +164,15 @@ class MixerListing:
 @attrs.frozen
 class Directory:
     """The relays a node or client knows, the network's parameters, and the mixers'
-    issuer-key commitments."""
+    issuer-key commitments.
+
+    Immutable. Iterating gives the relays (``RelayInfo``); ``len`` counts them.
+    ``Directory.load(path)`` reads a directory file, ``write(path)`` writes one, and
+    ``DirectoryClient`` fetches one signed by the authorities.
+
+    Raises:
+        ConfigError: (when built) a node id or a mixer is listed twice.
+    """
 
     relays: tuple[RelayInfo, ...]
     params: Params = attrs.field(factory=Params)
@@ -186,6 +194,7 @@ class Directory:
         return len(self.relays)
 
     def get(self, node_id: bytes) -> RelayInfo | None:
+        """The relay with 8-byte id ``node_id``, or None if it is not listed."""
         return self._by_id.get(node_id)
 
     def address_of(self, node_id: bytes) -> Address | None:
@@ -213,10 +222,17 @@ class Directory:
         return data
 
     def write(self, path: str | Path) -> None:
+        """Write the directory to ``path`` as JSON (the format ``load`` reads)."""
         Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> Directory:
+        """The directory in the JSON file at ``path``.
+
+        Raises:
+            ConfigError: the file is unreadable, not UTF-8 JSON, or not a valid
+                directory; the message names the file and the field.
+        """
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
@@ -385,22 +401,38 @@ def mixer_listing_from_json(entry: Any, *, where: str = "mixer listing") -> Mixe
 
 @attrs.frozen
 class NodeKeys:
-    """A node's long-term key and its local secret SV (both hidden from repr)."""
+    """A node's long-term key and its local secret SV (both hidden from repr).
+
+    ``node_key`` is the identity the directory lists (its node id is
+    SHA256(public key)[:8]); setup keys and SV rotate per key epoch and derive from
+    ``local_secret`` (32 bytes). Read one with ``load_key_file``, write one with
+    ``write_key_file``; ``serve``, ``serve_relay`` and the mixer's relay need it.
+    """
 
     node_key: SecretKey = attrs.field(repr=False)
     local_secret: bytes = attrs.field(repr=False)
 
     @property
     def node_id(self) -> bytes:
+        """The node's 8-byte id: SHA256(compressed public key)[:8]."""
         return node_id_of(self.node_key.public_key)
 
     @classmethod
     def generate(cls, rng: Any) -> NodeKeys:
+        """Fresh keys from ``rng`` (``secrets.SystemRandom()`` for a real node)."""
         return cls(SecretKey.from_rng(rng), rng.randbytes(32))
 
 
 def write_key_file(path: str | Path, keys: NodeKeys) -> None:
-    """Write ``keys`` to ``path``, created with mode 0600 (never readable by others)."""
+    """Write ``keys`` to ``path``, created with mode 0600 (never readable by others).
+
+    Args:
+        path: the key file; an existing one is overwritten.
+        keys: the node's keys.
+
+    Raises:
+        OSError: the file cannot be created or written.
+    """
     body = json.dumps(
         {
             "type": "hornet-node-key",
@@ -425,8 +457,19 @@ def check_key_permissions(path: str | Path, mode: int) -> None:
 
 
 def load_key_file(path: str | Path) -> NodeKeys:
-    """The node keys in ``path``: a ``ConfigError`` naming the file if it is unreadable,
-    malformed, or accessible to anyone but its owner."""
+    """The node keys in the key file at ``path`` (as ``write_key_file`` writes it).
+
+    Args:
+        path: the key file.
+
+    Returns:
+        The node's ``NodeKeys``.
+
+    Raises:
+        ConfigError: naming the file, if it is unreadable, malformed, not a hornet node
+            key, or accessible to anyone but its owner (its mode must be 0600 or
+            stricter).
+    """
     try:
         with open(path, encoding="utf-8") as handle:
             mode = os.fstat(handle.fileno()).st_mode
@@ -463,8 +506,24 @@ def relay_info(
     now: float | None = None,
     epochs: int = 2,
 ) -> RelayInfo:
-    """A relay's directory entry listing its setup keys for ``epochs`` key epochs from the
-    one at ``now`` (default: the clock), so the current and next by default."""
+    """A relay's directory entry listing its setup keys for ``epochs`` key epochs.
+
+    Args:
+        keys: the relay's node keys.
+        address: where the relay receives packets.
+        params: the network's parameters (default ``Params()``).
+        now: the time whose key epoch comes first (default: the clock).
+        epochs: how many key epochs to list, from the one at ``now``: by default the
+            current one and the next.
+
+    Returns:
+        The ``RelayInfo`` to put in a ``Directory`` (which validates the address).
+
+    Raises:
+        ValueError: ``epochs`` is less than 1.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, not {epochs}")
     params = params or Params()
     first = params.epoch_of(time.time() if now is None else now)
     setup_keys = tuple(

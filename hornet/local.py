@@ -32,6 +32,10 @@ from hornet.transport import DatagramSocket, Network, UdpNetwork
 
 @attrs.frozen
 class LocalNetwork:
+    """A running ``local_network``: its directory (also written to ``directory_path``),
+    its relays' ``RelayNode``s, the destination ``service`` (if any) and every node's
+    keys (the service's last)."""
+
     directory: Directory
     directory_path: Path
     relays: tuple[RelayNode, ...]
@@ -40,11 +44,21 @@ class LocalNetwork:
 
     @property
     def service_id(self) -> bytes:
+        """The destination service's node id (``open_circuit``'s ``destination``).
+
+        Raises:
+            LookupError: the network runs no service.
+        """
         if self.service is None:
             raise LookupError("this local network runs no service")
         return self.service.node.node_id
 
     def relay(self, node_id: bytes) -> RelayNode:
+        """The running relay with id ``node_id``.
+
+        Raises:
+            LookupError: no relay of this network has that id.
+        """
         for node in self.relays:
             if node.node_id == node_id:
                 return node
@@ -63,13 +77,33 @@ async def local_network(
     directory_path: str | Path | None = None,
     extra_relays: Sequence[RelayInfo] = (),
     link: bool = True,
+    native_loop: bool | None = None,
 ) -> AsyncIterator[LocalNetwork]:
     """Run ``n`` relays (and a ``service`` destination) on 127.0.0.1 until the block exits.
 
-    ``loss`` makes every relay drop that share of arriving packets (fault injection);
-    ``seed`` makes keys deterministic (tests only). ``extra_relays`` are listed in the
-    directory too but run by the caller (e.g. an onion-message mixer's relay).
-    ``link=False`` turns link encryption off (then clients must use ``link=False`` too).
+    An async context manager, for examples and tests: every node gets fresh keys and a
+    state file in a temporary directory, removed on exit.
+
+    Args:
+        n: relays to run.
+        service: a destination's handler (as for ``serve``); None runs no destination.
+        params: the network's parameters (default ``Params()``).
+        network: where to bind (default: ``UdpNetwork()``; tests pass in-memory ones).
+        loss: every relay drops this share of arriving packets (fault injection).
+        seed: makes keys deterministic (tests only); None draws them from the OS.
+        directory_path: where to write the directory file (default: in the temporary
+            directory).
+        extra_relays: listed in the directory too, but run by the caller (e.g. an
+            onion-message mixer's relay).
+        link: link encryption (then clients must use the same ``link``).
+        native_loop: False keeps the relays' data plane on the trio receive task on the
+            native engine too (``serve_relay``).
+
+    Yields:
+        The running ``LocalNetwork``.
+
+    Raises:
+        BindError: a relay cannot listen on its port.
     """
     network = network or UdpNetwork()
     rng: Any = random.Random(seed) if seed is not None else secrets.SystemRandom()  # noqa: S311
@@ -94,7 +128,14 @@ async def local_network(
                     relays: list[RelayNode] = []
                     for i, (k, s) in enumerate(zip(keys[:n], sockets[:n], strict=True)):
                         node: RelayNode = await nursery.start(
-                            _relay_task, k, directory, s, loss, link, Path(tmp) / f"relay{i}.state"
+                            _relay_task,
+                            k,
+                            directory,
+                            s,
+                            loss,
+                            link,
+                            Path(tmp) / f"relay{i}.state",
+                            native_loop,
                         )
                         relays.append(node)
                     info: ServiceInfo | None = None
@@ -124,6 +165,7 @@ async def _relay_task(
     loss: float,
     link: bool,
     state: Path,
+    native_loop: bool | None,
     task_status: trio.TaskStatus[RelayNode] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     await serve_relay(
@@ -134,6 +176,7 @@ async def _relay_task(
         loss=loss,
         link=link,
         state=state,
+        native_loop=native_loop,
         task_status=task_status,
     )
 

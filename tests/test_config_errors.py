@@ -137,6 +137,7 @@ RELAY_CASES: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("state not a string", {"config": _config(state=5)}, "'state' must be a string"),
     ("state_sync unknown", {"config": _config(state_sync="sometimes")}, "'state_sync' must be"),
+    ("native_loop not a bool", {"config": _config(native_loop="no")}, "'native_loop' must be"),
     ("state file not SQLite", {"state": b"not a database" * 100}, "state file"),
     ("state path a directory", {"state": "dir"}, "state file"),
     ("listen address not ours", {"config": _config(listen="203.0.113.5:7000")}, "assign"),

@@ -439,22 +439,55 @@ async def open_circuit(
     link: bool = True,
     health: RelayHealth | None = None,
 ) -> AsyncIterator[Circuit]:
-    """Open a duplex circuit to ``destination`` (a node id, or a rendezvous descriptor)
-    over ``directory``: a ``Directory``, a directory file, or a ``DirectoryClient`` (the
-    authorities' consensus, fetched first if it holds none yet).
+    """Open a duplex circuit to ``destination``; an async context manager.
 
-    ``hops`` relays are used each way. In reliable mode (default) messages of any size
-    up to 1 MiB arrive complete, once and in order; ``reliable=False`` gives HORNET's raw
-    datagrams (``circuit.max_datagram`` bytes each, no retransmission). On exit, up to
-    ``linger`` seconds are spent waiting for the peer to acknowledge what was sent.
-    ``entry`` pins the first forward and last backward relay (counted in ``hops``).
-    ``link``: link encryption to the relays (docs/spec-link.md; the default).
-    ``payload_size``: the payload class, which the destination must use too (default:
-    ``Params.default_payload_size``, whose packets fit a 1500-byte path unfragmented).
-    ``health``: where relay failures are remembered (default: one ``RelayHealth`` per
-    process, so a relay that failed one circuit is avoided by the next for a while).
-    ``bind``: the local address; by default the wildcard, any port (``default_bind``),
-    so the relays may be on any host this one can reach.
+    ``async with open_circuit(directory, node_id) as circuit`` binds a socket, sets up a
+    circuit and proves it end to end. While the block runs, the circuit renews itself
+    before EXP and rebuilds over other relays when one dies. On exit, up to ``linger``
+    seconds are spent waiting for the peer to acknowledge what was sent; then the socket
+    is closed. Timeouts on ``send`` and ``receive`` are the caller's.
+
+    Args:
+        directory: a ``Directory``, the path of a directory file, or a
+            ``DirectoryClient`` (the authorities' consensus, fetched first if it holds
+            none yet; renewals and rebuilds then use its latest consensus).
+        destination: the destination's node id (8 bytes, or their hex), its
+            ``RelayInfo``, or a hidden destination's rendezvous ``Descriptor``.
+        hops: relays used each way (``entry`` counts as one).
+        reliable: True (the default): messages of any size up to 1 MiB arrive complete,
+            once and in order. False: HORNET's raw datagrams (``circuit.max_datagram``
+            bytes each, no retransmission).
+        payload_size: the payload class, which the destination must use too (default:
+            ``Params.default_payload_size``, whose packets fit a 1500-byte path
+            unfragmented). A ``Descriptor`` brings its own.
+        lifetime: seconds each underlying circuit should live (its EXP is rounded up to
+            an allowed lifetime); it is renewed before it ends.
+        setup_timeout: seconds to wait for a setup reply before racing another path.
+        attempts: setup rounds before giving up.
+        linger: seconds spent on exit waiting for the peer's acknowledgements.
+        bind: the local address; by default the wildcard, any port (``default_bind``),
+            so the relays may be on any host this one can reach.
+        network: where to bind (default: ``UdpNetwork()``; tests pass an in-memory one).
+        rng: the randomness for paths and keys (default: ``runtime_rng()``).
+        entry: pins the first forward and last backward relay of every circuit, e.g.
+            an onion-message mixer's relay (``MixerClient.open_circuit``).
+        link: link encryption to the relays (docs/spec-link.md; the default).
+        health: where relay failures are remembered (default: one ``RelayHealth`` per
+            process, so a relay that failed one circuit is avoided by the next for a
+            while).
+
+    Yields:
+        The open ``Circuit``.
+
+    Raises:
+        NoPathError: the destination is not in the directory, or too few usable relays
+            are (``StaleDirectoryError``: it lacks the current key epoch's keys).
+        SetupTimeoutError: no path answered in ``attempts`` rounds.
+        SendRefusedError: every attempt was refused by the local kernel (no route).
+        DescriptorExpiredError: the ``Descriptor`` is past its EXP.
+        CircuitError: the descriptor's rendezvous point is not in the directory.
+        ConfigError: the directory file is missing or unusable.
+        LocalProtocolError: ``entry`` with ``hops`` < 1.
     """
     refresher = directory if isinstance(directory, DirectoryClient) else None
     if isinstance(directory, DirectoryClient):  # the authorities' consensus

@@ -19,7 +19,7 @@ engines to the same bytes and the same decisions, drop reasons included.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from hornet.core import onion
 from hornet.core.fs import HopKeys
@@ -152,3 +152,11 @@ def link_session(
     if native is None:
         raise LocalProtocolError("the native engine is not built")
     return native.LinkSession(send_key, receive_key, send_type, limit)
+
+
+def relay_loop(fd: int, **kwargs: Any) -> _native.RelayLoop:
+    """A native data loop on socket descriptor ``fd`` (``hornet.transport.native_loop``);
+    ``kwargs`` are ``RelayLoop``'s."""
+    if native is None:
+        raise LocalProtocolError("the native engine is not built")
+    return native.RelayLoop(fd, **kwargs)

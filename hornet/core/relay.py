@@ -7,11 +7,16 @@ Rules:
    bounded LRU cache from a verified AHDR to its opened FS and cipher contexts; it
    changes speed, never decisions (``cache_size=0`` disables it).
 3. Bytes from the network never raise: every failure becomes ``Drop(reason)``. The
-   reason is for local counters only; nothing is ever sent back.
+   reason (a ``DropReason``, named after the error that describes the drop) is for
+   local counters only; nothing is ever sent back.
 4. Setup packets: EXP and key-epoch checks, replay check on the ephemeral key (before the
    ECDH), Sphinx peel under the epoch's key, FS creation, ADD_FS, SP re-encryption,
-   forward (SPEC.md §7). With ``record_setup_tags`` each accepted tag is also queued in
-   ``new_setup_tags``, for a service to persist before it sends the packet on. The
+   forward (SPEC.md §7). With ``record_setup_tags`` the result of every setup whose tag
+   entered the replay filter carries that tag (``SetupForward``, or ``SetupDrop`` when
+   the setup fails after its ECDH), for a service to persist before it sends the packet
+   on, and to acknowledge with ``setup_tags_persisted``. Tags are never forgotten: once
+   ``max_unpersisted_setup_tags`` are unacknowledged, new setups are dropped
+   (``LocalDropReason.SETUP_TAGS_UNPERSISTED``) before their ECDH. The
    destination (the Sphinx final hop with the DELIVER flag)
    instead answers with P➋ on the backward path. The Sphinx HMAC binds CHDR ‖ SP on
    forward hops (P➊) and CHDR alone on backward hops (P➋, whose SP the source cannot
@@ -81,14 +86,18 @@ from hornet.core.setup import (
     sp_aead_key,
     xor_sp_layers,
 )
-from hornet.core.sphinx import peel_onion
+from hornet.core.sphinx import PeeledOnion, peel_onion
 from hornet.errors import (
     ExpiredError,
     IntegrityError,
+    KeyEpochError,
+    LifetimeError,
+    LocalDropReason,
     LocalProtocolError,
     MalformedInputError,
     RemoteProtocolError,
     ReplayError,
+    RouteError,
 )
 
 _NONCE0: Final = bytes(12)
@@ -113,14 +122,21 @@ _X_START: Final = CHDR_LEN + 1
 _X_END: Final = _X_START + 33
 
 
-class DropReason(enum.Enum):
-    MALFORMED = "malformed"
-    INTEGRITY = "integrity"
-    EXPIRED = "expired"
-    REPLAY = "replay"
-    ROUTE = "route"  # a well-formed packet this node may not handle that way
-    LIFETIME = "lifetime"  # setup EXP not coarse, or further ahead than any lifetime
-    KEY_EPOCH = "key_epoch"  # setup under a key epoch this relay does not hold now
+class DropReason(enum.StrEnum):
+    """Why ``process`` dropped a packet. Each value is the ``reason`` of the error that
+    describes the drop (``hornet.errors``, rule 5), so a service counts the core's drops
+    in the same vocabulary as the link layer's and admission's."""
+
+    MALFORMED = MalformedInputError.reason
+    INTEGRITY = IntegrityError.reason
+    EXPIRED = ExpiredError.reason
+    REPLAY = ReplayError.reason
+    #: A well-formed packet this node may not handle that way.
+    ROUTE = RouteError.reason
+    #: A setup's EXP not coarse, or further ahead than any lifetime.
+    LIFETIME = LifetimeError.reason
+    #: A setup under a key epoch this relay does not hold now.
+    KEY_EPOCH = KeyEpochError.reason
 
 
 @attrs.frozen
@@ -147,7 +163,11 @@ class Deliver:
 
 @attrs.frozen
 class Drop:
-    reason: DropReason
+    """The packet is dropped; ``reason`` is for local counters, never sent back. It is
+    a ``DropReason``, or ``LocalDropReason.SETUP_TAGS_UNPERSISTED`` when the caller left
+    too many setup tags unacknowledged (no peer's fault)."""
+
+    reason: DropReason | LocalDropReason
 
 
 @attrs.frozen
@@ -156,6 +176,23 @@ class SetupTag:
 
     epoch: int
     tag: bytes
+
+
+@attrs.frozen
+class SetupForward(Forward):
+    """A setup to send on, from a relay that records setup tags: persist ``setup_tag``
+    first, then acknowledge it (``Relay.setup_tags_persisted``)."""
+
+    setup_tag: SetupTag
+
+
+@attrs.frozen
+class SetupDrop(Drop):
+    """A setup dropped after its tag entered the replay filter (it failed after the
+    ECDH), from a relay that records setup tags: persist and acknowledge ``setup_tag``
+    as for a ``SetupForward``, so a replay after a restart is refused before its ECDH."""
+
+    setup_tag: SetupTag
 
 
 #: The drop reasons of the native engine, in its order (``Reason`` in native/src/relay.rs).
@@ -172,6 +209,17 @@ _REASONS: Final = (
     (ExpiredError, DropReason.EXPIRED),
     (IntegrityError, DropReason.INTEGRITY),
 )
+#: Setup tags a caller may leave unacknowledged before new setups are dropped.
+DEFAULT_MAX_UNPERSISTED_SETUP_TAGS: Final = 64
+_TAGS_UNPERSISTED: Final = Drop(LocalDropReason.SETUP_TAGS_UNPERSISTED)
+
+
+def _drop_reason(exc: RemoteProtocolError) -> DropReason:
+    """The drop reason for an error raised while processing a packet."""
+    for cls, reason in _REASONS:
+        if isinstance(exc, cls):
+            return reason
+    return DropReason.MALFORMED
 
 
 class _Circuit:
@@ -237,6 +285,7 @@ class Relay:
         setup_filter_fp: float = 1e-6,
         data_filter: DataReplayFilter | None = None,
         record_setup_tags: bool = False,
+        max_unpersisted_setup_tags: int = DEFAULT_MAX_UNPERSISTED_SETUP_TAGS,
         engine: str | None = None,
     ) -> None:
         """``node_key`` is the long-term identity (node id); setup keys and SV rotate per
@@ -244,14 +293,22 @@ class Relay:
         count (a service persists it): FSes sealed under another generation do not open.
         Setup replay filters hold ``setup_filter_capacity`` tags per epoch at false-positive
         rate ``setup_filter_fp``; ``data_filter`` is the hardened profile's data replay filter.
-        With ``record_setup_tags`` the caller must drain ``take_setup_tags`` after every
-        ``process`` call that returns a setup ``Forward``. ``engine`` picks the data
-        plane's engine (``engine.py``; None: the active one).
+        With ``record_setup_tags`` setup results carry their replay tag
+        (``SetupForward``, ``SetupDrop``); the caller persists each one and then calls
+        ``setup_tags_persisted``. While ``max_unpersisted_setup_tags`` are not
+        acknowledged, new setups are dropped (``LocalDropReason.SETUP_TAGS_UNPERSISTED``).
+        ``engine`` picks the data plane's engine (``engine.py``; None: the active one).
+
+        Raises:
+            LocalProtocolError: ``local_secret`` is not 32 bytes, ``generation`` is not
+                a u32, or ``max_unpersisted_setup_tags`` is below 1.
         """
         if len(local_secret) != 32:
             raise LocalProtocolError("the local secret SV must be 32 bytes")
         if not 0 <= generation < 1 << 32:
             raise LocalProtocolError("generation out of range")
+        if max_unpersisted_setup_tags < 1:
+            raise LocalProtocolError("max_unpersisted_setup_tags must be at least 1")
         self.params = params or Params()
         self.node_key = node_key
         self.node_id = node_id_of(node_key.public_key)
@@ -260,9 +317,10 @@ class Relay:
         self._setup_filter = (setup_filter_capacity, setup_filter_fp)
         BloomFilter(setup_filter_capacity, setup_filter_fp)  # validate the sizes now
         self._epochs: dict[int, EpochKeys] = {}
-        #: Setup tags accepted since the last ``take_setup_tags`` (at most one per call).
-        self.new_setup_tags: list[SetupTag] = []
         self._record = record_setup_tags
+        self.max_unpersisted_setup_tags = max_unpersisted_setup_tags
+        #: Setup tags handed out in results and not yet acknowledged as persisted.
+        self.unpersisted_setup_tags = 0
         self._cache: OrderedDict[bytes, _Circuit] = OrderedDict()
         self.cache_size = cache_size
         p = self.params
@@ -339,9 +397,16 @@ class Relay:
             if epoch >= 0 and epoch * period - skew <= now < (epoch + 1) * period + self._fs_tail
         ]
 
-    def take_setup_tags(self) -> list[SetupTag]:
-        tags, self.new_setup_tags = self.new_setup_tags, []
-        return tags
+    def setup_tags_persisted(self, count: int = 1) -> None:
+        """Acknowledge that the caller persisted ``count`` of the setup tags it was handed
+        (``SetupForward.setup_tag``, ``SetupDrop.setup_tag``).
+
+        Raises:
+            LocalProtocolError: more tags acknowledged than were handed out.
+        """
+        if not 0 <= count <= self.unpersisted_setup_tags:
+            raise LocalProtocolError("acknowledged more setup tags than were handed out")
+        self.unpersisted_setup_tags -= count
 
     def restore_setup_tags(self, epoch: int, tags: list[bytes]) -> None:
         """Refill an epoch's replay filter with tags persisted before a restart."""
@@ -372,10 +437,7 @@ class Relay:
                 return self._data(packet, now, nested=True)
             return Drop(DropReason.MALFORMED)
         except RemoteProtocolError as exc:
-            for cls, reason in _REASONS:
-                if isinstance(exc, cls):
-                    return Drop(reason)
-            return Drop(DropReason.MALFORMED)
+            return Drop(_drop_reason(exc))
 
     # -- data -----------------------------------------------------------------------------
     def _open_verified(
@@ -525,6 +587,8 @@ class Relay:
         tag = setup_replay_tag(packet[_X_START:_X_END])
         if tag in epoch.replay:
             return Drop(DropReason.REPLAY)
+        if self._record and self.unpersisted_setup_tags >= self.max_unpersisted_setup_tags:
+            return _TAGS_UNPERSISTED  # refuse the setup rather than forget its tag
         shdr_end = CHDR_LEN + p.shdr_len
         sp_end = shdr_end + p.sp_len
         sp = packet[shdr_end:sp_end]
@@ -533,9 +597,30 @@ class Relay:
             epoch.setup_key, packet[CHDR_LEN:shdr_end], associated_data=(chdr + sp, chdr)
         )
         epoch.replay.check_and_add(tag)
-        if self._record:
-            del self.new_setup_tags[64:]  # a caller that forgets to drain cannot grow it
-            self.new_setup_tags.append(SetupTag(epoch.epoch, tag))
+        if not self._record:
+            return self._route_setup(epoch, chdr, exp, peeled, sp, packet[sp_end:])
+        # From here on the tag is in the filter: the result carries it, whatever happens.
+        self.unpersisted_setup_tags += 1
+        accepted = SetupTag(epoch.epoch, tag)
+        try:
+            result = self._route_setup(epoch, chdr, exp, peeled, sp, packet[sp_end:])
+        except RemoteProtocolError as exc:
+            return SetupDrop(_drop_reason(exc), accepted)
+        if isinstance(result, Drop):
+            return SetupDrop(result.reason, accepted)
+        return SetupForward(result.next_hop, result.packet, accepted)
+
+    def _route_setup(
+        self,
+        epoch: EpochKeys,
+        chdr: bytes,
+        exp: int,
+        peeled: PeeledOnion,
+        sp: bytes,
+        fs_payload: bytes,
+    ) -> Forward | Drop:
+        """A peeled setup in the role its routing info asks for: forward P➊ with ADD_FS,
+        or answer it as the destination."""
         ss = peeled.shared_secret
         route = parse_route_tlv(peeled.payload)
         role = (route.flags, peeled.next_onion is None, peeled.associated_data_index)
@@ -544,7 +629,6 @@ class Relay:
         s = hop_secret(ss)
         keys = HopKeys(s)
         sp = xor_sp_layers(sp, (ss,))
-        fs_payload = packet[sp_end:]
         if peeled.next_onion is not None:
             fs = fs_create(epoch.prp, s, route, exp)
             return Forward(

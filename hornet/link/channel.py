@@ -24,12 +24,15 @@ Invariants:
 from __future__ import annotations
 
 import struct
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from hornet.core import engine
 from hornet.core.crypto import Aes256Gcm
 from hornet.errors import LocalProtocolError, MalformedInputError, ReplayError
 from hornet.link.noise import ACT_ONE_LEN, ACT_THREE_LEN, ACT_TWO_LEN, TransportKeys
+
+if TYPE_CHECKING:
+    from hornet import _native
 
 TYPE_ACT_ONE: Final = 0x11
 TYPE_ACT_TWO: Final = 0x12
@@ -179,6 +182,11 @@ class NativeSession(Session):
         super().__init__(
             keys, initiator=initiator, created=created, limit=limit, act_three=act_three
         )
+
+    @property
+    def native(self) -> _native.LinkSession:
+        """The native session object (a native data loop seals and opens with it too)."""
+        return self._fast
 
     @property
     def sent(self) -> int:

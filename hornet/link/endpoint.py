@@ -61,6 +61,7 @@ import attrs
 from hornet.core.crypto import SecretKey
 from hornet.errors import (
     LinkAuthenticationError,
+    LocalDropReason,
     LocalProtocolError,
     MalformedInputError,
     RateLimitedError,
@@ -128,6 +129,16 @@ class LinkConfig:
             raise LocalProtocolError("link timeouts must be positive")
         if self.handshake_rate <= 0 or self.handshake_burst < 1:
             raise LocalProtocolError("handshake rate must be positive, burst at least 1")
+
+
+@attrs.frozen
+class PeerSessions:
+    """One peer's usable sessions (``LinkEndpoint.data_sessions``): ``send`` is the
+    session to seal under and until when; ``receive`` is (0 for DATA_FROM_INITIATOR,
+    1 for DATA_FROM_RESPONDER, session, usable until), newest first."""
+
+    send: tuple[Session, float] | None
+    receive: tuple[tuple[int, Session, float], ...]
 
 
 @attrs.frozen
@@ -354,6 +365,42 @@ class LinkEndpoint:
         if peer.outbound is None:
             self._initiate(peer, now)
 
+    def data_sessions(self, now: float) -> dict[Address, PeerSessions]:
+        """The sessions a data path outside this endpoint may use now, per peer with at
+        least one (a native data loop mirrors them: ``hornet.transport.native_loop``).
+
+        ``send`` is the current session while ``seal`` would use it without further
+        checks (until ``fast_until``; past it, or past ``rekey_after_messages``, sending
+        must come back here). ``receive`` lists the confirmed sessions that ``open``
+        tries, by the DATA type they open, each with the time it stops being usable."""
+        config = self.config
+        table: dict[Address, PeerSessions] = {}
+        for address, peer in self._peers.items():
+            receive = tuple(
+                (index, session, min(
+                    session.created + config.reject_after_time,
+                    _INF if session.superseded is None
+                    else session.superseded + config.previous_grace,
+                ))
+                for index, sessions in enumerate(peer.receivers)
+                for session in sessions
+                if session.confirmed
+            )
+            current = peer.current
+            send = None
+            if current is not None and now < peer.fast_until:
+                send = (current, peer.fast_until)
+            if send is not None or receive:
+                table[address] = PeerSessions(send, receive)
+        return table
+
+    def mark_active(self, address: Address, now: float) -> None:
+        """``address`` carried DATA at ``now`` on a path outside this endpoint (keeps
+        the link from going idle and rekeys it while in use)."""
+        peer = self._peers.get(address)
+        if peer is not None:
+            self._touch(peer, now)
+
     def statistics(self) -> LinkStatistics:
         return LinkStatistics(
             peers=len(self._peers),
@@ -406,9 +453,9 @@ class LinkEndpoint:
                 peer.outbound = None
                 if out.pending is not None and out.pending in peer.receivers[1]:
                     peer.receivers[1].remove(out.pending)
-                self.dropped["handshake_timeout"] += 1
+                self.dropped[LocalDropReason.HANDSHAKE_TIMEOUT] += 1
                 if peer.current is None:
-                    self._drop_queue(peer, "queue_handshake_failed")
+                    self._drop_queue(peer, LocalDropReason.QUEUE_HANDSHAKE_FAILED)
             elif now >= out.retransmit_at:
                 self._outbox.append((out.act_three or out.act_one, peer.address))
                 out.interval = min(out.interval * 2, config.retransmit_max)
@@ -425,7 +472,7 @@ class LinkEndpoint:
             self._initiate(peer, now)  # a held link broke (handshake failed): open it again
         waited = now - peer.queued_since
         if peer.queue and peer.outbound is None and waited >= config.handshake_timeout:
-            self._drop_queue(peer, "queue_no_handshake")
+            self._drop_queue(peer, LocalDropReason.QUEUE_NO_HANDSHAKE)
         if self._idle(peer, now):
             self._forget(peer)
             return
@@ -506,7 +553,7 @@ class LinkEndpoint:
             self._touch(peer, now)
             return session.seal(packet)
         if len(peer.queue) >= config.max_queue:
-            self.dropped["queue_full"] += 1
+            self.dropped[LocalDropReason.QUEUE_FULL] += 1
             return None
         if not peer.queue:
             peer.queued_since = now
@@ -516,7 +563,7 @@ class LinkEndpoint:
         self._schedule(peer, self._next_time(peer, now))
         return None
 
-    def _drop_queue(self, peer: _Peer, reason: str) -> None:
+    def _drop_queue(self, peer: _Peer, reason: LocalDropReason) -> None:
         if peer.queue:
             self.dropped[reason] += len(peer.queue)
             peer.queue.clear()
@@ -591,11 +638,11 @@ class LinkEndpoint:
         mine = [p for p in group if p.inbound is not None and p is not peer]
         if len(mine) >= config.max_half_open_per_source:
             oldest = min(mine, key=lambda p: p.inbound.deadline if p.inbound else _INF)
-            self.dropped["half_open_evicted_source"] += 1
+            self.dropped[LocalDropReason.HALF_OPEN_EVICTED_SOURCE] += 1
             self._clear_inbound(oldest, forget_if_empty=True)
         while len(self._half_open) > config.max_half_open:
             first = next(iter(self._half_open))
-            self.dropped["half_open_evicted"] += 1
+            self.dropped[LocalDropReason.HALF_OPEN_EVICTED] += 1
             self._clear_inbound(self._peers[first], forget_if_empty=True)
 
     def _read_act_two(self, datagram: bytes, address: Address, now: float) -> None:
@@ -716,10 +763,10 @@ class LinkEndpoint:
             config = self.config
             group = self._sources.get(peer.source)
             if group is not None and len(group) >= config.max_peers_per_source:
-                self.dropped["peer_evicted_source"] += 1
+                self.dropped[LocalDropReason.PEER_EVICTED_SOURCE] += 1
                 self._forget(min(group.values(), key=lambda p: p.last_activity))
             if len(self._clients) >= config.max_peers:
-                self.dropped["peer_evicted"] += 1
+                self.dropped[LocalDropReason.PEER_EVICTED] += 1
                 self._forget(next(iter(self._clients.values())))
             # (an eviction may have emptied and so removed this source's group)
             self._sources.setdefault(peer.source, {})[address] = peer
@@ -752,7 +799,7 @@ class LinkEndpoint:
             if not group:
                 del self._sources[peer.source]
         if peer.queue:
-            self.dropped["queue_peer_forgotten"] += len(peer.queue)
+            self.dropped[LocalDropReason.QUEUE_PEER_FORGOTTEN] += len(peer.queue)
         peer.timer = _INF
 
     def __repr__(self) -> str:

@@ -27,6 +27,7 @@ _RELAY_KEYS: Final = frozenset(
         "listen",
         "loss",
         "link",
+        "native_loop",
         "state",
         "state_sync",
         "metrics",
@@ -111,6 +112,7 @@ class RelayConfig:
     state_sync: str = "normal"
     loss: float = 0.0
     link: bool = True
+    native_loop: bool = True  # the native data loop when the native engine is active
     limits: Limits = attrs.field(factory=Limits)
     metrics: Address | None = None  # where to serve Prometheus metrics (opt-in)
     authorities: AuthoritiesConfig | None = None  # instead of a directory file
@@ -150,6 +152,9 @@ class RelayConfig:
         link = data.get("link", True)  # link encryption between neighbours (docs/spec-link.md)
         if not isinstance(link, bool):
             raise ConfigError(f"{where}: 'link' must be true or false")
+        native_loop = data.get("native_loop", True)
+        if not isinstance(native_loop, bool):
+            raise ConfigError(f"{where}: 'native_loop' must be true or false")
         state_sync = data.get("state_sync", "normal")
         if state_sync not in ("normal", "full"):
             raise ConfigError(f"{where}: 'state_sync' must be 'normal' or 'full'")
@@ -167,6 +172,7 @@ class RelayConfig:
             state_sync=state_sync,
             loss=float(loss),
             link=link,
+            native_loop=native_loop,
             limits=Limits.from_mapping(data, where=where),
             metrics=None if metrics is None else parse_address(metrics, where=f"{where}: metrics"),
             authorities=(

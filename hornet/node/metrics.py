@@ -8,9 +8,12 @@ the relay's mutable state from another thread. The counters line goes to the
 ``hornet.counters`` logger at INFO every ``log_every`` snapshots.
 
 Metric names (all prefixed ``hornet_``): ``forwarded_total``, ``delivered_total``,
-``setups_total``, ``handshakes_total``, ``dropped_total{reason}``,
-``queue_depth{queue}``, ``cached_circuits``, ``directory_age_seconds`` and
-``node_info{node_id}``.
+``setups_total``, ``handshakes_total``, ``dropped_total{reason}`` (the relay's drops:
+admission, queues and the core), ``link_dropped_total{reason}`` (datagrams the link
+layer consumed without a packet), ``queue_depth{queue}``, ``cached_circuits``,
+``directory_age_seconds`` and ``node_info{node_id}``. Drops are labelled in hornet's one
+vocabulary of reasons (``hornet.errors``, rule 5): an error's ``reason`` or a
+``LocalDropReason``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class Snapshot:
     setups: int
     handshakes: int
     dropped: dict[str, int]
+    link_dropped: dict[str, int]
     data_queue: int
     setup_queue: int
     cached_circuits: int
@@ -59,16 +63,17 @@ class Snapshot:
     @classmethod
     def of(cls, node: RelayNode, now: float) -> Snapshot:
         stats = node.statistics()
-        link = getattr(node.socket, "statistics", None)
-        handshakes = link().handshakes_completed if callable(link) else 0
+        link_statistics = getattr(node.socket, "statistics", None)
+        link = link_statistics() if callable(link_statistics) else None
         return cls(
             node_id=node.node_id.hex(),
             taken=now,
             forwarded=stats.forwarded,
             delivered=stats.delivered,
             setups=stats.setups,
-            handshakes=handshakes,
-            dropped=dict(stats.dropped),
+            handshakes=0 if link is None else link.handshakes_completed,
+            dropped={str(reason): count for reason, count in stats.dropped.items()},
+            link_dropped={} if link is None else {str(r): n for r, n in link.dropped.items()},
             data_queue=stats.data_queued,
             setup_queue=stats.setup_queued,
             cached_circuits=stats.cached_circuits,
@@ -110,6 +115,12 @@ class _SnapshotCollector(Collector):
         for reason, count in sorted(snap.dropped.items()):
             dropped.add_metric([reason], count)
         yield dropped
+        link_dropped = CounterMetricFamily(
+            "hornet_link_dropped", "link datagrams dropped", labels=["reason"]
+        )
+        for reason, count in sorted(snap.link_dropped.items()):
+            link_dropped.add_metric([reason], count)
+        yield link_dropped
         depth = GaugeMetricFamily("hornet_queue_depth", "packets waiting", labels=["queue"])
         depth.add_metric(["data"], snap.data_queue)
         depth.add_metric(["setup"], snap.setup_queue)

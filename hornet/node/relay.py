@@ -16,6 +16,12 @@ Per datagram, in order:
    ``process(packet, now)`` and sends ``Forward``s to the next hop's address (directory,
    or endpoint id), hands ``Deliver``s to ``on_deliver`` (a destination service), and
    counts ``Drop``s by reason. Nothing is ever sent back for a dropped packet.
+
+On the native engine, with a real UDP socket (``native_loop`` not False, no injected
+loss), the receive task gives way to ``hornet.transport.native_loop``: a Rust thread
+takes every datagram, decides the DATA packets with the core's own data plane and sends
+their forwards itself; what it does not decide (setups, handshakes, deliveries, forwards
+with no link session yet) comes here as events and follows the steps above.
 """
 
 from __future__ import annotations
@@ -31,24 +37,22 @@ from typing import Final
 import attrs
 import trio
 
-from hornet.core.relay import Deliver, Drop, Forward, Relay
+from hornet.core.relay import Deliver, Drop, Forward, Relay, SetupDrop, SetupForward, SetupTag
 from hornet.directory import Directory, NodeKeys
-from hornet.errors import BindError, ConfigError, SendRefusedError
-from hornet.node.admission import (
-    Admission,
-    Limits,
-    Verdict,
-    install_kernel_filter,
-    solution_span,
-)
+from hornet.errors import BindError, ConfigError, LocalDropReason, SendRefusedError
+from hornet.node.admission import Admission, Limits, Verdict, solution_span
 from hornet.node.state import RelayState, open_state
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
+from hornet.transport.kernel_filter import install_kernel_filter
 from hornet.transport.link import LinkSocket, directory_resolver, with_link
+from hornet.transport.native_loop import DELIVER, FORWARD, PACKET, RAW, NativeLoop, open_native_loop
 
 log = logging.getLogger("hornet.relay")
 
 BATCH: Final = 32  # data packets the worker handles per trip through the scheduler
 SETUP_BATCH: Final = 2  # setups (an ECDH each) it handles per trip, after the data
+_QUEUE_FULL: Final = LocalDropReason.QUEUE_FULL
+_SETUP_QUEUE_FULL: Final = LocalDropReason.SETUP_QUEUE_FULL
 
 
 @attrs.frozen
@@ -78,6 +82,7 @@ class RelayNode:
         loss: float = 0.0,
         rng: random.Random | None = None,
         state: RelayState | None = None,
+        native_loop: bool | None = None,
     ) -> None:
         # -- replay state across restarts (SPEC.md §7.5): generation and setup tags --
         self.state = state
@@ -101,7 +106,7 @@ class RelayNode:
             (r.address for r in directory),
             solution_span_s=solution_span(directory.params),
         )
-        # Garbage is dropped in the kernel, before it costs a system call (admission.py).
+        # Garbage is dropped in the kernel, before it costs a system call (kernel_filter.py).
         self.kernel_filter = kernel_filter and install_kernel_filter(sock, directory.params)
         self.on_deliver = on_deliver
         self.loss = loss  # fault injection for tests: drop this share of arrivals
@@ -116,6 +121,17 @@ class RelayNode:
         self.setups = 0
         self.dropped: collections.Counter[str] = collections.Counter()
         self.directory_since = time.time()  # when the directory in use was published
+        #: The native data loop (None: the trio receive task reads the socket). ``None``
+        #: for ``native_loop`` means: when the engine and the socket allow it.
+        self.native: NativeLoop | None = None
+        fast = getattr(self.core, "_fast", None)
+        if native_loop is not False and fast is not None and not loss:
+            self.native = open_native_loop(
+                sock, fast, capacity=limits.queue, data_rate=limits.data_rate,
+                data_burst=limits.data_burst,
+            )
+            if self.native is not None:
+                self.native.set_routes((r.node_id, r.address) for r in directory)
 
     def __repr__(self) -> str:
         return f"RelayNode(node_id={self.node_id.hex()}, address={self.address})"
@@ -134,15 +150,23 @@ class RelayNode:
         self.admission.set_relays(relay.address for relay in directory)
         if isinstance(self.socket, LinkSocket):
             self.socket.endpoint.resolve = directory_resolver(directory)
+        if self.native is not None:
+            self.native.set_routes((r.node_id, r.address) for r in directory)
         self.directory_since = time.time() if published is None else published
         log.info("directory replaced: %d nodes", len(directory))
 
     def statistics(self) -> RelayStatistics:
+        forwarded, dropped, native_queued = self.forwarded, collections.Counter(self.dropped), 0
+        if self.native is not None:
+            fast = self.native.statistics()
+            forwarded += fast["forwarded"]
+            dropped.update(fast["dropped"])
+            native_queued = fast["queued"]
         return RelayStatistics(
-            forwarded=self.forwarded,
+            forwarded=forwarded,
             delivered=self.delivered,
-            dropped=dict(self.dropped),
-            queued=len(self._data_q) + len(self._setup_q),
+            dropped=dict(dropped),
+            queued=len(self._data_q) + len(self._setup_q) + native_queued,
             cached_circuits=self.core.cached_circuits,
             setups=self.setups,
             data_queued=len(self._data_q),
@@ -153,9 +177,9 @@ class RelayNode:
         """Admission and queueing of one datagram (never blocks)."""
         verdict = self.admission.admit(packet, source, trio.current_time())
         if verdict is Verdict.DATA:
-            queue, limit, full = self._data_q, self.limits.queue, "queue_full"
+            queue, limit, full = self._data_q, self.limits.queue, _QUEUE_FULL
         elif verdict is Verdict.SETUP:
-            queue, limit, full = self._setup_q, self.limits.setup_queue, "setup_queue_full"
+            queue, limit, full = self._setup_q, self.limits.setup_queue, _SETUP_QUEUE_FULL
         else:
             self.dropped[verdict] += 1
             return
@@ -174,9 +198,38 @@ class RelayNode:
         while True:
             data, source = await self.socket.receive()
             if self.loss and self._rng.random() < self.loss:
-                self.dropped["injected_loss"] += 1
+                self.dropped[LocalDropReason.INJECTED_LOSS] += 1
                 continue
             self._admit(data, source)
+
+    async def _native_receive_loop(self, native: NativeLoop) -> None:
+        """The receive task on the native engine: the loop's events (module doc)."""
+        link = self.socket if isinstance(self.socket, LinkSocket) else None
+        native.start()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(native.sync_forever)
+                while True:
+                    touched = False
+                    for event in await native.next_events():
+                        kind = event[0]
+                        if kind == RAW:
+                            touched = True
+                            if link is None:
+                                continue
+                            packet = await link.accept(event[1], event[2])
+                            if packet is not None:
+                                self._admit(packet, event[2])
+                        elif kind == PACKET:
+                            self._admit(event[1], event[2])
+                        elif kind == FORWARD:
+                            await self._send_on(event[2], event[1])
+                        elif kind == DELIVER:
+                            self._deliver(Deliver(event[1], event[2], event[3], event[4]))
+                    if touched:
+                        native.sync(trio.current_time())
+        finally:
+            native.stop()
 
     async def _work_loop(self) -> None:
         # Data first: up to BATCH data packets, then at most SETUP_BATCH setups, per trip
@@ -215,37 +268,53 @@ class RelayNode:
         self.state.prune(epoch - 1)
         self._state_epoch = epoch
 
+    def _persist(self, tag: SetupTag, now: float) -> None:
+        """Make a setup's replay tag durable, then acknowledge it to the core."""
+        assert self.state is not None  # the core hands out tags only when it has a state
+        self.state.record((tag,))
+        self.core.setup_tags_persisted(1)
+        self._refresh_state(now)
+
     async def handle(self, packet: bytes) -> None:
         """Process one packet and act on the decision."""
         now = unix_now()
         result = self.core.process(packet, now)
         if isinstance(result, Forward):
-            if self.state is not None and self.core.new_setup_tags:
-                # A setup is only sent on once its replay tag is durable.
-                self.state.record(self.core.take_setup_tags())
-                self._refresh_state(now)
-            address = self.directory.address_of(result.next_hop)
-            if address is None:
-                self.dropped["unknown_next_hop"] += 1
-                return
-            self.forwarded += 1
-            try:
-                await self.socket.send(result.packet, address)
-            except SendRefusedError:
-                self.dropped["send_refused"] += 1
+            if type(result) is SetupForward:
+                self._persist(result.setup_tag, now)  # sent on only once it is durable
+            await self._send_on(result.next_hop, result.packet)
         elif isinstance(result, Deliver):
-            if self.on_deliver is None:
-                self.dropped["no_service"] += 1
-                return
-            self.delivered += 1
-            self.on_deliver(result)
+            self._deliver(result)
         else:
             assert isinstance(result, Drop)
+            if type(result) is SetupDrop:
+                self._persist(result.setup_tag, now)
             self.dropped[result.reason.value] += 1
+
+    async def _send_on(self, next_hop: bytes, packet: bytes) -> None:
+        address = self.directory.address_of(next_hop)
+        if address is None:
+            self.dropped[LocalDropReason.UNKNOWN_NEXT_HOP] += 1
+            return
+        self.forwarded += 1
+        try:
+            await self.socket.send(packet, address)
+        except SendRefusedError:
+            self.dropped[LocalDropReason.SEND_REFUSED] += 1
+
+    def _deliver(self, result: Deliver) -> None:
+        if self.on_deliver is None:
+            self.dropped[LocalDropReason.NO_SERVICE] += 1
+            return
+        self.delivered += 1
+        self.on_deliver(result)
 
     async def run(self) -> None:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._receive_loop)
+            if self.native is not None:
+                nursery.start_soon(self._native_receive_loop, self.native)
+            else:
+                nursery.start_soon(self._receive_loop)
             nursery.start_soon(self._work_loop)
 
 
@@ -271,19 +340,42 @@ async def serve_relay(
     kernel_filter: bool = True,
     loss: float = 0.0,
     link: bool = True,
+    native_loop: bool | None = None,
     task_status: trio.TaskStatus[RelayNode] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run a relay on ``address`` until cancelled (``nursery.start`` gives its node).
+    """Run a relay on ``address`` until cancelled: ``await nursery.start(serve_relay, ...)``.
 
-    ``sock`` is an already bound socket to use instead (``local_network`` binds first, to
-    learn the ports for the directory); the relay then owns and closes it. ``limits``:
-    per-neighbour rates, queue sizes and the setup puzzle policy (``Limits``); ``queue``
-    overrides its data queue size; ``kernel_filter``: drop datagrams not shaped like link
-    datagrams in the kernel (Linux, link layer on; ``admission.install_kernel_filter``).
-    ``state`` persists the restart generation and setup replay tags (SPEC.md §7.5): a
-    path (opened here, closed on exit) or an open ``RelayState`` (the caller's to close).
-    Keep one per node key, with the key file: a restart under the same key without it
-    would reopen the replay window.
+    Binds (or takes ``sock``), reports the running ``RelayNode`` through
+    ``task_status.started`` and serves until cancelled; the socket is closed on exit.
+
+    Args:
+        keys: the node's key and local secret SV (``NodeKeys``, from its key file).
+        directory: the network's relays and parameters; this node is one of them.
+        address: where to listen, ``(host, port)``.
+        state: the restart generation and setup replay tags (SPEC.md §7.5): a path
+            (opened here, closed on exit) or an open ``RelayState`` (the caller's to
+            close). Keep one per node key, with the key file: a restart under the same
+            key without it would reopen the replay window.
+        network: where to bind (default: ``UdpNetwork()``).
+        sock: an already bound socket to use instead of binding (``local_network`` binds
+            first, to learn the ports for the directory); the relay then owns and
+            closes it.
+        on_deliver: receives the ``Deliver`` of every packet that ends at this node (a
+            destination service); without it such packets are dropped (``no_service``).
+        limits: per-neighbour rates, queue sizes and the setup puzzle policy
+            (``Limits``; default ``Limits()``).
+        queue: overrides the data queue size in ``limits``.
+        kernel_filter: drop datagrams not shaped like link datagrams in the kernel
+            (Linux, link layer on; ``hornet.transport.kernel_filter``).
+        loss: fault injection for tests: drop this share of arriving datagrams.
+        link: link encryption under the node key (docs/spec-link.md; the default).
+        native_loop: False keeps the data plane on the trio receive task even on the
+            native engine (None: the native loop when the engine and network allow it).
+        task_status: trio's; ``started`` is given the ``RelayNode``.
+
+    Raises:
+        BindError: ``address`` is in use or not this host's.
+        ConfigError: the state file is unusable (unreadable, unknown schema).
     """
     if queue is not None:
         limits = attrs.evolve(limits or Limits(), queue=queue)
@@ -301,6 +393,7 @@ async def serve_relay(
                 on_deliver=on_deliver,
                 loss=loss,
                 state=relay_state,
+                native_loop=native_loop,
             )
             log.info("relay %s listening on %s:%d", node.node_id.hex(), *sock.address)
             task_status.started(node)

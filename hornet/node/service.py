@@ -47,7 +47,13 @@ from hornet.core.relay import Deliver
 from hornet.core.rendezvous import PUBKEY_LEN, Descriptor, RendezvousDestination
 from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
 from hornet.directory import Directory, NodeKeys
-from hornet.errors import HornetError, SendRefusedError
+from hornet.errors import (
+    HornetError,
+    LocalDropReason,
+    MalformedInputError,
+    RemoteProtocolError,
+    SendRefusedError,
+)
 from hornet.node.relay import RelayNode, bind_udp, serve_relay
 from hornet.node.state import RelayState
 from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
@@ -123,13 +129,13 @@ class Acceptor:
             )
             return
         if conn is None:
-            self.dropped["unknown_connection"] += 1
+            self.dropped[LocalDropReason.UNKNOWN_CONNECTION] += 1
             return
         conn.circuit.frame_received(frame)
 
     def _accept(self, frame: Frame, link: Link) -> _Connection | None:
         if len(self.connections) >= self.max_connections:
-            self.dropped["too_many_connections"] += 1
+            self.dropped[LocalDropReason.TOO_MANY_CONNECTIONS] += 1
             return None
         reliable = not frame.flags & FLAG_DATAGRAM_MODE
         stream = Stream(frame.conn_id, self.max_frame, reliable=reliable)
@@ -190,14 +196,38 @@ async def serve(
     link: bool = True,
     task_status: trio.TaskStatus[ServiceInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Accept circuits to this node (listed in ``directory``) and run ``handler`` on each.
+    """Accept circuits to this node and run ``handler`` on each, until cancelled.
 
-    ``state``: the node's replay state (SPEC.md §7.5), one file per node key: a path
-    (opened here, closed on exit) or an open ``RelayState`` (the caller's to close).
-    Keep it with the key file: a restart under the same key with a new or missing state
-    file reopens the replay window. ``link``: link encryption, as in ``serve_relay``.
-    ``payload_size``: the payload class the clients use (default:
-    ``Params.default_payload_size``, which fits a 1500-byte path).
+    ``await nursery.start(serve, ...)`` runs a relay (``serve_relay``) that is also a
+    destination: it answers setups that end here, reports a ``ServiceInfo`` (its
+    ``RelayNode`` and ``Acceptor``) through ``task_status.started`` and calls
+    ``handler(circuit)`` once per connection a client opens.
+
+    Args:
+        keys: the node's key and local secret SV (``NodeKeys``, from its key file).
+        directory: the network's relays and parameters; this node is one of them.
+        address: where to listen, ``(host, port)``.
+        handler: ``async def handler(circuit)``, run once per accepted connection; the
+            connection ends when it returns.
+        state: the node's replay state (SPEC.md §7.5), one file per node key: a path
+            (opened here, closed on exit) or an open ``RelayState`` (the caller's to
+            close). Keep it with the key file: a restart under the same key with a new
+            or missing state file reopens the replay window.
+        handler_nursery: where the handlers run (default: the service's own nursery).
+        network: where to bind (default: ``UdpNetwork()``).
+        sock: an already bound socket to use instead of binding; the service owns it.
+        max_connections: open connections at most; more HELLOs are dropped.
+        max_sessions: end-to-end sessions remembered at most (least recent go first).
+        payload_size: the payload class the clients use (default:
+            ``Params.default_payload_size``, which fits a 1500-byte path).
+        queue: the relay's data queue size.
+        rng: the randomness for reply keys (default: ``runtime_rng()``).
+        link: link encryption, as in ``serve_relay`` (the default).
+        task_status: trio's; ``started`` is given the ``ServiceInfo``.
+
+    Raises:
+        BindError: ``address`` is in use or not this host's.
+        ConfigError: the state file is unusable.
     """
     rng = rng or runtime_rng()
     params = directory.params
@@ -209,7 +239,7 @@ async def serve(
     def on_deliver(deliver: Deliver) -> None:
         """Runs in the relay's packet loop: the relay's queue bounds the work."""
         if len(deliver.message) != payload_size:
-            dropped["wrong_payload_size"] += 1
+            dropped[MalformedInputError.reason] += 1  # not this service's payload class
             return
         entry = sessions.get(deliver.circuit_id)
         if entry is None:
@@ -217,8 +247,11 @@ async def serve(
             entry = (session, _DestLink(_sealer(session, rng)))
         try:
             frame = Frame.decode(entry[0].receive(deliver))
-        except HornetError:
-            dropped["invalid_payload"] += 1
+        except RemoteProtocolError as exc:
+            dropped[exc.reason] += 1  # forged, replayed or garbled end to end
+            return
+        except HornetError:  # not expected for a session looked up by its circuit id
+            dropped[MalformedInputError.reason] += 1
             return
         if deliver.circuit_id in sessions:
             sessions.move_to_end(deliver.circuit_id)
@@ -229,7 +262,7 @@ async def serve(
         if acceptors:
             acceptors[0].frame(frame, entry[1])
         else:
-            dropped["not_started"] += 1  # arrived before the service reported itself
+            dropped[LocalDropReason.NOT_STARTED] += 1  # before the service reported itself
 
     async with _flat_nursery() as nursery:
         node: RelayNode = await nursery.start(
@@ -253,7 +286,7 @@ async def serve(
                 try:
                     await node.socket.send(out.packet, target)
                 except SendRefusedError:
-                    node.dropped["send_refused"] += 1
+                    node.dropped[LocalDropReason.SEND_REFUSED] += 1
 
         acceptor = Acceptor(
             handler,
@@ -300,19 +333,45 @@ async def serve_rendezvous(
     link: bool = True,
     task_status: trio.TaskStatus[Descriptor] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """A hidden destination: builds a rendezvous circuit to ``rp`` (a random relay if
-    None), reports its ``Descriptor`` (``task_status.started``) and serves connections.
+    """Run a hidden destination until cancelled: ``await nursery.start(serve_rendezvous, ...)``.
 
-    It renews itself: before the circuit's EXP (or every ``renew_every`` seconds, which
-    bounds how long a restarted relay or RP on its path can cut it off) it builds a new
-    circuit, to a fresh random RP unless ``rp`` is pinned, avoiding relays that failed,
-    and publishes the new descriptor through ``on_descriptor`` (every descriptor,
-    the first included). The old circuit serves until its own EXP, so clients holding
-    the old descriptor finish; after that they get ``DescriptorExpiredError`` and must
-    fetch the new one. Raises ``CircuitError`` once the current circuit expired and no
-    new one could be built. ``link``: link encryption (as a client) on its socket.
-    ``payload_size``: the class the descriptor announces (default
-    ``Params.default_rendezvous_payload_size``: its nested packets fit a 1500-byte path).
+    Builds a rendezvous circuit to ``rp`` (a random relay if None), reports its
+    ``Descriptor`` through ``task_status.started`` and calls ``handler(circuit)`` once
+    per connection a client opens with that descriptor. It renews itself: before the
+    circuit's EXP (or every ``renew_every`` seconds) it builds a new circuit, to a fresh
+    random RP unless ``rp`` is pinned, avoiding relays that failed, and publishes the
+    new descriptor through ``on_descriptor``. The old circuit serves until its own EXP,
+    so clients holding the old descriptor finish; after that they get
+    ``DescriptorExpiredError`` and must fetch the new one.
+
+    Args:
+        directory: the network's relays and parameters.
+        handler: ``async def handler(circuit)``, run once per accepted connection.
+        rp: the rendezvous point's node id, pinned (default: a random relay each time).
+        hops: relays between this destination and the RP.
+        payload_size: the class the descriptor announces (default:
+            ``Params.default_rendezvous_payload_size``: its nested packets fit a
+            1500-byte path).
+        lifetime: seconds each rendezvous circuit should live.
+        setup_timeout: seconds to wait for one setup reply.
+        renew_every: renew at least this often, in seconds (bounds how long a restarted
+            relay or RP on the path can cut the destination off); default: only
+            before EXP.
+        on_descriptor: called with every descriptor, the first included.
+        bind: the local address (default: the wildcard, any port).
+        network: where to bind (default: ``UdpNetwork()``).
+        handler_nursery: where the handlers run (default: the service's own nursery).
+        max_connections: open connections at most.
+        rng: the randomness for paths and keys (default: ``runtime_rng()``).
+        link: link encryption (as a client) on its socket (the default).
+        task_status: trio's; ``started`` is given the first ``Descriptor``.
+
+    Raises:
+        CircuitError: no rendezvous circuit could be built at start, or the current one
+            expired and no new one could be built (the RP not in the directory
+            included).
+        NoPathError: the directory holds too few relays for ``hops``.
+        BindError: ``bind`` is in use or not this host's.
     """
     rng = rng or runtime_rng()
     payload_size = payload_size or directory.params.default_rendezvous_payload_size

@@ -6,7 +6,11 @@ SQLite in WAL mode, the embedded default. A relay opens it before it serves:
    before the crash cannot be replayed into the new process;
 2. the setup replay tags of the key epochs still usable are loaded into the core's
    filters, so setup packets recorded before the crash are refused after it;
-3. while serving, each accepted setup's tag is committed before the packet is sent on.
+3. while serving, each accepted setup's tag is committed before the packet is sent on:
+   the core hands the tag out in its result (``SetupForward``, or ``SetupDrop`` for a
+   setup that failed after its ECDH), ``RelayNode`` commits it here and then
+   acknowledges it to the core (``Relay.setup_tags_persisted``); a core left with too
+   many unacknowledged tags refuses new setups rather than forget one.
    With ``sync="normal"`` (the default) a commit survives the relay process being killed
    (it is in the WAL file, in the OS's cache), not a power loss; ``sync="full"`` adds an
    fsync per commit for that.

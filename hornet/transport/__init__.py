@@ -225,23 +225,28 @@ class UdpSocket:
             if exc.errno in _REFUSED:
                 raise _refused(exc, self._address, address) from None
 
-    def send_nowait(self, data: bytes, address: Address) -> bool:
+    def send_nowait(self, data: bytes, address: Address) -> None:
         """``send`` without its checkpoint, for a wrapper that already is one (the link
-        layer): False when the datagram could not leave at once (then ``await send``)."""
+        layer).
+
+        Raises:
+            trio.WouldBlock: the datagram cannot leave at once (the socket's buffer is
+                full); ``await send`` it instead.
+            SendRefusedError: as ``send``.
+        """
         raw = self._raw
         if raw is None:
-            return False
+            raise trio.WouldBlock
         if len(data) > self.max_datagram:
             raise self._oversize(len(data), address)
         try:
             raw.sendto(data, address)
         except BlockingIOError:
-            return False  # the buffer is full
+            raise trio.WouldBlock from None  # the buffer is full
         except OSError as exc:
             if exc.errno in _REFUSED:
                 raise _refused(exc, self._address, address) from None
             # otherwise an ICMP error for an earlier send: loss
-        return True
 
     def _oversize(self, size: int, address: Address) -> SendRefusedError:
         return SendRefusedError(

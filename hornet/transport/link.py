@@ -40,7 +40,7 @@ from typing import Any, Final, Protocol
 import trio
 
 from hornet.core.crypto import SecretKey
-from hornet.errors import RemoteProtocolError, SendRefusedError
+from hornet.errors import LocalDropReason, RemoteProtocolError, SendRefusedError
 from hornet.link.endpoint import LinkConfig, LinkEndpoint, LinkStatistics, Resolver
 from hornet.transport import Address, DatagramSocket, Network
 
@@ -166,10 +166,6 @@ async def refresh_link(sock: DatagramSocket, address: Address) -> None:
         await sock.refresh(address)
 
 
-def _cannot_send_now(data: bytes, address: Address) -> bool:
-    return False  # the inner socket has no ``send_nowait``: always ``await send``
-
-
 class LinkSocket:
     """A ``DatagramSocket`` whose datagrams are link-encrypted (see the module doc)."""
 
@@ -180,8 +176,8 @@ class LinkSocket:
         # without the inner socket's own checkpoint: ``send`` is already one.
         self._seal = endpoint.seal
         self._open = endpoint.open
-        self._send_nowait: Callable[[bytes, Address], bool] = getattr(
-            inner, "send_nowait", _cannot_send_now
+        self._send_nowait: Callable[[bytes, Address], None] | None = getattr(
+            inner, "send_nowait", None
         )
         self._wait: trio.CancelScope | None = None
         self._timers = trio.CancelScope()
@@ -211,8 +207,14 @@ class LinkSocket:
         await trio.lowlevel.checkpoint_if_cancelled()
         sealed = self._seal(data, address, self._now())
         if sealed is not None:
-            if not self._send_nowait(sealed, address):
+            send_nowait = self._send_nowait
+            if send_nowait is None:
                 await self._inner.send(sealed, address)
+            else:
+                try:
+                    send_nowait(sealed, address)
+                except trio.WouldBlock:
+                    await self._inner.send(sealed, address)
             if not self.endpoint.has_datagrams_to_send():
                 return
         await self._flush()
@@ -230,13 +232,26 @@ class LinkSocket:
             try:
                 packet = open_(data, source, now())
             except RemoteProtocolError as exc:
-                self.rejected[type(exc).__name__] += 1
+                self.rejected[exc.reason] += 1
                 packet = None
             if packet is not None and not endpoint.has_output():
                 return packet, source
             await self._control_done()
             if packet is not None:
                 return packet, source
+
+    async def accept(self, data: bytes, source: Address) -> bytes | None:
+        """``receive`` for one datagram another reader took from the inner socket (a
+        native data loop): the HORNET packet in it, or None (control traffic, counted
+        rejections); the control work it caused is done on return."""
+        try:
+            packet = self._open(data, source, self._now())
+        except RemoteProtocolError as exc:
+            self.rejected[type(exc).__name__] += 1
+            packet = None
+        if self.endpoint.has_output():
+            await self._control_done()
+        return packet
 
     async def connect(self, address: Address, *, hold: float = 0.0) -> None:
         """Open the link to the relay at ``address`` and wait until it is usable; keep
@@ -267,7 +282,7 @@ class LinkSocket:
     def statistics(self) -> LinkStatistics:
         stats = self.endpoint.statistics()
         dropped = Counter(stats.dropped)
-        dropped.update({f"rejected_{name}": n for name, n in self.rejected.items()})
+        dropped.update(self.rejected)
         return LinkStatistics(
             peers=stats.peers,
             sessions=stats.sessions,
@@ -301,7 +316,7 @@ class LinkSocket:
             try:
                 await self._inner.send(datagram, address)
             except SendRefusedError as exc:
-                self.rejected["send_refused"] += 1
+                self.rejected[LocalDropReason.SEND_REFUSED] += 1
                 if len(self._refused) >= MAX_REFUSED:
                     self._refused.pop(next(iter(self._refused)))
                 self._refused[address] = exc

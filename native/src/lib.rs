@@ -4,17 +4,23 @@
 //! One module per concept: `primitives` (AES, CTR, GCM, HMAC from RustCrypto crates),
 //! `header` (FS_OPEN, PROC_AHDR), `onion` (layers, the source's wrap and unwrap),
 //! `replay` (the data replay filter), `relay` (a relay's data-packet decision), `link`
-//! (link DATA datagrams). This file is the Python binding only. Nothing here is
-//! `unsafe`; secrets stay out of every `repr` and error message.
+//! (link DATA datagrams), `dataloop` (the relay's data loop in a native thread) over
+//! `io` (recvmmsg / sendmmsg: the one module with `unsafe`, each block justified).
+//! This file is the Python binding only; secrets stay out of every `repr` and error
+//! message.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+pub mod dataloop;
 pub mod header;
+pub mod io;
 pub mod link;
 pub mod onion;
 pub mod primitives;
 pub mod relay;
 pub mod replay;
+
+mod loop_binding;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
@@ -22,6 +28,9 @@ use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
+use std::sync::{Arc, Mutex};
+
+use crate::dataloop::{lock, Shared};
 use crate::onion::{CtrLayer, Layer};
 use crate::primitives::{Aes, Gcm256, K, TAG_LEN};
 use crate::relay::{Config, Outcome, CHDR_LEN, TYPE_DATA, TYPE_DATA_NESTED};
@@ -90,7 +99,8 @@ impl Results {
 /// A relay's data plane: the verified-AHDR cache, the epochs' FS PRPs, the replay filter.
 #[pyclass(module = "hornet._native")]
 struct DataPlane {
-    inner: relay::DataPlane,
+    /// Shared with a `RelayLoop` thread, which decides DATA packets under the same lock.
+    inner: Shared<relay::DataPlane>,
     results: Results,
 }
 
@@ -149,7 +159,7 @@ impl DataPlane {
             cache_size,
         };
         Ok(DataPlane {
-            inner: relay::DataPlane::new(cfg, filter),
+            inner: Arc::new(Mutex::new(relay::DataPlane::new(cfg, filter))),
             results,
         })
     }
@@ -157,18 +167,18 @@ impl DataPlane {
     /// Give the FS PRP key (16 bytes) of key epoch `epoch`.
     fn set_epoch(&mut self, py: Python<'_>, epoch: i64, prp_key: &[u8]) -> PyResult<()> {
         need_len(py, prp_key, K, "an FS PRP key is 16 bytes")?;
-        self.inner.set_epoch(epoch, prp_key);
+        lock(&self.inner).set_epoch(epoch, prp_key);
         Ok(())
     }
 
     #[getter]
     fn cached_circuits(&self) -> usize {
-        self.inner.cached_circuits()
+        lock(&self.inner).cached_circuits()
     }
 
     #[getter]
     fn replay_memory_bytes(&self) -> usize {
-        self.inner
+        lock(&self.inner)
             .filter
             .as_ref()
             .map_or(0, DataReplayFilter::memory_bytes)
@@ -184,7 +194,8 @@ impl DataPlane {
         now: f64,
     ) -> PyResult<Bound<'py, PyAny>> {
         let results = &self.results;
-        if packet.len() < CHDR_LEN || packet[1] as usize != self.inner.max_hops() {
+        let mut inner = lock(&self.inner);
+        if packet.len() < CHDR_LEN || packet[1] as usize != inner.max_hops() {
             return Ok(results.drops[relay::Reason::Malformed as usize]
                 .bind(py)
                 .clone());
@@ -194,7 +205,9 @@ impl DataPlane {
             TYPE_DATA_NESTED => true,
             _ => return Ok(py.None().into_bound(py)),
         };
-        match self.inner.process(packet, now, nested) {
+        let outcome = inner.process(packet, now, nested);
+        drop(inner);
+        match outcome {
             Outcome::Forward { next_hop, packet } => results.make(
                 py,
                 &results.forward,
@@ -227,9 +240,10 @@ impl DataPlane {
     /// read in place) once at `now`, in full, dropping the results; the caller times it.
     fn run_packets(&mut self, packets: &[u8], packet_len: usize, now: f64) -> usize {
         let mut count = 0;
+        let mut inner = lock(&self.inner);
         for packet in packets.chunks_exact(packet_len.max(1)) {
             let nested = packet.first() == Some(&TYPE_DATA_NESTED);
-            std::hint::black_box(self.inner.process(packet, now, nested));
+            std::hint::black_box(inner.process(packet, now, nested));
             count += 1;
         }
         count
@@ -238,7 +252,7 @@ impl DataPlane {
     fn __repr__(&self) -> String {
         format!(
             "DataPlane(cached_circuits={})",
-            self.inner.cached_circuits()
+            lock(&self.inner).cached_circuits()
         )
     }
 }
@@ -322,7 +336,8 @@ impl ReplayFilter {
 /// AES-256-GCM keys, the send counter and the replay window.
 #[pyclass(module = "hornet._native")]
 struct LinkSession {
-    inner: link::LinkSession,
+    /// Shared with a `RelayLoop` thread that seals and opens under the same counters.
+    inner: Shared<link::LinkSession>,
 }
 
 #[pymethods]
@@ -342,27 +357,30 @@ impl LinkSession {
             .try_into()
             .map_err(|_| local_error(py, "link keys are 32 bytes"))?;
         Ok(LinkSession {
-            inner: link::LinkSession::new(&send, &receive, send_type, limit),
+            inner: Arc::new(Mutex::new(link::LinkSession::new(
+                &send, &receive, send_type, limit,
+            ))),
         })
     }
 
     #[getter]
     fn sent(&self) -> u64 {
-        self.inner.sent
+        lock(&self.inner).sent
     }
 
     #[setter]
     fn set_sent(&mut self, sent: u64) {
-        self.inner.sent = sent;
+        lock(&self.inner).sent = sent;
     }
 
     #[getter]
     fn top(&self) -> i128 {
-        self.inner.top.map_or(-1, i128::from)
+        lock(&self.inner).top.map_or(-1, i128::from)
     }
 
     fn seal<'py>(&mut self, py: Python<'py>, packet: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-        match self.inner.seal(packet) {
+        let sealed = lock(&self.inner).seal(packet);
+        match sealed {
             Some(datagram) => Ok(PyBytes::new(py, &datagram)),
             None => Err(local_error(
                 py,
@@ -372,7 +390,8 @@ impl LinkSession {
     }
 
     fn open<'py>(&mut self, py: Python<'py>, datagram: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-        match self.inner.open(datagram) {
+        let opened = lock(&self.inner).open(datagram);
+        match opened {
             Ok(packet) => Ok(PyBytes::new(py, &packet)),
             Err(link::LinkError::Short) => Err(hornet_error(
                 py,
@@ -396,7 +415,7 @@ impl LinkSession {
     }
 
     fn __repr__(&self) -> String {
-        format!("LinkSession(sent={})", self.inner.sent)
+        format!("LinkSession(sent={})", lock(&self.inner).sent)
     }
 }
 
@@ -618,5 +637,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Aes256Gcm>()?;
     m.add_class::<ReplayFilter>()?;
     m.add_class::<LinkSession>()?;
+    m.add_class::<loop_binding::RelayLoop>()?;
+    m.add_function(wrap_pyfunction!(loop_binding::send_datagrams, m)?)?;
     Ok(())
 }

@@ -134,21 +134,28 @@ def test_unknown_or_missing_engines_are_refused() -> None:
             engine.use("native")
 
 
-def test_the_crate_forbids_unsafe_code_and_uses_no_hand_written_primitive() -> None:
-    """No ``unsafe`` in the crate (it has no system-call shim yet), and every primitive
-    comes from a vetted crate named in Cargo.toml."""
+def test_unsafe_code_is_confined_to_the_system_call_shim_and_no_primitive_is_hand_written() -> None:
+    """The crate denies ``unsafe`` everywhere but ``io.rs`` (recvmmsg / sendmmsg, poll,
+    eventfd), where every ``unsafe`` block follows a ``SAFETY:`` comment saying why it is
+    sound; every primitive comes from a vetted crate named in Cargo.toml."""
     crate = Path(__file__).resolve().parents[2] / "native"
     lib = (crate / "src" / "lib.rs").read_text()
-    assert "#![forbid(unsafe_code)]" in lib
-    code = [
-        line
-        for path in (crate / "src").glob("*.rs")
-        for line in path.read_text().splitlines()
-        if not line.lstrip().startswith("//") and "forbid(unsafe_code)" not in line
-    ]
-    assert code and not [line for line in code if "unsafe" in line]
+    assert "#![deny(unsafe_code)]" in lib
+    shim = "io.rs"
+    for path in (crate / "src").glob("*.rs"):
+        lines = path.read_text().splitlines()
+        code = [line for line in lines if not line.lstrip().startswith("//")]
+        if path.name != shim:
+            unsafe = [line for line in code if "unsafe" in line and "(unsafe_code)" not in line]
+            assert not unsafe, path
+            continue
+        assert "#![allow(unsafe_code)]" in code
+        for i, line in enumerate(lines):
+            if "unsafe {" in line and not line.lstrip().startswith("//"):
+                above = lines[max(0, i - 4) : i]
+                assert any("SAFETY:" in text for text in above), f"{path.name}:{i + 1}"
     manifest = (crate / "Cargo.toml").read_text()
-    for dependency in ("aes", "ctr", "hmac", "sha2", "ring", "pyo3"):
+    for dependency in ("aes", "ctr", "hmac", "sha2", "ring", "pyo3", "libc"):
         assert f"\n{dependency} = " in manifest
     assert (crate / "Cargo.lock").exists()
 

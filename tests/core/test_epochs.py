@@ -10,7 +10,7 @@ from hornet.core import crypto
 from hornet.core.circuit import SourceSession
 from hornet.core.keys import epoch_public_key
 from hornet.core.params import EXP_GRANULARITY_S, LIFETIMES_S, Params
-from hornet.core.relay import Deliver, Drop, DropReason, Forward, Relay, SetupTag
+from hornet.core.relay import Deliver, Drop, DropReason, Forward, Relay, SetupForward, SetupTag
 from hornet.core.setup import (
     CircuitKeys,
     HopSpec,
@@ -19,7 +19,7 @@ from hornet.core.setup import (
     coarse_exp,
     complete_setup,
 )
-from hornet.errors import LocalProtocolError
+from hornet.errors import LocalDropReason, LocalProtocolError
 from hornet.testing.sim import SOURCE_ID
 
 PARAMS = Params(max_hops=4)
@@ -157,9 +157,10 @@ def test_a_restart_generation_closes_old_circuits_and_keeps_setup_tags() -> None
     before = Net(generation=3)
     request = before.request(T0)
     first = before.relays[0].process(request.packet, T0)
-    assert isinstance(first, Forward)
-    tags = before.relays[0].take_setup_tags()
-    assert tags == [SetupTag(EPOCH0, tags[0].tag)] and before.relays[0].take_setup_tags() == []
+    assert isinstance(first, SetupForward)
+    tags = [first.setup_tag]
+    assert tags == [SetupTag(EPOCH0, tags[0].tag)] and before.relays[0].unpersisted_setup_tags == 1
+    before.relays[0].setup_tags_persisted(1)
     keys = before.setup(T0)
     # "Restart": same key file, next generation, persisted tags restored.
     after = Net(generation=4)
@@ -174,3 +175,46 @@ def test_a_restart_generation_closes_old_circuits_and_keeps_setup_tags() -> None
 def test_params_refuse_epochs_shorter_than_a_circuit() -> None:
     with pytest.raises(LocalProtocolError):
         Params(epoch_s=600)
+
+
+def test_a_relay_hands_out_every_setup_tag_and_forgets_none() -> None:
+    # The caller persists 100 setups' tags before acknowledging any: each result carries
+    # its own tag, none is dropped on the way, and after a "restart" with those tags
+    # every one of the 100 setup packets is refused as a replay before its ECDH.
+    before = Net(generation=1)
+    relay = before.relays[0]
+    relay.max_unpersisted_setup_tags = 128
+    packets = [before.request(T0).packet for _ in range(100)]
+    results = [relay.process(packet, T0) for packet in packets]
+    assert all(isinstance(result, SetupForward) for result in results)
+    persisted = [result.setup_tag for result in results if isinstance(result, SetupForward)]
+    assert len({tag.tag for tag in persisted}) == 100
+    assert relay.unpersisted_setup_tags == 100
+    relay.setup_tags_persisted(100)
+    assert relay.unpersisted_setup_tags == 0
+    after = Net(generation=2)
+    after.relays[0].restore_setup_tags(EPOCH0, [tag.tag for tag in persisted])
+    replays = [after.relays[0].process(packet, T0) for packet in packets]
+    assert replays == [Drop(DropReason.REPLAY)] * 100
+
+
+def test_unacknowledged_setup_tags_make_the_relay_refuse_setups_not_forget_tags() -> None:
+    net = Net()
+    relay = net.relays[0]
+    relay.max_unpersisted_setup_tags = 3
+    packets = [net.request(T0).packet for _ in range(5)]
+    first = [relay.process(packet, T0) for packet in packets[:3]]
+    assert all(isinstance(result, SetupForward) for result in first)
+    # The bound is reached: the next setups are refused before their ECDH, and their
+    # tags do not enter the filter (they are neither recorded nor lost).
+    refused = Drop(LocalDropReason.SETUP_TAGS_UNPERSISTED)
+    assert [relay.process(packet, T0) for packet in packets[3:]] == [refused] * 2
+    assert relay.unpersisted_setup_tags == 3
+    with pytest.raises(LocalProtocolError):
+        relay.setup_tags_persisted(4)
+    relay.setup_tags_persisted(3)
+    later = [relay.process(packet, T0) for packet in packets[3:]]
+    assert all(isinstance(result, SetupForward) for result in later)
+    assert relay.process(packets[0], T0) == Drop(DropReason.REPLAY)
+    with pytest.raises(LocalProtocolError):
+        Relay(net.keys[0], net.secrets[0], PARAMS, max_unpersisted_setup_tags=0)

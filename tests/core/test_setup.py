@@ -9,7 +9,7 @@ from core_kit import setup_request
 from hornet.core.chdr import PUZZLE_OFFSET, bound_setup_chdr, setup_chdr, with_puzzle
 from hornet.core.fs import Flag, Route, init_fs_payload
 from hornet.core.params import CHDR_LEN
-from hornet.core.relay import Drop, DropReason, Forward
+from hornet.core.relay import Drop, DropReason, Forward, Relay, SetupDrop
 from hornet.core.setup import CircuitKeys, SetupRequest, complete_setup, route_tlv
 from hornet.core.sphinx import build_onion
 from hornet.errors import IntegrityError
@@ -108,6 +108,22 @@ def _setup_hop_packet(net: SimNetwork, flags: Flag, *, bind_sp: bool) -> bytes:
         hop_associated_data=(lambda _: [sp]) if bind_sp else None,
     )
     return chdr + onion.packet + sp + init_fs_payload(net.rng.randbytes(16), p.max_hops)
+
+
+def test_a_setup_dropped_after_its_ecdh_still_hands_out_its_tag(net: SimNetwork) -> None:
+    # Its tag entered the replay filter, so the caller must persist it too: a relay
+    # restarted with that tag refuses the replay before the ECDH (REPLAY, not ROUTE).
+    original = net.relays[0]
+    relay = Relay(original.node_key, net.secrets[0], net.params, record_setup_tags=True)
+    packet = _setup_hop_packet(net, Flag.NONE, bind_sp=False)
+    result = relay.process(packet, 0)
+    assert isinstance(result, SetupDrop) and result.reason is DropReason.ROUTE
+    assert relay.unpersisted_setup_tags == 1
+    restarted = Relay(
+        original.node_key, net.secrets[0], net.params, generation=1, record_setup_tags=True
+    )
+    restarted.restore_setup_tags(result.setup_tag.epoch, [result.setup_tag.tag])
+    assert restarted.process(packet, 0) == Drop(DropReason.REPLAY)
 
 
 def test_unbound_setup_payload_is_refused_on_a_forward_hop(net: SimNetwork) -> None:

@@ -8,6 +8,7 @@ import random
 import socket
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import trio
@@ -27,13 +28,12 @@ from hornet.node.admission import (
     SolutionMemory,
     TokenBucket,
     Verdict,
-    attach_socket_filter,
-    link_filter_program,
     solution_span,
 )
 from hornet.node.relay import RelayNode
 from hornet.testing.memnet import MemoryNetwork
 from hornet.transport import UdpNetwork
+from hornet.transport.kernel_filter import attach_socket_filter, link_filter_program
 from hornet.transport.link import LinkSocket, with_link
 
 PARAMS = Params()
@@ -268,7 +268,7 @@ async def test_a_relay_on_a_link_socket_gets_the_kernel_filter_and_others_do_not
         with trio.move_on_after(0.2) as scope:
             await udp.receive()
         assert scope.cancelled_caught
-        assert udp.statistics().dropped == {"rejected_UnknownSessionError": 1}
+        assert udp.statistics().dropped == {"unknown_session": 1}
     finally:
         for sock in (udp, memory, bare):
             sock.close()
@@ -338,3 +338,27 @@ def test_solutions_are_remembered_for_at_least_the_span_and_at_most_twice_it() -
     assert memory.check_and_add(x, 1439.0)  # still in the previous filter
     assert not memory.check_and_add(x, 1440.0)  # the second swap forgot it
     assert solution_span(Params()) == 600 + 10 + 2 * 30
+
+
+def test_the_admission_policy_is_sans_io() -> None:
+    # The policy takes its clock as a parameter; sockets, the kernel filter and trio
+    # belong to hornet.transport and hornet.node.relay.
+    import ast
+    import subprocess
+
+    import hornet.node.admission as admission
+
+    tree = ast.parse(Path(admission.__file__).read_text())
+    imported = {alias.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+                for alias in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    io = {"trio", "socket", "ctypes", "time", "random", "os", "struct", "sys"}
+    assert not {name.split(".")[0] for name in imported} & io
+    assert not {name for name in imported if name.startswith("hornet.transport")}
+    code = (
+        "import sys, hornet.node.admission\n"
+        "print(','.join(sorted(n for n in sys.modules"
+        " if n.split('.')[0] in {'trio', 'ctypes'} or n.startswith('hornet.transport'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

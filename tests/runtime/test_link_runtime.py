@@ -132,7 +132,7 @@ async def test_a_relay_refuses_a_relay_link_whose_key_is_not_the_directory_key(
         assert isinstance(target.socket, LinkSocket)
         dropped = target.socket.statistics().dropped
     assert results == {"wrong key": False, "listed key": True}
-    assert dropped["rejected_LinkAuthenticationError"] >= 1
+    assert dropped["link_authentication"] >= 1
 
 
 async def test_an_idle_hidden_destination_stays_reachable_past_link_expiry(

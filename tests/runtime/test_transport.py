@@ -58,6 +58,29 @@ async def test_open_circuit_with_the_default_bind_carries_messages() -> None:
                 assert await circuit.receive() == b"echo:hi"
 
 
+class _FullBuffer:
+    """A raw socket whose send buffer is always full."""
+
+    def sendto(self, data: bytes, address: object) -> int:
+        raise BlockingIOError
+
+
+async def test_send_nowait_raises_would_block_when_the_datagram_cannot_leave_at_once() -> None:
+    # trio's convention: an X_nowait that cannot act raises trio.WouldBlock.
+    sender = await UdpNetwork().bind(("127.0.0.1", 0))
+    receiver = await UdpNetwork().bind(("127.0.0.1", 0))
+    try:
+        sender.send_nowait(b"now", receiver.address)
+        with trio.fail_after(5):
+            assert (await receiver.receive())[0] == b"now"
+        sender._raw = _FullBuffer()  # type: ignore[assignment]
+        with pytest.raises(trio.WouldBlock):
+            sender.send_nowait(b"later", receiver.address)
+    finally:
+        sender.close()
+        receiver.close()
+
+
 async def test_a_send_the_kernel_refuses_raises_naming_the_address() -> None:
     sock = await UdpNetwork().bind(("127.0.0.1", 0))
     try:
