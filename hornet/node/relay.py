@@ -159,9 +159,9 @@ class RelayNode:
         forwarded, dropped, native_queued = self.forwarded, collections.Counter(self.dropped), 0
         if self.native is not None:
             fast = self.native.statistics()
-            forwarded += fast["forwarded"]
-            dropped.update(fast["dropped"])
-            native_queued = fast["queued"]
+            forwarded += fast.forwarded
+            dropped.update(fast.dropped)
+            native_queued = fast.queued
         return RelayStatistics(
             forwarded=forwarded,
             delivered=self.delivered,

@@ -247,7 +247,7 @@ class LinkSocket:
         try:
             packet = self._open(data, source, self._now())
         except RemoteProtocolError as exc:
-            self.rejected[type(exc).__name__] += 1
+            self.rejected[exc.reason] += 1
             packet = None
         if self.endpoint.has_output():
             await self._control_done()

@@ -36,6 +36,7 @@ import socket
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
+import attrs
 import trio
 
 from hornet.core import engine
@@ -149,8 +150,29 @@ class NativeLoop:
             self.sync(trio.current_time())
             await trio.sleep(SYNC_S)
 
-    def statistics(self) -> dict[str, Any]:
-        return dict(self.loop.statistics())
+    def statistics(self) -> NativeLoopStatistics:
+        raw = self.loop.statistics()
+        return NativeLoopStatistics(
+            received=raw["received"],
+            forwarded=raw["forwarded"],
+            dropped=dict(raw["dropped"]),
+            queued=raw["queued"],
+            peers=raw["peers"],
+            routes=raw["routes"],
+        )
+
+
+@attrs.frozen
+class NativeLoopStatistics:
+    """The data loop's counters: datagrams received and forwarded by the Rust thread,
+    its drops by reason, the events waiting for the trio side, and its table sizes."""
+
+    received: int
+    forwarded: int
+    dropped: dict[str, int]
+    queued: int
+    peers: int
+    routes: int
 
 
 def _native_of(session: Session) -> _native.LinkSession:
