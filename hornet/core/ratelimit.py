@@ -64,12 +64,20 @@ class TokenBucket:
         Returns:
             True if taken; False (nothing taken) if the bucket holds too few.
         """
-        rate, burst = self._scaled(scale)
-        self._refill(now, rate, burst)
+        if scale == 1.0:  # the per-packet case, inline: the relay calls it for every datagram
+            rate, burst = self.rate, self.burst
+        else:
+            rate, burst = self._scaled(scale)
+        tokens = self.tokens
+        if now > self.stamp:
+            tokens += (now - self.stamp) * rate
+            self.stamp = now
+        tokens = min(tokens, burst)
         need = cost if cost < burst else burst
-        if self.tokens + _EPSILON >= need:
-            self.tokens -= need
+        if tokens + _EPSILON >= need:
+            self.tokens = tokens - need
             return True
+        self.tokens = tokens
         return False
 
     def delay(self, now: float, cost: float = 1.0, scale: float = 1.0) -> float:

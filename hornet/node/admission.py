@@ -48,6 +48,7 @@ import attrs
 from hornet.core import puzzle
 from hornet.core.chdr import TYPE_DATA, TYPE_DATA_NESTED, TYPE_SETUP
 from hornet.core.params import CHDR_LEN, EXP_GRANULARITY_S, Params
+from hornet.core.ratelimit import TokenBucket
 from hornet.core.replay import BloomFilter
 from hornet.errors import (
     ConfigError,
@@ -130,28 +131,6 @@ class Limits:
             return cls(**chosen)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-
-
-class TokenBucket:
-    """``rate`` tokens per second up to ``burst``; ``take`` is False when empty."""
-
-    __slots__ = ("burst", "rate", "stamp", "tokens")
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        self.rate, self.burst, self.tokens, self.stamp = rate, burst, burst, now
-
-    def take(self, now: float, cost: float = 1.0) -> bool:
-        elapsed = now - self.stamp
-        tokens = self.tokens
-        if elapsed > 0:
-            tokens += elapsed * self.rate
-            tokens = min(tokens, self.burst)
-            self.stamp = now
-        if tokens < cost:
-            self.tokens = tokens
-            return False
-        self.tokens = tokens - cost
-        return True
 
 
 class Neighbour:
@@ -351,7 +330,6 @@ __all__ = [
     "Limits",
     "Neighbour",
     "SolutionMemory",
-    "TokenBucket",
     "Verdict",
     "solution_span",
 ]
