@@ -16,8 +16,9 @@ the wire specification.
 from __future__ import annotations
 
 from hornet.link.channel import DATA_OVERHEAD, REPLAY_WINDOW, Session
-from hornet.link.endpoint import LinkConfig, LinkEndpoint, LinkStatistics
+from hornet.link.endpoint import LinkEndpoint
 from hornet.link.noise import Initiator, Responder, TransportKeys
+from hornet.link.peers import LinkConfig, LinkStatistics
 
 __all__ = [
     "DATA_OVERHEAD",

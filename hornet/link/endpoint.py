@@ -51,14 +51,12 @@ Rules (docs/spec-link.md §3–§5):
 from __future__ import annotations
 
 import heapq
-import ipaddress
-from collections import Counter, OrderedDict, deque
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
-import attrs
-
 from hornet.core.crypto import SecretKey
+from hornet.core.ratelimit import TokenBucket
 from hornet.errors import (
     LinkAuthenticationError,
     LocalDropReason,
@@ -72,7 +70,6 @@ from hornet.link.channel import (
     ACT_ONE_DATAGRAM_LEN,
     ACT_THREE_DATAGRAM_LEN,
     ACT_TWO_DATAGRAM_LEN,
-    REJECT_AFTER_MESSAGES,
     TYPE_ACT_ONE,
     TYPE_ACT_THREE,
     TYPE_ACT_TWO,
@@ -82,6 +79,14 @@ from hornet.link.channel import (
     new_session,
 )
 from hornet.link.noise import Initiator, Responder
+from hornet.link.peers import (
+    InboundHandshake,
+    LinkConfig,
+    LinkPeer,
+    LinkStatistics,
+    OutboundHandshake,
+    PeerSessions,
+)
 
 Address = tuple[str, int]
 #: Maps a peer address to the static key the directory lists for it (None: not a relay).
@@ -90,137 +95,6 @@ Datagram = tuple[bytes, Address]
 
 _INF: Final = float("inf")
 _DATA_TYPES: Final = frozenset((TYPE_DATA_FROM_INITIATOR, TYPE_DATA_FROM_RESPONDER))
-
-
-@attrs.frozen
-class LinkConfig:
-    """Timers (seconds) and bounds of one link endpoint (docs/spec-link.md §6)."""
-
-    retransmit_initial: float = 0.25
-    retransmit_max: float = 2.0
-    handshake_timeout: float = 10.0
-    half_open_timeout: float = 10.0
-    rekey_after_time: float = 120.0
-    reject_after_time: float = 180.0
-    previous_grace: float = 10.0
-    idle_timeout: float = 180.0
-    max_peers: int = 4096
-    max_peers_per_source: int = 64
-    max_half_open: int = 256
-    max_half_open_per_source: int = 16
-    max_queue: int = 64
-    handshake_rate: float = 500.0
-    handshake_burst: float = 200.0
-    rekey_after_messages: int = 1 << 28
-    reject_after_messages: int = REJECT_AFTER_MESSAGES
-
-    def __attrs_post_init__(self) -> None:
-        if not 0 < self.retransmit_initial <= self.retransmit_max <= self.handshake_timeout:
-            raise LocalProtocolError("need 0 < retransmit_initial <= retransmit_max <= timeout")
-        if not 0 < self.rekey_after_time < self.reject_after_time:
-            raise LocalProtocolError("need 0 < rekey_after_time < reject_after_time")
-        if not 0 < self.rekey_after_messages <= self.reject_after_messages <= REJECT_AFTER_MESSAGES:
-            raise LocalProtocolError("need 0 < rekey_after_messages <= reject_after_messages")
-        bounds = (self.max_peers, self.max_peers_per_source, self.max_half_open,
-                  self.max_half_open_per_source, self.max_queue)
-        if min(bounds) < 1:
-            raise LocalProtocolError("link bounds must be at least 1")
-        if self.half_open_timeout <= 0 or self.idle_timeout <= 0 or self.previous_grace < 0:
-            raise LocalProtocolError("link timeouts must be positive")
-        if self.handshake_rate <= 0 or self.handshake_burst < 1:
-            raise LocalProtocolError("handshake rate must be positive, burst at least 1")
-
-
-@attrs.frozen
-class PeerSessions:
-    """One peer's usable sessions (``LinkEndpoint.data_sessions``): ``send`` is the
-    session to seal under and until when; ``receive`` is (0 for DATA_FROM_INITIATOR,
-    1 for DATA_FROM_RESPONDER, session, usable until), newest first."""
-
-    send: tuple[Session, float] | None
-    receive: tuple[tuple[int, Session, float], ...]
-
-
-@attrs.frozen
-class LinkStatistics:
-    peers: int
-    sessions: int
-    half_open: int
-    queued: int
-    handshakes_completed: int
-    dropped: dict[str, int]
-
-
-class _Outbound:
-    """Our handshake as initiator: acts one and three, then confirmation."""
-
-    __slots__ = ("act_one", "act_three", "act_two", "deadline", "interval", "noise", "pending",
-                 "retransmit_at")
-
-    def __init__(self, noise: Initiator, act_one: bytes, now: float, config: LinkConfig) -> None:
-        self.noise = noise
-        self.act_one = act_one
-        self.act_two = b""
-        self.act_three = b""
-        self.pending: Session | None = None
-        self.interval = config.retransmit_initial
-        self.retransmit_at = now + self.interval
-        self.deadline = now + config.handshake_timeout
-
-
-class _Inbound:
-    """A half-open handshake as responder: act one read, act two sent."""
-
-    __slots__ = ("act_one", "act_two", "deadline", "noise")
-
-    def __init__(self, noise: Responder, act_one: bytes, act_two: bytes, deadline: float) -> None:
-        self.noise = noise
-        self.act_one = act_one
-        self.act_two = act_two
-        self.deadline = deadline
-
-
-def source_of(address: Address) -> str:
-    """The source a client peer's quota counts against: its IPv4 address, or the /64 of
-    its IPv6 address (one host usually holds a whole /64)."""
-    host = address[0]
-    if ":" not in host:
-        return host
-    try:
-        ip = ipaddress.IPv6Address(host.split("%", 1)[0])
-    except ValueError:
-        return host
-    if ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return ip.packed[:8].hex() + "::/64"
-
-
-class _Peer:
-    __slots__ = ("address", "current", "fast_until", "hold_until", "inbound", "last_activity",
-                 "outbound", "queue", "queued_since", "receivers", "relay", "source", "timer")
-
-    def __init__(self, address: Address, now: float, *, relay: bool) -> None:
-        self.address = address
-        #: A relay peer (listed in the directory) is never evicted for a client.
-        self.relay = relay
-        self.source = "" if relay else source_of(address)
-        #: receivers[0]: sessions that open DATA_FROM_INITIATOR (we were responder);
-        #: receivers[1]: DATA_FROM_RESPONDER (we were initiator). Newest first.
-        self.receivers: tuple[list[Session], list[Session]] = ([], [])
-        self.current: Session | None = None
-        #: ``seal`` uses ``current`` without further checks until this time.
-        self.fast_until = -_INF
-        self.outbound: _Outbound | None = None
-        self.inbound: _Inbound | None = None
-        self.queue: deque[bytes] = deque()
-        self.queued_since = now
-        self.last_activity = now
-        #: ``connect(..., hold)``: keep the link up (rekey, reconnect) until this time.
-        self.hold_until = -_INF
-        self.timer = _INF
-
-    def sessions(self) -> list[Session]:
-        return self.receivers[0] + self.receivers[1]
 
 
 class LinkEndpoint:
@@ -239,18 +113,20 @@ class LinkEndpoint:
         self._rng = rng
         #: Every peer, for lookups; the client peers again in ``_clients`` (least
         #: recently active first) and in ``_sources`` (by source, for the quotas).
-        self._peers: dict[Address, _Peer] = {}
-        self._clients: OrderedDict[Address, _Peer] = OrderedDict()
-        self._sources: dict[str, dict[Address, _Peer]] = {}
+        self._peers: dict[Address, LinkPeer] = {}
+        self._clients: OrderedDict[Address, LinkPeer] = OrderedDict()
+        self._sources: dict[str, dict[Address, LinkPeer]] = {}
         #: Client handshakes half open (oldest first); relays' are bounded by the directory.
         self._half_open: OrderedDict[Address, None] = OrderedDict()
         self._timers: list[tuple[float, int, Address]] = []
         self._timer_seq = 0
         self._outbox: list[Datagram] = []
         self._established: list[Address] = []
-        #: Two token buckets for new act ones, [clients, relays]: tokens and their time.
-        self._tokens = [self.config.handshake_burst, self.config.handshake_burst]
-        self._tokens_at = [-_INF, -_INF]
+        #: Two token buckets for new act ones, [clients, relays].
+        self._buckets = tuple(
+            TokenBucket(self.config.handshake_rate, self.config.handshake_burst, -_INF)
+            for _ in range(2)
+        )
         self.handshakes_completed = 0
         self.dropped: Counter[str] = Counter()
 
@@ -427,7 +303,7 @@ class LinkEndpoint:
     def tick(self, now: float) -> None:
         """Run every timer due at ``now``: retransmissions, expiries, rekeys."""
         timers = self._timers
-        due: list[_Peer] = []
+        due: list[LinkPeer] = []
         while timers and timers[0][0] <= now:
             when, _, address = heapq.heappop(timers)
             peer = self._peers.get(address)
@@ -438,13 +314,13 @@ class LinkEndpoint:
             if self._peers.get(peer.address) is peer:
                 self._service(peer, now)
 
-    def _schedule(self, peer: _Peer, when: float) -> None:
+    def _schedule(self, peer: LinkPeer, when: float) -> None:
         if when < peer.timer:
             peer.timer = when
             self._timer_seq += 1
             heapq.heappush(self._timers, (when, self._timer_seq, peer.address))
 
-    def _service(self, peer: _Peer, now: float) -> None:
+    def _service(self, peer: LinkPeer, now: float) -> None:
         """Everything time-driven for one peer; reschedules its next timer."""
         config = self.config
         out = peer.outbound
@@ -485,7 +361,7 @@ class LinkEndpoint:
         delay = config.rekey_after_time + (0.0 if session.initiator else config.handshake_timeout)
         return session.created + delay
 
-    def _should_rekey(self, peer: _Peer, now: float) -> bool:
+    def _should_rekey(self, peer: LinkPeer, now: float) -> bool:
         current = peer.current
         return (
             current is not None
@@ -497,7 +373,7 @@ class LinkEndpoint:
             and self.resolve(peer.address) is not None
         )
 
-    def _next_time(self, peer: _Peer, now: float) -> float:
+    def _next_time(self, peer: LinkPeer, now: float) -> float:
         """The peer's next timer: the earliest of its deadlines still in the future."""
         config = self.config
         times = [peer.last_activity + config.idle_timeout, peer.hold_until]
@@ -515,7 +391,7 @@ class LinkEndpoint:
             times.append(peer.queued_since + config.handshake_timeout)
         return min((t for t in times if t > now), default=_INF)
 
-    def _idle(self, peer: _Peer, now: float) -> bool:
+    def _idle(self, peer: LinkPeer, now: float) -> bool:
         return (
             peer.outbound is None
             and peer.inbound is None
@@ -524,7 +400,7 @@ class LinkEndpoint:
             and (now >= peer.last_activity + self.config.idle_timeout or not peer.sessions())
         )
 
-    def _expire_sessions(self, peer: _Peer, now: float) -> None:
+    def _expire_sessions(self, peer: LinkPeer, now: float) -> None:
         config = self.config
         for sessions in peer.receivers:
             sessions[:] = [
@@ -563,12 +439,12 @@ class LinkEndpoint:
         self._schedule(peer, self._next_time(peer, now))
         return None
 
-    def _drop_queue(self, peer: _Peer, reason: LocalDropReason) -> None:
+    def _drop_queue(self, peer: LinkPeer, reason: LocalDropReason) -> None:
         if peer.queue:
             self.dropped[reason] += len(peer.queue)
             peer.queue.clear()
 
-    def _flush(self, peer: _Peer) -> None:
+    def _flush(self, peer: LinkPeer) -> None:
         session = peer.current
         if session is None:
             return
@@ -578,29 +454,21 @@ class LinkEndpoint:
     # ----------------------------------------------------------------------------------
     # Handshakes
 
-    def _initiate(self, peer: _Peer, now: float) -> None:
+    def _initiate(self, peer: LinkPeer, now: float) -> None:
         remote = self.resolve(peer.address)
         if remote is None:
             raise LocalProtocolError("no static key is known for this address")
         static = self.identity or SecretKey.from_rng(self._rng)
         noise = Initiator(static, remote, SecretKey.from_rng(self._rng))
         act_one = bytes((TYPE_ACT_ONE,)) + noise.act_one()
-        peer.outbound = _Outbound(noise, act_one, now, self.config)
+        peer.outbound = OutboundHandshake(noise, act_one, now, self.config)
         self._outbox.append((act_one, peer.address))
         self._schedule(peer, self._next_time(peer, now))
 
     def _take_token(self, now: float, relay: bool) -> bool:
         """One token from the clients' or the relays' bucket (a client flood cannot
         starve the relays' handshakes and rekeys)."""
-        config = self.config
-        i = int(relay)
-        tokens = self._tokens[i] + (now - self._tokens_at[i]) * config.handshake_rate
-        self._tokens_at[i] = now
-        if tokens < 1:
-            self._tokens[i] = tokens
-            return False
-        self._tokens[i] = min(config.handshake_burst, tokens) - 1
-        return True
+        return self._buckets[int(relay)].take(now)
 
     def _read_act_one(self, datagram: bytes, address: Address, now: float) -> None:
         if len(datagram) != ACT_ONE_DATAGRAM_LEN:
@@ -621,13 +489,13 @@ class LinkEndpoint:
         if peer.inbound is not None:
             self._clear_inbound(peer)  # a new act one replaces the old half-open one
         deadline = now + self.config.half_open_timeout
-        peer.inbound = _Inbound(noise, bytes(datagram), act_two, deadline)
+        peer.inbound = InboundHandshake(noise, bytes(datagram), act_two, deadline)
         if not peer.relay:
             self._bound_half_open(peer)
         self._outbox.append((act_two, address))
         self._schedule(peer, self._next_time(peer, now))
 
-    def _bound_half_open(self, peer: _Peer) -> None:
+    def _bound_half_open(self, peer: LinkPeer) -> None:
         """Enforce the client half-open bounds after ``peer`` got a half-open handshake:
         its source's oldest beyond ``max_half_open_per_source``, then everyone's oldest
         beyond ``max_half_open``. The per-source scan is short (a source holds at most
@@ -701,7 +569,7 @@ class LinkEndpoint:
         self._outbox.append((session.seal(b""), address))  # confirms act three
         self._flush(peer)
 
-    def _confirmed(self, peer: _Peer, session: Session, now: float) -> None:
+    def _confirmed(self, peer: LinkPeer, session: Session, now: float) -> None:
         """The responder answered under the pending session: it is now usable."""
         session.confirmed = True
         out = peer.outbound
@@ -711,7 +579,7 @@ class LinkEndpoint:
         self._install(peer, 1, session, now)
         self._flush(peer)
 
-    def _install(self, peer: _Peer, index: int, session: Session, now: float) -> None:
+    def _install(self, peer: LinkPeer, index: int, session: Session, now: float) -> None:
         sessions = peer.receivers[index]
         for old in sessions:
             if old.confirmed and old.superseded is None:
@@ -727,14 +595,14 @@ class LinkEndpoint:
         self._established.append(peer.address)
         self._schedule(peer, self._next_time(peer, now))
 
-    def _pick_current(self, peer: _Peer) -> None:
+    def _pick_current(self, peer: LinkPeer) -> None:
         usable = [
             s for s in peer.sessions() if s.confirmed and s.sent < self.config.reject_after_messages
         ]
         live = [s for s in usable if s.superseded is None] or usable
         self._set_current(peer, max(live, key=lambda s: s.created, default=None))
 
-    def _set_current(self, peer: _Peer, session: Session | None) -> None:
+    def _set_current(self, peer: LinkPeer, session: Session | None) -> None:
         peer.current = session
         rekey = self.config.rekey_after_time
         peer.fast_until = -_INF if session is None else session.created + rekey
@@ -751,14 +619,14 @@ class LinkEndpoint:
     # ----------------------------------------------------------------------------------
     # Peer table
 
-    def _peer(self, address: Address, now: float) -> _Peer:
+    def _peer(self, address: Address, now: float) -> LinkPeer:
         """The peer at ``address``, created if new. A new client peer first makes room:
         its source's least recently active peer goes if the source is at its quota, then
         the least recently active client peer of all if the table is full."""
         peer = self._peers.get(address)
         if peer is not None:
             return peer
-        peer = _Peer(address, now, relay=self.resolve(address) is not None)
+        peer = LinkPeer(address, now, relay=self.resolve(address) is not None)
         if not peer.relay:
             config = self.config
             group = self._sources.get(peer.source)
@@ -774,19 +642,19 @@ class LinkEndpoint:
         self._peers[address] = peer
         return peer
 
-    def _touch(self, peer: _Peer, now: float) -> None:
+    def _touch(self, peer: LinkPeer, now: float) -> None:
         """``peer`` carried traffic: it becomes the most recently active."""
         peer.last_activity = now
         if not peer.relay:
             self._clients.move_to_end(peer.address)
 
-    def _clear_inbound(self, peer: _Peer, *, forget_if_empty: bool = False) -> None:
+    def _clear_inbound(self, peer: LinkPeer, *, forget_if_empty: bool = False) -> None:
         peer.inbound = None
         self._half_open.pop(peer.address, None)
         if forget_if_empty and not peer.sessions() and peer.outbound is None and not peer.queue:
             self._forget(peer)
 
-    def _forget(self, peer: _Peer) -> None:
+    def _forget(self, peer: LinkPeer) -> None:
         address = peer.address
         if self._peers.get(address) is not peer:
             return

@@ -41,7 +41,8 @@ import trio
 
 from hornet.core.crypto import SecretKey
 from hornet.errors import LocalDropReason, RemoteProtocolError, SendRefusedError
-from hornet.link.endpoint import LinkConfig, LinkEndpoint, LinkStatistics, Resolver
+from hornet.link.endpoint import LinkEndpoint, Resolver
+from hornet.link.peers import LinkConfig, LinkStatistics
 from hornet.transport import Address, DatagramSocket, Network
 
 #: A held link (``connect_link(..., hold_for=lifetime)``) stays up this much longer than

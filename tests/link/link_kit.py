@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 from hornet.core.crypto import SecretKey
 from hornet.errors import RemoteProtocolError
-from hornet.link.endpoint import Address, LinkConfig, LinkEndpoint
+from hornet.link.endpoint import Address, LinkEndpoint
+from hornet.link.peers import LinkConfig
 
 A: Address = ("10.0.0.1", 1000)
 B: Address = ("10.0.0.2", 1000)

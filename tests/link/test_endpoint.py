@@ -24,8 +24,9 @@ from hornet.link.channel import (
     TYPE_DATA_FROM_RESPONDER,
     Session,
 )
-from hornet.link.endpoint import Address, LinkConfig, LinkEndpoint, source_of
+from hornet.link.endpoint import Address, LinkEndpoint
 from hornet.link.noise import Initiator
+from hornet.link.peers import LinkConfig, source_of
 
 PACKET = bytes(range(256)) * 4
 
