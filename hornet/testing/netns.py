@@ -9,11 +9,14 @@ the ``with`` block, even on an exception) kills every process it started and del
 every namespace it made.
 
 Impairments:
-- loss and delay: ``netem`` on each host's ``eth0`` where the kernel has it; otherwise
-  loss comes from an nftables rule on the bridge (``numgen random mod 1000 < N drop``)
-  and there is no delay. ``impairment`` says which was used.
+- loss and delay: ``netem`` on each host's ``eth0`` where the kernel has it. Without
+  netem, a delay is made by a user-space switch (``hornet.testing.switch``, a process in
+  the switch namespace that takes the bridge's place and applies the loss too), and loss
+  alone by an nftables rule on the bridge (``numgen random mod 1000 < N drop``).
+  ``impairment`` ("netem", "userspace", "nftables" or "none") says how the loss was
+  made and ``delay`` ("netem", "userspace" or "none") how the delay was.
 - ``drop_fragments()``: an nftables rule on the bridge drops every IPv4 fragment, as many
-  NATs and firewalls do.
+  NATs and firewalls do (kernel bridge only).
 
 ``fragments_created()`` reads each host's ``FragCreates`` (``/proc/net/snmp`` is per
 namespace): the IP fragments its processes made. Requires root, ``ip`` (iproute2) and,
@@ -30,6 +33,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -125,8 +129,10 @@ class Testnet:
         self._namespaces: list[str] = []
         self._processes: list[subprocess.Popen[bytes]] = []
         self._logs: list[IO[bytes]] = []
-        #: How loss and delay were made: "netem", "nftables" (loss only) or "none".
+        #: How loss and delay were made: "netem", "userspace", "nftables" (loss only) or
+        #: "none"; and how the delay was: "netem", "userspace" or "none".
         self.impairment = "none"
+        self.delay = "none"
         self._rules: list[str] = []
 
     def __repr__(self) -> str:
@@ -185,17 +191,45 @@ class Testnet:
             for host in self.hosts:
                 _run(["tc", "-n", host.namespace, "qdisc", "add", "dev", "eth0", "root", *netem])
             self.impairment = "netem"
+            self.delay = "netem" if high else "none"
             return
         except (TestnetError, FileNotFoundError):
             for host in self.hosts:
                 _run(["tc", "-n", host.namespace, "qdisc", "del", "dev", "eth0", "root"],
                      check=False)
-        if self.loss:
+        if high:
+            self._userspace_switch()
+        elif self.loss:
             self._add_rule(f"numgen random mod 1000 < {round(self.loss * 1000)} counter drop")
             self.impairment = "nftables"
 
+    def _userspace_switch(self) -> None:
+        """Take the ports off the bridge and start ``hornet.testing.switch`` on them."""
+        ports = [f"p{host.index}" for host in self.hosts]
+        for port in ports:
+            _run(["ip", "-n", self.switch, "link", "set", port, "nomaster"])
+        low, high = self.delay_ms
+        log = (self.workdir / "switch.log").open("ab")
+        self._logs.append(log)
+        process = subprocess.Popen(  # noqa: S603  (argv built here)
+            ["ip", "netns", "exec", self.switch, sys.executable,  # noqa: S607
+             "-m", "hornet.testing.switch", "--ports", ",".join(ports),
+             "--loss", f"{self.loss:g}", "--delay", f"{low:g}-{high:g}"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._processes.append(process)
+        deadline = time.monotonic() + 30
+        while "ready" not in self.log("switch"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise TestnetError(f"the user-space switch did not start: {self.log('switch')}")
+            time.sleep(0.05)
+        self.impairment = self.delay = "userspace"
+
     def _add_rule(self, rule: str) -> None:
         """An nftables rule on the bridge's forward hook (every host-to-host frame)."""
+        if self.delay == "userspace":
+            raise TestnetError("nftables rules need the kernel bridge, not the user-space switch")
         if shutil.which("nft") is None:
             raise TestnetError("nftables rules need `nft` (apt-get install nftables)")
         self._rules.append(rule)
