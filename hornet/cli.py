@@ -68,6 +68,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     if directory_path is not None:
         directory = Directory.load(directory_path)
         directory_since = directory_path.stat().st_mtime
+        config.check_path_mtu(directory.params)
         if directory.get(keys.node_id) is None:
             print(
                 f"hornet relay: note: node {keys.node_id.hex()} is not in the directory",
@@ -93,11 +94,13 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         from hornet.node.metrics import Reporter
         from hornet.node.relay import serve_relay
         from hornet.node.reload import watch_directory
+        from hornet.transport import UdpNetwork
 
         nonlocal directory, directory_since
         if client is not None:
             directory = await client.fetch()
             directory_since = client.fetched_at
+            config.check_path_mtu(directory.params)
         async with trio.open_nursery() as nursery:
             node = await nursery.start(
                 lambda task_status: serve_relay(
@@ -108,6 +111,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
                     limits=config.limits,
                     state=state,
                     link=config.link,
+                    network=UdpNetwork(path_mtu=config.path_mtu),
                     task_status=task_status,
                 )
             )
