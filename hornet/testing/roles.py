@@ -10,9 +10,11 @@ Relays run as ``hornet relay``; these are the other roles, each a separate proce
   report to ``--out``: delivered and in-order counts, losses, reorders, the open's
   latency and every stall (a gap between echoes longer than ``STALL_S``). With
   ``--peers-out`` it writes, once open, the relay addresses it sends to (its first
-  forward and last backward relay), so a test can kill a relay on its path. With
-  ``--reopen`` a failed circuit is replaced by a new one (the target re-read: a hidden
-  destination's new descriptor); what the old one had not delivered counts as lost.
+  forward and last backward relay), so a test can kill a relay on its path. To a hidden
+  destination (``--to @file``) the circuit follows the newest descriptor in the file
+  (``fetch_descriptor``) through its rebuilds and renewals. With ``--reopen`` a failed
+  circuit is replaced by a new one (the target re-read); what the old one had not
+  delivered counts as lost.
 - ``opens``: opens ``--count`` short circuits one after another (one echo each) and
   reports failed opens and setup latencies.
 
@@ -26,7 +28,7 @@ import json
 import struct
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -82,6 +84,19 @@ def _publish(path: Path, descriptor: Descriptor) -> None:
     tmp.replace(path)
 
 
+def _fetcher(directory: Directory, text: str) -> Callable[[], Awaitable[Descriptor]] | None:
+    """For ``@file``: reads the newest descriptor the hidden destination wrote there."""
+    if not text.startswith("@"):
+        return None
+
+    async def fetch() -> Descriptor:
+        target = _target(directory, text)
+        assert isinstance(target, Descriptor)
+        return target
+
+    return fetch
+
+
 def _target(directory: Directory, text: str) -> bytes | Descriptor:
     if text.startswith("@"):
         return Descriptor.decode(directory.params, bytes.fromhex(Path(text[1:]).read_text()))
@@ -102,7 +117,8 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
     while True:
         try:
             async with hornet.open_circuit(
-                directory, _target(directory, args.to), hops=args.hops, network=tap
+                directory, _target(directory, args.to), hops=args.hops, network=tap,
+                fetch_descriptor=_fetcher(directory, args.to),
             ) as circuit:
                 report.setdefault("open_s", trio.current_time() - start)
                 if args.peers_out:
