@@ -700,6 +700,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs", type=int, default=2, metavar="N",
         help="credential epochs from now (default 2: current and next)")
     mixer_entry.set_defaults(func=_cmd_mixer_entry)
+
+    from hornet.testing import testnet_cli
+
+    testnet = sub.add_parser(
+        "testnet", parents=[common], help="a test network in network namespaces (root)"
+    )
+    testnet_cli.add_arguments(testnet)
+    testnet.set_defaults(func=testnet_cli.run)
     return parser
 
 
