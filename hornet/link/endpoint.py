@@ -53,7 +53,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, NoReturn
 
 import attrs
@@ -319,6 +319,10 @@ class LinkEndpoint:
         """Peers whose link became usable for sending since the last call."""
         out, self._established = self._established, []
         return out
+
+    def peer_addresses(self) -> Iterable[Address]:
+        """Every peer's address (a view: do not change the endpoint while iterating)."""
+        return self._peers.keys()
 
     def is_established(self, address: Address) -> bool:
         peer = self._peers.get(address)

@@ -32,7 +32,7 @@ import attrs
 import trio
 
 from hornet.core.relay import Deliver, Drop, Forward, Relay
-from hornet.directory import Directory, NodeKeys
+from hornet.directory import Directory, NodeKeys, endpoint_v6
 from hornet.errors import BindError, ConfigError, SendRefusedError
 from hornet.node.admission import (
     Admission,
@@ -215,6 +215,13 @@ class RelayNode:
         self.state.prune(epoch - 1)
         self._state_epoch = epoch
 
+    def _endpoint_v6(self, node_id: bytes) -> Address | None:
+        """An IPv6 endpoint's address: one of our link peers (SPEC.md §10)."""
+        v6 = endpoint_v6(node_id)
+        if v6 is None or not isinstance(self.socket, LinkSocket):
+            return None
+        return self.socket.endpoint_v6(*v6)
+
     async def handle(self, packet: bytes) -> None:
         """Process one packet and act on the decision."""
         now = unix_now()
@@ -224,7 +231,9 @@ class RelayNode:
                 # A setup is only sent on once its replay tag is durable.
                 self.state.record(self.core.take_setup_tags())
                 self._refresh_state(now)
-            address = self.directory.address_of(result.next_hop)
+            address = self.directory.address_of(result.next_hop) or self._endpoint_v6(
+                result.next_hop
+            )
             if address is None:
                 self.dropped["unknown_next_hop"] += 1
                 return
