@@ -450,6 +450,20 @@ class _Client:
                 suspects = ()  # the failures are in ``health`` now
                 await trio.sleep(REBUILD_PAUSE)
 
+    async def _worth_renewing(self, current: SourceLink) -> bool:
+        """Whether a new circuit would outlive ``current``: not to a hidden destination
+        whose newest descriptor expires no later (its next one is not out yet)."""
+        if not isinstance(self.destination, Descriptor):
+            return True
+        await self._refresh_descriptor()
+        if min(self.destination.exp, unix_now() + self.lifetime) > current.exp:
+            return True
+        if unix_now() >= current.exp:
+            raise DescriptorExpiredError(
+                "the hidden destination published no descriptor newer than the expired one"
+            )
+        return False
+
     async def renew_forever(self) -> None:
         """Open the next circuit before the current one's EXP, then switch to it (to a
         hidden destination: over its newest descriptor)."""
@@ -461,10 +475,16 @@ class _Client:
             if self.links[-1] is not current:
                 continue  # a rebuild already replaced it
             try:
+                if not await self._worth_renewing(current):
+                    await trio.sleep(1.0)  # the hidden destination's next descriptor
+                    continue
                 link = await self.connect()
             except HornetError as exc:
-                if unix_now() >= current.exp:
-                    await self.circuit.fail(CircuitError(f"renewal failed: {exc}"))
+                if unix_now() >= current.exp or isinstance(exc, DescriptorExpiredError):
+                    await self.circuit.fail(
+                        exc if isinstance(exc, DescriptorExpiredError)
+                        else CircuitError(f"renewal failed: {exc}")
+                    )
                     return
                 await trio.sleep(1.0)
                 continue

@@ -362,3 +362,36 @@ async def test_a_hidden_stream_outlives_its_descriptors_without_losing_data(
             assert received == [b"echo:%03d" % i for i in range(600)]
             assert len(published) >= 5
             nursery.cancel_scope.cancel()
+
+
+async def test_a_hidden_circuit_waits_for_a_newer_descriptor_instead_of_renewing_in_a_loop(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The destination publishes one descriptor only. Before it expires, renewing onto it
+    # again would gain nothing: the circuit must wait (one setup a second at most would
+    # already be a loop; a busy loop makes thousands), then fail saying why.
+    mem = MemoryNetwork()
+    published: list[Descriptor] = []
+
+    async def only_the_first() -> Descriptor:
+        return published[0]
+
+    async with hornet.local_network(6, network=mem, seed=19) as net:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lambda task_status: serve_rendezvous(
+                net.directory, echo, network=mem, lifetime=600,
+                on_descriptor=published.append, task_status=task_status,
+            ))
+            first = published[0]
+            await trio.sleep(max(0.0, first.exp - unix_now() - 25))  # 25 s of EXP left
+            with pytest.raises(DescriptorExpiredError):
+                async with hornet.open_circuit(
+                    net.directory, first, network=mem, hops=2, fetch_descriptor=only_the_first,
+                ) as circuit:
+                    before = sum(r.statistics().setups for r in net.relays)
+                    with trio.fail_after(60):
+                        async for _ in circuit:
+                            pass
+            setups = sum(r.statistics().setups for r in net.relays) - before
+            assert setups <= 12, setups  # the rebuild rounds after EXP, no renewal loop
+            nursery.cancel_scope.cancel()
