@@ -18,6 +18,8 @@ Impairments:
 - ``drop_fragments()``: an nftables rule on the bridge drops every IPv4 fragment, as many
   NATs and firewalls do (kernel bridge only).
 
+With ``ipv6=True`` each host's ``eth0`` also gets ``fd77::<i+1>/64`` (``address6``).
+
 ``fragments_created()`` reads each host's ``FragCreates`` (``/proc/net/snmp`` is per
 namespace): the IP fragments its processes made. Requires root, ``ip`` (iproute2) and,
 for the nftables rules, ``nft``. Namespace names start with ``hnt-<pid>-``;
@@ -45,6 +47,7 @@ from hornet.errors import HornetError
 
 PREFIX: Final = "hnt-"
 SUBNET: Final = "10.77.0"
+SUBNET6: Final = "fd77::"
 
 
 class TestnetError(HornetError):
@@ -56,6 +59,7 @@ class Host:
     index: int
     namespace: str
     address: str  # IPv4 of its eth0
+    address6: str  # IPv6 (unique local) of its eth0, configured with ``ipv6=True``
 
 
 def missing_tools() -> list[str]:
@@ -111,6 +115,7 @@ class Testnet:
         delay_ms: tuple[float, float] = (0.0, 0.0),
         workdir: str | Path | None = None,
         tag: str | None = None,
+        ipv6: bool = False,
     ) -> None:
         if not 1 <= hosts <= 200:
             raise TestnetError("a testnet has 1 to 200 hosts")
@@ -119,10 +124,12 @@ class Testnet:
         self.mtu = mtu
         self.loss = loss
         self.delay_ms = delay_ms
+        self.ipv6 = ipv6
         self.tag = tag or f"{os.getpid()}-{os.urandom(2).hex()}"
         self.switch = f"{PREFIX}{self.tag}-sw"
         self.hosts = tuple(
-            Host(i, f"{PREFIX}{self.tag}-h{i}", f"{SUBNET}.{i + 1}") for i in range(hosts)
+            Host(i, f"{PREFIX}{self.tag}-h{i}", f"{SUBNET}.{i + 1}", f"{SUBNET6}{i + 1:x}")
+            for i in range(hosts)
         )
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="hornet-testnet-"))
@@ -177,6 +184,8 @@ class Testnet:
             _run([*ns, "link", "set", "lo", "up"])
             _run([*ns, "link", "set", "eth0", "mtu", str(self.mtu), "up"])
             _run([*ns, "addr", "add", f"{host.address}/24", "dev", "eth0"])
+            if self.ipv6:  # nodad: usable at once, no duplicate-address probe to wait for
+                _run([*ns, "-6", "addr", "add", f"{host.address6}/64", "dev", "eth0", "nodad"])
         if self.loss or any(self.delay_ms):
             self._impair()
 
@@ -282,13 +291,20 @@ class Testnet:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def fragments_created(self) -> dict[str, int]:
-        """Each host's IPv4 ``FragCreates`` counter: fragments made by its processes."""
+        """Each host's ``FragCreates`` counters (IPv4, and IPv6 ``Ip6FragCreates``):
+        fragments made by its processes."""
         out = {}
         for host in self.hosts:
             text = _run(["ip", "netns", "exec", host.namespace, "cat", "/proc/net/snmp"])
             lines = [line.split() for line in text.splitlines() if line.startswith("Ip:")]
             names, values = lines[0], lines[1]
-            out[host.namespace] = int(values[names.index("FragCreates")])
+            count = int(values[names.index("FragCreates")])
+            text6 = _run(["ip", "netns", "exec", host.namespace, "cat", "/proc/net/snmp6"],
+                         check=False)
+            for line in text6.splitlines():
+                if line.startswith("Ip6FragCreates"):
+                    count += int(line.split()[1])
+            out[host.namespace] = count
         return out
 
     # -- teardown ----------------------------------------------------------------------

@@ -60,7 +60,7 @@ async def _dest(args: argparse.Namespace) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(lambda task_status: serve(
             keys, directory, listen, echo, state=f"{args.key}.state.sqlite",
-            task_status=task_status
+            payload_size=args.payload_size, task_status=task_status
         ))
         print("ready", flush=True)
 
@@ -118,7 +118,7 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
         try:
             async with hornet.open_circuit(
                 directory, _target(directory, args.to), hops=args.hops, network=tap,
-                fetch_descriptor=_fetcher(directory, args.to),
+                fetch_descriptor=_fetcher(directory, args.to), payload_size=args.payload_size,
             ) as circuit:
                 report.setdefault("open_s", trio.current_time() - start)
                 if args.peers_out:
@@ -197,7 +197,8 @@ async def _opens(args: argparse.Namespace) -> dict[str, Any]:
         start = trio.current_time()
         try:
             async with hornet.open_circuit(
-                directory, _target(directory, args.to), hops=args.hops, linger=0.5
+                directory, _target(directory, args.to), hops=args.hops, linger=0.5,
+                payload_size=args.payload_size,
             ) as circuit:
                 latencies.append(trio.current_time() - start)
                 await circuit.send(b"ping")
@@ -217,6 +218,7 @@ def _parser() -> argparse.ArgumentParser:
     dest.add_argument("--key", required=True)
     dest.add_argument("--directory", required=True)
     dest.add_argument("--listen", required=True)
+    dest.add_argument("--payload-size", type=int, default=None)
     hidden = sub.add_parser("hidden")
     hidden.add_argument("--directory", required=True)
     hidden.add_argument("--descriptor-out", required=True)
@@ -230,6 +232,7 @@ def _parser() -> argparse.ArgumentParser:
         role.add_argument("--hops", type=int, default=3)
         role.add_argument("--interval", type=float, default=0.05)
         role.add_argument("--out", required=True)
+        role.add_argument("--payload-size", type=int, default=None)
     client = sub.choices["client"]
     client.add_argument("--messages", type=int, default=100)
     client.add_argument("--size", type=int, default=200)

@@ -143,3 +143,18 @@ def test_a_hidden_destination_through_three_lifetimes_and_its_rps_restart(
     assert report["reordered"] == 0 and report["reopens"] == 0, report
     assert descriptor.read_text() != first
     _assert_no_fragments(cluster)
+
+
+def test_circuits_cross_hosts_over_ipv6_with_the_default_bind() -> None:
+    require("netns")
+    with Testnet(RELAYS + 2, ipv6=True) as net:
+        cluster = HornetCluster(net, RELAYS, ipv6=True)
+        cluster.start()
+        process, out = cluster.client(
+            cluster.free_hosts[0], "client", messages=40, interval=0.02, size=3000
+        )
+        report = cluster.report(process, out, timeout=90)
+        assert report["error"] is None, report
+        assert report["received"] == report["sent"] == 40 and report["lost"] == 0
+        assert all(":" in relay.address[0] for relay in cluster.directory)  # IPv6 only
+        _assert_no_fragments(cluster)
