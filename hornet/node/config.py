@@ -18,6 +18,7 @@ import attrs
 from hornet.authority.document import trusted_keys
 from hornet.core.params import (
     ETHERNET_MTU,
+    IPV6_MIN_MTU,
     LINK_OVERHEAD,
     UDP_IPV4_OVERHEAD,
     UDP_IPV6_OVERHEAD,
@@ -43,7 +44,7 @@ _RELAY_KEYS: Final = frozenset(
     }
 ) | frozenset(field.name for field in attrs.fields(Limits))
 #: ``path_mtu`` bounds: IPv6's minimum link MTU, and the largest IP packet.
-MIN_PATH_MTU: Final = 1280
+MIN_PATH_MTU: Final = IPV6_MIN_MTU
 MAX_PATH_MTU: Final = 65535
 
 
@@ -197,13 +198,15 @@ class RelayConfig:
         )
 
     def check_path_mtu(self, params: Params) -> None:
-        """``ConfigError`` if ``path_mtu`` cannot carry the network's largest packets
-        (a setup packet, a data packet of the default class) inside a link record."""
+        """``ConfigError`` if ``path_mtu`` cannot carry a setup packet and a data packet
+        of the runtime's class for the relay's address family (IPv4: the default class;
+        IPv6: the class for IPv6's 1280-byte minimum) inside a link record."""
         ipv6 = self.listen is not None and ":" in self.listen[0]
         ip_udp = UDP_IPV6_OVERHEAD if ipv6 else UDP_IPV4_OVERHEAD
-        largest = LINK_OVERHEAD + max(
-            params.setup_packet_len, params.data_packet_len(params.default_payload_size)
+        payload = params.max_payload(IPV6_MIN_MTU, ipv6=True) if ipv6 else (
+            params.default_payload_size
         )
+        largest = LINK_OVERHEAD + max(params.setup_packet_len, params.data_packet_len(payload))
         if largest + ip_udp > self.path_mtu:
             raise ConfigError(
                 f"config {self.path}: 'path_mtu' {self.path_mtu} is below the network's "
