@@ -256,10 +256,15 @@ class _Client:
         raise SetupTimeoutError(summary)
 
     async def _refresh_descriptor(self) -> None:
-        """Move to the hidden destination's newest descriptor (``fetch_descriptor``)."""
+        """Move to the hidden destination's newest descriptor (``fetch_descriptor``).
+        A lookup that fails (``OSError``, ``ValueError``, ``HornetError``) keeps the
+        current one: the next round asks again."""
         if self.fetch_descriptor is None or not isinstance(self.destination, Descriptor):
             return
-        newest = await self.fetch_descriptor()
+        try:
+            newest = await self.fetch_descriptor()
+        except (OSError, ValueError, HornetError):
+            return
         if newest.payload_size != self.destination.payload_size:
             raise CircuitError(
                 f"the hidden destination's new descriptor announces payload size "
