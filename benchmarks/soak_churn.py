@@ -121,6 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     sent = sum(r["sent"] for r in reports)
     received = sum(r["received"] for r in reports)
     stalls = [s for r in reports for s in r["stalls_s"]]
+    races = [s for r in reports for s in r.get("rebuild_s", [])]
     setups = opens_report["setup_s"]
     hidden_lost = hidden_report["sent"] - hidden_report["received"]
     return {
@@ -144,6 +145,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rebuild_stall_p99_s": _quantile(stalls, 0.99),
         "rebuild_stall_max_s": max(stalls, default=None),
         "stalls": len(stalls),
+        # Of a stall, the part from its detection (2 s of silence) to the new circuit.
+        "rebuild_race_p50_s": _quantile(races, 0.50),
+        "rebuild_race_max_s": max(races, default=None),
         "opens": opens_report["opens"],
         "failed_opens": opens_report["failed_opens"],
         "open_errors": opens_report["errors"][:5],

@@ -107,7 +107,7 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
     directory = Directory.load(args.directory)
     report: dict[str, Any] = {"sent": 0, "received": 0, "in_order": 0, "reordered": 0,
                               "duplicates": 0, "stalls_s": [], "error": None, "rebuilds": 0,
-                              "reopens": 0, "reopen_errors": []}
+                              "reopens": 0, "reopen_errors": [], "rebuild_s": []}
     seen: set[int] = set()
     newest = [-1]
     tap = TapNetwork(UdpNetwork())
@@ -129,6 +129,7 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
                     await _stream(circuit, args, report, seen, newest, last, deadline)
                 finally:
                     report["rebuilds"] += circuit.rebuilds
+                    report["rebuild_s"] += [round(x, 3) for x in circuit.rebuild_seconds]
             break
         except (HornetError, BaseExceptionGroup) as exc:
             error = f"{type(exc).__name__}: {exc!r}"[:2000]

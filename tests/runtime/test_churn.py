@@ -98,6 +98,9 @@ async def test_a_relay_dying_under_a_reliable_stream_on_a_small_network(
             stall = max(b - a for a, b in itertools.pairwise(arrivals))
             assert stall <= 5.0
             assert circuit.rebuilds >= 1
+            # Of the stall, the rebuild itself (stall detected -> new circuit) is recorded.
+            assert len(circuit.rebuild_seconds) == circuit.rebuilds
+            assert max(circuit.rebuild_seconds) < stall
         # Later circuits avoid the dead relay: every open succeeds at the first try.
         for _ in range(5):
             start = trio.current_time()
