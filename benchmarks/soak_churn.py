@@ -3,19 +3,21 @@
     sudo .venv/bin/python benchmarks/soak_churn.py --json [--minutes 10] [--relays 8]
 
 Builds a ``hornet.testing.netns`` network (one host per process, bridge, MTU 1500) with
-``--loss`` frame loss and ``--delay`` (netem where the kernel has it; otherwise loss is
-an nftables rule and there is no delay: ``impairment`` says which), starts the relays,
-a destination, a hidden destination and these clients, each its own process:
+``--loss`` frame loss and ``--delay`` (netem where the kernel has it; otherwise both come
+from a user-space switch that replaces the bridge: ``impairment`` and ``delay`` say which),
+starts the relays, a destination, a hidden destination and these clients, each its own
+process:
 - ``--streams`` reliable streams to the destination (numbered messages, echoed);
 - one reliable stream to the hidden destination through its descriptor (60 s lifetime,
-  renewed every 20 s); when its circuit fails or its descriptor expires, the client
-  reads the newest published descriptor and opens a new circuit (``hidden_reopens``;
-  what the failed circuit had not delivered counts as lost there);
+  renewed every 20 s); the client follows the newest published descriptor through its
+  rebuilds and renewals on one connection; if the circuit fails all the same it opens a
+  new one (``hidden_reopens``; what the failed circuit had not delivered is lost);
 - one client opening a short circuit every ``--open-every`` seconds.
 Every ``--kill-every`` seconds a random live relay is SIGKILLed and restarted
 ``--down`` seconds later (with its key and replay state).
 
-Prints (``--json``: one object) the targets' figures: ``lost``, ``reordered``,
+Prints (``--json``: one object) the targets' figures: ``lost`` (the streams' and the
+hidden stream's: ``streams_lost`` + ``hidden_lost``), ``reordered``,
 ``delivered_share``, ``in_order_share``, ``failed_opens``, ``setup_p50_s`` /
 ``setup_p99_s``, ``rebuild_stall_p50_s`` / ``rebuild_stall_p99_s`` (gaps of more than
 1 s between a stream's echoes), ``hidden_*``, ``fragments_sent`` (``FragCreates`` over
@@ -115,21 +117,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         hidden_report = _report(cluster, *hidden_client, duration)
         opens_report = _report(cluster, *opens, duration)
         fragments = net.fragments_created()
-        impairment = net.impairment
+        impairment, delay = net.impairment, net.delay
     sent = sum(r["sent"] for r in reports)
     received = sum(r["received"] for r in reports)
     stalls = [s for r in reports for s in r["stalls_s"]]
+    races = [s for r in reports for s in r.get("rebuild_s", [])]
     setups = opens_report["setup_s"]
+    hidden_lost = hidden_report["sent"] - hidden_report["received"]
     return {
         "minutes": args.minutes,
         "relays": args.relays,
         "loss": args.loss,
         "delay_ms": list(args.delay),
         "impairment": impairment,
+        "delay": delay,
         "kills": len(kills),
         "sent": sent,
-        "lost": sent - received,
-        "reordered": sum(r["reordered"] for r in reports),
+        "lost": sent - received + hidden_lost,
+        "streams_lost": sent - received,
+        "hidden_lost": hidden_lost,
+        "reordered": sum(r["reordered"] for r in reports) + hidden_report["reordered"],
         "delivered_share": round(received / sent, 5) if sent else None,
         "in_order_share": round(sum(r["in_order"] for r in reports) / sent, 5) if sent else None,
         "stream_errors": [r["error"] for r in reports if r["error"]],
@@ -138,6 +145,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rebuild_stall_p99_s": _quantile(stalls, 0.99),
         "rebuild_stall_max_s": max(stalls, default=None),
         "stalls": len(stalls),
+        # Of a stall, the part from its detection (2 s of silence) to the new circuit.
+        "rebuild_race_p50_s": _quantile(races, 0.50),
+        "rebuild_race_max_s": max(races, default=None),
         "opens": opens_report["opens"],
         "failed_opens": opens_report["failed_opens"],
         "open_errors": opens_report["errors"][:5],

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Protocol
 
@@ -78,6 +79,7 @@ class Signal:
 
 
 YIELD_EVERY = 16
+REBUILD_HISTORY = 64
 
 #: Called when the stream stalls (a fragment exhausted its retries): returns a new link,
 #: or raises ``CircuitError`` if none can be built.
@@ -113,6 +115,8 @@ class Circuit:
         self._closed = False
         self._calls = 0
         self.rebuilds = 0
+        #: Seconds each of the latest rebuilds took, from the stall to the new link.
+        self.rebuild_seconds: deque[float] = deque(maxlen=REBUILD_HISTORY)
         self.bad_frames = 0
 
     def __repr__(self) -> str:
@@ -277,7 +281,10 @@ class Circuit:
             await self.fail(CircuitError("the peer stopped acknowledging: path broken"))
             return
         self.rebuilds += 1
-        self.replace_link(await self._rebuild())
+        began = trio.current_time()
+        link = await self._rebuild()
+        self.rebuild_seconds.append(trio.current_time() - began)
+        self.replace_link(link)
 
     async def close_link(self) -> None:
         """Tell the peer we are done (best effort: one CLOSE frame), and stop."""

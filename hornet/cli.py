@@ -68,6 +68,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     if directory_path is not None:
         directory = Directory.load(directory_path)
         directory_since = directory_path.stat().st_mtime
+        config.check_path_mtu(directory.params)
         if directory.get(keys.node_id) is None:
             print(
                 f"hornet relay: note: node {keys.node_id.hex()} is not in the directory",
@@ -93,11 +94,13 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         from hornet.node.metrics import Reporter
         from hornet.node.relay import serve_relay
         from hornet.node.reload import watch_directory
+        from hornet.transport import UdpNetwork
 
         nonlocal directory, directory_since
         if client is not None:
             directory = await client.fetch()
             directory_since = client.fetched_at
+            config.check_path_mtu(directory.params)
         async with trio.open_nursery() as nursery:
             node = await nursery.start(
                 lambda task_status: serve_relay(
@@ -109,6 +112,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
                     state=state,
                     link=config.link,
                     native_loop=None if config.native_loop else False,
+                    network=UdpNetwork(path_mtu=config.path_mtu),
                     task_status=task_status,
                 )
             )
@@ -698,6 +702,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs", type=int, default=2, metavar="N",
         help="credential epochs from now (default 2: current and next)")
     mixer_entry.set_defaults(func=_cmd_mixer_entry)
+
+    from hornet.testing import testnet_cli
+
+    testnet = sub.add_parser(
+        "testnet", parents=[common], help="a test network in network namespaces (root)"
+    )
+    testnet_cli.add_arguments(testnet)
+    testnet.set_defaults(func=testnet_cli.run)
     return parser
 
 

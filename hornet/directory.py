@@ -27,6 +27,7 @@ first, so a node id that happens to start with 0xFE04 is still a node id.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import os
@@ -46,6 +47,9 @@ from hornet.credentials.params import PARAMS_LEN, CredentialParams, IssuerPublic
 from hornet.errors import ConfigError, HornetError, InvalidPointError
 
 ENDPOINT_PREFIX: Final = b"\xfe\x04"
+#: An IPv6 endpoint's id: this prefix, a 4-byte tag of its address, its port.
+ENDPOINT_PREFIX_V6: Final = b"\xfe\x06"
+_TAG_PERSON: Final = b"hornet-endpoint6"
 DIRECTORY_VERSION: Final = 1
 #: An issuer key in a mixer listing: Cw ‖ I (SPEC.md §9.2, iparams without the epoch).
 ISSUER_KEY_LEN: Final = 66
@@ -55,16 +59,33 @@ Address = tuple[str, int]
 
 
 def endpoint_id(address: Address) -> bytes:
-    """The 8-byte id under which relays reach the endpoint at ``address`` (IPv4)."""
+    """The 8-byte id under which relays reach the endpoint at ``address``:
+    ``0xFE 0x04 ‖ IPv4 ‖ port``, or for IPv6 ``0xFE 0x06 ‖ endpoint_tag ‖ port`` (the
+    relay finds the address among its link peers: ``endpoint_v6``)."""
     host, port = address
     try:
-        ip = ipaddress.IPv4Address(host)
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
-        raise ConfigError(
-            f"endpoint ids encode IPv4 addresses only, got {host!r}: a source or hidden "
-            "destination needs an IPv4 address towards the last relay of its backward path"
-        ) from None
-    return ENDPOINT_PREFIX + ip.packed + port.to_bytes(2, "big")
+        raise ConfigError(f"an endpoint id needs a numeric IP address, got {host!r}") from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ENDPOINT_PREFIX + ip.packed + port.to_bytes(2, "big")
+    return ENDPOINT_PREFIX_V6 + endpoint_tag(str(ip)) + port.to_bytes(2, "big")
+
+
+def endpoint_tag(host: str) -> bytes:
+    """The 4-byte tag of an IPv6 address in an endpoint id (BLAKE2b, personalised)."""
+    packed = ipaddress.IPv6Address(host.split("%", 1)[0]).packed
+    return hashlib.blake2b(packed, digest_size=4, person=_TAG_PERSON).digest()
+
+
+def endpoint_v6(node_id: bytes) -> tuple[bytes, int] | None:
+    """The (address tag, port) an IPv6 endpoint id holds, or None if it is not one."""
+    if len(node_id) != 8 or node_id[:2] != ENDPOINT_PREFIX_V6:
+        return None
+    port = int.from_bytes(node_id[6:8], "big")
+    return (bytes(node_id[2:6]), port) if port else None
 
 
 def endpoint_address(node_id: bytes) -> Address | None:

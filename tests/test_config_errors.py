@@ -74,6 +74,9 @@ RELAY_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("setup_rate not a number", {"config": _config(setup_rate="fast")}, "setup_rate must be"),
     ("setup_queue not an int", {"config": _config(setup_queue=2.5)}, "setup_queue must be"),
     ("puzzle_max too low", {"config": _config(puzzle_base=9, puzzle_max=4)}, "puzzle_base <="),
+    ("path_mtu not an int", {"config": _config(path_mtu="1500")}, "'path_mtu' must be"),
+    ("path_mtu below 1280", {"config": _config(path_mtu=576)}, "'path_mtu' must be"),
+    ("path_mtu below the packets", {"config": _config(path_mtu=1400)}, "'path_mtu' 1400 is below"),
     ("key file not JSON", {"key": "not json"}, "is not JSON"),
     ("key file wrong type", {"key": {"type": "hornet-mixer-keys"}}, "not a hornet node key"),
     (

@@ -10,7 +10,12 @@ hands the destination its reply header. The circuit then:
   tried, when it cannot do its job.
 
 ``destination`` may be a ``Descriptor`` (rendezvous): the circuit then ends at the
-descriptor's rendezvous point and is spliced there towards the hidden destination.
+descriptor's rendezvous point and is spliced there towards the hidden destination. A
+hidden destination moves to new rendezvous circuits and publishes a new descriptor for
+each; with ``fetch_descriptor`` the circuit takes the newest one whenever it builds a
+new underlying circuit (a rebuild after a stall, a renewal before EXP), and keeps its
+stream, so nothing sent is lost; without it, the circuit fails with
+``DescriptorExpiredError`` once its descriptor expired.
 
 ``entry`` pins one relay as the first forward hop and the last backward hop of every
 circuit (and of every renewal and rebuild), e.g. an onion-message mixer's relay
@@ -57,6 +62,10 @@ __all__ = ["Entry", "choose_entry_path", "open_circuit"]
 HELLO_INTERVAL = 0.2
 #: Paths raced at once when a circuit is rebuilt (one per suspect relay).
 MAX_RACE = 6
+#: Paths that may join a race one by one while no setup reply has come (``_race``), and
+#: how many setup round trips a race waits before the next joins.
+MAX_HEDGES = 3
+HEDGE_RTTS = 2.5
 #: How long a rebuild keeps trying before the circuit fails, and its pause between
 #: rounds (the destination keeps a silent connection for ``RELINK_TIMEOUT`` = 30 s).
 REBUILD_PATIENCE = 25.0
@@ -69,6 +78,8 @@ _FINAL_ERRORS = (
     DescriptorExpiredError,
     StaleDirectoryError,
 )
+#: Returns a hidden destination's newest descriptor (``open_circuit``).
+FetchDescriptor = Callable[[], Awaitable[Descriptor]]
 #: Relay failures this process remembers across circuits (``RelayHealth``).
 SHARED_HEALTH = RelayHealth()
 
@@ -183,8 +194,10 @@ class _Client:
         rng: Any,
         entry: Entry | None = None,
         health: RelayHealth | None = None,
+        fetch_descriptor: FetchDescriptor | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.fetch_descriptor = fetch_descriptor
         self.health = SHARED_HEALTH if health is None else health
         self.entry = entry
         self.destination = destination
@@ -197,6 +210,8 @@ class _Client:
         self.circuit: Circuit | None = None
         self.stream: Stream | None = None
         self.links: list[SourceLink] = []
+        #: Smoothed setup round trip (seconds), once one setup answered.
+        self.setup_rtt: float | None = None
 
     def _target(self) -> RelayInfo:
         if isinstance(self.destination, RelayInfo):
@@ -208,28 +223,23 @@ class _Client:
         return rp
 
     async def connect(self, suspects: Collection[bytes] = ()) -> SourceLink:
-        """Setup + handshake in up to ``attempts`` rounds (see ``_race``).
+        """Setup + handshake in up to ``attempts`` rounds, each a race (``_race``).
 
-        Round one tries one path, avoiding relays that recently failed (``health``);
-        if it has no reply after ``setup_timeout / 4`` a second path with other relays
-        joins the race (a lost setup packet then costs that, not the whole timeout).
-        When a round fails, or when ``suspects`` are given (the relays of a circuit
-        that just went silent), one of them is dead but which is unknown: the next
-        round races, at once, one path that leaves out each suspect in turn, so one
-        of them avoids the dead relay whichever it is. The first to answer wins.
+        A round opens with one path that avoids relays that recently failed
+        (``health``); or, when ``suspects`` are given (the relays of a circuit that just
+        went silent: one of them is dead, which one is unknown), or after a failed
+        round, with one path that leaves out each suspect in turn, so that one of them
+        avoids the dead relay whichever it is. The first to answer wins. Each round
+        starts from the hidden destination's newest descriptor (``fetch_descriptor``).
         """
         assert self.stream is not None
-        self._check_descriptor()
         errors: list[HornetError] = []
         suspects = set(suspects)
         for _ in range(self.attempts):
-            if suspects:
-                paths, stagger = self._leave_one_out(suspects), 0.0
-            else:
-                first = self._choose(())
-                paths = [first, self._choose(first.relays)]
-                stagger = self.setup_timeout / 4
-            link, failures = await self._race(paths, stagger)
+            await self._refresh_descriptor()
+            self._check_descriptor()
+            paths = self._leave_one_out(suspects) if suspects else [self._choose(())]
+            link, failures = await self._race(paths, suspects)
             if link is not None:
                 self.health.worked(link.path.relays)
                 self.links.append(link)
@@ -244,6 +254,24 @@ class _Client:
         if errors and all(isinstance(e, SendRefusedError) for e in errors):
             raise SendRefusedError(summary)
         raise SetupTimeoutError(summary)
+
+    async def _refresh_descriptor(self) -> None:
+        """Move to the hidden destination's newest descriptor (``fetch_descriptor``).
+        A lookup that fails (``OSError``, ``ValueError``, ``HornetError``) keeps the
+        current one: the next round asks again."""
+        if self.fetch_descriptor is None or not isinstance(self.destination, Descriptor):
+            return
+        try:
+            newest = await self.fetch_descriptor()
+        except (OSError, ValueError, HornetError):
+            return
+        if newest.payload_size != self.destination.payload_size:
+            raise CircuitError(
+                f"the hidden destination's new descriptor announces payload size "
+                f"{newest.payload_size}, not {self.destination.payload_size}"
+            )
+        if newest.exp >= self.destination.exp:
+            self.destination = newest
 
     def _check_descriptor(self) -> None:
         if isinstance(self.destination, Descriptor) and self.destination.exp <= unix_now():
@@ -268,31 +296,58 @@ class _Client:
     def _leave_one_out(self, suspects: set[bytes]) -> list[Path]:
         """One path per suspect (at most ``MAX_RACE``), each without that suspect and
         with as few other suspects as it can. A pinned entry is never a suspect."""
-        pinned = self.entry.relay.node_id if self.entry is not None else None
-        order = sorted(s for s in suspects if s != pinned)
-        self.rng.shuffle(order)
+        order = self._suspect_order(suspects)
         paths = []
         for suspect in order[:MAX_RACE]:
             with suppress(NoPathError):
                 paths.append(self._choose(suspects, without=(suspect,)))
         return paths or [self._choose(suspects)]
 
+    def _suspect_order(self, suspects: Collection[bytes]) -> list[bytes]:
+        pinned = self.entry.relay.node_id if self.entry is not None else None
+        order = sorted(s for s in suspects if s != pinned)
+        self.rng.shuffle(order)
+        return order
+
+    def _hedge_path(self, suspects: set[bytes], tried: set[bytes]) -> Path:
+        """A path to join a race: it leaves out one suspect (if any) and avoids the
+        other suspects and the relays of the paths already in the race where it can."""
+        order = self._suspect_order(suspects)
+        with suppress(NoPathError):
+            return self._choose(suspects | tried, without=order[:1])
+        return self._choose(suspects | tried)
+
+    def hedge_after(self) -> float:
+        """How long a race waits for a setup reply before another path joins it:
+        ``HEDGE_RTTS`` setup round trips as measured so far, within
+        [``setup_timeout / 8``, ``setup_timeout / 4``]."""
+        high = self.setup_timeout / 4
+        if self.setup_rtt is None:
+            return high
+        return min(high, max(self.setup_timeout / 8, HEDGE_RTTS * self.setup_rtt))
+
     async def _race(
-        self, paths: list[Path], stagger: float = 0.0
+        self, paths: list[Path], suspects: set[bytes]
     ) -> tuple[SourceLink | None, list[tuple[Path, HornetError]]]:
-        """Run the setups of ``paths``, each ``stagger`` seconds after the one before
-        (or as soon as it failed); the first reply wins and the other setups are
-        abandoned (a setup leaves no state at the destination). Only the winner then
-        greets the destination: a HELLO moves the destination's replies to the
-        circuit it came on. Returns the new link (or None) and the failures.
+        """Run the setups of ``paths`` at once; while none has answered, another path
+        (``_hedge_path``) joins every ``hedge_after()`` seconds or as soon as an attempt
+        fails, up to ``MAX_HEDGES`` of them and not later than ``setup_timeout`` after
+        the race began, so that a lost setup packet costs one hedge interval, not the
+        whole setup timeout. The first reply wins and the other setups are abandoned
+        (a setup leaves no state at the destination). Only the winner then greets the
+        destination: a HELLO moves the destination's replies to the circuit it came on.
+        Returns the new link (or None) and the failures.
         """
         winner: list[tuple[Path, CircuitKeys]] = []
         failures: list[tuple[Path, HornetError]] = []
         final: list[HornetError] = []
         failed = [trio.Event()]  # set when an attempt fails: the next one starts at once
+        tried: set[bytes] = set()
+        started = trio.current_time()
         async with trio.open_nursery() as nursery:
 
             async def attempt(path: Path) -> None:
+                begun = trio.current_time()
                 try:
                     keys = await self.endpoint.setup(
                         path,
@@ -309,15 +364,25 @@ class _Client:
                     failures.append((path, exc))
                     failed[0].set()
                     return
+                self._rtt_sample(trio.current_time() - begun)
                 if not winner:
                     winner.append((path, keys))
                     nursery.cancel_scope.cancel()
 
-            for index, path in enumerate(paths):
-                if index and stagger:
-                    with trio.move_on_after(stagger):
-                        await failed[0].wait()
-                    failed[0] = trio.Event()
+            for path in paths:
+                tried |= path.relays
+                nursery.start_soon(attempt, path)
+            for _ in range(MAX_HEDGES):
+                with trio.move_on_after(self.hedge_after()):
+                    await failed[0].wait()
+                failed[0] = trio.Event()
+                if trio.current_time() - started >= self.setup_timeout:
+                    break
+                try:
+                    path = self._hedge_path(suspects, tried)
+                except NoPathError:
+                    break
+                tried |= path.relays
                 nursery.start_soon(attempt, path)
         if final:
             raise final[0]
@@ -330,6 +395,9 @@ class _Client:
             raise
         except HornetError as exc:
             return None, [*failures, (path, exc)]
+
+    def _rtt_sample(self, rtt: float) -> None:
+        self.setup_rtt = rtt if self.setup_rtt is None else 0.75 * self.setup_rtt + 0.25 * rtt
 
     async def _handshake(self, path: Path, keys: CircuitKeys) -> SourceLink:
         """HELLO over the new circuit until the destination answers."""
@@ -387,8 +455,23 @@ class _Client:
                 suspects = ()  # the failures are in ``health`` now
                 await trio.sleep(REBUILD_PAUSE)
 
+    async def _worth_renewing(self, current: SourceLink) -> bool:
+        """Whether a new circuit would outlive ``current``: not to a hidden destination
+        whose newest descriptor expires no later (its next one is not out yet)."""
+        if not isinstance(self.destination, Descriptor):
+            return True
+        await self._refresh_descriptor()
+        if min(self.destination.exp, unix_now() + self.lifetime) > current.exp:
+            return True
+        if unix_now() >= current.exp:
+            raise DescriptorExpiredError(
+                "the hidden destination published no descriptor newer than the expired one"
+            )
+        return False
+
     async def renew_forever(self) -> None:
-        """Open the next circuit before the current one's EXP, then switch to it."""
+        """Open the next circuit before the current one's EXP, then switch to it (to a
+        hidden destination: over its newest descriptor)."""
         assert self.circuit is not None
         while True:
             current = self.links[-1]
@@ -397,10 +480,16 @@ class _Client:
             if self.links[-1] is not current:
                 continue  # a rebuild already replaced it
             try:
+                if not await self._worth_renewing(current):
+                    await trio.sleep(1.0)  # the hidden destination's next descriptor
+                    continue
                 link = await self.connect()
             except HornetError as exc:
-                if unix_now() >= current.exp:
-                    await self.circuit.fail(CircuitError(f"renewal failed: {exc}"))
+                if unix_now() >= current.exp or isinstance(exc, DescriptorExpiredError):
+                    await self.circuit.fail(
+                        exc if isinstance(exc, DescriptorExpiredError)
+                        else CircuitError(f"renewal failed: {exc}")
+                    )
                     return
                 await trio.sleep(1.0)
                 continue
@@ -438,6 +527,7 @@ async def open_circuit(
     entry: Entry | None = None,
     link: bool = True,
     health: RelayHealth | None = None,
+    fetch_descriptor: FetchDescriptor | None = None,
 ) -> AsyncIterator[Circuit]:
     """Open a duplex circuit to ``destination``; an async context manager.
 
@@ -475,6 +565,9 @@ async def open_circuit(
         health: where relay failures are remembered (default: one ``RelayHealth`` per
             process, so a relay that failed one circuit is avoided by the next for a
             while).
+        fetch_descriptor: with a ``Descriptor`` destination, returns the hidden
+            destination's newest descriptor (the caller's lookup); the circuit then
+            follows it through renewals and rebuilds, keeping its stream.
 
     Yields:
         The open ``Circuit``.
@@ -526,6 +619,7 @@ async def open_circuit(
                     rng=rng,
                     entry=entry,
                     health=health,
+                    fetch_descriptor=fetch_descriptor,
                 )
                 client.stream = Stream(
                     rng.randbytes(CONN_ID_LEN),
@@ -536,7 +630,7 @@ async def open_circuit(
                 circuit = Circuit(client.stream, first, endpoint.send, rebuild=client.rebuild)
                 client.circuit = circuit
                 nursery.start_soon(circuit.pump)
-                if not isinstance(target, Descriptor):
+                if not isinstance(target, Descriptor) or fetch_descriptor is not None:
                     nursery.start_soon(client.renew_forever)
                 try:
                     yield circuit

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, NoReturn
 
 from hornet.core.crypto import SecretKey
@@ -206,6 +206,10 @@ class LinkEndpoint:
         """Peers whose link became usable for sending since the last call."""
         out, self._established = self._established, []
         return out
+
+    def peer_addresses(self) -> Iterable[Address]:
+        """Every peer's address (a view: do not change the endpoint while iterating)."""
+        return self._peers.keys()
 
     def is_established(self, address: Address) -> bool:
         peer = self._peers.get(address)

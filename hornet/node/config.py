@@ -16,6 +16,14 @@ from typing import Any, Final
 import attrs
 
 from hornet.authority.document import trusted_keys
+from hornet.core.params import (
+    ETHERNET_MTU,
+    IPV6_MIN_MTU,
+    LINK_OVERHEAD,
+    UDP_IPV4_OVERHEAD,
+    UDP_IPV6_OVERHEAD,
+    Params,
+)
 from hornet.directory import Address, parse_address
 from hornet.errors import ConfigError
 from hornet.node.admission import Limits
@@ -33,8 +41,12 @@ _RELAY_KEYS: Final = frozenset(
         "metrics",
         "authorities",
         "public_address",
+        "path_mtu",
     }
 ) | frozenset(field.name for field in attrs.fields(Limits))
+#: ``path_mtu`` bounds: IPv6's minimum link MTU, and the largest IP packet.
+MIN_PATH_MTU: Final = IPV6_MIN_MTU
+MAX_PATH_MTU: Final = 65535
 
 
 def load_json_config(path: str | Path) -> dict[str, Any]:
@@ -117,6 +129,7 @@ class RelayConfig:
     metrics: Address | None = None  # where to serve Prometheus metrics (opt-in)
     authorities: AuthoritiesConfig | None = None  # instead of a directory file
     public_address: Address | None = None  # published to the authorities (default listen)
+    path_mtu: int = ETHERNET_MTU  # no datagram above this leaves (IP and UDP headers in)
 
     @classmethod
     def load(cls, path: str | Path, *, need_directory: bool = True) -> RelayConfig:
@@ -158,6 +171,12 @@ class RelayConfig:
         state_sync = data.get("state_sync", "normal")
         if state_sync not in ("normal", "full"):
             raise ConfigError(f"{where}: 'state_sync' must be 'normal' or 'full'")
+        path_mtu = data.get("path_mtu", ETHERNET_MTU)
+        if (isinstance(path_mtu, bool) or not isinstance(path_mtu, int)
+                or not MIN_PATH_MTU <= path_mtu <= MAX_PATH_MTU):
+            raise ConfigError(
+                f"{where}: 'path_mtu' must be an integer in [{MIN_PATH_MTU}, {MAX_PATH_MTU}]"
+            )
         listen = data.get("listen")
         metrics = data.get("metrics")
         public = data.get("public_address")
@@ -181,7 +200,24 @@ class RelayConfig:
             public_address=(
                 None if public is None else parse_address(public, where=f"{where}: public_address")
             ),
+            path_mtu=path_mtu,
         )
+
+    def check_path_mtu(self, params: Params) -> None:
+        """``ConfigError`` if ``path_mtu`` cannot carry a setup packet and a data packet
+        of the runtime's class for the relay's address family (IPv4: the default class;
+        IPv6: the class for IPv6's 1280-byte minimum) inside a link record."""
+        ipv6 = self.listen is not None and ":" in self.listen[0]
+        ip_udp = UDP_IPV6_OVERHEAD if ipv6 else UDP_IPV4_OVERHEAD
+        payload = params.max_payload(IPV6_MIN_MTU, ipv6=True) if ipv6 else (
+            params.default_payload_size
+        )
+        largest = LINK_OVERHEAD + max(params.setup_packet_len, params.data_packet_len(payload))
+        if largest + ip_udp > self.path_mtu:
+            raise ConfigError(
+                f"config {self.path}: 'path_mtu' {self.path_mtu} is below the network's "
+                f"largest datagram ({largest} bytes + {ip_udp} of IP and UDP headers)"
+            )
 
 
 __all__ = ["RelayConfig", "load_json_config", "reject_unknown"]

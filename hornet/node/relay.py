@@ -38,7 +38,7 @@ import attrs
 import trio
 
 from hornet.core.relay import Deliver, Drop, Forward, Relay, SetupDrop, SetupForward, SetupTag
-from hornet.directory import Directory, NodeKeys
+from hornet.directory import Directory, NodeKeys, endpoint_v6
 from hornet.errors import BindError, ConfigError, LocalDropReason, SendRefusedError
 from hornet.node.admission import Admission, Limits, Verdict, solution_span
 from hornet.node.state import RelayState, open_state
@@ -275,6 +275,13 @@ class RelayNode:
         self.core.setup_tags_persisted(1)
         self._refresh_state(now)
 
+    def _endpoint_v6(self, node_id: bytes) -> Address | None:
+        """An IPv6 endpoint's address: one of our link peers (SPEC.md §10)."""
+        v6 = endpoint_v6(node_id)
+        if v6 is None or not isinstance(self.socket, LinkSocket):
+            return None
+        return self.socket.endpoint_v6(*v6)
+
     async def handle(self, packet: bytes) -> None:
         """Process one packet and act on the decision."""
         now = unix_now()
@@ -292,7 +299,7 @@ class RelayNode:
             self.dropped[result.reason.value] += 1
 
     async def _send_on(self, next_hop: bytes, packet: bytes) -> None:
-        address = self.directory.address_of(next_hop)
+        address = self.directory.address_of(next_hop) or self._endpoint_v6(next_hop)
         if address is None:
             self.dropped[LocalDropReason.UNKNOWN_NEXT_HOP] += 1
             return

@@ -66,6 +66,8 @@ DEFAULT_MAX_CONNECTIONS: Final = 1024
 DEFAULT_MAX_SESSIONS: Final = 4096
 RENDEZVOUS_ATTEMPTS: Final = 3  # paths tried per rendezvous circuit a hidden destination builds
 RELINK_TIMEOUT: Final = 30.0  # how long a stalled connection waits for a new circuit
+#: A hidden destination renews on a stall at most this often (``serve_rendezvous``).
+STALL_RENEW_GAP: Final = 5.0
 
 
 class _DestLink:
@@ -100,8 +102,11 @@ class Acceptor:
         send_packet: Callable[[Outgoing], Awaitable[None]],
         max_frame: int,
         max_connections: int,
+        on_stall: Callable[[], None] | None = None,
     ) -> None:
         self.handler = handler
+        #: Called when a connection's circuit stalls (before it waits for the source).
+        self.on_stall = on_stall
         self.nursery = nursery
         self.handler_nursery = handler_nursery
         self.send_packet = send_packet
@@ -143,6 +148,8 @@ class Acceptor:
 
         async def relink() -> Link:
             conn = holder[0]
+            if self.on_stall is not None:
+                self.on_stall()
             with trio.move_on_after(RELINK_TIMEOUT):
                 await conn.relinked.wait()
                 return conn.circuit._link
@@ -338,10 +345,15 @@ async def serve_rendezvous(
     Builds a rendezvous circuit to ``rp`` (a random relay if None), reports its
     ``Descriptor`` through ``task_status.started`` and calls ``handler(circuit)`` once
     per connection a client opens with that descriptor. It renews itself: before the
-    circuit's EXP (or every ``renew_every`` seconds) it builds a new circuit, to a fresh
-    random RP unless ``rp`` is pinned, avoiding relays that failed, and publishes the
-    new descriptor through ``on_descriptor``. The old circuit serves until its own EXP,
-    so clients holding the old descriptor finish; after that they get
+    circuit's EXP, every ``renew_every`` seconds, and as soon as a connection stalls (a
+    relay or the RP on its path may have restarted; then at most once per
+    ``STALL_RENEW_GAP`` seconds, and the relays of the circuit it leaves are avoided for
+    a while) it builds a new circuit, to a fresh random RP unless ``rp`` is pinned,
+    avoiding relays that failed, and publishes the new descriptor through
+    ``on_descriptor``. Clients that follow the newest descriptor
+    (``open_circuit(fetch_descriptor=...)``) move their connection to it without losing
+    data. The old circuit serves until its own EXP, so clients holding the old
+    descriptor finish; after that, clients that do not follow get
     ``DescriptorExpiredError`` and must fetch the new one.
 
     Args:
@@ -383,6 +395,7 @@ async def serve_rendezvous(
             async with trio.open_nursery() as nursery:
                 endpoint = Endpoint(sock, directory)
                 nursery.start_soon(endpoint.run)
+                stalled = trio.Event()
                 acceptor = Acceptor(
                     handler,
                     nursery,
@@ -390,7 +403,10 @@ async def serve_rendezvous(
                     endpoint.send,
                     payload_size - PUBKEY_LEN - E2E_OVERHEAD,
                     max_connections,
+                    on_stall=stalled.set,
                 )
+
+                built: dict[bytes, set[bytes]] = {}  # arrival id -> the circuit's relays
 
                 async def build() -> RendezvousDestination:
                     errors = []
@@ -416,12 +432,14 @@ async def serve_rendezvous(
                             max_connections=max_connections,
                         )
                         endpoint.register(dest.arrival_id, _rendezvous_reader(dest, acceptor, rng))
+                        built[dest.arrival_id] = {*path.relays, target.node_id}
                         return dest
                     raise CircuitError("no rendezvous circuit: " + "; ".join(errors))
 
                 async def retire(dest: RendezvousDestination) -> None:
                     await trio.sleep(max(0.0, dest.keys.exp - unix_now()))
                     endpoint.unregister(dest.arrival_id)
+                    built.pop(dest.arrival_id, None)
 
                 current = await build()
                 task_status.started(current.descriptor())
@@ -432,7 +450,16 @@ async def serve_rendezvous(
                     renew_at = current.keys.exp - margin
                     if renew_every is not None:
                         renew_at = min(renew_at, unix_now() + renew_every)
-                    await trio.sleep(max(0.0, renew_at - unix_now()))
+                    built_at = trio.current_time()
+                    with trio.move_on_after(max(0.0, renew_at - unix_now())):
+                        await stalled.wait()
+                        # A connection stalled: the circuit may be broken. Leave it now,
+                        # but not again within the gap (the stall may be the source's).
+                        await trio.sleep(max(0.0, built_at + STALL_RENEW_GAP
+                                             - trio.current_time()))
+                        health.failed(built.get(current.arrival_id, set()), unix_now())
+                    stalled = trio.Event()
+                    acceptor.on_stall = stalled.set
                     while True:
                         try:
                             fresh = await build()

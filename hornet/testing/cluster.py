@@ -5,7 +5,9 @@
 and hidden destinations. ``start()`` writes the keys, the directory and the relay configs
 into the testnet's work directory and waits until every process says it listens.
 Relays can be killed (``kill_relay``, SIGKILL by default) and restarted with the same
-key and replay state (``restart_relay``).
+key and replay state (``restart_relay``). With ``ipv6=True`` (on a ``Testnet(ipv6=True)``)
+every node listens on its host's IPv6 address, and the destination and the clients use
+the payload class for IPv6's 1280-byte minimum (``payload_size``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
+from hornet.core.params import IPV6_MIN_MTU
 from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
 from hornet.testing.netns import Host, Testnet, TestnetError
 
@@ -26,10 +29,13 @@ READY_TIMEOUT_S: Final = 30.0
 
 
 class HornetCluster:
-    def __init__(self, net: Testnet, relays: int, *, destination: bool = True) -> None:
+    def __init__(
+        self, net: Testnet, relays: int, *, destination: bool = True, ipv6: bool = False
+    ) -> None:
         if relays + (1 if destination else 0) > len(net.hosts):
             raise TestnetError("not enough hosts for the relays and the destination")
         self.net = net
+        self.ipv6 = ipv6
         self.relay_hosts = net.hosts[:relays]
         self.dest_host: Host | None = net.hosts[relays] if destination else None
         self.free_hosts = net.hosts[relays + (1 if destination else 0):]
@@ -52,12 +58,22 @@ class HornetCluster:
     def relay_id(self, index: int) -> bytes:
         return self.keys[index].node_id
 
+    def listen(self, host: Host) -> str:
+        """``host:port`` (or ``[host]:port``) where a node on ``host`` listens."""
+        return f"[{host.address6}]:{PORT}" if self.ipv6 else f"{host.address}:{PORT}"
+
+    @property
+    def payload_size(self) -> int | None:
+        """The payload class the destination and clients use (None: the default)."""
+        return self.directory.params.max_payload(IPV6_MIN_MTU, ipv6=True) if self.ipv6 else None
+
     def _hosts(self) -> list[Host]:
         return [*self.relay_hosts, *([self.dest_host] if self.dest_host else [])]
 
     def start(self) -> None:
         entries = [
-            relay_info(k, (h.address, PORT)) for k, h in zip(self.keys, self._hosts(), strict=True)
+            relay_info(k, (h.address6 if self.ipv6 else h.address, PORT))
+            for k, h in zip(self.keys, self._hosts(), strict=True)
         ]
         Directory(tuple(entries)).write(self.directory_path)
         for i, host in enumerate(self._hosts()):
@@ -65,7 +81,7 @@ class HornetCluster:
             config = {
                 "key_file": f"key{i}.json",
                 "directory": "directory.json",
-                "listen": f"{host.address}:{PORT}",
+                "listen": self.listen(host),
                 "state": f"state{i}.sqlite",
             }
             (self.dir / f"relay{i}.json").write_text(json.dumps(config))
@@ -76,7 +92,8 @@ class HornetCluster:
             self.dest = self.net.python(self.dest_host, [
                 "-m", "hornet.testing.roles", "dest", "--key", str(self.dir / f"key{i}.json"),
                 "--directory", str(self.directory_path),
-                "--listen", f"{self.dest_host.address}:{PORT}",
+                "--listen", self.listen(self.dest_host),
+                *(["--payload-size", str(self.payload_size)] if self.payload_size else []),
             ], name="dest")
         for i in range(len(self.relay_hosts)):
             self.wait_for(f"relay{i}-{self._starts[i]}", "listening")
@@ -112,6 +129,8 @@ class HornetCluster:
         out = self.dir / f"{name}.json"
         argv = ["-m", "hornet.testing.roles", role, "--directory", str(self.directory_path),
                 "--to", to or self.dest_id.hex(), "--out", str(out)]
+        if self.payload_size:
+            options.setdefault("payload_size", self.payload_size)
         for key, value in options.items():
             flag = f"--{key.replace('_', '-')}"
             argv += [flag] if value is True else [flag, str(value)]

@@ -9,11 +9,16 @@ the ``with`` block, even on an exception) kills every process it started and del
 every namespace it made.
 
 Impairments:
-- loss and delay: ``netem`` on each host's ``eth0`` where the kernel has it; otherwise
-  loss comes from an nftables rule on the bridge (``numgen random mod 1000 < N drop``)
-  and there is no delay. ``impairment`` says which was used.
+- loss and delay: ``netem`` on each host's ``eth0`` where the kernel has it. Without
+  netem, a delay is made by a user-space switch (``hornet.testing.switch``, a process in
+  the switch namespace that takes the bridge's place and applies the loss too), and loss
+  alone by an nftables rule on the bridge (``numgen random mod 1000 < N drop``).
+  ``impairment`` ("netem", "userspace", "nftables" or "none") says how the loss was
+  made and ``delay`` ("netem", "userspace" or "none") how the delay was.
 - ``drop_fragments()``: an nftables rule on the bridge drops every IPv4 fragment, as many
-  NATs and firewalls do.
+  NATs and firewalls do (kernel bridge only).
+
+With ``ipv6=True`` each host's ``eth0`` also gets ``fd77::<i+1>/64`` (``address6``).
 
 ``fragments_created()`` reads each host's ``FragCreates`` (``/proc/net/snmp`` is per
 namespace): the IP fragments its processes made. Requires root, ``ip`` (iproute2) and,
@@ -30,6 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +47,7 @@ from hornet.errors import HornetError
 
 PREFIX: Final = "hnt-"
 SUBNET: Final = "10.77.0"
+SUBNET6: Final = "fd77::"
 
 
 class TestnetError(HornetError):
@@ -52,6 +59,7 @@ class Host:
     index: int
     namespace: str
     address: str  # IPv4 of its eth0
+    address6: str  # IPv6 (unique local) of its eth0, configured with ``ipv6=True``
 
 
 def missing_tools() -> list[str]:
@@ -107,6 +115,7 @@ class Testnet:
         delay_ms: tuple[float, float] = (0.0, 0.0),
         workdir: str | Path | None = None,
         tag: str | None = None,
+        ipv6: bool = False,
     ) -> None:
         if not 1 <= hosts <= 200:
             raise TestnetError("a testnet has 1 to 200 hosts")
@@ -115,18 +124,22 @@ class Testnet:
         self.mtu = mtu
         self.loss = loss
         self.delay_ms = delay_ms
+        self.ipv6 = ipv6
         self.tag = tag or f"{os.getpid()}-{os.urandom(2).hex()}"
         self.switch = f"{PREFIX}{self.tag}-sw"
         self.hosts = tuple(
-            Host(i, f"{PREFIX}{self.tag}-h{i}", f"{SUBNET}.{i + 1}") for i in range(hosts)
+            Host(i, f"{PREFIX}{self.tag}-h{i}", f"{SUBNET}.{i + 1}", f"{SUBNET6}{i + 1:x}")
+            for i in range(hosts)
         )
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="hornet-testnet-"))
         self._namespaces: list[str] = []
         self._processes: list[subprocess.Popen[bytes]] = []
         self._logs: list[IO[bytes]] = []
-        #: How loss and delay were made: "netem", "nftables" (loss only) or "none".
+        #: How loss and delay were made: "netem", "userspace", "nftables" (loss only) or
+        #: "none"; and how the delay was: "netem", "userspace" or "none".
         self.impairment = "none"
+        self.delay = "none"
         self._rules: list[str] = []
 
     def __repr__(self) -> str:
@@ -171,6 +184,8 @@ class Testnet:
             _run([*ns, "link", "set", "lo", "up"])
             _run([*ns, "link", "set", "eth0", "mtu", str(self.mtu), "up"])
             _run([*ns, "addr", "add", f"{host.address}/24", "dev", "eth0"])
+            if self.ipv6:  # nodad: usable at once, no duplicate-address probe to wait for
+                _run([*ns, "-6", "addr", "add", f"{host.address6}/64", "dev", "eth0", "nodad"])
         if self.loss or any(self.delay_ms):
             self._impair()
 
@@ -185,17 +200,45 @@ class Testnet:
             for host in self.hosts:
                 _run(["tc", "-n", host.namespace, "qdisc", "add", "dev", "eth0", "root", *netem])
             self.impairment = "netem"
+            self.delay = "netem" if high else "none"
             return
         except (TestnetError, FileNotFoundError):
             for host in self.hosts:
                 _run(["tc", "-n", host.namespace, "qdisc", "del", "dev", "eth0", "root"],
                      check=False)
-        if self.loss:
+        if high:
+            self._userspace_switch()
+        elif self.loss:
             self._add_rule(f"numgen random mod 1000 < {round(self.loss * 1000)} counter drop")
             self.impairment = "nftables"
 
+    def _userspace_switch(self) -> None:
+        """Take the ports off the bridge and start ``hornet.testing.switch`` on them."""
+        ports = [f"p{host.index}" for host in self.hosts]
+        for port in ports:
+            _run(["ip", "-n", self.switch, "link", "set", port, "nomaster"])
+        low, high = self.delay_ms
+        log = (self.workdir / "switch.log").open("ab")
+        self._logs.append(log)
+        process = subprocess.Popen(  # noqa: S603  (argv built here)
+            ["ip", "netns", "exec", self.switch, sys.executable,  # noqa: S607
+             "-m", "hornet.testing.switch", "--ports", ",".join(ports),
+             "--loss", f"{self.loss:g}", "--delay", f"{low:g}-{high:g}"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._processes.append(process)
+        deadline = time.monotonic() + 30
+        while "ready" not in self.log("switch"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise TestnetError(f"the user-space switch did not start: {self.log('switch')}")
+            time.sleep(0.05)
+        self.impairment = self.delay = "userspace"
+
     def _add_rule(self, rule: str) -> None:
         """An nftables rule on the bridge's forward hook (every host-to-host frame)."""
+        if self.delay == "userspace":
+            raise TestnetError("nftables rules need the kernel bridge, not the user-space switch")
         if shutil.which("nft") is None:
             raise TestnetError("nftables rules need `nft` (apt-get install nftables)")
         self._rules.append(rule)
@@ -248,13 +291,20 @@ class Testnet:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def fragments_created(self) -> dict[str, int]:
-        """Each host's IPv4 ``FragCreates`` counter: fragments made by its processes."""
+        """Each host's ``FragCreates`` counters (IPv4, and IPv6 ``Ip6FragCreates``):
+        fragments made by its processes."""
         out = {}
         for host in self.hosts:
             text = _run(["ip", "netns", "exec", host.namespace, "cat", "/proc/net/snmp"])
             lines = [line.split() for line in text.splitlines() if line.startswith("Ip:")]
             names, values = lines[0], lines[1]
-            out[host.namespace] = int(values[names.index("FragCreates")])
+            count = int(values[names.index("FragCreates")])
+            text6 = _run(["ip", "netns", "exec", host.namespace, "cat", "/proc/net/snmp6"],
+                         check=False)
+            for line in text6.splitlines():
+                if line.startswith("Ip6FragCreates"):
+                    count += int(line.split()[1])
+            out[host.namespace] = count
         return out
 
     # -- teardown ----------------------------------------------------------------------

@@ -10,9 +10,11 @@ Relays run as ``hornet relay``; these are the other roles, each a separate proce
   report to ``--out``: delivered and in-order counts, losses, reorders, the open's
   latency and every stall (a gap between echoes longer than ``STALL_S``). With
   ``--peers-out`` it writes, once open, the relay addresses it sends to (its first
-  forward and last backward relay), so a test can kill a relay on its path. With
-  ``--reopen`` a failed circuit is replaced by a new one (the target re-read: a hidden
-  destination's new descriptor); what the old one had not delivered counts as lost.
+  forward and last backward relay), so a test can kill a relay on its path. To a hidden
+  destination (``--to @file``) the circuit follows the newest descriptor in the file
+  (``fetch_descriptor``) through its rebuilds and renewals. With ``--reopen`` a failed
+  circuit is replaced by a new one (the target re-read); what the old one had not
+  delivered counts as lost.
 - ``opens``: opens ``--count`` short circuits one after another (one echo each) and
   reports failed opens and setup latencies.
 
@@ -26,7 +28,7 @@ import json
 import struct
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -58,7 +60,7 @@ async def _dest(args: argparse.Namespace) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(lambda task_status: serve(
             keys, directory, listen, echo, state=f"{args.key}.state.sqlite",
-            task_status=task_status
+            payload_size=args.payload_size, task_status=task_status
         ))
         print("ready", flush=True)
 
@@ -82,6 +84,19 @@ def _publish(path: Path, descriptor: Descriptor) -> None:
     tmp.replace(path)
 
 
+def _fetcher(directory: Directory, text: str) -> Callable[[], Awaitable[Descriptor]] | None:
+    """For ``@file``: reads the newest descriptor the hidden destination wrote there."""
+    if not text.startswith("@"):
+        return None
+
+    async def fetch() -> Descriptor:
+        target = _target(directory, text)
+        assert isinstance(target, Descriptor)
+        return target
+
+    return fetch
+
+
 def _target(directory: Directory, text: str) -> bytes | Descriptor:
     if text.startswith("@"):
         return Descriptor.decode(directory.params, bytes.fromhex(Path(text[1:]).read_text()))
@@ -92,7 +107,7 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
     directory = Directory.load(args.directory)
     report: dict[str, Any] = {"sent": 0, "received": 0, "in_order": 0, "reordered": 0,
                               "duplicates": 0, "stalls_s": [], "error": None, "rebuilds": 0,
-                              "reopens": 0, "reopen_errors": []}
+                              "reopens": 0, "reopen_errors": [], "rebuild_s": []}
     seen: set[int] = set()
     newest = [-1]
     tap = TapNetwork(UdpNetwork())
@@ -102,7 +117,8 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
     while True:
         try:
             async with hornet.open_circuit(
-                directory, _target(directory, args.to), hops=args.hops, network=tap
+                directory, _target(directory, args.to), hops=args.hops, network=tap,
+                fetch_descriptor=_fetcher(directory, args.to), payload_size=args.payload_size,
             ) as circuit:
                 report.setdefault("open_s", trio.current_time() - start)
                 if args.peers_out:
@@ -113,6 +129,7 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
                     await _stream(circuit, args, report, seen, newest, last, deadline)
                 finally:
                     report["rebuilds"] += circuit.rebuilds
+                    report["rebuild_s"] += [round(x, 3) for x in circuit.rebuild_seconds]
             break
         except (HornetError, BaseExceptionGroup) as exc:
             error = f"{type(exc).__name__}: {exc!r}"[:2000]
@@ -181,7 +198,8 @@ async def _opens(args: argparse.Namespace) -> dict[str, Any]:
         start = trio.current_time()
         try:
             async with hornet.open_circuit(
-                directory, _target(directory, args.to), hops=args.hops, linger=0.5
+                directory, _target(directory, args.to), hops=args.hops, linger=0.5,
+                payload_size=args.payload_size,
             ) as circuit:
                 latencies.append(trio.current_time() - start)
                 await circuit.send(b"ping")
@@ -201,6 +219,7 @@ def _parser() -> argparse.ArgumentParser:
     dest.add_argument("--key", required=True)
     dest.add_argument("--directory", required=True)
     dest.add_argument("--listen", required=True)
+    dest.add_argument("--payload-size", type=int, default=None)
     hidden = sub.add_parser("hidden")
     hidden.add_argument("--directory", required=True)
     hidden.add_argument("--descriptor-out", required=True)
@@ -214,6 +233,7 @@ def _parser() -> argparse.ArgumentParser:
         role.add_argument("--hops", type=int, default=3)
         role.add_argument("--interval", type=float, default=0.05)
         role.add_argument("--out", required=True)
+        role.add_argument("--payload-size", type=int, default=None)
     client = sub.choices["client"]
     client.add_argument("--messages", type=int, default=100)
     client.add_argument("--size", type=int, default=200)

@@ -40,6 +40,7 @@ from typing import Any, Final, Protocol
 import trio
 
 from hornet.core.crypto import SecretKey
+from hornet.directory import endpoint_tag
 from hornet.errors import LocalDropReason, RemoteProtocolError, SendRefusedError
 from hornet.link.endpoint import LinkEndpoint, Resolver
 from hornet.link.peers import LinkConfig, LinkStatistics
@@ -50,6 +51,9 @@ from hornet.transport import Address, DatagramSocket, Network
 HOLD_MARGIN: Final = 60.0
 #: Peers whose refusal a ``LinkSocket`` remembers (oldest forgotten first).
 MAX_REFUSED: Final = 256
+#: How often, at most, a miss rebuilds the IPv6 endpoint index (``endpoint_v6``) while
+#: the number of IPv6 peers stays the same.
+V6_INDEX_EVERY: Final = 0.5
 
 
 class Listed(Protocol):
@@ -167,6 +171,10 @@ async def refresh_link(sock: DatagramSocket, address: Address) -> None:
         await sock.refresh(address)
 
 
+def _count(peers: Iterable[Address]) -> int:
+    return sum(1 for address in peers if ":" in address[0])
+
+
 class LinkSocket:
     """A ``DatagramSocket`` whose datagrams are link-encrypted (see the module doc)."""
 
@@ -189,6 +197,10 @@ class LinkSocket:
         self._refused: dict[Address, SendRefusedError] = {}
         #: ``trio.current_time`` without its two wrapper calls (the data path reads it).
         self._now = trio.lowlevel.current_clock().current_time
+        #: IPv6 link peers by their endpoint-id (tag, port), rebuilt by ``endpoint_v6``.
+        self._v6: dict[tuple[bytes, int], Address] = {}
+        self._v6_tags: dict[Address, bytes] = {}
+        self._v6_built = (-math.inf, -1)  # when, and with how many peers
 
     @property
     def address(self) -> Address:
@@ -196,6 +208,24 @@ class LinkSocket:
 
     def return_address(self, peer: Address) -> Address:
         return self._inner.return_address(peer)
+
+    def endpoint_v6(self, tag: bytes, port: int) -> Address | None:
+        """The link peer an IPv6 endpoint id ``0xFE 0x06 ‖ tag ‖ port`` names (SPEC.md
+        §10), or None. The index is rebuilt on a miss when the peers changed in number
+        or ``V6_INDEX_EVERY`` seconds passed, so unknown ids cannot make every packet
+        scan the peers (at most ``LinkConfig.max_peers`` of them)."""
+        found = self._v6.get((tag, port))
+        if found is not None and found in self._v6_tags:
+            return found
+        peers = self.endpoint.peer_addresses()
+        now, (built_at, count) = self._now(), self._v6_built
+        if now - built_at < V6_INDEX_EVERY and len(self._v6_tags) == count == _count(peers):
+            return None
+        tags = {a: self._v6_tags.get(a) or endpoint_tag(a[0]) for a in peers if ":" in a[0]}
+        self._v6_tags = tags
+        self._v6 = {(t, a[1]): a for a, t in tags.items()}
+        self._v6_built = (now, len(tags))
+        return self._v6.get((tag, port))
 
     @property
     def inner(self) -> DatagramSocket:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 
 import attrs
 import pytest
@@ -21,8 +22,10 @@ from hornet.circuit import (
 )
 from hornet.client.endpoint import pick_relays
 from hornet.client.health import RelayHealth
+from hornet.core.params import Params
 from hornet.core.rendezvous import Descriptor
 from hornet.directory import Directory, EpochKey, RelayInfo
+from hornet.link.channel import DATA_OVERHEAD, TYPE_DATA_FROM_INITIATOR
 from hornet.node.service import serve_rendezvous
 from hornet.testing.memnet import MemoryNetwork
 from hornet.transport import unix_now
@@ -95,6 +98,9 @@ async def test_a_relay_dying_under_a_reliable_stream_on_a_small_network(
             stall = max(b - a for a, b in itertools.pairwise(arrivals))
             assert stall <= 5.0
             assert circuit.rebuilds >= 1
+            # Of the stall, the rebuild itself (stall detected -> new circuit) is recorded.
+            assert len(circuit.rebuild_seconds) == circuit.rebuilds
+            assert max(circuit.rebuild_seconds) < stall
         # Later circuits avoid the dead relay: every open succeeds at the first try.
         for _ in range(5):
             start = trio.current_time()
@@ -233,4 +239,162 @@ async def test_a_hidden_destination_recovers_when_its_rendezvous_point_dies(
                 await circuit.send(b"new rp")
                 with trio.fail_after(10):
                     assert await circuit.receive() == b"echo:new rp"
+            nursery.cancel_scope.cancel()
+
+
+async def test_lost_setup_packets_cost_a_hedge_interval_not_the_setup_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The client's first two setup packets vanish. A race that waits for the setup
+    # timeout (2 s) before trying again opens in more than 2 s; one that sends a new
+    # setup over another path every hedge interval (at most 0.5 s) opens in about 1 s.
+    relays: set[tuple[str, int]] = set()
+    lost: list[int] = []
+    setup_wire = Params().setup_packet_len + DATA_OVERHEAD  # P➊ inside a link record
+
+    def drop_two_setups(data: bytes, src: tuple[str, int], dst: tuple[str, int]) -> bool:
+        if src not in relays and dst in relays and data[0] == TYPE_DATA_FROM_INITIATOR \
+                and len(data) == setup_wire and len(lost) < 2:
+            lost.append(len(data))
+            return False
+        return True
+
+    mem = MemoryNetwork(filter=drop_two_setups)
+    async with hornet.local_network(6, service=echo, network=mem, seed=21) as net:
+        relays.update(r.address for r in net.directory)
+        start = trio.current_time()
+        async with hornet.open_circuit(
+            net.directory, net.service_id, network=mem, health=RelayHealth()
+        ) as circuit:
+            opened = trio.current_time() - start
+            await circuit.send(b"x")
+            assert await circuit.receive() == b"echo:x"
+    assert len(lost) == 2
+    assert opened < 1.5, opened
+
+
+async def _hidden_stream(
+    circuit: Circuit, count: int, *, at: int = -1, event: Callable[[], None] = lambda: None
+) -> list[bytes]:
+    """Send ``count`` numbered messages 0.05 s apart (calling ``event`` before number
+    ``at``) and return the echoes."""
+    received: list[bytes] = []
+
+    async def reader() -> None:
+        for _ in range(count):
+            received.append(await circuit.receive())
+
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            for i in range(count):
+                if i == at:
+                    event()
+                await circuit.send(b"%03d" % i)
+                await trio.sleep(0.05)
+    return received
+
+
+async def test_a_hidden_stream_follows_new_descriptors_and_loses_nothing_when_its_rp_dies(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The RP dies while an echo of the hidden destination is on its way to it: the
+    # destination renews as soon as that connection stalls (not at its 600 s EXP), and
+    # the client, rebuilding, takes the new descriptor and resends what the dead
+    # circuit had not delivered, over the same connection.
+    hidden = ("127.0.0.1", 40000)
+    dead: set[tuple[str, int]] = set()
+    armed: list[tuple[str, int]] = []
+
+    def rp_dies(data: bytes, src: tuple[str, int], dst: tuple[str, int]) -> bool:
+        if armed and src == hidden:
+            dead.add(armed.pop())  # this echo is now in flight to a dead RP
+        return src not in dead and dst not in dead
+
+    mem = MemoryNetwork(filter=rp_dies)
+    published: list[Descriptor] = []
+
+    async def newest() -> Descriptor:
+        return published[-1]
+
+    async with hornet.local_network(6, network=mem, seed=17) as net:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lambda task_status: serve_rendezvous(
+                net.directory, echo, network=mem, lifetime=600, bind=hidden,
+                on_descriptor=published.append, task_status=task_status,
+            ))
+            first = published[-1]
+            rp = net.directory.get(first.rp_id)
+            assert rp is not None
+            async with hornet.open_circuit(
+                net.directory, first, network=mem, hops=2, fetch_descriptor=newest
+            ) as circuit:
+                received = await _hidden_stream(
+                    circuit, 80, at=20, event=lambda: armed.append(rp.address)
+                )
+                assert circuit.rebuilds >= 1
+            assert rp.address in dead
+            assert received == [b"echo:%03d" % i for i in range(80)]  # none lost, in order
+            assert published[-1].rp_id != first.rp_id
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_hidden_stream_outlives_its_descriptors_without_losing_data(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Descriptors live 10 s and the stream 30 s: the client renews onto the newest one
+    # before each expires, on the same connection.
+    mem = MemoryNetwork()
+    published: list[Descriptor] = []
+
+    async def newest() -> Descriptor:
+        return published[-1]
+
+    async with hornet.local_network(6, network=mem, seed=18) as net:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lambda task_status: serve_rendezvous(
+                net.directory, echo, network=mem, lifetime=10, renew_every=4,
+                on_descriptor=published.append, task_status=task_status,
+            ))
+            first = published[-1]
+            async with hornet.open_circuit(
+                net.directory, first, network=mem, hops=2, lifetime=10,
+                fetch_descriptor=newest,
+            ) as circuit:
+                received = await _hidden_stream(circuit, 600)
+            assert received == [b"echo:%03d" % i for i in range(600)]
+            assert len(published) >= 5
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_hidden_circuit_waits_for_a_newer_descriptor_instead_of_renewing_in_a_loop(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The destination publishes one descriptor only. Before it expires, renewing onto it
+    # again would gain nothing: the circuit must wait (one setup a second at most would
+    # already be a loop; a busy loop makes thousands), then fail saying why.
+    mem = MemoryNetwork()
+    published: list[Descriptor] = []
+
+    async def only_the_first() -> Descriptor:
+        return published[0]
+
+    async with hornet.local_network(6, network=mem, seed=19) as net:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(lambda task_status: serve_rendezvous(
+                net.directory, echo, network=mem, lifetime=600,
+                on_descriptor=published.append, task_status=task_status,
+            ))
+            first = published[0]
+            await trio.sleep(max(0.0, first.exp - unix_now() - 25))  # 25 s of EXP left
+            with pytest.raises(DescriptorExpiredError):
+                async with hornet.open_circuit(
+                    net.directory, first, network=mem, hops=2, fetch_descriptor=only_the_first,
+                ) as circuit:
+                    before = sum(r.statistics().setups for r in net.relays)
+                    with trio.fail_after(60):
+                        async for _ in circuit:
+                            pass
+            setups = sum(r.statistics().setups for r in net.relays) - before
+            assert setups <= 12, setups  # the rebuild rounds after EXP, no renewal loop
             nursery.cancel_scope.cancel()
