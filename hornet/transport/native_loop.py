@@ -201,6 +201,8 @@ def open_native_loop(
         return None
     raw, link = found
     rekey = link.endpoint.config.rekey_after_messages if link is not None else 1 << 62
+    udp = sock.inner if isinstance(sock, LinkSocket) else sock
+    assert isinstance(udp, UdpSocket)  # raw_socket_of found its kernel socket
     loop = engine.relay_loop(
         raw.fileno(),
         plane=plane,
@@ -209,5 +211,6 @@ def open_native_loop(
         data_rate=data_rate,
         data_burst=data_burst,
         rekey_after_messages=rekey,
+        max_datagram=udp.max_datagram,  # the path MTU holds on the native path too
     )
     return NativeLoop(loop, link)

@@ -157,6 +157,9 @@ pub struct Tables {
     pub max_routes: usize,
     pub data_rate: f64,
     pub data_burst: f64,
+    /// The largest datagram the loop sends (the relay's path MTU less IP and UDP headers);
+    /// a larger forward is dropped as `send_refused`, as the Python socket refuses it.
+    pub max_datagram: usize,
     pub counters: Counters,
 }
 
@@ -177,6 +180,7 @@ impl Tables {
             max_routes,
             data_rate: rate,
             data_burst: burst,
+            max_datagram: 65_507,
             counters: Counters::default(),
         }
     }
@@ -338,6 +342,10 @@ fn relay_datagram(
             } else {
                 out_packet
             };
+            if datagram.len() > tables.max_datagram {
+                tables.counters.drop("send_refused");
+                return false;
+            }
             tables.counters.forwarded += 1;
             out.push((datagram, to));
             false

@@ -74,7 +74,7 @@ impl RelayLoop {
     #[pyo3(signature = (fd, *, plane=None, link=true, forward_to=None, sink=false, feedback=None,
                         feedback_every=16, capacity=1024, max_peers=4096, max_routes=65536,
                         data_rate=50_000.0, data_burst=5_000.0, rekey_after_messages=1<<28,
-                        batch=64))]
+                        batch=64, max_datagram=65_507))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         fd: i32,
@@ -91,6 +91,7 @@ impl RelayLoop {
         data_burst: f64,
         rekey_after_messages: u64,
         batch: usize,
+        max_datagram: usize,
     ) -> PyResult<Self> {
         let mode = match (plane, forward_to, sink) {
             (Some(plane), None, false) => Mode::Relay {
@@ -115,7 +116,8 @@ impl RelayLoop {
         {
             return Err(PyValueError::new_err("loop parameters out of range"));
         }
-        let tables = Tables::new(capacity, max_peers, max_routes, data_rate, data_burst);
+        let mut tables = Tables::new(capacity, max_peers, max_routes, data_rate, data_burst);
+        tables.max_datagram = max_datagram;
         Ok(RelayLoop {
             fd,
             mode,
