@@ -4,7 +4,8 @@
 (``document.consensus``), caches the documents on disk, and refreshes before the
 consensus expires: a node restarted while the authorities are unreachable starts from
 its cache as long as that is still valid. ``publish_entry`` uploads a relay's entry
-with the setup keys of the current and coming key epochs, signed by its identity key.
+with the setup keys of the current and coming key epochs, signed by its identity key
+(and, for a mixer's relay, the mixer's listing signed by the mixer, ``extra``).
 """
 
 from __future__ import annotations
@@ -174,11 +175,17 @@ async def publish_forever(
     keys: NodeKeys,
     address: Address,
     params: Params,
+    *,
+    extra: Callable[[float], dict[str, Any]] | None = None,
 ) -> None:
     """Upload this relay's entry every quarter key epoch, so the authorities always hold
-    its setup keys for the coming epochs; until cancelled."""
+    its setup keys for the coming epochs; until cancelled. ``extra(now)``: more entry
+    fields, made afresh for each upload (a mixer's relay: ``{"mixer": ...}`` from
+    ``sign_mixer_listing``, so its issuer keys for the coming credential epochs too)."""
     while True:
-        accepted = await publish_entry(urls, keys, address, params)
+        now = time.time()
+        fields = extra(now) if extra is not None else None
+        accepted = await publish_entry(urls, keys, address, params, now=now, extra=fields)
         log.info("entry published to %d of %d authorities", accepted, len(urls))
         await trio.sleep(max(1.0, params.epoch_s / 4))
 

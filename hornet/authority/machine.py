@@ -7,7 +7,7 @@ Rules for an uploaded entry (``submit``), each refusal a ``HornetError``:
 2. it was signed within ``max_skew_s`` of now, and later than the entry held for that
    relay (an old entry replayed cannot roll a relay's keys or address back);
 3. it carries the setup key of the current or the next key epoch;
-4. no other relay holds its address;
+4. no other relay holds its address, nor the mixer whose listing it carries;
 5. at most ``MAX_RELAYS`` relays are held.
 An entry not renewed within ``entry_lifetime_s`` leaves the next document.
 """
@@ -108,8 +108,14 @@ class Authority:
         if info.setup_key(epoch) is None and info.setup_key(epoch + 1) is None:
             raise ConfigError("entry: no setup key for the current or next key epoch")
         for other in self.entries.values():
-            if other.info.address == info.address and other.info.node_id != info.node_id:
+            if other.info.node_id == info.node_id:
+                continue
+            if other.info.address == info.address:
                 raise ConfigError("entry: another relay holds this address")
+            if signed.mixer is not None and other.mixer is not None and (
+                other.mixer.node_id == signed.mixer.node_id
+            ):
+                raise ConfigError("entry: another relay carries this mixer's listing")
         if held is None and len(self.entries) >= MAX_RELAYS:
             raise RateLimitedError("entry: the authority holds as many relays as it may")
         self.entries[info.node_id] = signed
