@@ -263,7 +263,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         async with contextlib.AsyncExitStack() as stack, trio.open_nursery() as nursery:
             stack.callback(state.close)
             if args.hidden:
-                await _serve_hidden(nursery, directory, handler, args, serve_rendezvous)
+                urls = config.authorities.urls if config.authorities is not None else None
+                await _serve_hidden(
+                    nursery, directory, handler, args, serve_rendezvous, keys.node_key, urls
+                )
                 return
             info = await nursery.start(
                 lambda task_status: serve(
@@ -304,12 +307,23 @@ async def _serve_hidden(
     handler: Any,
     args: argparse.Namespace,
     serve_rendezvous: Any,
+    service_key: Any,
+    authorities: Sequence[str] | None,
 ) -> None:
-    """Run rendezvous destinations one after another: each is published to the
-    descriptor file, replaced at 80% of its lifetime, and serves until it expires."""
-    if args.descriptor is None:
-        raise ConfigError("--hidden needs --descriptor FILE (where the descriptor is written)")
+    """Run rendezvous destinations one after another: each is published (to the
+    authorities, signed by the node key, whose x-only public key names the service;
+    and/or to the descriptor file), replaced at 80% of its lifetime, and serves until
+    it expires."""
+    from hornet.authority.client import publish_descriptor
+    from hornet.authority.descriptor import service_name
+
+    if args.descriptor is None and authorities is None:
+        raise ConfigError(
+            "--hidden needs --descriptor FILE or authorities in the config (where the "
+            "descriptor is published)"
+        )
     lifetime = float(args.lifetime)
+    name = service_name(service_key).hex()
 
     async def one(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         with trio.move_on_after(lifetime):
@@ -327,11 +341,19 @@ async def _serve_hidden(
             except CircuitError:
                 if attempt == 2:
                     raise
-        path = Path(args.descriptor)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(descriptor.encode().hex() + "\n")
-        temporary.replace(path)
-        print(f"hidden destination: descriptor written to {path}", flush=True)
+        if authorities is not None:
+            accepted = await publish_descriptor(authorities, service_key, descriptor)
+            print(
+                f"hidden destination: service {name}: descriptor published to {accepted}"
+                f" of {len(authorities)} authorities",
+                flush=True,
+            )
+        if args.descriptor is not None:
+            path = Path(args.descriptor)
+            temporary = path.with_name(path.name + ".tmp")
+            temporary.write_text(descriptor.encode().hex() + "\n")
+            temporary.replace(path)
+            print(f"hidden destination: descriptor written to {path}", flush=True)
         await trio.sleep(lifetime * 0.8)
 
 
@@ -344,6 +366,7 @@ def _cmd_connect(args: argparse.Namespace) -> int:
     if (args.directory is None) == (args.authorities is None):
         raise ConfigError("give one of --directory FILE and --authorities FILE")
     source: Any
+    auth = None
     if args.directory is not None:
         source = Directory.load(args.directory)
     else:
@@ -356,22 +379,36 @@ def _cmd_connect(args: argparse.Namespace) -> int:
         source = DirectoryClient(auth.urls, auth.keys, auth.threshold, cache=auth.cache)
     text = args.destination
     node_id: bytes | None = None
+    service: bytes | None = None
     descriptor_bytes = b""
-    if len(text) == 16 and all(c in "0123456789abcdefABCDEF" for c in text):
+    hexadecimal = all(c in "0123456789abcdefABCDEF" for c in text)
+    if len(text) == 16 and hexadecimal:
         node_id = bytes.fromhex(text)
+    elif len(text) == 64 and hexadecimal:
+        if args.authorities is None:
+            raise ConfigError("a hidden service named by its key is found with --authorities")
+        service = bytes.fromhex(text)
     else:
         try:
             descriptor_bytes = bytes.fromhex(Path(text).read_text(encoding="utf-8").strip())
         except (OSError, ValueError, UnicodeDecodeError):
             raise ConfigError(
-                f"destination {text!r}: neither a node id (16 hex digits) nor a descriptor file"
+                f"destination {text!r}: neither a node id (16 hex digits), a service name"
+                " (64 hex digits) nor a descriptor file"
             ) from None
 
     async def run() -> None:
         directory = source if isinstance(source, Directory) else await source.fetch()
-        destination: bytes | Descriptor
+        destination: Any
         if node_id is not None:
             destination = node_id
+        elif service is not None:
+            from hornet.authority.client import DescriptorSource
+
+            assert auth is not None
+            finder = DescriptorSource(auth.urls, service, directory.params)
+            await finder.fetch()  # fails now, with its reason, if no authority has it
+            destination = finder.get
         else:
             try:
                 destination = Descriptor.decode(directory.params, descriptor_bytes)
@@ -540,7 +577,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--hidden", action="store_true", help="reachable only through a rendezvous descriptor"
     )
     serve.add_argument(
-        "--descriptor", metavar="FILE", help="with --hidden: where the descriptor is written"
+        "--descriptor",
+        metavar="FILE",
+        help="with --hidden: where the descriptor is written (with authorities in the"
+        " config, it is also published to them)",
     )
     serve.add_argument(
         "--lifetime",
@@ -562,7 +602,10 @@ def build_parser() -> argparse.ArgumentParser:
         "connect", parents=[common], help="forward a local TCP port through circuits"
     )
     connect.add_argument(
-        "destination", metavar="DESTINATION", help="a node id (hex) or a descriptor file"
+        "destination",
+        metavar="DESTINATION",
+        help="a node id (16 hex digits), a hidden service's name (64 hex digits, with"
+        " --authorities) or a descriptor file",
     )
     connect.add_argument(
         "--listen", required=True, type=_address, metavar="HOST:PORT", help="local TCP address"

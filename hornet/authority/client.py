@@ -6,6 +6,9 @@ consensus expires: a node restarted while the authorities are unreachable starts
 its cache as long as that is still valid. ``publish_entry`` uploads a relay's entry
 with the setup keys of the current and coming key epochs, signed by its identity key
 (and, for a mixer's relay, the mixer's listing signed by the mixer, ``extra``).
+
+Hidden services: ``publish_descriptor`` uploads a signed descriptor under the service's
+name (``descriptor.py``); ``DescriptorSource`` fetches the newest one by name.
 """
 
 from __future__ import annotations
@@ -22,14 +25,18 @@ from typing import Any
 import httpx
 import trio
 
+from hornet.authority.descriptor import newest, sign_descriptor
 from hornet.authority.document import MAX_RELAYS, consensus, sign_entry
+from hornet.core.crypto import SecretKey
 from hornet.core.params import Params
+from hornet.core.rendezvous import Descriptor
 from hornet.directory import Address, Directory, NodeKeys, relay_info
 from hornet.errors import ConfigError, HornetError
 
 log = logging.getLogger("hornet.authority")
 
 MAX_DOCUMENT = 2 * 1024 * 1024 + MAX_RELAYS * 400  # bytes read from one authority
+MAX_DESCRIPTOR_BODY = 16 * 1024  # bytes read for one descriptor
 
 
 async def publish_entry(
@@ -190,4 +197,104 @@ async def publish_forever(
         await trio.sleep(max(1.0, params.epoch_s / 4))
 
 
-__all__ = ["DirectoryClient", "DirectoryUnavailableError", "publish_entry", "publish_forever"]
+async def publish_descriptor(
+    urls: Sequence[str],
+    key: SecretKey,
+    descriptor: Descriptor,
+    *,
+    now: float | None = None,
+    timeout: float = 5.0,
+) -> int:
+    """Upload ``descriptor`` signed by the service key ``key`` to every authority;
+    returns how many accepted it."""
+    now = time.time() if now is None else now
+    body = sign_descriptor(key, descriptor, int(now), secrets.token_bytes(32))
+    accepted = 0
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        for url in urls:
+            try:
+                response = await client.post(f"{url.rstrip('/')}/descriptor", json=body)
+            except httpx.HTTPError as exc:
+                log.warning("authority %s unreachable: %s", url, exc)
+                continue
+            if response.status_code == 200:
+                accepted += 1
+            else:
+                log.warning("authority %s refused the descriptor: %s", url, response.text[:200])
+    return accepted
+
+
+class DescriptorUnavailableError(HornetError):
+    """No authority holds a valid descriptor signed under the service's name."""
+
+
+class DescriptorSource:
+    """A hidden service's current descriptor, by name (its 32-byte x-only key), from
+    the authorities: ``await get()`` fetches when the one held is older than
+    ``refresh_s`` or within ``margin_s`` of its EXP, else returns it."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        service: bytes,
+        params: Params,
+        *,
+        timeout: float = 5.0,
+        refresh_s: float = 10.0,
+        margin_s: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if len(service) != 32:
+            raise ConfigError("a service name is a 32-byte key (64 hex digits)")
+        self.urls = list(urls)
+        self.service = service
+        self.params = params
+        self.timeout = timeout
+        self.refresh_s = refresh_s
+        self.margin_s = margin_s
+        self.clock = clock
+        self.descriptor: Descriptor | None = None
+        self.fetched_at = 0.0
+
+    async def fetch(self) -> Descriptor:
+        """Ask every authority; the newest descriptor that verifies, or
+        ``DescriptorUnavailableError``."""
+        published: list[Any] = []
+        name = self.service.hex()
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            for url in self.urls:
+                try:
+                    response = await client.get(f"{url.rstrip('/')}/descriptor/{name}")
+                    if response.status_code == 200 and len(response.content) <= (
+                        MAX_DESCRIPTOR_BODY
+                    ):
+                        published.append(response.json())
+                except (httpx.HTTPError, ValueError) as exc:
+                    log.warning("authority %s: %s", url, exc)
+        best = newest(published, self.params, self.service, self.clock())
+        if best is None:
+            raise DescriptorUnavailableError(f"no authority holds a valid descriptor of {name}")
+        self.descriptor, self.fetched_at = best.descriptor, self.clock()
+        return best.descriptor
+
+    async def get(self) -> Descriptor:
+        now = self.clock()
+        held = self.descriptor
+        if (
+            held is None
+            or now - self.fetched_at >= self.refresh_s
+            or held.exp - now <= self.margin_s
+        ):
+            return await self.fetch()
+        return held
+
+
+__all__ = [
+    "DescriptorSource",
+    "DescriptorUnavailableError",
+    "DirectoryClient",
+    "DirectoryUnavailableError",
+    "publish_descriptor",
+    "publish_entry",
+    "publish_forever",
+]
