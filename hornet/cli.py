@@ -13,6 +13,7 @@ import json
 import secrets
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -128,7 +129,9 @@ def _cmd_relay(args: argparse.Namespace) -> int:
                 nursery.start_soon(
                     publish_forever, authorities.urls, keys, public, directory.params
                 )
-                nursery.start_soon(client.run, node.replace_directory)
+                nursery.start_soon(
+                    partial(client.run, node.replace_directory, on_refresh=node.directory_fetched)
+                )
             print(
                 f"relay {node.node_id.hex()} listening on {listen[0]}:{node.address[1]}"
                 + ("" if config.link else " (link encryption off)"),
@@ -253,6 +256,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         from hornet.authority.client import publish_forever
+        from hornet.node.metrics import Reporter
         from hornet.node.reload import watch_directory
         from hornet.node.service import serve, serve_rendezvous
         from hornet.node.state import RelayState
@@ -282,6 +286,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             node = info.node
             file_path = config.directory
             if file_path is not None:
+                node.directory_since = file_path.stat().st_mtime
                 nursery.start_soon(
                     lambda: watch_directory([node], file_path, interval=args.reload_interval)
                 )
@@ -290,12 +295,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 nursery.start_soon(
                     publish_forever, config.authorities.urls, keys, public, directory.params
                 )
-                nursery.start_soon(client.run, node.replace_directory)
+                nursery.start_soon(
+                    partial(client.run, node.replace_directory, on_refresh=node.directory_fetched)
+                )
+                node.directory_since = client.fetched_at
+            reporter = Reporter(node, log_every=60)
+            await nursery.start(reporter.run, config.metrics)
             print(
                 f"destination {node.node_id.hex()} listening on {listen[0]}:{node.address[1]},"
                 f" forwarding to {args.forward[0]}:{args.forward[1]}",
                 flush=True,
             )
+            if reporter.address is not None:
+                host, port = reporter.address
+                print(f"destination metrics on http://{host}:{port}/metrics", flush=True)
 
     run_service(run, name="serve")
     return 0

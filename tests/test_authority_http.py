@@ -143,3 +143,34 @@ def test_a_relay_with_no_reachable_authority_and_no_cache_exits_1(tmp_path: Path
     code, err = _cli(["relay", "--config", str(tmp_path / "relay.json")])
     assert code == 1 and "no directory from the authorities" in err
     assert "Traceback" not in err
+
+
+async def test_the_directory_age_restarts_at_each_refresh_and_grows_on_the_cache(
+    tmp_path: Path,
+) -> None:
+    """A relay's ``directory_age_seconds`` counts from the last successful fetch, even
+    when the directory did not change; while the authorities are down and the node runs
+    on its cache, it counts from when the cache was written."""
+    rng = random.Random(62)
+    keys = [AuthorityKey.generate(rng)]
+    relay = NodeKeys.generate(rng)
+    refreshed: list[float] = []
+    changed: list[object] = []
+    async with trio.open_nursery() as nursery:
+        (url,) = await _authorities(nursery, tmp_path, keys, interval=60)
+        assert await publish_entry([url], relay, ("127.0.0.1", 7300), PARAMS) == 1
+        cache = tmp_path / "cache.json"
+        client = DirectoryClient([url], {keys[0].public}, 1, cache=cache, refresh_s=1)
+        await client.fetch()
+        nursery.start_soon(
+            partial(client.run, changed.append, on_refresh=refreshed.append, retry_s=1)
+        )
+        await trio.sleep(3.5)
+        assert len(refreshed) >= 2 and not changed  # refreshed, never changed
+        assert refreshed == sorted(refreshed) and refreshed[-1] > refreshed[0]
+        written = cache.stat().st_mtime
+        nursery.cancel_scope.cancel()
+    offline = DirectoryClient(["http://127.0.0.1:1"], {keys[0].public}, 1, cache=cache)
+    await trio.sleep(1.1)
+    await offline.fetch()
+    assert offline.fetched_at == written  # the cache's age, not the time of this start

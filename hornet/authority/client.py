@@ -138,14 +138,18 @@ class DirectoryClient:
             directory, valid_until = consensus(
                 documents, self.trusted, self.threshold, self.clock()
             )
+            fetched_at = self.cache.stat().st_mtime
         except (OSError, ValueError, RecursionError, HornetError):
             return False
-        self._use(directory, valid_until)
+        self._use(directory, valid_until, fetched_at)
         return True
 
-    def _use(self, directory: Directory, valid_until: int) -> None:
+    def _use(self, directory: Directory, valid_until: int, fetched_at: float | None = None) -> None:
+        """Use ``directory``; ``fetched_at``: when it came from the authorities (the cache
+        file's time for a cached one), so a node's directory age keeps growing while it
+        runs on its cache."""
         self.directory, self.valid_until = directory, valid_until
-        self.fetched_at = self.clock()
+        self.fetched_at = self.clock() if fetched_at is None else fetched_at
 
     def _write_cache(self, documents: list[Any]) -> None:
         assert self.cache is not None
@@ -161,9 +165,12 @@ class DirectoryClient:
         self,
         on_directory: Callable[[Directory], None],
         *,
+        on_refresh: Callable[[float], None] | None = None,
         retry_s: float = 10.0,
     ) -> None:
-        """Refresh before expiry until cancelled, handing each new directory over."""
+        """Refresh before expiry until cancelled, handing each new directory over.
+        ``on_refresh(fetched_at)`` after every refresh, changed or not: when the
+        directory in use was last fetched (a relay's directory age metric)."""
         while True:
             await trio.sleep(self.refresh_in() if self.directory is not None else retry_s)
             previous = self.directory
@@ -175,6 +182,8 @@ class DirectoryClient:
                 continue
             if directory != previous:
                 on_directory(directory)
+            if on_refresh is not None:
+                on_refresh(self.fetched_at)
 
 
 async def publish_forever(

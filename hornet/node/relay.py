@@ -137,6 +137,11 @@ class RelayNode:
         self.directory_since = time.time() if published is None else published
         log.info("directory replaced: %d nodes", len(directory))
 
+    def directory_fetched(self, fetched_at: float) -> None:
+        """The directory in use was confirmed current at ``fetched_at`` (refreshed from the
+        authorities, changed or not): its age counts from then."""
+        self.directory_since = fetched_at
+
     def statistics(self) -> RelayStatistics:
         return RelayStatistics(
             forwarded=self.forwarded,
