@@ -201,3 +201,20 @@ async def test_a_mixer_listed_through_http_authorities_reaches_a_wallet(tmp_path
             MIXER_KEY.public_key
         )
         nursery.cancel_scope.cancel()
+
+
+def test_a_mixer_carried_by_two_agreed_relays_is_not_listed() -> None:
+    """The mixer signed its listing for two relays and each is agreed by k authorities
+    (each authority holds one carrier): neither relay nor the mixer is used."""
+    keys = [*AUTHORITIES, AuthorityKey.generate(random.Random(71))]
+    documents = []
+    for i, key in enumerate(keys):
+        authority = Authority(key, PARAMS)
+        carrier, port = (MIXER_RELAY, 7100) if i < 2 else (RELAYS[2], 7002)
+        field = sign_mixer_listing(MIXER_KEY, _listing(NOW), carrier.node_id, AUX)
+        authority.submit(_entry(RELAYS[0], 7000), NOW)
+        authority.submit(_entry(carrier, port, mixer=field), NOW)
+        documents.append(authority.publish(NOW, AUX))
+    directory, _ = consensus(documents, frozenset(k.public for k in keys), 2, NOW + 10)
+    assert directory.mixers == ()
+    assert [r.node_id for r in directory] == [RELAYS[0].node_id]
