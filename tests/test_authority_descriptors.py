@@ -231,7 +231,11 @@ def test_hornet_connect_finds_a_hidden_service_by_name_through_the_authorities(
             }))
             _start(["relay", "--config", str(tmp_path / f"relay{i}.json"),
                     "--reload-interval", "1"], procs, "listening")
-        time.sleep(3)  # the authorities publish the relays' entries (every second)
+        deadline = time.monotonic() + 30  # every authority lists the 4 relays
+        while any(len(httpx.get(f"{url}/directory").json()["relays"]) < 4 for url in urls):
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        time.sleep(2)  # ... in the documents the relays refreshed to
         (tmp_path / "hidden.json").write_text(json.dumps({
             "key_file": "hidden.key", "state": "hidden.state",
             "listen": f"127.0.0.1:{_free_port(socket.SOCK_DGRAM)}",
