@@ -45,6 +45,7 @@ MAX_BENCH_PAYLOAD: Final = 60_000
 EXIT_OK: Final = 0  # success, or stopped by SIGINT/SIGTERM
 EXIT_FAILURE: Final = 1  # a runtime failure (a peer, the network, the disk)
 EXIT_CONFIG: Final = 2  # a bad config, key or directory file, or bad arguments
+REPUBLISH_S: Final = 60  # a hidden service re-sends its descriptor to the authorities
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
@@ -367,7 +368,17 @@ async def _serve_hidden(
             temporary.write_text(descriptor.encode().hex() + "\n")
             temporary.replace(path)
             print(f"hidden destination: descriptor written to {path}", flush=True)
-        await trio.sleep(lifetime * 0.8)
+        renew_at = trio.current_time() + lifetime * 0.8
+        if authorities is None:
+            await trio.sleep_until(renew_at)
+            continue
+        # Published again every REPUBLISH_S (a fifth of the lifetime if shorter) until
+        # renewal, so an authority that was down or lost its state holds it again soon.
+        every = min(REPUBLISH_S, lifetime / 5)
+        while trio.current_time() + every < renew_at:
+            await trio.sleep(every)
+            await publish_descriptor(authorities, service_key, descriptor)
+        await trio.sleep_until(renew_at)
 
 
 def _cmd_connect(args: argparse.Namespace) -> int:

@@ -251,6 +251,13 @@ def test_hornet_connect_finds_a_hidden_service_by_name_through_the_authorities(
                 "--authorities", str(tmp_path / "authorities.json")], procs, "forwarding")
         response = httpx.get(f"http://127.0.0.1:{local}/index.html", timeout=30)
         assert response.status_code == 200 and response.content == PAGE
+        # The service sends its descriptor again every fifth of the lifetime (6 s here),
+        # so an authority that missed it or lost it gets it back.
+        held = httpx.get(f"{urls[0]}/descriptor/{name}").json()
+        time.sleep(7)
+        again = httpx.get(f"{urls[0]}/descriptor/{name}").json()
+        assert again["descriptor"] == held["descriptor"]
+        assert again["signed_at"] > held["signed_at"]
         # The service renews its descriptor at 80% of the lifetime; once the first one
         # is gone, connect follows the renewed descriptor from the authorities.
         # Renewed at 24 s; 12 s later the first rendezvous circuit is closed (30 s) and
