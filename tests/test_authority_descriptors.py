@@ -198,6 +198,20 @@ def _expect(proc: subprocess.Popen[str], expect: str) -> str:
     return line
 
 
+def _page(port: int) -> bytes | None:
+    """The page through ``hornet connect`` on ``port``; a second connection if the first
+    found no circuit (on a loaded machine a setup can miss its 2 s timeout 4 times)."""
+    for _ in range(2):
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/index.html", timeout=30)
+        except httpx.TransportError:
+            time.sleep(2)
+            continue
+        assert response.status_code == 200
+        return response.content
+    return None
+
+
 def test_hornet_connect_finds_a_hidden_service_by_name_through_the_authorities(
     tmp_path: Path, web: int
 ) -> None:
@@ -247,7 +261,7 @@ def test_hornet_connect_finds_a_hidden_service_by_name_through_the_authorities(
         name = line.split("service ")[1].split(":")[0]
         assert len(name) == 64
         local = _free_port(socket.SOCK_STREAM)
-        _start(["connect", name, "--listen", f"127.0.0.1:{local}",
+        _start(["--log-level", "debug", "connect", name, "--listen", f"127.0.0.1:{local}",
                 "--authorities", str(tmp_path / "authorities.json")], procs, "forwarding")
         response = httpx.get(f"http://127.0.0.1:{local}/index.html", timeout=30)
         assert response.status_code == 200 and response.content == PAGE
@@ -264,12 +278,12 @@ def test_hornet_connect_finds_a_hidden_service_by_name_through_the_authorities(
         # the descriptor connect fetched first is older than its refresh interval.
         _expect(procs[-2], "published to 3 of 3 authorities")
         time.sleep(12)
-        response = httpx.get(f"http://127.0.0.1:{local}/index.html", timeout=30)
-        assert response.status_code == 200 and response.content == PAGE
+        assert _page(local) == PAGE
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 30
         outputs = [p.communicate(timeout=max(1.0, deadline - time.monotonic())) for p in procs]
+        print(outputs[-2:])  # the hidden service's and connect's, shown if the test fails
     assert all(p.returncode == 0 for p in procs), outputs
     assert not any("Traceback" in err for _, err in outputs), outputs

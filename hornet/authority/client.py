@@ -284,6 +284,8 @@ class DescriptorSource:
         if best is None:
             raise DescriptorUnavailableError(f"no authority holds a valid descriptor of {name}")
         self.descriptor, self.fetched_at = best.descriptor, self.clock()
+        log.debug("descriptor of %s: signed at %d, EXP %d", name, best.signed_at,
+                  best.descriptor.exp)
         return best.descriptor
 
     async def get(self) -> Descriptor:
