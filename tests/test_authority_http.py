@@ -174,3 +174,33 @@ async def test_the_directory_age_restarts_at_each_refresh_and_grows_on_the_cache
     await trio.sleep(1.1)
     await offline.fetch()
     assert offline.fetched_at == written  # the cache's age, not the time of this start
+
+
+async def test_a_cache_that_cannot_be_written_does_not_stop_the_node(tmp_path: Path) -> None:
+    """Two nodes sharing one cache file (a config folder shared by mistake) refresh at
+    the same moment many times, and a third node's cache folder does not exist: every
+    fetch gives the directory, and the shared cache stays a whole file."""
+    rng = random.Random(63)
+    keys = [AuthorityKey.generate(rng)]
+    relay = NodeKeys.generate(rng)
+    async with trio.open_nursery() as nursery:
+        (url,) = await _authorities(nursery, tmp_path, keys, interval=0.5)
+        assert await publish_entry([url], relay, ("127.0.0.1", 7400), PARAMS) == 1
+        await trio.sleep(1.2)  # the authority has published since
+        trusted = {keys[0].public}
+        shared = [DirectoryClient([url], trusted, 1, cache=tmp_path / "c.json") for _ in range(2)]
+        lost = DirectoryClient([url], trusted, 1, cache=tmp_path / "missing" / "c.json")
+        results: list[int] = []
+
+        async def fetch(client: DirectoryClient) -> None:
+            for _ in range(15):
+                results.append(len(await client.fetch()))
+
+        async with trio.open_nursery() as fetchers:
+            for client in [*shared, lost]:
+                fetchers.start_soon(fetch, client)
+        assert results == [1] * 45
+        assert DirectoryClient(["http://127.0.0.1:1"], trusted, 1, cache=tmp_path / "c.json")\
+            .load_cache()
+        assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+        nursery.cancel_scope.cancel()

@@ -126,7 +126,10 @@ class DirectoryClient:
             raise DirectoryUnavailableError(f"no directory from the authorities: {exc}") from None
         self._use(directory, valid_until)
         if self.cache is not None:
-            await trio.to_thread.run_sync(self._write_cache, documents)
+            try:
+                await trio.to_thread.run_sync(self._write_cache, documents)
+            except OSError as exc:  # the directory is good; only a restart loses it
+                log.warning("cannot write the directory cache %s: %s", self.cache, exc)
         return directory
 
     def load_cache(self) -> bool:
@@ -152,10 +155,15 @@ class DirectoryClient:
         self.fetched_at = self.clock() if fetched_at is None else fetched_at
 
     def _write_cache(self, documents: list[Any]) -> None:
+        """Write a temporary file of this process's own, then rename it over the cache:
+        readers, and other writers of the same cache, see a whole file or the old one."""
         assert self.cache is not None
-        temporary = self.cache.with_name(self.cache.name + ".tmp")
-        temporary.write_text(json.dumps(documents))
-        os.replace(temporary, self.cache)
+        temporary = self.cache.with_name(f"{self.cache.name}.{os.getpid()}.{id(self):x}.tmp")
+        try:
+            temporary.write_text(json.dumps(documents))
+            os.replace(temporary, self.cache)
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def refresh_in(self) -> float:
         """Seconds until the next fetch: ``refresh_s``, or sooner, half-way to expiry."""
