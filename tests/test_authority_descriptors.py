@@ -199,8 +199,8 @@ def _expect(proc: subprocess.Popen[str], expect: str) -> str:
 
 
 def _page(port: int) -> bytes | None:
-    """The page through ``hornet connect`` on ``port``; a second connection if the first
-    found no circuit (on a loaded machine a setup can miss its 2 s timeout 4 times)."""
+    """The page through ``hornet connect`` on ``port``; one more connection (a new
+    circuit) if the first found none, so one unlucky path choice does not decide."""
     for _ in range(2):
         try:
             response = httpx.get(f"http://127.0.0.1:{port}/index.html", timeout=30)
