@@ -260,9 +260,9 @@ class Circuit:
         await trio.lowlevel.checkpoint()
 
     async def pump(self) -> None:
-        """Send what the stream wants sent, until cancelled or failed."""
+        """Send what the stream wants sent, until cancelled, failed or closed."""
         try:
-            while self._error is None:
+            while self._error is None and not self._closed:
                 now = trio.current_time()
                 for frame in self._stream.frames_to_send(now):
                     await self._send_packet(self._link.seal(frame.encode(), unix_now()))
@@ -297,6 +297,7 @@ class Circuit:
             pass
         self._closed = True
         self._changed.notify_all()
+        self._wake.set()  # the pump sees the close and ends
 
 
 class _PeerClosed(CircuitError):

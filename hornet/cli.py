@@ -13,6 +13,7 @@ import json
 import secrets
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -44,6 +45,7 @@ MAX_BENCH_PAYLOAD: Final = 60_000
 EXIT_OK: Final = 0  # success, or stopped by SIGINT/SIGTERM
 EXIT_FAILURE: Final = 1  # a runtime failure (a peer, the network, the disk)
 EXIT_CONFIG: Final = 2  # a bad config, key or directory file, or bad arguments
+REPUBLISH_S: Final = 60  # a hidden service re-sends its descriptor to the authorities
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
@@ -133,7 +135,9 @@ def _cmd_relay(args: argparse.Namespace) -> int:
                 nursery.start_soon(
                     publish_forever, authorities.urls, keys, public, directory.params
                 )
-                nursery.start_soon(client.run, node.replace_directory)
+                nursery.start_soon(
+                    partial(client.run, node.replace_directory, on_refresh=node.directory_fetched)
+                )
             print(
                 f"relay {node.node_id.hex()} listening on {listen[0]}:{node.address[1]}"
                 + ("" if config.link else " (link encryption off)"),
@@ -259,6 +263,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         from hornet.authority.client import publish_forever
+        from hornet.node.metrics import Reporter
         from hornet.node.reload import watch_directory
         from hornet.node.service import serve, serve_rendezvous
         from hornet.node.state import RelayState
@@ -269,7 +274,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         async with contextlib.AsyncExitStack() as stack, trio.open_nursery() as nursery:
             stack.callback(state.close)
             if args.hidden:
-                await _serve_hidden(nursery, directory, handler, args, serve_rendezvous)
+                urls = config.authorities.urls if config.authorities is not None else None
+                await _serve_hidden(
+                    nursery, directory, handler, args, serve_rendezvous, keys.node_key, urls
+                )
                 return
             info = await nursery.start(
                 lambda task_status: serve(
@@ -285,6 +293,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             node = info.node
             file_path = config.directory
             if file_path is not None:
+                node.directory_since = file_path.stat().st_mtime
                 nursery.start_soon(
                     lambda: watch_directory([node], file_path, interval=args.reload_interval)
                 )
@@ -293,12 +302,20 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 nursery.start_soon(
                     publish_forever, config.authorities.urls, keys, public, directory.params
                 )
-                nursery.start_soon(client.run, node.replace_directory)
+                nursery.start_soon(
+                    partial(client.run, node.replace_directory, on_refresh=node.directory_fetched)
+                )
+                node.directory_since = client.fetched_at
+            reporter = Reporter(node, log_every=60)
+            await nursery.start(reporter.run, config.metrics)
             print(
                 f"destination {node.node_id.hex()} listening on {listen[0]}:{node.address[1]},"
                 f" forwarding to {args.forward[0]}:{args.forward[1]}",
                 flush=True,
             )
+            if reporter.address is not None:
+                host, port = reporter.address
+                print(f"destination metrics on http://{host}:{port}/metrics", flush=True)
 
     run_service(run, name="serve")
     return 0
@@ -310,12 +327,23 @@ async def _serve_hidden(
     handler: Any,
     args: argparse.Namespace,
     serve_rendezvous: Any,
+    service_key: Any,
+    authorities: Sequence[str] | None,
 ) -> None:
-    """Run rendezvous destinations one after another: each is published to the
-    descriptor file, replaced at 80% of its lifetime, and serves until it expires."""
-    if args.descriptor is None:
-        raise ConfigError("--hidden needs --descriptor FILE (where the descriptor is written)")
+    """Run rendezvous destinations one after another: each is published (to the
+    authorities, signed by the node key, whose x-only public key names the service;
+    and/or to the descriptor file), replaced at 80% of its lifetime, and serves until
+    it expires."""
+    from hornet.authority.client import publish_descriptor
+    from hornet.authority.descriptor import service_name
+
+    if args.descriptor is None and authorities is None:
+        raise ConfigError(
+            "--hidden needs --descriptor FILE or authorities in the config (where the "
+            "descriptor is published)"
+        )
     lifetime = float(args.lifetime)
+    name = service_name(service_key).hex()
 
     async def one(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
         with trio.move_on_after(lifetime):
@@ -333,12 +361,30 @@ async def _serve_hidden(
             except CircuitError:
                 if attempt == 2:
                     raise
-        path = Path(args.descriptor)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(descriptor.encode().hex() + "\n")
-        temporary.replace(path)
-        print(f"hidden destination: descriptor written to {path}", flush=True)
-        await trio.sleep(lifetime * 0.8)
+        if authorities is not None:
+            accepted = await publish_descriptor(authorities, service_key, descriptor)
+            print(
+                f"hidden destination: service {name}: descriptor published to {accepted}"
+                f" of {len(authorities)} authorities",
+                flush=True,
+            )
+        if args.descriptor is not None:
+            path = Path(args.descriptor)
+            temporary = path.with_name(path.name + ".tmp")
+            temporary.write_text(descriptor.encode().hex() + "\n")
+            temporary.replace(path)
+            print(f"hidden destination: descriptor written to {path}", flush=True)
+        renew_at = trio.current_time() + lifetime * 0.8
+        if authorities is None:
+            await trio.sleep_until(renew_at)
+            continue
+        # Published again every REPUBLISH_S (a fifth of the lifetime if shorter) until
+        # renewal, so an authority that was down or lost its state holds it again soon.
+        every = min(REPUBLISH_S, lifetime / 5)
+        while trio.current_time() + every < renew_at:
+            await trio.sleep(every)
+            await publish_descriptor(authorities, service_key, descriptor)
+        await trio.sleep_until(renew_at)
 
 
 def _cmd_connect(args: argparse.Namespace) -> int:
@@ -350,6 +396,7 @@ def _cmd_connect(args: argparse.Namespace) -> int:
     if (args.directory is None) == (args.authorities is None):
         raise ConfigError("give one of --directory FILE and --authorities FILE")
     source: Any
+    auth = None
     if args.directory is not None:
         source = Directory.load(args.directory)
     else:
@@ -362,22 +409,36 @@ def _cmd_connect(args: argparse.Namespace) -> int:
         source = DirectoryClient(auth.urls, auth.keys, auth.threshold, cache=auth.cache)
     text = args.destination
     node_id: bytes | None = None
+    service: bytes | None = None
     descriptor_bytes = b""
-    if len(text) == 16 and all(c in "0123456789abcdefABCDEF" for c in text):
+    hexadecimal = all(c in "0123456789abcdefABCDEF" for c in text)
+    if len(text) == 16 and hexadecimal:
         node_id = bytes.fromhex(text)
+    elif len(text) == 64 and hexadecimal:
+        if args.authorities is None:
+            raise ConfigError("a hidden service named by its key is found with --authorities")
+        service = bytes.fromhex(text)
     else:
         try:
             descriptor_bytes = bytes.fromhex(Path(text).read_text(encoding="utf-8").strip())
         except (OSError, ValueError, UnicodeDecodeError):
             raise ConfigError(
-                f"destination {text!r}: neither a node id (16 hex digits) nor a descriptor file"
+                f"destination {text!r}: neither a node id (16 hex digits), a service name"
+                " (64 hex digits) nor a descriptor file"
             ) from None
 
     async def run() -> None:
         directory = source if isinstance(source, Directory) else await source.fetch()
-        destination: bytes | Descriptor
+        destination: Any
         if node_id is not None:
             destination = node_id
+        elif service is not None:
+            from hornet.authority.client import DescriptorSource
+
+            assert auth is not None
+            finder = DescriptorSource(auth.urls, service, directory.params)
+            await finder.fetch()  # fails now, with its reason, if no authority has it
+            destination = finder.get
         else:
             try:
                 destination = Descriptor.decode(directory.params, descriptor_bytes)
@@ -546,7 +607,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--hidden", action="store_true", help="reachable only through a rendezvous descriptor"
     )
     serve.add_argument(
-        "--descriptor", metavar="FILE", help="with --hidden: where the descriptor is written"
+        "--descriptor",
+        metavar="FILE",
+        help="with --hidden: where the descriptor is written (with authorities in the"
+        " config, it is also published to them)",
     )
     serve.add_argument(
         "--lifetime",
@@ -568,7 +632,10 @@ def build_parser() -> argparse.ArgumentParser:
         "connect", parents=[common], help="forward a local TCP port through circuits"
     )
     connect.add_argument(
-        "destination", metavar="DESTINATION", help="a node id (hex) or a descriptor file"
+        "destination",
+        metavar="DESTINATION",
+        help="a node id (16 hex digits), a hidden service's name (64 hex digits, with"
+        " --authorities) or a descriptor file",
     )
     connect.add_argument(
         "--listen", required=True, type=_address, metavar="HOST:PORT", help="local TCP address"

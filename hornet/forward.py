@@ -21,6 +21,7 @@ from hornet.circuit import Circuit, CircuitError
 from hornet.client import open_circuit
 from hornet.core.rendezvous import Descriptor
 from hornet.directory import Address, Directory
+from hornet.errors import HornetError
 
 log = logging.getLogger("hornet.forward")
 
@@ -66,21 +67,26 @@ def forward_handler(target: Address) -> Callable[[Circuit], Awaitable[None]]:
 
 async def serve_connect(
     directory: Directory | object,
-    destination: bytes | Descriptor,
+    destination: bytes | Descriptor | Callable[[], Awaitable[Descriptor]],
     listen: Address,
     *,
     hops: int = 3,
     task_status: trio.TaskStatus[Address] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept TCP connections on ``listen`` and forward each over its own circuit to
-    ``destination`` (a node id or a rendezvous descriptor); reports the bound address."""
+    ``destination``: a node id, a rendezvous descriptor, or an async function giving the
+    hidden service's current descriptor (``DescriptorSource.get``: asked per connection,
+    so connections follow the service's renewed descriptors). Reports the bound address."""
     listeners = await trio.open_tcp_listeners(listen[1], host=listen[0])
 
     async def one(stream: trio.SocketStream) -> None:
         try:
-            async with open_circuit(directory, destination, hops=hops) as circuit:  # type: ignore[arg-type]
+            target = destination if isinstance(destination, bytes | Descriptor) else (
+                await destination()
+            )
+            async with open_circuit(directory, target, hops=hops) as circuit:  # type: ignore[arg-type]
                 await splice(circuit, stream)
-        except* CircuitError as group:
+        except* HornetError as group:
             log.warning("no circuit for a connection: %s", group.exceptions[0])
             await stream.aclose()
 

@@ -143,3 +143,64 @@ def test_a_relay_with_no_reachable_authority_and_no_cache_exits_1(tmp_path: Path
     code, err = _cli(["relay", "--config", str(tmp_path / "relay.json")])
     assert code == 1 and "no directory from the authorities" in err
     assert "Traceback" not in err
+
+
+async def test_the_directory_age_restarts_at_each_refresh_and_grows_on_the_cache(
+    tmp_path: Path,
+) -> None:
+    """A relay's ``directory_age_seconds`` counts from the last successful fetch, even
+    when the directory did not change; while the authorities are down and the node runs
+    on its cache, it counts from when the cache was written."""
+    rng = random.Random(62)
+    keys = [AuthorityKey.generate(rng)]
+    relay = NodeKeys.generate(rng)
+    refreshed: list[float] = []
+    changed: list[object] = []
+    async with trio.open_nursery() as nursery:
+        (url,) = await _authorities(nursery, tmp_path, keys, interval=60)
+        assert await publish_entry([url], relay, ("127.0.0.1", 7300), PARAMS) == 1
+        cache = tmp_path / "cache.json"
+        client = DirectoryClient([url], {keys[0].public}, 1, cache=cache, refresh_s=1)
+        await client.fetch()
+        nursery.start_soon(
+            partial(client.run, changed.append, on_refresh=refreshed.append, retry_s=1)
+        )
+        await trio.sleep(3.5)
+        assert len(refreshed) >= 2 and not changed  # refreshed, never changed
+        assert refreshed == sorted(refreshed) and refreshed[-1] > refreshed[0]
+        written = cache.stat().st_mtime
+        nursery.cancel_scope.cancel()
+    offline = DirectoryClient(["http://127.0.0.1:1"], {keys[0].public}, 1, cache=cache)
+    await trio.sleep(1.1)
+    await offline.fetch()
+    assert offline.fetched_at == written  # the cache's age, not the time of this start
+
+
+async def test_a_cache_that_cannot_be_written_does_not_stop_the_node(tmp_path: Path) -> None:
+    """Two nodes sharing one cache file (a config folder shared by mistake) refresh at
+    the same moment many times, and a third node's cache folder does not exist: every
+    fetch gives the directory, and the shared cache stays a whole file."""
+    rng = random.Random(63)
+    keys = [AuthorityKey.generate(rng)]
+    relay = NodeKeys.generate(rng)
+    async with trio.open_nursery() as nursery:
+        (url,) = await _authorities(nursery, tmp_path, keys, interval=0.5)
+        assert await publish_entry([url], relay, ("127.0.0.1", 7400), PARAMS) == 1
+        await trio.sleep(1.2)  # the authority has published since
+        trusted = {keys[0].public}
+        shared = [DirectoryClient([url], trusted, 1, cache=tmp_path / "c.json") for _ in range(2)]
+        lost = DirectoryClient([url], trusted, 1, cache=tmp_path / "missing" / "c.json")
+        results: list[int] = []
+
+        async def fetch(client: DirectoryClient) -> None:
+            for _ in range(15):
+                results.append(len(await client.fetch()))
+
+        async with trio.open_nursery() as fetchers:
+            for client in [*shared, lost]:
+                fetchers.start_soon(fetch, client)
+        assert results == [1] * 45
+        assert DirectoryClient(["http://127.0.0.1:1"], trusted, 1, cache=tmp_path / "c.json")\
+            .load_cache()
+        assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+        nursery.cancel_scope.cancel()

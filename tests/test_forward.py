@@ -8,6 +8,7 @@ import functools
 import http.server
 import json
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -86,6 +87,11 @@ def test_a_page_is_fetched_through_hornet_connect_and_serve(
             )
         for i in range(4):
             _start(["relay", "--config", str(tmp_path / f"n{i}.json")], procs, "listening")
+        metrics = _free_port(socket.SOCK_STREAM)
+        served = json.loads((tmp_path / "n4.json").read_text())
+        (tmp_path / "n4.json").write_text(
+            json.dumps({**served, "metrics": f"127.0.0.1:{metrics}"})
+        )
         serve = ["serve", "--config", str(tmp_path / "n4.json"), "--forward", f"127.0.0.1:{web}"]
         if hidden:
             descriptor = tmp_path / "service.descriptor"
@@ -104,6 +110,13 @@ def test_a_page_is_fetched_through_hornet_connect_and_serve(
             assert response.status_code == 200 and response.content == PAGE
         missing = httpx.get(f"http://127.0.0.1:{local}/absent", timeout=30)
         assert missing.status_code == 404
+        if not hidden:  # a listed destination serves its metrics as a relay does
+            assert "destination metrics on" in procs[4].stdout.readline()  # type: ignore[union-attr]
+            time.sleep(1.5)  # the metrics are a snapshot taken every second
+            text = httpx.get(f"http://127.0.0.1:{metrics}/metrics", timeout=10).text
+            delivered = re.search(r"^hornet_delivered_total (\S+)$", text, re.MULTILINE)
+            assert delivered is not None and float(delivered[1]) > 0, text
+            assert "hornet_directory_age_seconds" in text
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)

@@ -68,6 +68,8 @@ def test_the_operating_guide_brings_up_its_network(tmp_path: Path) -> None:
                         assert proc.stdout is not None
                         line = proc.stdout.readline()
                         assert line, (script, proc.communicate(timeout=10))
+                        if "hidden destination: service " in line:
+                            keys["SERVICE_NAME"] = line.split("service ")[1].split(":")[0]
                     else:
                         time.sleep(1)
                     continue

@@ -7,6 +7,12 @@ passed in. Rules:
    setup keys for the current and coming key epochs) travels as
    ``{"entry": {...}, "signed_at": unix, "signature": hex64}``,
    a BIP-340 Schnorr signature by the relay's identity key (``public_key``, x-only).
+   The relay of a mixer adds ``"mixer": {"listing": {...}, "signature": hex64}`` to its
+   entry: the mixer's listing (``hornet.directory.MixerListing``: Lightning node id,
+   credential configuration, issuer keys per credential epoch), signed by the mixer's
+   Lightning node key over the listing and the relay's node id. So neither another
+   relay nor the authorities can list issuer keys for a mixer that did not sign them,
+   and a listing cannot be moved to another relay's entry.
 2. An authority publishes ``{"hornet_directory_document": 1, "authority": hex32,
    "valid_after": unix, "valid_until": unix, "params": {...}, "relays": [entries],
    "signature": hex64}``, signed by its own BIP-340 key over every other field.
@@ -16,7 +22,8 @@ passed in. Rules:
 4. A node trusts n authority keys with a threshold k. It uses a document only if a
    trusted key signed it and it is valid now, and a relay only if at least k distinct
    trusted authorities list it with exactly the same entry. The network parameters too
-   must be the same in k documents.
+   must be the same in k documents. A mixer is listed if its relay's entry is; when two
+   agreed entries carry one mixer, neither is used.
 5. Verification raises ``IntegrityError`` (bad signature) or ``ConfigError`` (a document
    unusable for another reason, naming where it came from); it never returns False.
 """
@@ -31,12 +38,13 @@ from typing import Any, Final
 import attrs
 
 from hornet.core import crypto
-from hornet.directory import Directory, RelayInfo
+from hornet.directory import Directory, MixerListing, RelayInfo, mixer_listing_from_json
 from hornet.errors import ConfigError, HornetError
 
 DOCUMENT_VERSION: Final = 1
 ENTRY_TAG: Final = b"hornet/directory-entry/v1"
 DOCUMENT_TAG: Final = b"hornet/directory-document/v1"
+MIXER_TAG: Final = b"hornet/mixer-listing/v1"
 MAX_RELAYS: Final = 10_000  # entries an authority keeps and a document may list
 
 
@@ -79,6 +87,62 @@ class SignedEntry:
     entry: dict[str, Any] = attrs.field(eq=False)  # as signed, mixer fields included
     signed_at: int
     signature: bytes = attrs.field(default=b"", eq=False)
+    mixer: MixerListing | None = None  # the listing of the mixer this relay belongs to
+
+
+def sign_mixer_listing(
+    node_key: crypto.SecretKey, listing: MixerListing, relay_id: bytes, aux: bytes
+) -> dict[str, Any]:
+    """The ``mixer`` field of the entry of relay ``relay_id``: ``listing`` signed by the
+    mixer's Lightning node key ``node_key`` (whose public key is ``listing.node_id``)."""
+    if node_key.public_key != listing.node_id:
+        raise ConfigError("the mixer listing names another node id than the signing key")
+    body = {"listing": listing.to_json(), "relay": relay_id.hex()}
+    signature = crypto.schnorr_sign(
+        node_key.secret_bytes(), tagged_digest(MIXER_TAG, body), aux
+    )
+    return {"listing": body["listing"], "signature": signature.hex()}
+
+
+def _mixer(entry: dict[str, Any], where: str) -> MixerListing | None:
+    """The verified mixer listing an entry carries (``where``: the entry's name), if any.
+    Call it once the rest of the entry checked out (the relay's node id is signed)."""
+    if "mixer" not in entry:
+        return None
+    field = entry["mixer"]
+    where = f"{where}.mixer"
+    if not isinstance(field, dict) or set(field) != {"listing", "signature"}:
+        raise ConfigError(f"{where}: expected {{listing, signature}}")
+    listing = mixer_listing_from_json(field["listing"], where=f"{where}.listing")
+    signature = _signature(field, where)
+    digest = tagged_digest(MIXER_TAG, {"listing": field["listing"], "relay": entry["node_id"]})
+    crypto.schnorr_verify(crypto.xonly_pubkey(listing.node_id), signature, digest)
+    return listing
+
+
+def _relay_fields(entry: Any) -> Any:
+    """An entry without its ``mixer`` field: what ``hornet.directory`` checks as a relay."""
+    if isinstance(entry, dict) and "mixer" in entry:
+        return {key: value for key, value in entry.items() if key != "mixer"}
+    return entry
+
+
+def directory_of_entries(
+    entries: list[Any], params: Any, *, where: str
+) -> Directory:
+    """The directory of signed-document ``entries`` (relay entries, a mixer's relay with
+    its signed listing); ``ConfigError`` or ``IntegrityError`` naming the bad entry."""
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}: 'relays' must be a list")
+    directory = Directory.from_json(
+        {"hornet_directory": 1, "params": params, "relays": [_relay_fields(e) for e in entries]},
+        where=where,
+    )
+    mixers = [_mixer(e, f"{where}: relays[{i}]") for i, e in enumerate(entries)]
+    listed = tuple(m for m in mixers if m is not None)
+    if len({m.node_id for m in listed}) != len(listed):
+        raise ConfigError(f"{where}: two relays carry one mixer's listing")
+    return Directory(directory.relays, directory.params, listed)
 
 
 def sign_entry(
@@ -98,10 +162,12 @@ def verify_entry(data: Any, *, where: str = "entry") -> SignedEntry:
     signed_at = _integer(data, "signed_at", where)
     signature = _signature(data, where)
     entry = data["entry"]
-    (info,) = Directory.from_json({"hornet_directory": 1, "relays": [entry]}, where=where).relays
+    (info,) = Directory.from_json(
+        {"hornet_directory": 1, "relays": [_relay_fields(entry)]}, where=where
+    ).relays
     digest = tagged_digest(ENTRY_TAG, {"entry": entry, "signed_at": signed_at})
     crypto.schnorr_verify(crypto.xonly_pubkey(info.public_key), signature, digest)
-    return SignedEntry(info, entry, signed_at, signature)
+    return SignedEntry(info, entry, signed_at, signature, _mixer(entry, where))
 
 
 # -- authority documents ------------------------------------------------------------------
@@ -177,10 +243,9 @@ def verify_document(
         raise ConfigError(f"{where}: 'relays' must be a list of at most {MAX_RELAYS}")
     if not isinstance(data["params"], dict):
         raise ConfigError(f"{where}: 'params' must be an object")
-    # Every entry must be a valid relay entry (the shape check of a directory file).
-    Directory.from_json(
-        {"hornet_directory": 1, "params": data["params"], "relays": relays}, where=where
-    )
+    # Every entry must be a valid relay entry (the shape check of a directory file), and
+    # every mixer listing signed by its mixer.
+    directory_of_entries(relays, data["params"], where=where)
     return Document(authority, valid_after, valid_until, data["params"], tuple(relays))
 
 
@@ -225,25 +290,33 @@ def consensus(
     chosen = _unambiguous(
         [entries[key] for key, count in votes_by_entry.items() if count >= threshold]
     )
-    directory = Directory.from_json(
-        {"hornet_directory": 1, "params": json.loads(params_bytes), "relays": chosen},
-        where="consensus",
-    )
+    directory = directory_of_entries(chosen, json.loads(params_bytes), where="consensus")
     expiries = sorted((d.valid_until for d in by_authority.values()), reverse=True)
     return directory, expiries[threshold - 1]
 
 
 def _unambiguous(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop every relay that two agreed entries claim (one node id with two entries, or
-    one address for two node ids): neither side of a conflict is trusted."""
+    """Drop every relay that two agreed entries claim (one node id with two entries, one
+    address for two node ids, or one mixer for two relays): neither side of a conflict
+    is trusted."""
     ids = Counter(str(entry.get("node_id")) for entry in entries)
     addresses = Counter(str(entry.get("address")) for entry in entries)
+    mixers = Counter(_mixer_id(entry) for entry in entries)
     kept = [
         entry
         for entry in entries
-        if ids[str(entry.get("node_id"))] == 1 and addresses[str(entry.get("address"))] == 1
+        if ids[str(entry.get("node_id"))] == 1
+        and addresses[str(entry.get("address"))] == 1
+        and (_mixer_id(entry) is None or mixers[_mixer_id(entry)] == 1)
     ]
     return sorted(kept, key=lambda entry: str(entry.get("node_id")))
+
+
+def _mixer_id(entry: dict[str, Any]) -> str | None:
+    field = entry.get("mixer")
+    if not isinstance(field, dict) or not isinstance(field.get("listing"), dict):
+        return None
+    return str(field["listing"].get("node_id"))
 
 
 def trusted_keys(values: Iterable[Any], *, where: str) -> frozenset[bytes]:
@@ -265,8 +338,10 @@ __all__ = [
     "SignedEntry",
     "canonical",
     "consensus",
+    "directory_of_entries",
     "sign_document",
     "sign_entry",
+    "sign_mixer_listing",
     "tagged_digest",
     "trusted_keys",
     "verify_document",

@@ -7,9 +7,12 @@ Rules for an uploaded entry (``submit``), each refusal a ``HornetError``:
 2. it was signed within ``max_skew_s`` of now, and later than the entry held for that
    relay (an old entry replayed cannot roll a relay's keys or address back);
 3. it carries the setup key of the current or the next key epoch;
-4. no other relay holds its address;
+4. no other relay holds its address, nor the mixer whose listing it carries;
 5. at most ``MAX_RELAYS`` relays are held.
 An entry not renewed within ``entry_lifetime_s`` leaves the next document.
+
+Hidden-service descriptors (``descriptor``'s rules) are held beside the entries, the
+newest per service name, until their EXP.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any, Final
 
 import attrs
 
+from hornet.authority.descriptor import MAX_DESCRIPTORS, SignedDescriptor, verify_descriptor
 from hornet.authority.document import (
     MAX_RELAYS,
     SignedEntry,
@@ -94,6 +98,7 @@ class Authority:
     entries: dict[bytes, SignedEntry] = attrs.field(factory=dict)
     current: dict[str, Any] | None = None
     previous: dict[str, Any] | None = None
+    descriptors: dict[bytes, SignedDescriptor] = attrs.field(factory=dict)
 
     def submit(self, data: Any, now: float) -> SignedEntry:
         """Accept a relay's signed entry (module rules 1-5), or raise."""
@@ -108,12 +113,40 @@ class Authority:
         if info.setup_key(epoch) is None and info.setup_key(epoch + 1) is None:
             raise ConfigError("entry: no setup key for the current or next key epoch")
         for other in self.entries.values():
-            if other.info.address == info.address and other.info.node_id != info.node_id:
+            if other.info.node_id == info.node_id:
+                continue
+            if other.info.address == info.address:
                 raise ConfigError("entry: another relay holds this address")
+            if signed.mixer is not None and other.mixer is not None and (
+                other.mixer.node_id == signed.mixer.node_id
+            ):
+                raise ConfigError("entry: another relay carries this mixer's listing")
         if held is None and len(self.entries) >= MAX_RELAYS:
             raise RateLimitedError("entry: the authority holds as many relays as it may")
         self.entries[info.node_id] = signed
         return signed
+
+    def submit_descriptor(self, data: Any, now: float) -> SignedDescriptor:
+        """Hold a hidden service's signed descriptor (``descriptor`` rules), or raise."""
+        signed = verify_descriptor(data, self.params, now)
+        if abs(signed.signed_at - now) > self.max_skew_s:
+            raise ConfigError("descriptor: signed_at is too far from the authority's clock")
+        held = self.descriptors.get(signed.service)
+        if held is not None and signed.signed_at <= held.signed_at:
+            raise ReplayError("descriptor: not newer than the one held for this service")
+        for name in [n for n, d in self.descriptors.items() if d.descriptor.exp <= now]:
+            del self.descriptors[name]
+        if held is None and len(self.descriptors) >= MAX_DESCRIPTORS:
+            raise RateLimitedError("descriptor: the authority holds as many as it may")
+        self.descriptors[signed.service] = signed
+        return signed
+
+    def descriptor(self, service: bytes, now: float) -> dict[str, Any] | None:
+        """The descriptor held for ``service``, as published, unless it expired."""
+        held = self.descriptors.get(service)
+        if held is None or held.descriptor.exp <= now:
+            return None
+        return held.data
 
     def publish(self, now: float, aux: bytes) -> dict[str, Any]:
         """Sign a document of the live entries, valid from ``now``; the one it replaces

@@ -6,6 +6,9 @@ Routes (JSON bodies):
   refused unread (413).
 - ``GET /directory``: the current signed document; ``GET /directory/previous``: the one
   before it (404 while there is none).
+- ``POST /descriptor``: a hidden service's signed descriptor
+  (``machine.Authority.submit_descriptor``); ``GET /descriptor/<name>``: the one held
+  for that service name (64 hex digits), 404 when none or expired.
 
 ``serve_authority`` publishes a document at start and every ``publish_interval_s``, and
 writes the current and previous documents and the held entries to its state folder
@@ -15,6 +18,7 @@ keeps its relays.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -29,6 +33,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from hornet.authority.descriptor import verify_descriptor
 from hornet.authority.document import SignedEntry, verify_entry
 from hornet.authority.machine import Authority, AuthorityKey
 from hornet.directory import Address, Directory, parse_address
@@ -56,7 +61,7 @@ class AuthorityApp:
     ) -> None:
         self.authority = authority
         self.clock = clock
-        self.on_entry = on_entry  # e.g. persist the state before answering
+        self.on_entry = on_entry  # e.g. persist the state before answering (entries, descriptors)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -76,6 +81,32 @@ class AuthorityApp:
                 await _respond(send, 404, {"error": "no document yet"})
             else:
                 await _respond(send, 200, document)
+        elif method == "GET" and path.startswith("/descriptor/"):
+            try:
+                name = bytes.fromhex(path.removeprefix("/descriptor/"))
+            except ValueError:
+                name = b""
+            held = self.authority.descriptor(name, self.clock())
+            if held is None:
+                await _respond(send, 404, {"error": "no such descriptor"})
+            else:
+                await _respond(send, 200, held)
+        elif method == "POST" and path == "/descriptor":
+            body = await _read_body(receive)
+            if body is None:
+                await _respond(send, 413, {"error": "body too large"})
+                return
+            try:
+                held_descriptor = self.authority.submit_descriptor(json.loads(body), self.clock())
+            except (ValueError, RecursionError):
+                await _respond(send, 400, {"error": "body is not JSON"})
+            except HornetError as exc:
+                await _respond(send, 400, {"error": str(exc)[:200]})
+            else:
+                log.info("descriptor accepted for service %s", held_descriptor.service.hex())
+                if self.on_entry is not None:
+                    await self.on_entry()
+                await _respond(send, 200, {"accepted": held_descriptor.service.hex()})
         elif method == "POST" and path == "/entry":
             body = await _read_body(receive)
             if body is None:
@@ -177,6 +208,7 @@ def save_state(authority: Authority, folder: Path) -> None:
             {"entry": e.entry, "signed_at": e.signed_at, "signature": e.signature.hex()}
             for e in authority.entries.values()
         ],
+        "descriptors": [d.data for d in authority.descriptors.values()],
     }
     temporary = folder / (STATE_FILE + ".tmp")
     temporary.write_text(json.dumps(body))
@@ -195,6 +227,10 @@ def load_state(authority: Authority, folder: Path) -> None:
         for raw in data["entries"]:
             signed: SignedEntry = verify_entry(raw)
             authority.entries[signed.info.node_id] = signed
+        for raw in data.get("descriptors", []):
+            with contextlib.suppress(HornetError):  # expired while the authority was down
+                held = verify_descriptor(raw, authority.params, time.time())
+                authority.descriptors[held.service] = held
     except (ValueError, KeyError, TypeError, RecursionError, HornetError) as exc:
         raise ConfigError(f"state file {path} is unusable: {exc}") from None
 

@@ -155,6 +155,11 @@ class RelayNode:
         self.directory_since = time.time() if published is None else published
         log.info("directory replaced: %d nodes", len(directory))
 
+    def directory_fetched(self, fetched_at: float) -> None:
+        """The directory in use was confirmed current at ``fetched_at`` (refreshed from the
+        authorities, changed or not): its age counts from then."""
+        self.directory_since = fetched_at
+
     def statistics(self) -> RelayStatistics:
         forwarded, dropped, native_queued = self.forwarded, collections.Counter(self.dropped), 0
         if self.native is not None:

@@ -240,18 +240,25 @@ async def serve(
     params = directory.params
     payload_size = payload_size or params.default_payload_size
     dropped: collections.Counter[str] = collections.Counter()
-    sessions: OrderedDict[bytes, tuple[DestinationSession, _DestLink]] = OrderedDict()
+    # circuit id -> (session, link, when it was created), least recently used first
+    sessions: OrderedDict[bytes, tuple[DestinationSession, _DestLink, float]] = OrderedDict()
     acceptors: list[Acceptor] = []
+    # No packet of a circuit is delivered later than this after its first one (its EXP is
+    # at most the longest lifetime ahead, rounded up, plus skew, and relays add a skew).
+    session_horizon = params.max_exp(0) + params.max_skew_s
 
     def on_deliver(deliver: Deliver) -> None:
         """Runs in the relay's packet loop: the relay's queue bounds the work."""
         if len(deliver.message) != payload_size:
             dropped[MalformedInputError.reason] += 1  # not this service's payload class
             return
+        now = unix_now()
+        while sessions and next(iter(sessions.values()))[2] + session_horizon <= now:
+            sessions.popitem(last=False)  # expired: its circuit can deliver nothing more
         entry = sessions.get(deliver.circuit_id)
         if entry is None:
             session = DestinationSession(params, deliver, payload_size)
-            entry = (session, _DestLink(_sealer(session, rng)))
+            entry = (session, _DestLink(_sealer(session, rng)), now)
         try:
             frame = Frame.decode(entry[0].receive(deliver))
         except RemoteProtocolError as exc:
