@@ -63,16 +63,16 @@ from typing import Any
 
 import trio
 
-from hornet.circuit import Circuit, SetupTimeoutError
+from hornet.circuit.circuit import Circuit, SetupTimeoutError
+from hornet.circuit.endpoint import CircuitEndpoint
+from hornet.circuit.endpoint import Path as CircuitPath
 from hornet.client import Entry, open_circuit
-from hornet.client.endpoint import Endpoint
-from hornet.client.endpoint import Path as CircuitPath
 from hornet.core import puzzle
-from hornet.core.circuit import Outgoing, SourceSession
 from hornet.core.crypto import SecretKey
+from hornet.core.e2e import Outgoing, SourceSession
 from hornet.core.params import CHDR_LEN
 from hornet.core.setup import HopSpec, build_setup, coarse_exp
-from hornet.directory import (
+from hornet.directory.model import (
     Directory,
     NodeKeys,
     RelayInfo,
@@ -84,11 +84,11 @@ from hornet.directory import (
 )
 from hornet.errors import HornetError
 from hornet.node.admission import Limits
+from hornet.node.destination import serve
 from hornet.node.relay import serve_relay
-from hornet.node.service import serve
 from hornet.node.state import RelayState
-from hornet.transport import Address, DatagramSocket, UdpNetwork
 from hornet.transport.link import LinkSocket, connect_link, with_link
+from hornet.transport.udp import Address, DatagramSocket, UdpNetwork
 
 PY = sys.executable
 HERE = Path(__file__).resolve()
@@ -332,7 +332,7 @@ async def _legit(
     bits: list[int] = []
     sock = with_link(await UdpNetwork().bind(("127.0.0.1", 0)), None, directory)
     async with trio.open_nursery() as nursery:
-        endpoint = Endpoint(sock, directory)
+        endpoint = CircuitEndpoint(sock, directory)
         escalation = endpoint.puzzles
         nursery.start_soon(endpoint.run)
         print("ready", flush=True)
@@ -604,7 +604,7 @@ async def _replay(net: _Net, setups: int, packets: int) -> dict[str, Any]:
     async with trio.open_nursery() as nursery:
         inner = with_link(await UdpNetwork().bind(("127.0.0.1", 0)), None, net.directory)
         cap = _CaptureSocket(inner, target.address)
-        endpoint = Endpoint(cap, net.directory)
+        endpoint = CircuitEndpoint(cap, net.directory)
         nursery.start_soon(endpoint.run)
         before = await forwarded_now()
         for i in range(setups):
@@ -643,7 +643,7 @@ async def _replay(net: _Net, setups: int, packets: int) -> dict[str, Any]:
     # Control: fresh setups from a new client are forwarded by the restarted relay.
     async with trio.open_nursery() as nursery:
         sock = with_link(await UdpNetwork().bind(("127.0.0.1", 0)), None, net.directory)
-        endpoint = Endpoint(sock, net.directory)
+        endpoint = CircuitEndpoint(sock, net.directory)
         nursery.start_soon(endpoint.run)
         before = await forwarded_now()
         done = 0

@@ -56,7 +56,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hornet.core import engine
 from hornet.core.ahdr import create_ahdr
 from hornet.core.chdr import TYPE_DATA, TYPE_DATA_NESTED, data_chdr
-from hornet.core.circuit import SourceSession
+from hornet.core.e2e import SourceSession
 from hornet.core.fs import Flag, HopKeys, Route, fs_create
 from hornet.core.onion import build_forward
 from hornet.core.params import C, Params, Profile

@@ -2,9 +2,9 @@
 
 Figures (medians of ``--rounds`` rounds; each round times ``--n`` operations):
 
-- ``session_seal_us`` / ``session_open_us``: ``Session.seal`` / ``Session.open`` on one
-  HORNET data packet of the default class (hardened profile: 1447 bytes), i.e. the
-  AEAD call plus header, nonce and replay window.
+- ``session_seal_us`` / ``session_open_us``: ``ChannelSession.seal`` /
+  ``ChannelSession.open`` on one HORNET data packet of the default class (hardened
+  profile: 1447 bytes), i.e. the AEAD call plus header, nonce and replay window.
 - ``endpoint_seal_us`` / ``endpoint_open_us``: the same through ``LinkEndpoint.seal`` /
   ``open`` (peer lookup, session choice): what the trio socket calls per datagram.
 - ``raw_encrypt_us`` / ``raw_decrypt_us``: the bare ``AESGCM`` object (256-bit key) from
@@ -40,11 +40,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from hornet.core.crypto import SecretKey
 from hornet.core.params import Params
-from hornet.link.channel import DATA_OVERHEAD, Session
+from hornet.link.channel import DATA_OVERHEAD, ChannelSession
 from hornet.link.endpoint import LinkEndpoint
 from hornet.link.noise import TransportKeys
-from hornet.transport import UdpNetwork
 from hornet.transport.link import LinkNetwork
+from hornet.transport.udp import UdpNetwork
 
 PAYLOAD = Params().default_payload_size
 WINDOW = 64
@@ -64,8 +64,8 @@ def _median_us(fn: Callable[[], Any], n: int, rounds: int) -> float:
 
 def bench_sessions(packet: bytes, n: int, rounds: int) -> dict[str, float]:
     k1, k2 = bytes([1]) * 32, bytes([2]) * 32
-    sender = Session(TransportKeys(k1, k2, b"", b"", b""), initiator=True, created=0.0)
-    receiver = Session(TransportKeys(k2, k1, b"", b"", b""), initiator=False, created=0.0)
+    sender = ChannelSession(TransportKeys(k1, k2, b"", b"", b""), initiator=True, created=0.0)
+    receiver = ChannelSession(TransportKeys(k2, k1, b"", b"", b""), initiator=False, created=0.0)
     sealed = [sender.seal(packet) for _ in range(n * rounds)]
     it = iter(sealed)
     out = {

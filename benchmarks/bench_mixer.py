@@ -59,7 +59,7 @@ from hornet.core.onion_message import create_message_path
 from hornet.credentials.params import CredentialParams
 from hornet.credentials.payments import VoucherPayments
 from hornet.credentials.store import SqliteSpentStore
-from hornet.directory import MixerListing
+from hornet.directory.model import MixerListing
 from hornet.mixer.actions import Transmit
 from hornet.mixer.client import MixerClient
 from hornet.mixer.config import MixerConfig, PeerConfig

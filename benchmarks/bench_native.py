@@ -47,10 +47,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hornet.core import engine
 from hornet.core.chdr import data_chdr
-from hornet.core.circuit import DestinationSession, SourceSession
+from hornet.core.e2e import DestinationSession, SourceSession
 from hornet.core.params import Params, Profile
 from hornet.core.relay import Forward, Relay
-from hornet.link.channel import NativeSession, Session
+from hornet.link.channel import ChannelSession, NativeChannelSession
 from hornet.link.noise import TransportKeys
 from hornet.testing.sim import SimNetwork
 
@@ -179,10 +179,10 @@ def endpoint_figures(rounds: int, calls: int) -> dict[str, float]:
 
 def link_figures(rounds: int, calls: int) -> dict[str, float]:
     """A link DATA datagram (1,100-byte HORNET packet): seal at one end, open at the
-    other, per engine (``Session`` against ``NativeSession``)."""
+    other, per engine (``ChannelSession`` against ``NativeChannelSession``)."""
     out: dict[str, float] = {}
     packet = bytes(1100)
-    for name, cls in (("native", NativeSession), ("python", Session)):
+    for name, cls in (("native", NativeChannelSession), ("python", ChannelSession)):
         samples = []
         for _ in range(rounds):
             a = cls(

@@ -61,13 +61,13 @@ from typing import Any
 
 import trio
 
-from hornet.circuit import Circuit
+from hornet.circuit.circuit import Circuit
 from hornet.client import open_circuit
 from hornet.core import engine
-from hornet.directory import Directory, NodeKeys, load_key_file, relay_info, write_key_file
-from hornet.node.service import serve
-from hornet.transport import UdpNetwork
+from hornet.directory.model import Directory, NodeKeys, load_key_file, relay_info, write_key_file
+from hornet.node.destination import serve
 from hornet.transport.link import LinkNetwork, LinkSocket, directory_resolver
+from hornet.transport.udp import UdpNetwork
 
 PAYLOAD = 1024
 WINDOW = 256  # datagrams in flight

@@ -39,7 +39,7 @@ def run_sweeps(packets: int) -> None:
     sweep = []
     for payload in PAYLOADS:
         out = subprocess.run(
-            [sys.executable, "-m", "hornet.bench_e2e", "--json", "--packets", str(packets),
+            [sys.executable, "-m", "hornet.cli.bench", "--json", "--packets", str(packets),
              "--circuits", "10", "--payload", str(payload)],
             check=True, capture_output=True, text=True,
         ).stdout

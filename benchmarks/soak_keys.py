@@ -48,14 +48,14 @@ from rich.progress import Progress
 
 import hornet
 from hornet.authority import Authority, AuthorityKey, consensus, sign_entry
-from hornet.circuit import Circuit
+from hornet.circuit.circuit import Circuit
 from hornet.core import engine
 from hornet.core.params import Params
 from hornet.core.relay import DEFAULT_CACHE_SIZE
-from hornet.directory import Directory, relay_info
+from hornet.directory.model import Directory, relay_info
 from hornet.errors import HornetError
 from hornet.testing.memnet import MemoryNetwork
-from hornet.transport import unix_now
+from hornet.transport.udp import unix_now
 
 KEY_MARKERS = ("setup key", "directory", "epoch")
 

@@ -23,7 +23,7 @@ from hornet.core.blinding import (
     process_blinded_hop,
 )
 from hornet.core.chdr import TYPE_DATA, TYPE_DATA_NESTED, TYPE_SETUP
-from hornet.core.circuit import DestinationSession, SourceSession
+from hornet.core.e2e import DestinationSession, SourceSession
 from hornet.core.onion_message import (
     LARGE_PACKET_SIZE,
     OnionMessage,
@@ -32,14 +32,14 @@ from hornet.core.onion_message import (
     create_onion_message,
     process_onion_message,
 )
-from hornet.core.onion_message import Deliver as OmDeliver
-from hornet.core.onion_message import Forward as OmForward
+from hornet.core.onion_message import DeliverMessage as OmDeliver
+from hornet.core.onion_message import ForwardMessage as OmForward
 from hornet.core.params import Params
 from hornet.core.relay import Deliver, Drop, Forward
 from hornet.core.rendezvous import Descriptor, RendezvousDestination, RendezvousSource
 from hornet.core.setup import complete_setup
 from hornet.core.sphinx import OVERHEAD, build_onion, peel_onion
-from hornet.core.stream import MAX_MESSAGE, Frame, FrameKind, Stream
+from hornet.core.stream import MAX_MESSAGE, FrameKind, Stream, StreamFrame
 from hornet.core.wire import decode_bigsize, decode_tlv_stream
 from hornet.errors import HornetError
 from hornet.link.endpoint import LinkEndpoint
@@ -388,7 +388,7 @@ class OnionMessageTarget(Target):
     """``process_onion_message`` and the two onion-message decoders, fed every input."""
 
     name = "onion_message"
-    deep = ("Forward", "Deliver")
+    deep = ("ForwardMessage", "DeliverMessage")
     entry_points = (
         "hornet.core.onion_message.process_onion_message",
         "hornet.core.onion_message.OnionMessage.decode",
@@ -456,7 +456,7 @@ class BlindingTarget(Target):
 
 
 class StreamTarget(Target):
-    """``Frame.decode`` and ``Stream.receive_frame`` on a reliable and a datagram stream
+    """``StreamFrame.decode`` and ``Stream.receive_frame`` on a reliable and a datagram stream
     that also send (so acknowledgements have something to acknowledge). The application
     reads its messages when the input's last byte is odd."""
 
@@ -482,13 +482,13 @@ class StreamTarget(Target):
         peer.queue_message(b"m" * 2500)
         peer.queue_message(b"")
         frames = peer.frames_to_send(0.0)
-        frames += [Frame(self.CONN, kind, 1, 3, 0, 0b101, b"x") for kind in FrameKind]
+        frames += [StreamFrame(self.CONN, kind, 1, 3, 0, 0b101, b"x") for kind in FrameKind]
         self._seeds = [f.encode() for f in frames]
 
     def feed_one(self, data: bytes) -> None:
         ep = self.entry_points
         self.now += 0.001
-        frame = self.call(ep[0], data, Frame.decode, data)
+        frame = self.call(ep[0], data, StreamFrame.decode, data)
         if frame is None:
             return
         if frame.encode() != data:
@@ -525,12 +525,12 @@ class E2eTarget(Target):
 
     name = "e2e"
     deep = (
-        "hornet.core.circuit.DestinationSession.receive:ok",
-        "hornet.core.circuit.SourceSession.open:ok",
+        "hornet.core.e2e.DestinationSession.receive:ok",
+        "hornet.core.e2e.SourceSession.open:ok",
     )
     entry_points = (
-        "hornet.core.circuit.DestinationSession.receive",
-        "hornet.core.circuit.SourceSession.open",
+        "hornet.core.e2e.DestinationSession.receive",
+        "hornet.core.e2e.SourceSession.open",
     )
     max_len = 1400
     reset_every = 1000

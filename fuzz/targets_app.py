@@ -14,7 +14,7 @@ from fuzzkit import Target, remove_scratch, scratch_dir, where
 from hornet.core import crypto
 from hornet.core.blinding import EncryptedData, create_blinded_path
 from hornet.core.chdr import TYPE_SETUP
-from hornet.core.onion_message import Deliver as OmDeliver
+from hornet.core.onion_message import DeliverMessage as OmDeliver
 from hornet.core.onion_message import (
     create_message_path,
     create_onion_message,
@@ -32,7 +32,7 @@ from hornet.credentials.payments import VoucherPayments
 from hornet.credentials.scheme import Client, Credential, CredentialsResponse, Issuer
 from hornet.credentials.service import CredentialService
 from hornet.credentials.store import SqliteSpentStore
-from hornet.directory import (
+from hornet.directory.model import (
     Directory,
     NodeKeys,
     directory_of,

@@ -26,13 +26,19 @@ _engine.use(os.environ.get("HORNET_ENGINE", "auto"))
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # the real types for mypy and IDEs; at run time the names load lazily
-    from hornet.authority.client import DirectoryClient
-    from hornet.circuit import Circuit
+    from hornet.circuit.circuit import Circuit
     from hornet.client import open_circuit
     from hornet.core.crypto import SecretKey
     from hornet.core.params import Params
     from hornet.core.rendezvous import Descriptor
-    from hornet.directory import Directory, NodeKeys, load_key_file, relay_info, write_key_file
+    from hornet.directory.fetch import DirectoryClient
+    from hornet.directory.model import (
+        Directory,
+        NodeKeys,
+        load_key_file,
+        relay_info,
+        write_key_file,
+    )
     from hornet.errors import (
         CircuitError,
         ConfigError,
@@ -42,19 +48,19 @@ if TYPE_CHECKING:  # the real types for mypy and IDEs; at run time the names loa
         SetupTimeoutError,
         StaleDirectoryError,
     )
-    from hornet.local import LocalNetwork, local_network
+    from hornet.node.destination import serve, serve_rendezvous
     from hornet.node.relay import serve_relay
-    from hornet.node.service import serve, serve_rendezvous
+    from hornet.testing.local import LocalNetwork, local_network
     from hornet.testing.tap import TapNetwork
-    from hornet.transport import UdpNetwork
+    from hornet.transport.udp import UdpNetwork
 
 _LAZY = {
     "open_circuit": "hornet.client",
-    "serve": "hornet.node.service",
-    "serve_rendezvous": "hornet.node.service",
+    "serve": "hornet.node.destination",
+    "serve_rendezvous": "hornet.node.destination",
     "serve_relay": "hornet.node.relay",
-    "local_network": "hornet.local",
-    "LocalNetwork": "hornet.local",
+    "local_network": "hornet.testing.local",
+    "LocalNetwork": "hornet.testing.local",
     "Circuit": "hornet.circuit",
     "CircuitError": "hornet.errors",
     "NoPathError": "hornet.errors",
@@ -71,7 +77,7 @@ _LAZY = {
     "SecretKey": "hornet.core.crypto",
     "UdpNetwork": "hornet.transport",
     "TapNetwork": "hornet.testing.tap",
-    "DirectoryClient": "hornet.authority.client",
+    "DirectoryClient": "hornet.directory.fetch",
     "ConfigError": "hornet.errors",
     "Descriptor": "hornet.core.rendezvous",
 }

@@ -20,7 +20,7 @@ from hornet.authority import (
 )
 from hornet.core import crypto
 from hornet.core.params import Params
-from hornet.directory import NodeKeys, relay_info
+from hornet.directory.model import NodeKeys, relay_info
 from hornet.errors import ConfigError, HornetError, IntegrityError, ReplayError
 
 PARAMS = Params()

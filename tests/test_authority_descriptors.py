@@ -28,16 +28,16 @@ import pytest
 import trio
 
 from hornet.authority import Authority, AuthorityKey
-from hornet.authority.client import (
-    DescriptorSource,
-    DescriptorUnavailableError,
-    publish_descriptor,
-)
-from hornet.authority.descriptor import newest, service_name, sign_descriptor, verify_descriptor
 from hornet.authority.service import serve_authority
 from hornet.core import crypto
 from hornet.core.params import Params
 from hornet.core.rendezvous import Descriptor
+from hornet.directory.descriptor import newest, service_name, sign_descriptor, verify_descriptor
+from hornet.directory.fetch import (
+    DescriptorSource,
+    DescriptorUnavailableError,
+    publish_descriptor,
+)
 from hornet.errors import ConfigError, HornetError, IntegrityError, ReplayError
 
 PARAMS = Params()

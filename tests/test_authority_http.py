@@ -11,10 +11,10 @@ import httpx
 import trio
 
 from hornet.authority import Authority, AuthorityKey
-from hornet.authority.client import DirectoryClient, publish_entry
 from hornet.authority.service import serve_authority
 from hornet.core.params import Params
-from hornet.directory import NodeKeys
+from hornet.directory.fetch import DirectoryClient, publish_entry
+from hornet.directory.model import NodeKeys
 
 PARAMS = Params()
 

@@ -25,16 +25,17 @@ from hornet.authority import (
     sign_mixer_listing,
     verify_entry,
 )
-from hornet.authority.client import DirectoryClient, publish_entry
-from hornet.authority.document import MIXER_TAG, tagged_digest
 from hornet.authority.service import serve_authority
 from hornet.core import crypto
 from hornet.core.params import Params
 from hornet.credentials.params import CredentialParams
-from hornet.directory import MixerListing, NodeKeys, relay_info
+from hornet.directory.document import MIXER_TAG, tagged_digest
+from hornet.directory.fetch import DirectoryClient, publish_entry
+from hornet.directory.model import MixerListing, NodeKeys, relay_info
 from hornet.errors import ConfigError, HornetError, IntegrityError
-from hornet.mixer.core import derive_issuer_key, mixer_listing
+from hornet.mixer.engine import mixer_listing
 from hornet.mixer.entry import relay_keys
+from hornet.mixer.keys import derive_issuer_key
 from hornet.mixer.session import Wallet
 
 PARAMS = Params()

@@ -17,10 +17,10 @@ from pathlib import Path
 import trio
 
 import hornet
-from hornet.authority.client import DirectoryClient, publish_entry
-from hornet.circuit import Circuit
+from hornet.circuit.circuit import Circuit
 from hornet.client import Entry
-from hornet.directory import NodeKeys, write_key_file
+from hornet.directory.fetch import DirectoryClient, publish_entry
+from hornet.directory.model import NodeKeys, write_key_file
 
 
 def _free_port(kind: socket.SocketKind) -> int:

@@ -12,12 +12,12 @@ import trio.testing
 
 import hornet
 from hornet.authority import Authority, AuthorityKey, consensus, sign_entry
-from hornet.authority.client import DirectoryClient
-from hornet.circuit import Circuit
+from hornet.circuit.circuit import Circuit
 from hornet.core.params import Params
-from hornet.directory import Directory, relay_info
+from hornet.directory.fetch import DirectoryClient
+from hornet.directory.model import Directory, relay_info
 from hornet.testing.memnet import MemoryNetwork
-from hornet.transport import unix_now
+from hornet.transport.udp import unix_now
 
 PARAMS = Params(epoch_s=670)  # the shortest epoch the protocol allows
 

@@ -18,7 +18,7 @@ import pytest
 
 from hornet import cli
 from hornet.core import crypto
-from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
+from hornet.directory.model import Directory, NodeKeys, relay_info, write_key_file
 
 KEYS = NodeKeys.generate(random.Random(3))
 OTHER = NodeKeys.generate(random.Random(4))

@@ -16,13 +16,13 @@ import pytest
 import trio
 
 import hornet
-from hornet.circuit import Circuit
+from hornet.circuit.circuit import Circuit
 from hornet.client import Entry
-from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
+from hornet.directory.model import Directory, NodeKeys, relay_info, write_key_file
 from hornet.errors import ConfigError
 from hornet.node.relay import RelayNode, serve_relay
 from hornet.node.reload import reload_directory, watch_directory
-from hornet.transport import UdpNetwork
+from hornet.transport.udp import UdpNetwork
 
 INTERVAL = 0.2  # how often the nodes check the file here
 

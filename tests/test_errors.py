@@ -28,7 +28,7 @@ COUNTING = [
     *sorted((ROOT / "link").rglob("*.py")),
     *sorted((ROOT / "transport").rglob("*.py")),
     *(ROOT / "node" / name for name in ("admission.py", "relay.py", "metrics.py", "state.py")),
-    ROOT / "node" / "service.py",
+    ROOT / "node" / "destination.py",
 ]
 #: Attribute or variable names of the counters those modules keep.
 COUNTERS = {"dropped", "rejected"}

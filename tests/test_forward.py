@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
+from hornet.directory.model import Directory, NodeKeys, relay_info, write_key_file
 
 PAGE = b"<html><body>" + b"hornet " * 5000 + b"</body></html>"  # 35 KB: many packets
 

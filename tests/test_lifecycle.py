@@ -20,7 +20,7 @@ import pytest
 
 import hornet
 from hornet import cli
-from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
+from hornet.directory.model import Directory, NodeKeys, relay_info, write_key_file
 from hornet.errors import BindError, ConfigError
 from hornet.mixer.service import load_config_file
 
@@ -287,7 +287,7 @@ async def test_serve_rendezvous_on_a_port_in_use_raises_a_bind_error() -> None:
 SERVE_SCRIPT = textwrap.dedent(
     """
     import random, sys, tempfile, trio, hornet
-    from hornet.directory import Directory, NodeKeys, relay_info
+    from hornet.directory.model import Directory, NodeKeys, relay_info
 
     keys = NodeKeys.generate(random.Random(3))
     address = ("127.0.0.1", int(sys.argv[1]))

@@ -20,9 +20,9 @@ import trio.testing
 
 import hornet
 from hornet import cli
-from hornet._logging import JsonFormatter
-from hornet.circuit import Circuit
-from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
+from hornet.circuit.circuit import Circuit
+from hornet.cli.logs import JsonFormatter
+from hornet.directory.model import Directory, NodeKeys, relay_info, write_key_file
 from hornet.node.metrics import Reporter, Snapshot
 from hornet.testing.memnet import MemoryNetwork
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from hornet.cli import main
+from hornet.cli.app import main
 from hornet.core.keys import epoch_public_key
 from hornet.core.params import Params
-from hornet.directory import Directory, NodeKeys, write_key_file
+from hornet.directory.model import Directory, NodeKeys, write_key_file
 
 
 def test_relay_entry_lists_the_setup_keys_of_the_coming_epochs(
@@ -44,7 +44,7 @@ def test_relay_entry_creates_the_key_on_first_use(
     entry = json.loads(capsys.readouterr().out)
     key_file = tmp_path / "new.key"
     assert key_file.stat().st_mode & 0o777 == 0o600
-    from hornet.directory import load_key_file
+    from hornet.directory.model import load_key_file
 
     keys = load_key_file(key_file)
     assert entry["node_id"] == keys.node_id.hex()

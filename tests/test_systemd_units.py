@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hornet.cli import build_parser
+from hornet.cli.app import build_parser
 
 UNITS = Path(__file__).resolve().parent.parent / "contrib" / "systemd"
 SANDBOX = {

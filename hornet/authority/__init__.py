@@ -1,13 +1,18 @@
 """Directory authorities: relays upload signed entries, authorities publish signed
 directory documents, and nodes trust the relays that k of their n authorities list.
 
-``document`` holds the signed formats and the consensus (sans-IO); ``machine`` the
-authority's state (sans-IO); ``keyfile`` an authority's key file.
+``machine`` holds the authority's state (sans-IO) and ``service`` serves it over HTTP;
+the signed formats and the consensus they share with every node are in
+``hornet.directory.document``.
+
+Internal: applications import from the package roots (``hornet``,
+``hornet.sphinx``, ``hornet.mixer``, ``hornet.credentials``).
 """
 
 from __future__ import annotations
 
-from hornet.authority.document import (
+from hornet.authority.machine import Authority, AuthorityKey
+from hornet.directory.document import (
     Document,
     SignedEntry,
     consensus,
@@ -18,7 +23,6 @@ from hornet.authority.document import (
     verify_document,
     verify_entry,
 )
-from hornet.authority.machine import Authority, AuthorityKey
 
 __all__ = [
     "Authority",

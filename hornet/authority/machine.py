@@ -24,16 +24,16 @@ from typing import Any, Final
 
 import attrs
 
-from hornet.authority.descriptor import MAX_DESCRIPTORS, SignedDescriptor, verify_descriptor
-from hornet.authority.document import (
+from hornet.core import crypto
+from hornet.core.params import Params
+from hornet.directory.descriptor import MAX_DESCRIPTORS, SignedDescriptor, verify_descriptor
+from hornet.directory.document import (
     MAX_RELAYS,
     SignedEntry,
     sign_document,
     verify_entry,
 )
-from hornet.core import crypto
-from hornet.core.params import Params
-from hornet.directory import Directory, check_key_permissions
+from hornet.directory.model import Directory, check_key_permissions
 from hornet.errors import ConfigError, HornetError, RateLimitedError, ReplayError
 
 KEY_TYPE: Final = "hornet-authority-key"

@@ -33,10 +33,10 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from hornet.authority.descriptor import verify_descriptor
-from hornet.authority.document import SignedEntry, verify_entry
 from hornet.authority.machine import Authority, AuthorityKey
-from hornet.directory import Address, Directory, parse_address
+from hornet.directory.descriptor import verify_descriptor
+from hornet.directory.document import SignedEntry, verify_entry
+from hornet.directory.model import Address, Directory, parse_address
 from hornet.errors import BindError, ConfigError, HornetError
 from hornet.node.config import load_json_config, reject_unknown
 

@@ -21,6 +21,9 @@ stream, so nothing sent is lost; without it, the circuit fails with
 circuit (and of every renewal and rebuild), e.g. an onion-message mixer's relay
 (``MixerClient.open_circuit``); its ``send_setup`` carries P➊ to that relay instead of
 the socket (a paid mixer request). Data packets still go straight to the relay.
+
+Internal: applications import from the package roots (``hornet``,
+``hornet.sphinx``, ``hornet.mixer``, ``hornet.credentials``).
 """
 
 from __future__ import annotations
@@ -34,28 +37,28 @@ from typing import Any
 import attrs
 import trio
 
-from hornet.authority.client import DirectoryClient
-from hornet.circuit import (
+from hornet.circuit.circuit import (
     Circuit,
     CircuitError,
     DescriptorExpiredError,
-    Link,
     NoPathError,
+    PathSealer,
     SetupTimeoutError,
     StaleDirectoryError,
     single_error,
 )
-from hornet.client.endpoint import Endpoint, Path, choose_path, default_bind, pick_relays
-from hornet.client.health import RelayHealth
+from hornet.circuit.endpoint import CircuitEndpoint, Path, choose_path, default_bind, pick_relays
+from hornet.circuit.health import RelayHealth
 from hornet.core.chdr import TYPE_SETUP
-from hornet.core.circuit import E2E_OVERHEAD, Outgoing, SourceSession
+from hornet.core.e2e import E2E_OVERHEAD, Outgoing, SourceSession
 from hornet.core.rendezvous import PUBKEY_LEN, Descriptor, RendezvousSource
 from hornet.core.setup import CircuitKeys
-from hornet.core.stream import CONN_ID_LEN, Frame, Stream
-from hornet.directory import Directory, RelayInfo
+from hornet.core.stream import CONN_ID_LEN, Stream, StreamFrame
+from hornet.directory.fetch import DirectoryClient
+from hornet.directory.model import Directory, RelayInfo
 from hornet.errors import HornetError, LocalProtocolError, RequestRefusedError, SendRefusedError
-from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 from hornet.transport.link import LinkSocket, directory_resolver, with_link
+from hornet.transport.udp import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 
 __all__ = ["Entry", "choose_entry_path", "open_circuit"]
 
@@ -97,7 +100,7 @@ class Entry:
     send_setup: Callable[[bytes], Awaitable[None]] | None = None
 
 
-class _EntryEndpoint(Endpoint):
+class _EntryCircuitEndpoint(CircuitEndpoint):
     """An endpoint whose setup packets for the entry relay go through ``send_setup``."""
 
     def __init__(self, sock: DatagramSocket, directory: Directory, entry: Entry) -> None:
@@ -144,7 +147,7 @@ def choose_entry_path(
     )
 
 
-class SourceLink:
+class SourcePathSealer:
     """A source's underlying circuit: a ``SourceSession`` (or its rendezvous twin)."""
 
     def __init__(
@@ -157,7 +160,7 @@ class SourceLink:
         self.ready = trio.Event()
 
     def __repr__(self) -> str:
-        return f"SourceLink(exp={self._exp})"
+        return f"SourcePathSealer(exp={self._exp})"
 
     @property
     def exp(self) -> int:
@@ -183,7 +186,7 @@ class _Client:
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        endpoint: CircuitEndpoint,
         destination: RelayInfo | Descriptor,
         *,
         hops: int,
@@ -209,7 +212,7 @@ class _Client:
         self.rng = rng
         self.circuit: Circuit | None = None
         self.stream: Stream | None = None
-        self.links: list[SourceLink] = []
+        self.links: list[SourcePathSealer] = []
         #: Smoothed setup round trip (seconds), once one setup answered.
         self.setup_rtt: float | None = None
 
@@ -222,7 +225,7 @@ class _Client:
             raise CircuitError("the descriptor's rendezvous point is not in the directory")
         return rp
 
-    async def connect(self, suspects: Collection[bytes] = ()) -> SourceLink:
+    async def connect(self, suspects: Collection[bytes] = ()) -> SourcePathSealer:
         """Setup + handshake in up to ``attempts`` rounds, each a race (``_race``).
 
         A round opens with one path that avoids relays that recently failed
@@ -328,7 +331,7 @@ class _Client:
 
     async def _race(
         self, paths: list[Path], suspects: set[bytes]
-    ) -> tuple[SourceLink | None, list[tuple[Path, HornetError]]]:
+    ) -> tuple[SourcePathSealer | None, list[tuple[Path, HornetError]]]:
         """Run the setups of ``paths`` at once; while none has answered, another path
         (``_hedge_path``) joins every ``hedge_after()`` seconds or as soon as an attempt
         fails, up to ``MAX_HEDGES`` of them and not later than ``setup_timeout`` after
@@ -399,7 +402,7 @@ class _Client:
     def _rtt_sample(self, rtt: float) -> None:
         self.setup_rtt = rtt if self.setup_rtt is None else 0.75 * self.setup_rtt + 0.25 * rtt
 
-    async def _handshake(self, path: Path, keys: CircuitKeys) -> SourceLink:
+    async def _handshake(self, path: Path, keys: CircuitKeys) -> SourcePathSealer:
         """HELLO over the new circuit until the destination answers."""
         assert self.stream is not None
         session: SourceSession | RendezvousSource
@@ -409,7 +412,7 @@ class _Client:
         else:
             session = SourceSession(keys, self.payload_size)
             exp = keys.exp
-        link = SourceLink(session, path, self.rng, exp)
+        link = SourcePathSealer(session, path, self.rng, exp)
         self.endpoint.register(link.arrival_id, lambda packet: self._on_packet(link, packet))
         hello = self.stream.hello_frame().encode()
         try:
@@ -427,15 +430,15 @@ class _Client:
             f"the destination did not answer within {self.setup_timeout:g} s ({path.describe()})"
         )
 
-    async def _on_packet(self, link: SourceLink, packet: bytes) -> None:
-        frame = Frame.decode(link.open(packet))
+    async def _on_packet(self, link: SourcePathSealer, packet: bytes) -> None:
+        frame = StreamFrame.decode(link.open(packet))
         if self.stream is None or frame.conn_id != self.stream.conn_id:
             return
         link.ready.set()
         if self.circuit is not None:
             self.circuit.frame_received(frame)
 
-    async def rebuild(self) -> Link:
+    async def rebuild(self) -> PathSealer:
         """The current circuit went silent: one of its relays is suspect. Rounds of
         ``connect`` follow each other for up to ``REBUILD_PATIENCE`` seconds (the
         destination waits as long for the source to come back) before the circuit
@@ -455,7 +458,7 @@ class _Client:
                 suspects = ()  # the failures are in ``health`` now
                 await trio.sleep(REBUILD_PAUSE)
 
-    async def _worth_renewing(self, current: SourceLink) -> bool:
+    async def _worth_renewing(self, current: SourcePathSealer) -> bool:
         """Whether a new circuit would outlive ``current``: not to a hidden destination
         whose newest descriptor expires no later (its next one is not out yet)."""
         if not isinstance(self.destination, Descriptor):
@@ -493,7 +496,7 @@ class _Client:
                     return
                 await trio.sleep(1.0)
                 continue
-            self.circuit.replace_link(link)
+            self.circuit.replace_path(link)
             for old in self.links[:-2]:
                 self.endpoint.unregister(old.arrival_id)
             del self.links[:-2]
@@ -601,9 +604,9 @@ async def open_circuit(
         with single_error():
             async with trio.open_nursery() as nursery:
                 endpoint = (
-                    Endpoint(sock, directory)
+                    CircuitEndpoint(sock, directory)
                     if entry is None
-                    else _EntryEndpoint(sock, directory, entry)
+                    else _EntryCircuitEndpoint(sock, directory, entry)
                 )
                 nursery.start_soon(endpoint.run)
                 if refresher is not None:  # renewals and rebuilds use the latest consensus
@@ -640,13 +643,13 @@ async def open_circuit(
                             with trio.move_on_after(linger):
                                 with suppress(CircuitError):
                                     await circuit.drain()
-                        await circuit.close_link()
+                        await circuit.close_path()
                     nursery.cancel_scope.cancel()
     finally:
         sock.close()
 
 
-def _use_directory(endpoint: Endpoint, sock: DatagramSocket, directory: Directory) -> None:
+def _use_directory(endpoint: CircuitEndpoint, sock: DatagramSocket, directory: Directory) -> None:
     endpoint.directory = directory
     if isinstance(sock, LinkSocket):
         sock.endpoint.resolve = directory_resolver(directory)

@@ -5,4 +5,7 @@ Rules:
 2. No clock reads and no randomness of its own: ``now`` and ``rng`` are parameters.
 3. Only ``hornet.core.crypto`` imports a cryptography library.
 4. Results are frozen attrs classes; untrusted bytes raise only ``RemoteProtocolError``.
+
+Internal: applications import from the package roots (``hornet``,
+``hornet.sphinx``, ``hornet.mixer``, ``hornet.credentials``).
 """

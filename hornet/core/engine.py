@@ -148,7 +148,7 @@ def data_plane(
 def link_session(
     send_key: bytes, receive_key: bytes, send_type: int, limit: int
 ) -> _native.LinkSession:
-    """A link session's native data path (``hornet.link.channel.NativeSession``)."""
+    """A link session's native data path (``hornet.link.channel.NativeChannelSession``)."""
     if native is None:
         raise LocalProtocolError("the native engine is not built")
     return native.LinkSession(send_key, receive_key, send_type, limit)

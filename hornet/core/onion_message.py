@@ -180,7 +180,7 @@ class OnionMessagePayload:
 
 
 @attrs.frozen
-class Forward:
+class ForwardMessage:
     """Send ``message`` (a full type-513 message) to the next peer: the node
     ``next_node_id``, or the peer across ``short_channel_id`` (an announced channel
     or a local alias; otherwise the caller MUST drop it). Exactly one is set."""
@@ -195,7 +195,7 @@ class Forward:
 
 
 @attrs.frozen
-class Deliver:
+class DeliverMessage:
     """The message is for us. The caller MUST check ``path_id`` against the paths it
     published (BOLT 4: ignore a message whose ``path_id`` does not match) and reply only
     through ``reply_path``.
@@ -217,7 +217,7 @@ class Deliver:
         return self.path_id is not None and crypto.ct_equal(self.path_id, expected)
 
 
-OnionMessageAction = Forward | Deliver
+OnionMessageAction = ForwardMessage | DeliverMessage
 
 
 @attrs.frozen
@@ -404,7 +404,7 @@ def process_onion_message(
     message: bytes,
     *,
     known_payload_types: Set[int] = BOLT12_PAYLOAD_TYPES,
-) -> Forward | Deliver:
+) -> ForwardMessage | DeliverMessage:
     """Handle one received ``onion_message`` as the node owning ``node_key``
     (BOLT 4 §Onion Messages, reader; §Onion Decryption; §Route Blinding).
 
@@ -415,7 +415,7 @@ def process_onion_message(
     peeled = peel_onion_message(node_key, message, known_payload_types=known_payload_types)
     data, tlv = peeled.data, peeled.tlv
     if peeled.next_message is None:
-        return Deliver(
+        return DeliverMessage(
             path_id=data.path_id,
             reply_path=tlv.reply_path,
             payload=tlv.records,
@@ -423,8 +423,8 @@ def process_onion_message(
             path_key=peeled.path_key,
         )
     if data.next_node_id is not None:
-        return Forward(message=peeled.next_message, next_node_id=data.next_node_id)
-    return Forward(message=peeled.next_message, short_channel_id=data.short_channel_id)
+        return ForwardMessage(message=peeled.next_message, next_node_id=data.next_node_id)
+    return ForwardMessage(message=peeled.next_message, short_channel_id=data.short_channel_id)
 
 
 __all__ = [
@@ -434,8 +434,8 @@ __all__ = [
     "ONION_MESSAGE_TYPE",
     "SMALL_PACKET_SIZE",
     "STANDARD_PACKET_SIZES",
-    "Deliver",
-    "Forward",
+    "DeliverMessage",
+    "ForwardMessage",
     "OnionMessage",
     "OnionMessageAction",
     "OnionMessagePayload",

@@ -78,7 +78,7 @@ def solve(packet: bytes, difficulty: int, start: int = 0) -> bytes:
 
     Tries the nonces ``start``, ``start + 1``, ... (10-byte big-endian, wrapping), about
     2^difficulty BLAKE2b calls on average. Difficulty 0 writes a zero puzzle field.
-    Callers run large difficulties in a worker thread (``hornet.client.puzzle``).
+    Callers run large difficulties in a worker thread (``hornet.circuit.puzzle``).
     """
     if len(packet) < MIN_PACKET_LEN or packet[0] != TYPE_SETUP:
         raise LocalProtocolError("a puzzle needs a setup packet")

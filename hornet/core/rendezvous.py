@@ -34,7 +34,7 @@ import attrs
 from hornet.core import crypto, engine
 from hornet.core.ahdr import create_ahdr
 from hornet.core.chdr import TYPE_DATA, data_chdr
-from hornet.core.circuit import (
+from hornet.core.e2e import (
     E2E_OVERHEAD,
     KIND_INIT,
     Outgoing,
@@ -43,7 +43,7 @@ from hornet.core.circuit import (
     open_frame,
     seal_frame,
 )
-from hornet.core.circuit import KIND_DATA as _KIND_DATA
+from hornet.core.e2e import KIND_DATA as _KIND_DATA
 from hornet.core.params import CHDR_LEN, IV_LEN, NODE_ID_LEN, TAG_LEN, C, Params, Profile
 from hornet.core.setup import CircuitKeys
 from hornet.errors import (

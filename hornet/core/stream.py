@@ -71,7 +71,7 @@ _HEAD: Final = struct.Struct(">BBIII")  # kind, flags, seq, ack, sack
 
 
 @attrs.frozen
-class Frame:
+class StreamFrame:
     conn_id: bytes
     kind: FrameKind
     flags: int
@@ -90,7 +90,7 @@ class Frame:
         )
 
     @classmethod
-    def decode(cls, body: bytes) -> Frame:
+    def decode(cls, body: bytes) -> StreamFrame:
         if len(body) < HEADER_LEN:
             raise MalformedInputError("stream frame too short")
         kind, flags, seq, ack, sack = _HEAD.unpack_from(body, CONN_ID_LEN)
@@ -217,9 +217,9 @@ class Stream:
         for index, chunk in enumerate(chunks):
             self._queue.append((chunk, FLAG_END if index == len(chunks) - 1 else 0))
 
-    def frames_to_send(self, now: float) -> list[Frame]:
+    def frames_to_send(self, now: float) -> list[StreamFrame]:
         """Frames to transmit now: due retransmissions, new fragments, or a bare ACK."""
-        out: list[Frame] = []
+        out: list[StreamFrame] = []
         if not self.reliable:
             while self._queue:
                 data, flags = self._queue.popleft()
@@ -254,10 +254,10 @@ class Stream:
         self._ack_due = False
         return out
 
-    def close_frame(self) -> Frame:
+    def close_frame(self) -> StreamFrame:
         return self._frame(FrameKind.CLOSE, 0, 0, b"")
 
-    def hello_frame(self) -> Frame:
+    def hello_frame(self) -> StreamFrame:
         flags = 0 if self.reliable else FLAG_DATAGRAM_MODE
         return self._frame(FrameKind.HELLO, flags, 0, b"")
 
@@ -279,16 +279,16 @@ class Stream:
             entry.retries = 0
             entry.sent_at = -1.0
 
-    def _transmit(self, seq: int, entry: _InFlight, now: float, out: list[Frame]) -> None:
+    def _transmit(self, seq: int, entry: _InFlight, now: float, out: list[StreamFrame]) -> None:
         entry.sent_at = now if entry.retries == 0 else -1.0  # Karn: no RTT from retries
         # At most half the stall timeout: a live peer is heard from before it expires.
         entry.deadline = now + min(self._rto, self.stall_timeout / 2)
         out.append(self._frame(FrameKind.DATA, entry.flags, seq, entry.data))
 
-    def _frame(self, kind: FrameKind, flags: int, seq: int, data: bytes) -> Frame:
+    def _frame(self, kind: FrameKind, flags: int, seq: int, data: bytes) -> StreamFrame:
         if len(self._ready) >= self.max_ready:
             flags |= FLAG_BUSY
-        return Frame(self.conn_id, kind, flags, seq, self._expected, self._sack(), data)
+        return StreamFrame(self.conn_id, kind, flags, seq, self._expected, self._sack(), data)
 
     def _sack(self) -> int:
         bits = 0
@@ -323,7 +323,7 @@ class Stream:
         self._rto = min(max(self._srtt + 4 * self._rttvar, MIN_RTO), MAX_RTO)
 
     # -- receiving ------------------------------------------------------------------------
-    def receive_frame(self, frame: Frame, now: float) -> None:
+    def receive_frame(self, frame: StreamFrame, now: float) -> None:
         """Take one frame from the peer. Raises ``MalformedInputError`` for bad ones."""
         if frame.conn_id != self.conn_id:
             raise MalformedInputError("frame for another connection")

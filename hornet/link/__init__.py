@@ -11,11 +11,14 @@ datagram is then sealed with AES-256-GCM under a counter, behind a replay window
 
 ``hornet.transport.link`` wraps an endpoint around a trio socket. docs/spec-link.md is
 the wire specification.
+
+Internal: applications import from the package roots (``hornet``,
+``hornet.sphinx``, ``hornet.mixer``, ``hornet.credentials``).
 """
 
 from __future__ import annotations
 
-from hornet.link.channel import DATA_OVERHEAD, REPLAY_WINDOW, Session
+from hornet.link.channel import DATA_OVERHEAD, REPLAY_WINDOW, ChannelSession
 from hornet.link.endpoint import LinkEndpoint
 from hornet.link.noise import Initiator, Responder, TransportKeys
 from hornet.link.peers import LinkConfig, LinkStatistics
@@ -23,11 +26,11 @@ from hornet.link.peers import LinkConfig, LinkStatistics
 __all__ = [
     "DATA_OVERHEAD",
     "REPLAY_WINDOW",
+    "ChannelSession",
     "Initiator",
     "LinkConfig",
     "LinkEndpoint",
     "LinkStatistics",
     "Responder",
-    "Session",
     "TransportKeys",
 ]

@@ -62,7 +62,7 @@ _COUNTER: Final = struct.Struct("<Q")  # at offset 1 of the header
 _WINDOW_MASK: Final = (1 << REPLAY_WINDOW) - 1
 
 
-class Session:
+class ChannelSession:
     """One established link session: two cached AEAD keys, a send counter, a window.
 
     ``initiator`` is this side's role in the handshake that made the session. Time
@@ -155,14 +155,14 @@ class Session:
 
     def __repr__(self) -> str:
         role = "initiator" if self.initiator else "responder"
-        return f"Session({role}, remote_static={self.remote_static.hex()}, sent={self.sent})"
+        return f"ChannelSession({role}, remote_static={self.remote_static.hex()}, sent={self.sent})"
 
 
-class NativeSession(Session):
-    """``Session`` with its data path in the native engine (``hornet._native``): the send
+class NativeChannelSession(ChannelSession):
+    """``ChannelSession`` with its data path in the native engine (``hornet._native``): the send
     counter, both AES-256-GCM keys and the replay window live there, with the same
-    datagrams, limits and errors as ``Session.seal`` / ``Session.open`` (held equal by
-    ``tests/core/test_engine.py``). Everything else is ``Session``'s."""
+    datagrams, limits and errors as ``ChannelSession.seal`` / ``ChannelSession.open`` (held equal by
+    ``tests/core/test_engine.py``). Everything else is ``ChannelSession``'s."""
 
     __slots__ = ("_fast",)
 
@@ -210,7 +210,7 @@ def new_session(
     created: float,
     limit: int = REJECT_AFTER_MESSAGES,
     act_three: bytes = b"",
-) -> Session:
+) -> ChannelSession:
     """A session in the active engine (``hornet/core/engine.py``)."""
-    cls = NativeSession if engine.active() == "native" else Session
+    cls = NativeChannelSession if engine.active() == "native" else ChannelSession
     return cls(keys, initiator=initiator, created=created, limit=limit, act_three=act_three)

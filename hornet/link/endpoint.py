@@ -75,7 +75,7 @@ from hornet.link.channel import (
     TYPE_ACT_TWO,
     TYPE_DATA_FROM_INITIATOR,
     TYPE_DATA_FROM_RESPONDER,
-    Session,
+    ChannelSession,
     new_session,
 )
 from hornet.link.noise import Initiator, Responder
@@ -358,7 +358,7 @@ class LinkEndpoint:
             return
         self._schedule(peer, self._next_time(peer, now))
 
-    def _rekey_time(self, session: Session) -> float:
+    def _rekey_time(self, session: ChannelSession) -> float:
         """The initiator of a session rekeys it; the responder steps in only if that
         has not happened a handshake timeout later."""
         config = self.config
@@ -573,7 +573,7 @@ class LinkEndpoint:
         self._outbox.append((session.seal(b""), address))  # confirms act three
         self._flush(peer)
 
-    def _confirmed(self, peer: LinkPeer, session: Session, now: float) -> None:
+    def _confirmed(self, peer: LinkPeer, session: ChannelSession, now: float) -> None:
         """The responder answered under the pending session: it is now usable."""
         session.confirmed = True
         out = peer.outbound
@@ -583,7 +583,7 @@ class LinkEndpoint:
         self._install(peer, 1, session, now)
         self._flush(peer)
 
-    def _install(self, peer: LinkPeer, index: int, session: Session, now: float) -> None:
+    def _install(self, peer: LinkPeer, index: int, session: ChannelSession, now: float) -> None:
         sessions = peer.receivers[index]
         for old in sessions:
             if old.confirmed and old.superseded is None:
@@ -606,7 +606,7 @@ class LinkEndpoint:
         live = [s for s in usable if s.superseded is None] or usable
         self._set_current(peer, max(live, key=lambda s: s.created, default=None))
 
-    def _set_current(self, peer: LinkPeer, session: Session | None) -> None:
+    def _set_current(self, peer: LinkPeer, session: ChannelSession | None) -> None:
         peer.current = session
         rekey = self.config.rekey_after_time
         peer.fast_until = -_INF if session is None else session.created + rekey

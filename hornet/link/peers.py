@@ -10,7 +10,7 @@ from typing import Final
 import attrs
 
 from hornet.errors import LocalProtocolError
-from hornet.link.channel import REJECT_AFTER_MESSAGES, Session
+from hornet.link.channel import REJECT_AFTER_MESSAGES, ChannelSession
 from hornet.link.noise import Initiator, Responder
 
 Address = tuple[str, int]
@@ -63,8 +63,8 @@ class PeerSessions:
     session to seal under and until when; ``receive`` is (0 for DATA_FROM_INITIATOR,
     1 for DATA_FROM_RESPONDER, session, usable until), newest first."""
 
-    send: tuple[Session, float] | None
-    receive: tuple[tuple[int, Session, float], ...]
+    send: tuple[ChannelSession, float] | None
+    receive: tuple[tuple[int, ChannelSession, float], ...]
 
 
 @attrs.frozen
@@ -88,7 +88,7 @@ class OutboundHandshake:
         self.act_one = act_one
         self.act_two = b""
         self.act_three = b""
-        self.pending: Session | None = None
+        self.pending: ChannelSession | None = None
         self.interval = config.retransmit_initial
         self.retransmit_at = now + self.interval
         self.deadline = now + config.handshake_timeout
@@ -132,8 +132,8 @@ class LinkPeer:
         self.source = "" if relay else source_of(address)
         #: receivers[0]: sessions that open DATA_FROM_INITIATOR (we were responder);
         #: receivers[1]: DATA_FROM_RESPONDER (we were initiator). Newest first.
-        self.receivers: tuple[list[Session], list[Session]] = ([], [])
-        self.current: Session | None = None
+        self.receivers: tuple[list[ChannelSession], list[ChannelSession]] = ([], [])
+        self.current: ChannelSession | None = None
         #: ``seal`` uses ``current`` without further checks until this time.
         self.fast_until = -_INF
         self.outbound: OutboundHandshake | None = None
@@ -145,5 +145,5 @@ class LinkPeer:
         self.hold_until = -_INF
         self.timer = _INF
 
-    def sessions(self) -> list[Session]:
+    def sessions(self) -> list[ChannelSession]:
         return self.receivers[0] + self.receivers[1]

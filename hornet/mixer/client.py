@@ -46,7 +46,7 @@ from typing import Any
 import attrs
 import trio
 
-from hornet.circuit import Circuit, SetupTimeoutError
+from hornet.circuit.circuit import Circuit, SetupTimeoutError
 from hornet.client import Entry
 from hornet.client import open_circuit as hornet_open_circuit
 from hornet.core import crypto
@@ -54,7 +54,7 @@ from hornet.core.blinding import BlindedPath
 from hornet.core.onion_message import OutgoingOnionMessage
 from hornet.core.rendezvous import Descriptor
 from hornet.credentials.transcript import Rng
-from hornet.directory import Directory, RelayInfo
+from hornet.directory.model import Directory, RelayInfo
 from hornet.errors import LocalProtocolError, MalformedInputError, RemoteProtocolError
 from hornet.mixer.hints import Hints
 from hornet.mixer.protocol import RECEIPT_ID_LEN, MixerInfo

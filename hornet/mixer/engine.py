@@ -22,7 +22,7 @@ from hornet.credentials.params import CredentialParams, IssuerSecretKey
 from hornet.credentials.payments import PaymentBackend
 from hornet.credentials.service import CredentialService
 from hornet.credentials.transcript import Rng
-from hornet.directory import MAX_LISTED_EPOCHS, MixerListing
+from hornet.directory.model import MAX_LISTED_EPOCHS, MixerListing
 from hornet.errors import LocalProtocolError
 from hornet.mixer.actions import Action, CircuitRequest, Transmit
 from hornet.mixer.config import MixerConfig

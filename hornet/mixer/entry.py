@@ -39,14 +39,14 @@ import trio
 
 from hornet.core.chdr import TYPE_SETUP
 from hornet.core.params import Params
-from hornet.directory import Directory, EpochKey, NodeKeys, RelayInfo
+from hornet.directory.model import Directory, EpochKey, NodeKeys, RelayInfo
 from hornet.mixer.actions import CircuitRequest
 from hornet.mixer.keys import derive_relay_secrets
 from hornet.mixer.requests import CircuitEntry
 from hornet.node.relay import RelayNode, RelayStatistics, serve_relay
 from hornet.node.state import RelayState
-from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
 from hornet.transport.link import with_link
+from hornet.transport.udp import Address, DatagramSocket, Network, UdpNetwork, unix_now
 
 log = logging.getLogger("hornet.mixer.entry")
 

@@ -18,7 +18,7 @@ import trio
 from hornet.core import crypto
 from hornet.core.onion_message import (
     BOLT12_PAYLOAD_TYPES,
-    Deliver,
+    DeliverMessage,
     OutgoingOnionMessage,
     process_onion_message,
 )
@@ -40,7 +40,7 @@ class Seen:
 @attrs.frozen
 class Received:
     sender: bytes
-    deliver: Deliver
+    deliver: DeliverMessage
 
 
 class OnionNode:
@@ -79,7 +79,7 @@ class OnionNode:
             self.stats["dropped_invalid"] += 1
             self.seen.append(Seen(sender, None, len(message), False))
             return
-        if isinstance(action, Deliver):
+        if isinstance(action, DeliverMessage):
             self.seen.append(Seen(sender, None, len(message), True))
             try:
                 self._inbox_send.send_nowait(Received(sender, action))

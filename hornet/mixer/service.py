@@ -40,7 +40,7 @@ from hornet.core.params import Params
 from hornet.credentials.payments import VoucherPayments
 from hornet.credentials.store import SqliteSpentStore
 from hornet.credentials.transcript import Rng
-from hornet.directory import Directory, check_key_permissions
+from hornet.directory.model import Directory, check_key_permissions
 from hornet.errors import ConfigError, HornetError, LocalProtocolError
 from hornet.mixer.actions import Action, CircuitRequest, StorageAction, StorageResult, Transmit
 from hornet.mixer.config import MixerConfig, parse_config

@@ -38,8 +38,8 @@ from hornet.core.blinding import (
     pad_to_equal_length,
 )
 from hornet.core.onion_message import (
-    Deliver,
-    Forward,
+    DeliverMessage,
+    ForwardMessage,
     OutgoingOnionMessage,
     create_message_path,
     create_onion_message,
@@ -49,7 +49,7 @@ from hornet.core.onion_message import (
 from hornet.credentials.params import verify_issuer_params
 from hornet.credentials.scheme import Client, Credential, PendingRequest
 from hornet.credentials.transcript import Rng
-from hornet.directory import Directory, MixerListing
+from hornet.directory.model import Directory, MixerListing
 from hornet.errors import (
     IssuerKeyMismatchError,
     LocalProtocolError,
@@ -517,7 +517,7 @@ class MixerSession:
             notice = OnionMessageDrop.decode(message)
             return DropNotice(notice.rate_limited, notice.shared_secret_hash)
         action = process_onion_message(self.identity, message)
-        if isinstance(action, Forward) or not isinstance(action, Deliver):
+        if isinstance(action, ForwardMessage) or not isinstance(action, DeliverMessage):
             self.ignored += 1
             return None
         if not action.path_id_matches(self.path_id):

@@ -28,7 +28,7 @@ Rules, in the order they are applied:
    copy. X is remembered for at least as long as a setup can pass the core's EXP check
    (``solution_span``), so a copy arriving later costs no ECDH either.
 The clients never learn the difficulty (a relay does not say why it dropped a packet):
-they escalate on timeouts (``hornet.client.puzzle``).
+they escalate on timeouts (``hornet.circuit.puzzle``).
 
 Before all of this, in the kernel, a relay's link socket carries a socket filter that
 keeps only datagrams shaped like link datagrams (``hornet.transport.kernel_filter``).

@@ -15,7 +15,6 @@ from typing import Any, Final
 
 import attrs
 
-from hornet.authority.document import trusted_keys
 from hornet.core.params import (
     ETHERNET_MTU,
     IPV6_MIN_MTU,
@@ -24,7 +23,8 @@ from hornet.core.params import (
     UDP_IPV6_OVERHEAD,
     Params,
 )
-from hornet.directory import Address, parse_address
+from hornet.directory.document import trusted_keys
+from hornet.directory.model import Address, parse_address
 from hornet.errors import ConfigError
 from hornet.node.admission import Limits
 

@@ -35,7 +35,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from hornet.errors import BindError
-from hornet.transport import Address
+from hornet.transport.udp import Address
 
 if TYPE_CHECKING:
     from hornet.node.relay import RelayNode

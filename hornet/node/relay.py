@@ -38,14 +38,14 @@ import attrs
 import trio
 
 from hornet.core.relay import Deliver, Drop, Forward, Relay, SetupDrop, SetupForward, SetupTag
-from hornet.directory import Directory, NodeKeys, endpoint_v6
+from hornet.directory.model import Directory, NodeKeys, endpoint_v6
 from hornet.errors import BindError, ConfigError, LocalDropReason, SendRefusedError
 from hornet.node.admission import Admission, Limits, Verdict, solution_span
 from hornet.node.state import RelayState, open_state
-from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, unix_now
 from hornet.transport.kernel_filter import install_kernel_filter
 from hornet.transport.link import LinkSocket, directory_resolver, with_link
 from hornet.transport.native_loop import DELIVER, FORWARD, PACKET, RAW, NativeLoop, open_native_loop
+from hornet.transport.udp import Address, DatagramSocket, Network, UdpNetwork, unix_now
 
 log = logging.getLogger("hornet.relay")
 

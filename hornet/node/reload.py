@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from hornet.directory import Directory
+from hornet.directory.model import Directory
 from hornet.errors import HornetError
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from hornet.core.params import IPV6_MIN_MTU
-from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
+from hornet.directory.model import Directory, NodeKeys, relay_info, write_key_file
 from hornet.testing.netns import Host, Testnet, TestnetError
 
 PORT: Final = 9000

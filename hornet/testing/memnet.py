@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import trio
 
-from hornet.transport import Address
+from hornet.transport.udp import Address
 
 #: Decides the fate of one datagram: return False to lose it.
 Filter = Callable[[bytes, Address, Address], bool]

@@ -34,14 +34,14 @@ from typing import Any, Final
 
 import trio
 
-import hornet
-from hornet.circuit import Circuit, CircuitError, single_error
+from hornet.circuit.circuit import Circuit, CircuitError, single_error
+from hornet.client import open_circuit
 from hornet.core.rendezvous import Descriptor
-from hornet.directory import Directory, load_key_file, parse_address
+from hornet.directory.model import Directory, load_key_file, parse_address
 from hornet.errors import HornetError
-from hornet.node.service import serve, serve_rendezvous
+from hornet.node.destination import serve, serve_rendezvous
 from hornet.testing.tap import TapNetwork
-from hornet.transport import UdpNetwork
+from hornet.transport.udp import UdpNetwork
 
 #: A gap between two echoes longer than this is a stall.
 STALL_S: Final = 1.0
@@ -116,7 +116,7 @@ async def _client(args: argparse.Namespace) -> dict[str, Any]:
     last = [start]
     while True:
         try:
-            async with hornet.open_circuit(
+            async with open_circuit(
                 directory, _target(directory, args.to), hops=args.hops, network=tap,
                 fetch_descriptor=_fetcher(directory, args.to), payload_size=args.payload_size,
             ) as circuit:
@@ -197,7 +197,7 @@ async def _opens(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(args.count):
         start = trio.current_time()
         try:
-            async with hornet.open_circuit(
+            async with open_circuit(
                 directory, _target(directory, args.to), hops=args.hops, linger=0.5,
                 payload_size=args.payload_size,
             ) as circuit:

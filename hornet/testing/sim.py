@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import attrs
 
 from hornet.core import crypto
-from hornet.core.circuit import DestinationSession, Outgoing, SourceSession
+from hornet.core.e2e import DestinationSession, Outgoing, SourceSession
 from hornet.core.params import Params
 from hornet.core.relay import Deliver, Drop, Forward, Relay
 from hornet.core.setup import CircuitKeys, HopSpec, build_setup, complete_setup

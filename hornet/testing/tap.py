@@ -12,7 +12,7 @@ from collections import deque
 
 import attrs
 
-from hornet.transport import Address, DatagramSocket, Network
+from hornet.transport.udp import Address, DatagramSocket, Network
 
 
 @attrs.frozen

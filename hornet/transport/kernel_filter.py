@@ -33,8 +33,8 @@ from hornet.link.channel import (
     TYPE_DATA_FROM_INITIATOR,
     TYPE_DATA_FROM_RESPONDER,
 )
-from hornet.transport import UdpSocket
 from hornet.transport.link import LinkSocket
+from hornet.transport.udp import UdpSocket
 
 _UDP_HEADER: Final = 8  # a UDP socket's filter program sees the UDP header, then the payload
 _MAX_UDP_PAYLOAD: Final = 65_507

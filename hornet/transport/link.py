@@ -40,11 +40,11 @@ from typing import Any, Final, Protocol
 import trio
 
 from hornet.core.crypto import SecretKey
-from hornet.directory import endpoint_tag
+from hornet.directory.model import endpoint_tag
 from hornet.errors import LocalDropReason, RemoteProtocolError, SendRefusedError
 from hornet.link.endpoint import LinkEndpoint, Resolver
 from hornet.link.peers import LinkConfig, LinkStatistics
-from hornet.transport import Address, DatagramSocket, Network
+from hornet.transport.udp import Address, DatagramSocket, Network
 
 #: A held link (``connect_link(..., hold_for=lifetime)``) stays up this much longer than
 #: the circuit lifetime it was asked for: EXP is rounded up and relays allow clock skew.

@@ -40,9 +40,9 @@ import attrs
 import trio
 
 from hornet.core import engine
-from hornet.link.channel import NativeSession, Session
-from hornet.transport import Address, DatagramSocket, UdpSocket
+from hornet.link.channel import ChannelSession, NativeChannelSession
 from hornet.transport.link import LinkSocket
+from hornet.transport.udp import Address, DatagramSocket, UdpSocket
 
 if TYPE_CHECKING:
     from hornet import _native
@@ -131,7 +131,7 @@ class NativeLoop:
             sessions_used = [s for _, s, _ in sessions.receive]
             if send is not None:
                 sessions_used.append(send[0])
-            if not all(isinstance(s, NativeSession) for s in sessions_used):
+            if not all(isinstance(s, NativeChannelSession) for s in sessions_used):
                 continue  # a Python-engine session: that peer stays on the Python path
             pushed = self.loop.set_peer(
                 address[0],
@@ -175,8 +175,8 @@ class NativeLoopStatistics:
     routes: int
 
 
-def _native_of(session: Session) -> _native.LinkSession:
-    assert isinstance(session, NativeSession)
+def _native_of(session: ChannelSession) -> _native.LinkSession:
+    assert isinstance(session, NativeChannelSession)
     return session.native
 
 

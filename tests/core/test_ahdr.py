@@ -7,7 +7,7 @@ import collections
 
 from core_kit import R, backward_path, forward_path
 
-from hornet.core.circuit import SourceSession
+from hornet.core.e2e import SourceSession
 from hornet.core.params import CHDR_LEN, C, Params, Profile
 from hornet.core.relay import Drop, DropReason, Forward
 from hornet.testing.sim import SimNetwork, open_session

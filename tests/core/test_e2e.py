@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from core_kit import R, backward_path, forward_path
 
-from hornet.core.circuit import DestinationSession, SourceSession
+from hornet.core.e2e import DestinationSession, SourceSession
 from hornet.core.params import Profile
 from hornet.core.relay import Drop, DropReason
 from hornet.errors import ReplayError

@@ -45,7 +45,7 @@ from hornet.core.relay import Deliver, Drop, Forward, Relay
 from hornet.core.rendezvous import Descriptor, RendezvousDestination, RendezvousSource
 from hornet.core.replay import DataReplayFilter
 from hornet.errors import HornetError, IntegrityError, LocalProtocolError
-from hornet.link.channel import NativeSession, Session
+from hornet.link.channel import ChannelSession, NativeChannelSession
 from hornet.link.noise import TransportKeys
 from hornet.testing.sim import SimNetwork, open_session
 
@@ -288,10 +288,10 @@ def test_native_source_and_sink_onions_match_the_reference(profile: Profile) -> 
 # Differential fuzzing
 
 
-def _link_pair(name: str) -> tuple[Session, Session]:
+def _link_pair(name: str) -> tuple[ChannelSession, ChannelSession]:
     keys = TransportKeys(bytes([1]) * 32, bytes([2]) * 32, b"", b"", b"")
     back = TransportKeys(bytes([2]) * 32, bytes([1]) * 32, b"", b"", b"")
-    cls = NativeSession if name == "native" else Session
+    cls = NativeChannelSession if name == "native" else ChannelSession
     return (
         cls(keys, initiator=True, created=0.0, limit=1 << 20),
         cls(back, initiator=False, created=0.0),
@@ -341,7 +341,7 @@ def test_differential_link_sessions_agree_on_datagrams_windows_and_errors(seed: 
         kinds[expected[0]] += 1
     assert kinds["ok"] > 0 and kinds["ReplayError"] > 0 and kinds["IntegrityError"] > 0
     with pytest.raises(LocalProtocolError):
-        NativeSession(
+        NativeChannelSession(
             TransportKeys(bytes(32), bytes(32), b"", b"", b""),
             initiator=True,
             created=0.0,

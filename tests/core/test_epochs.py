@@ -7,7 +7,7 @@ import random
 import pytest
 
 from hornet.core import crypto
-from hornet.core.circuit import SourceSession
+from hornet.core.e2e import SourceSession
 from hornet.core.keys import epoch_public_key
 from hornet.core.params import EXP_GRANULARITY_S, LIFETIMES_S, Params
 from hornet.core.relay import Deliver, Drop, DropReason, Forward, Relay, SetupForward, SetupTag

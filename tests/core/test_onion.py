@@ -38,7 +38,7 @@ def test_the_destination_keys_its_gcm_and_ctr_layers_apart() -> None:
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    from hornet.core.circuit import ReplayWindow, e2e_aead, open_frame
+    from hornet.core.e2e import ReplayWindow, e2e_aead, open_frame
 
     net = SimNetwork(4, Params(profile=Profile.HARDENED), seed=0x6C5)
     p = net.params

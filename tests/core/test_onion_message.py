@@ -26,8 +26,8 @@ from hornet.core.onion_message import (
     LARGE_PACKET_SIZE,
     MAX_PACKET_SIZE,
     SMALL_PACKET_SIZE,
-    Deliver,
-    Forward,
+    DeliverMessage,
+    ForwardMessage,
     OnionMessage,
     OnionMessagePayload,
     create_message_path,
@@ -178,13 +178,13 @@ def test_vector_is_processed_hop_by_hop() -> None:
         result = process_onion_message(crypto.SecretKey(node_key), message)
         assert process_onion_message(node_key, message) == result
         if index < len(hops) - 1:
-            assert isinstance(result, Forward)
+            assert isinstance(result, ForwardMessage)
             assert result.next_node_id == h(hop["next_node_id"])
             assert result.short_channel_id is None
             assert result.message == h(hops[index + 1]["onion_message"])
             assert tlv.records == () and tlv.reply_path is None
         else:
-            assert isinstance(result, Deliver)
+            assert isinstance(result, DeliverMessage)
             want = hop["tlvs"]
             assert tlv.encrypted_recipient_data == h(want["encrypted_recipient_data"])
             assert result.payload == ((1, h(want["unknown_tag_1"])),)
@@ -202,16 +202,16 @@ def test_vector_is_processed_hop_by_hop() -> None:
 # --- round trips ------------------------------------------------------------------------
 
 
-def _process_along(keys: Sequence[bytes], message: bytes, nodes: Sequence[bytes]) -> Deliver:
+def _process_along(keys: Sequence[bytes], message: bytes, nodes: Sequence[bytes]) -> DeliverMessage:
     for index, key in enumerate(keys):
         result = process_onion_message(key, message)
         if index < len(keys) - 1:
-            assert isinstance(result, Forward)
+            assert isinstance(result, ForwardMessage)
             assert result.next_node_id == nodes[index + 1]
             assert len(result.message) == len(message)
             message = result.message
         else:
-            assert isinstance(result, Deliver)
+            assert isinstance(result, DeliverMessage)
             return result
     raise AssertionError("unreachable")
 
@@ -275,11 +275,11 @@ def test_short_channel_id_hops_forward_by_channel() -> None:
     )
     out = create_onion_message(_key(6), path, payload=[(64, b"hi")])
     result = process_onion_message(keys[0], out.message)
-    assert isinstance(result, Forward)
+    assert isinstance(result, ForwardMessage)
     assert result.short_channel_id == 1729
     assert result.next_node_id is None
     final = process_onion_message(keys[1], result.message)
-    assert isinstance(final, Deliver)
+    assert isinstance(final, DeliverMessage)
     assert final.payload == ((64, b"hi"),)
 
 
@@ -308,7 +308,7 @@ def test_size_is_the_smallest_standard_one_that_fits_or_the_callers() -> None:
         _key(3), path, payload=[(64, b"x")], packet_size=LARGE_PACKET_SIZE
     )
     assert len(forced.message) == HEADER_LEN + LARGE_PACKET_SIZE
-    assert isinstance(process_onion_message(_key(2), forced.message), Deliver)
+    assert isinstance(process_onion_message(_key(2), forced.message), DeliverMessage)
     with pytest.raises(LocalProtocolError):
         create_onion_message(_key(3), path, payload=[(64, bytes(40000))])
     with pytest.raises(LocalProtocolError):
@@ -384,11 +384,11 @@ def test_final_hop_rules_on_payload_fields() -> None:
     with pytest.raises(MalformedInputError):
         process_onion_message(_key(1), unknown_even)
     accepted = process_onion_message(_key(1), unknown_even, known_payload_types={72})
-    assert isinstance(accepted, Deliver)
+    assert isinstance(accepted, DeliverMessage)
     assert accepted.payload == ((72, b"a"),)
     unknown_odd = _custom_onion(_key(31), path, [encode_tlv_stream([_erd(path, 0), (73, b"a")])])
     result = process_onion_message(_key(1), unknown_odd)
-    assert isinstance(result, Deliver)
+    assert isinstance(result, DeliverMessage)
     assert result.payload == ((73, b"a"),)
 
 
@@ -399,7 +399,8 @@ def test_allowed_features_with_any_bit_is_ignored() -> None:
         process_onion_message(_key(1), out.message)
     empty = create_blinded_path(_key(30), [(_pub(1), EncryptedData(records=((14, b""),)))])
     assert isinstance(
-        process_onion_message(_key(1), create_onion_message(_key(31), empty).message), Deliver
+        process_onion_message(_key(1), create_onion_message(_key(31), empty).message),
+        DeliverMessage,
     )
 
 
@@ -441,7 +442,7 @@ def test_any_single_bit_flip_is_rejected_with_a_typed_error(bit: int) -> None:
 
 
 def test_every_bit_flip_of_the_path_key_and_header_is_rejected() -> None:
-    assert isinstance(process_onion_message(_key(2), _VALID), Forward)
+    assert isinstance(process_onion_message(_key(2), _VALID), ForwardMessage)
     for bit in range((HEADER_LEN + 34) * 8):
         flipped = bytearray(_VALID)
         flipped[bit // 8] ^= 1 << (bit % 8)
@@ -485,10 +486,10 @@ def test_random_onionmsg_tlv_streams_raise_only_remote_errors(
 
 def test_results_are_frozen_and_forward_needs_one_destination() -> None:
     result = process_onion_message(_key(2), _VALID)
-    assert isinstance(result, Forward)
+    assert isinstance(result, ForwardMessage)
     with pytest.raises(AttributeError):
         result.message = b""  # type: ignore[misc]
     with pytest.raises(LocalProtocolError):
-        Forward(message=b"", next_node_id=_pub(1), short_channel_id=1)
+        ForwardMessage(message=b"", next_node_id=_pub(1), short_channel_id=1)
     with pytest.raises(LocalProtocolError):
-        Forward(message=b"")
+        ForwardMessage(message=b"")

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from hornet.core.circuit import DestinationSession, SourceSession
 from hornet.core.crypto import SecretKey
+from hornet.core.e2e import DestinationSession, SourceSession
 from hornet.core.params import (
     DEFAULT_MAX_HOPS,
     ETHERNET_MTU,

@@ -7,7 +7,7 @@ from core_kit import R, backward_path, forward_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hornet.core.circuit import SourceSession
+from hornet.core.e2e import SourceSession
 from hornet.core.params import Params, Profile
 from hornet.core.relay import Deliver, Drop, DropReason, Forward
 from hornet.core.setup import build_setup, complete_setup

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from hornet.core import crypto
 from hornet.core.chdr import TYPE_DATA, TYPE_DATA_NESTED
-from hornet.core.circuit import SourceSession
+from hornet.core.e2e import SourceSession
 from hornet.core.params import CHDR_LEN, C, Params, Profile
 from hornet.core.relay import Deliver, Drop, DropReason, Forward
 from hornet.core.rendezvous import (

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from hornet.core.circuit import SourceSession
+from hornet.core.e2e import SourceSession
 from hornet.core.params import Params
 from hornet.core.relay import Drop, DropReason
 from hornet.core.replay import DataReplayFilter

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hornet.core.stream import HEADER_LEN, Frame, FrameKind, Stream
+from hornet.core.stream import HEADER_LEN, FrameKind, Stream, StreamFrame
 from hornet.errors import HornetError, LocalProtocolError, MalformedInputError
 
 CONN = bytes(range(16))
@@ -27,7 +27,7 @@ def _exchange(
     for src, dst in ((a, b), (b, a)):
         for frame in src.frames_to_send(now):
             if rng.random() >= lose:
-                dst.receive_frame(Frame.decode(frame.encode()), now)
+                dst.receive_frame(StreamFrame.decode(frame.encode()), now)
 
 
 def _drain(stream: Stream) -> list[bytes]:
@@ -124,7 +124,7 @@ def test_a_path_broken_one_way_stalls_although_the_peer_is_heard() -> None:
     while not a.stalled:
         a.frames_to_send(now)  # a -> b is cut (a relay on the forward path died)
         for frame in b.frames_to_send(now):
-            a.receive_frame(Frame.decode(frame.encode()), now)
+            a.receive_frame(StreamFrame.decode(frame.encode()), now)
         now += 0.1
         assert now < 10
     assert 2.0 <= now <= 2.2
@@ -162,9 +162,9 @@ def test_frames_of_another_connection_and_bogus_acks_are_rejected() -> None:
     a.queue_message(b"x")
     frame = a.frames_to_send(0)[0]
     with pytest.raises(MalformedInputError):
-        b.receive_frame(Frame(bytes(16), frame.kind, 0, 0, 0, 0, b""), 0)
+        b.receive_frame(StreamFrame(bytes(16), frame.kind, 0, 0, 0, 0, b""), 0)
     with pytest.raises(MalformedInputError):
-        a.receive_frame(Frame(CONN, FrameKind.ACK, 0, 0, 99, 0, b""), 0)
+        a.receive_frame(StreamFrame(CONN, FrameKind.ACK, 0, 0, 99, 0, b""), 0)
 
 
 @settings(max_examples=500, deadline=None)
@@ -172,6 +172,6 @@ def test_frames_of_another_connection_and_bogus_acks_are_rejected() -> None:
 def test_arbitrary_frames_raise_only_hornet_errors(data: bytes) -> None:
     stream = Stream(CONN, 100)
     with contextlib.suppress(HornetError):
-        stream.receive_frame(Frame.decode(data), 0)
+        stream.receive_frame(StreamFrame.decode(data), 0)
     with contextlib.suppress(HornetError):
-        stream.receive_frame(Frame.decode(CONN + data), 0)
+        stream.receive_frame(StreamFrame.decode(CONN + data), 0)

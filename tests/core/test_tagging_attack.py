@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hornet.core import crypto
 from hornet.core.chdr import TYPE_DATA_NESTED
-from hornet.core.circuit import DestinationSession, SourceSession
 from hornet.core.crypto import SecretKey
+from hornet.core.e2e import DestinationSession, SourceSession
 from hornet.core.fs import fs_open
 from hornet.core.params import CHDR_LEN, FS_LEN, TAG_LEN, Params
 from hornet.core.relay import Deliver, Drop, DropReason, Forward, Relay

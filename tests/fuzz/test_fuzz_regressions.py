@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hornet.directory import Directory, load_key_file
+from hornet.directory.model import Directory, load_key_file
 from hornet.errors import ConfigError
 from hornet.mixer.config import parse_config
 from hornet.mixer.service import load_config_file, load_or_create_keys

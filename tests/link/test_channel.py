@@ -16,18 +16,20 @@ from hornet.link.channel import (
     REPLAY_WINDOW,
     TYPE_DATA_FROM_INITIATOR,
     TYPE_DATA_FROM_RESPONDER,
-    Session,
+    ChannelSession,
 )
 from hornet.link.noise import TransportKeys
 
 K1, K2 = bytes([1]) * 32, bytes([2]) * 32
 
 
-def _pair(limit: int = REJECT_AFTER_MESSAGES) -> tuple[Session, Session]:
-    initiator = Session(TransportKeys(K1, K2, b"", b"", b"r" * 33), initiator=True, created=0.0,
-                        limit=limit)
-    responder = Session(TransportKeys(K2, K1, b"", b"", b"i" * 33), initiator=False, created=0.0,
-                        limit=limit)
+def _pair(limit: int = REJECT_AFTER_MESSAGES) -> tuple[ChannelSession, ChannelSession]:
+    initiator = ChannelSession(
+        TransportKeys(K1, K2, b"", b"", b"r" * 33), initiator=True, created=0.0, limit=limit
+    )
+    responder = ChannelSession(
+        TransportKeys(K2, K1, b"", b"", b"i" * 33), initiator=False, created=0.0, limit=limit
+    )
     return initiator, responder
 
 
@@ -90,7 +92,7 @@ def test_counter_older_than_the_window_is_rejected() -> None:
         responder.open(old)
 
 
-def _sealed_at(sender: Session, counter: int, payload: bytes = b"x") -> bytes:
+def _sealed_at(sender: ChannelSession, counter: int, payload: bytes = b"x") -> bytes:
     sender.sent = counter
     return sender.seal(payload)
 

@@ -22,7 +22,7 @@ from hornet.link.channel import (
     TYPE_ACT_TWO,
     TYPE_DATA_FROM_INITIATOR,
     TYPE_DATA_FROM_RESPONDER,
-    Session,
+    ChannelSession,
 )
 from hornet.link.endpoint import Address, LinkEndpoint
 from hornet.link.noise import Initiator
@@ -486,7 +486,8 @@ def test_endpoint_repr_and_statistics_hold_no_secrets() -> None:
     text = repr(a) + repr(a.statistics()) + repr(a._peers[B].sessions())
     assert KEYS[A].secret_bytes().hex() not in text
     (session,) = a._peers[B].sessions()
-    assert repr(session) == f"Session(initiator, remote_static={KEYS[B].public_key.hex()}, sent=1)"
+    remote = KEYS[B].public_key.hex()
+    assert repr(session) == f"ChannelSession(initiator, remote_static={remote}, sent=1)"
 
 
 # -- one host against the peer table ---------------------------------------------------------
@@ -527,7 +528,7 @@ class _HandshakeFlood:
         noise.read_act_two(act_two[1:])
         act_three, keys = noise.act_three()
         sim.deliver(bytes((TYPE_ACT_THREE,)) + act_three, address, self.target)
-        session = Session(keys, initiator=True, created=sim.now)
+        session = ChannelSession(keys, initiator=True, created=sim.now)
         sim.deliver(session.seal(b"attacker"), address, self.target)
         self.done += 1
 

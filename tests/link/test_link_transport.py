@@ -8,8 +8,8 @@ import trio.testing
 from hornet.core.crypto import SecretKey
 from hornet.link.channel import TYPE_ACT_ONE, TYPE_DATA_FROM_INITIATOR
 from hornet.testing.memnet import MemoryNetwork
-from hornet.transport import Address
 from hornet.transport.link import LinkNetwork, LinkSocket
+from hornet.transport.udp import Address
 
 KEY_A = SecretKey(b"\x01" * 32)
 KEY_B = SecretKey(b"\x02" * 32)

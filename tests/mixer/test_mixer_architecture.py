@@ -16,7 +16,7 @@ SANS_IO = ["actions", "config", "core", "hints", "keys", "peel", "peer", "protoc
            "requests", "riders", "routing", "scid", "session"]
 #: Synchronous storage: SQLite and the executor of the machine's storage actions.
 BLOCKING = ["state", "storage", "engine"]
-TRIO_LAYERS = ["transport", "network", "node", "service", "client", "entry", "demo", "metrics"]
+TRIO_LAYERS = ["transport", "network", "node", "service", "client", "entry", "metrics"]
 #: What the machine may not reach, directly or through any hornet module it imports.
 FORBIDDEN = {"sqlite3", "psycopg", "threading", "socket", "trio", "time", "random",
              "secrets", "os"}

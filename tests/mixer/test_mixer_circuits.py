@@ -21,16 +21,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mixer_kit import Kit, make_config, make_kit
 
-from hornet.circuit import Circuit, SetupTimeoutError
+from hornet.circuit.circuit import Circuit, SetupTimeoutError
 from hornet.client import Entry, open_circuit
 from hornet.core import crypto
 from hornet.core.chdr import TYPE_SETUP
 from hornet.core.params import Params
 from hornet.core.relay import node_id_of
 from hornet.core.setup import HopSpec, build_setup
-from hornet.directory import relay_info
+from hornet.directory.model import relay_info
 from hornet.errors import LocalProtocolError, RequestRefusedError
-from hornet.local import LocalNetwork, local_network
 from hornet.mixer.actions import CircuitRequest, Transmit
 from hornet.mixer.client import MixerClient
 from hornet.mixer.config import MixerConfig
@@ -40,9 +39,10 @@ from hornet.mixer.requests import CircuitEntry
 from hornet.mixer.service import MixerService
 from hornet.mixer.session import MixerReply, MixerSession, Wallet
 from hornet.mixer.transport import MemoryHub
+from hornet.testing.local import LocalNetwork, local_network
 from hornet.testing.memnet import MemoryNetwork
 from hornet.testing.tap import TapNetwork
-from hornet.transport import Address, unix_now
+from hornet.transport.udp import Address, unix_now
 
 PARAMS = Params()
 CIRCUIT_PRICE = 2

@@ -14,7 +14,7 @@ import pytest
 
 from hornet.core import crypto
 from hornet.credentials.payments import VoucherPayments
-from hornet.directory import Directory, NodeKeys, relay_info
+from hornet.directory.model import Directory, NodeKeys, relay_info
 from hornet.errors import ConfigError
 from hornet.mixer.config import parse_config
 from hornet.mixer.service import load_config_file, mint_voucher, mixer_main

@@ -12,7 +12,7 @@ from mixer_kit import Kit, destination, make_config, make_kit
 from hornet.core import crypto
 from hornet.core.blinding import BlindedPath
 from hornet.core.onion_message import (
-    Deliver,
+    DeliverMessage,
     create_message_path,
     create_onion_message,
     process_onion_message,
@@ -391,7 +391,7 @@ def test_plain_forwarding_between_peers_is_free_and_replies_come_back(tmp_path: 
     [out] = kit.handle(a.public_key, message.message)
     assert out.peer == b.public_key
     delivered = process_onion_message(b, out.message)
-    assert isinstance(delivered, Deliver) and dict(delivered.payload)[APP_TLV] == b"ping"
+    assert isinstance(delivered, DeliverMessage) and dict(delivered.payload)[APP_TLV] == b"ping"
     assert delivered.reply_path is not None
     reply = create_onion_message(crypto.SecretKey.from_rng(kit.rng).secret_bytes(),
                                  delivered.reply_path, payload=[(APP_TLV, b"pong")])
@@ -399,7 +399,7 @@ def test_plain_forwarding_between_peers_is_free_and_replies_come_back(tmp_path: 
     [back] = kit.handle(b.public_key, reply.message)
     assert back.peer == a.public_key
     answer = process_onion_message(a, back.message)
-    assert isinstance(answer, Deliver) and answer.path_id_matches(b"a" * 32)
+    assert isinstance(answer, DeliverMessage) and answer.path_id_matches(b"a" * 32)
     assert kit.core.statistics()["free_forwards"] == 2
 
 

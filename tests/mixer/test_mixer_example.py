@@ -16,12 +16,11 @@ import attrs
 import pytest
 import trio
 
-from hornet.circuit import Circuit
+from hornet.circuit.circuit import Circuit
 from hornet.core import crypto
 from hornet.core.onion_message import create_message_path, create_onion_message
 from hornet.core.params import Params
-from hornet.directory import relay_info
-from hornet.local import local_network
+from hornet.directory.model import relay_info
 from hornet.mixer.config import MixerConfig, PeerConfig
 from hornet.mixer.core import peel_message
 from hornet.mixer.entry import EntryRelay, relay_keys, serve_entry_relay
@@ -30,7 +29,8 @@ from hornet.mixer.node import OnionNode
 from hornet.mixer.protocol import MIXER_PAYMENT_TLV, MIXER_REQUEST_TLV, Prices, Request
 from hornet.mixer.service import MixerService, open_mixer
 from hornet.mixer.transport import LoggedMessage, TapTransport
-from hornet.transport import UdpNetwork
+from hornet.testing.local import local_network
+from hornet.transport.udp import UdpNetwork
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,7 +45,7 @@ def test_the_watchtower_example_exits_0_and_checks_its_claims() -> None:
 
 
 def test_the_mixer_demo_passes_its_checks() -> None:
-    code = ("import sys, trio; from hornet.mixer.demo import run_mixer_demo; "
+    code = ("import sys, trio; from hornet.cli.mixer_demo import run_mixer_demo; "
             "sys.exit(trio.run(run_mixer_demo, print))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=180, cwd=REPO, check=False)

@@ -25,7 +25,7 @@ from mixer_kit import T0, Kit, make_config, make_kit
 from hornet.core import crypto
 from hornet.core.onion_message import create_onion_message
 from hornet.credentials.params import CredentialParams
-from hornet.directory import Directory, MixerListing, mixer_listing_from_json
+from hornet.directory.model import Directory, MixerListing, mixer_listing_from_json
 from hornet.errors import (
     ConfigError,
     InvalidProofError,

@@ -13,7 +13,7 @@ from mixer_kit import destination, make_kit
 
 from hornet.core import crypto
 from hornet.core.onion_message import (
-    Deliver,
+    DeliverMessage,
     create_message_path,
     create_onion_message,
     process_onion_message,
@@ -175,7 +175,8 @@ async def test_a_slow_commit_does_not_stall_the_event_loop(tmp_path: Path) -> No
                 _, message = await free_sink.receive()
             assert not gated.done.is_set()
             delivered = process_onion_message(free_key, message)
-            assert isinstance(delivered, Deliver) and dict(delivered.payload)[APP_TLV] == b"free"
+            assert isinstance(delivered, DeliverMessage)
+            assert dict(delivered.payload)[APP_TLV] == b"free"
             gate.set()
             with trio.fail_after(3):
                 while service.statistics().get("paid_messages", 0) < 1:

@@ -25,13 +25,13 @@ import trio
 from externals import require
 
 import hornet
-from hornet.circuit import Circuit
+from hornet.circuit.circuit import Circuit
 from hornet.core import engine
 from hornet.core.params import Params
 from hornet.core.relay import Relay
-from hornet.directory import NodeKeys
-from hornet.transport import UdpNetwork
+from hornet.directory.model import NodeKeys
 from hornet.transport.link import LinkNetwork, LinkSocket, directory_resolver
+from hornet.transport.udp import UdpNetwork
 
 NATIVE = engine.native is not None
 THREAD = "hornet-data-loo"  # the loop thread's name as /proc shows it (15 characters)

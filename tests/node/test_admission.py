@@ -19,7 +19,7 @@ from hornet.core.crypto import SecretKey
 from hornet.core.params import Params
 from hornet.core.relay import Deliver, Drop, DropReason, Forward, Relay, node_id_of
 from hornet.core.setup import HopSpec, build_setup, coarse_exp
-from hornet.directory import Directory, NodeKeys, relay_info
+from hornet.directory.model import Directory, NodeKeys, relay_info
 from hornet.errors import ConfigError
 from hornet.node.admission import (
     Admission,
@@ -32,9 +32,9 @@ from hornet.node.admission import (
 )
 from hornet.node.relay import RelayNode
 from hornet.testing.memnet import MemoryNetwork
-from hornet.transport import UdpNetwork
 from hornet.transport.kernel_filter import attach_socket_filter, link_filter_program
 from hornet.transport.link import LinkSocket, with_link
+from hornet.transport.udp import UdpNetwork
 
 PARAMS = Params()
 SETUP_LEN = PARAMS.setup_packet_len

@@ -11,8 +11,8 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hornet.circuit import SetupTimeoutError
-from hornet.client.puzzle import PuzzleEscalation, solve_setup
+from hornet.circuit.circuit import SetupTimeoutError
+from hornet.circuit.puzzle import PuzzleEscalation, solve_setup
 from hornet.core import puzzle
 from hornet.core.chdr import PUZZLE_OFFSET, bound_setup_chdr
 from hornet.core.crypto import SecretKey

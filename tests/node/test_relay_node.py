@@ -13,11 +13,11 @@ from hornet.core.params import Params
 from hornet.core.relay import DEFAULT_MAX_UNPERSISTED_SETUP_TAGS
 from hornet.core.setup import coarse_exp, route_tlv
 from hornet.core.sphinx import build_onion
-from hornet.directory import Directory, NodeKeys, relay_info
+from hornet.directory.model import Directory, NodeKeys, relay_info
 from hornet.node.relay import RelayNode
 from hornet.node.state import RelayState
 from hornet.testing.memnet import MemoryNetwork
-from hornet.transport import unix_now
+from hornet.transport.udp import unix_now
 
 PARAMS = Params()
 

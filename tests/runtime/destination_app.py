@@ -19,9 +19,9 @@ import sys
 import trio
 
 import hornet
-from hornet.circuit import Circuit
-from hornet.directory import Directory, load_key_file
-from hornet.node.service import ServiceInfo
+from hornet.circuit.circuit import Circuit
+from hornet.directory.model import Directory, load_key_file
+from hornet.node.destination import ServiceInfo
 
 
 async def main(key_file: str, directory_path: str, port: int, state: str, log_path: str) -> None:

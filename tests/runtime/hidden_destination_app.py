@@ -19,10 +19,10 @@ import sys
 import trio
 
 import hornet
-from hornet.circuit import Circuit
+from hornet.circuit.circuit import Circuit
 from hornet.core.rendezvous import Descriptor
-from hornet.directory import Directory
-from hornet.transport import Address, UdpNetwork, UdpSocket
+from hornet.directory.model import Directory
+from hornet.transport.udp import Address, UdpNetwork, UdpSocket
 
 
 class CountingNetwork:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 
 from hornet.core.setup import HopSpec, SetupRequest, build_setup, coarse_exp
-from hornet.directory import Directory, NodeKeys, endpoint_id
+from hornet.directory.model import Directory, NodeKeys, endpoint_id
 
 QUIET = 0.5  # seconds to wait for something that should not arrive
 

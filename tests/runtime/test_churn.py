@@ -13,22 +13,22 @@ import trio
 import trio.testing
 
 import hornet
-from hornet.circuit import (
+from hornet.circuit.circuit import (
     Circuit,
     DescriptorExpiredError,
     NoPathError,
     SetupTimeoutError,
     StaleDirectoryError,
 )
-from hornet.client.endpoint import pick_relays
-from hornet.client.health import RelayHealth
+from hornet.circuit.endpoint import pick_relays
+from hornet.circuit.health import RelayHealth
 from hornet.core.params import Params
 from hornet.core.rendezvous import Descriptor
-from hornet.directory import Directory, EpochKey, RelayInfo
+from hornet.directory.model import Directory, EpochKey, RelayInfo
 from hornet.link.channel import DATA_OVERHEAD, TYPE_DATA_FROM_INITIATOR
-from hornet.node.service import serve_rendezvous
+from hornet.node.destination import serve_rendezvous
 from hornet.testing.memnet import MemoryNetwork
-from hornet.transport import unix_now
+from hornet.transport.udp import unix_now
 
 
 async def echo(circuit: Circuit) -> None:

@@ -7,12 +7,12 @@ import trio
 import trio.testing
 
 import hornet
-from hornet.circuit import Circuit, CircuitError, NoPathError, SetupTimeoutError
+from hornet.circuit.circuit import Circuit, CircuitError, NoPathError, SetupTimeoutError
 from hornet.core.chdr import TYPE_DATA
-from hornet.core.circuit import Outgoing
-from hornet.core.stream import CONN_ID_LEN, Frame, FrameKind, Stream
+from hornet.core.e2e import Outgoing
+from hornet.core.stream import CONN_ID_LEN, FrameKind, Stream, StreamFrame
 from hornet.errors import LocalProtocolError
-from hornet.node.service import serve_rendezvous
+from hornet.node.destination import serve_rendezvous
 from hornet.testing.memnet import MemoryNetwork
 from hornet.transport.link import LinkSocket
 
@@ -187,9 +187,9 @@ async def test_a_frame_breaking_the_stream_protocol_is_dropped_and_counted() -> 
     conn = b"c" * CONN_ID_LEN
     circuit = Circuit(Stream(conn, 500, reliable=False), NullLink(), send_packet)
     # DATA is a reliable-mode frame: on a datagram connection the stream refuses it.
-    circuit.frame_received(Frame(conn, FrameKind.DATA, 0, 0, 0, 0, b"x"))
+    circuit.frame_received(StreamFrame(conn, FrameKind.DATA, 0, 0, 0, 0, b"x"))
     assert circuit.bad_frames == 1
-    circuit.frame_received(Frame(conn, FrameKind.DATAGRAM, 0, 0, 0, 0, b"still here"))
+    circuit.frame_received(StreamFrame(conn, FrameKind.DATAGRAM, 0, 0, 0, 0, b"still here"))
     with trio.fail_after(1):
         assert await circuit.receive() == b"still here"
 

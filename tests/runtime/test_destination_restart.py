@@ -24,12 +24,12 @@ import pytest
 from restart_kit import QUIET, Process, bound, drain, free_port, receive, setup_through
 
 from hornet.core.chdr import TYPE_SETUP
-from hornet.core.circuit import SourceSession
+from hornet.core.e2e import SourceSession
 from hornet.core.params import Params
 from hornet.core.relay import Forward, Relay
 from hornet.core.setup import CircuitKeys, complete_setup
-from hornet.core.stream import Frame, Stream
-from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
+from hornet.core.stream import Stream, StreamFrame
+from hornet.directory.model import Directory, NodeKeys, relay_info, write_key_file
 from hornet.errors import HornetError
 
 APP = Path(__file__).with_name("destination_app.py")
@@ -103,17 +103,18 @@ class DestinationWorld:
         session = SourceSession(keys, PAYLOAD)
         stream = Stream(self.rng.randbytes(16), session.max_init_message, reliable=False)
         self.send(session, stream.hello_frame())
-        assert Frame.decode(session.open(self.from_destination())).kind == stream.hello_frame().kind
+        answer = StreamFrame.decode(session.open(self.from_destination()))
+        assert answer.kind == stream.hello_frame().kind
         return keys, session, stream
 
-    def send(self, session: SourceSession, frame: Frame) -> None:
+    def send(self, session: SourceSession, frame: StreamFrame) -> None:
         self.to_destination(session.seal(frame.encode(), time.time(), self.rng).packet)
 
     def command(self, session: SourceSession, stream: Stream, command: bytes) -> bytes:
         stream.queue_message(command)
         (frame,) = stream.frames_to_send(time.time())
         self.send(session, frame)
-        return Frame.decode(session.open(self.from_destination())).data
+        return StreamFrame.decode(session.open(self.from_destination())).data
 
 
 @pytest.fixture

@@ -30,10 +30,10 @@ import pytest
 import trio
 
 import hornet
-from hornet.circuit import Circuit, CircuitError
+from hornet.circuit.circuit import Circuit, CircuitError
 from hornet.client import Entry
-from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
-from hornet.node.service import serve
+from hornet.directory.model import Directory, NodeKeys, relay_info, write_key_file
+from hornet.node.destination import serve
 
 THIS = Path(__file__).resolve()
 

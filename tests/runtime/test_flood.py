@@ -20,18 +20,18 @@ import trio
 import trio.testing
 
 import hornet
-import hornet.client.puzzle
-from hornet.circuit import Circuit
+import hornet.circuit.puzzle
+from hornet.circuit.circuit import Circuit
+from hornet.circuit.puzzle import solve_setup
 from hornet.client import Entry
-from hornet.client.puzzle import solve_setup
 from hornet.core.setup import HopSpec, build_setup, coarse_exp
-from hornet.directory import Directory, NodeKeys, relay_info
+from hornet.directory.model import Directory, NodeKeys, relay_info
 from hornet.node.admission import Limits
+from hornet.node.destination import ServiceInfo, serve
 from hornet.node.relay import RelayNode, serve_relay
-from hornet.node.service import ServiceInfo, serve
 from hornet.testing.memnet import MemoryNetwork
-from hornet.transport import DatagramSocket, unix_now
 from hornet.transport.link import with_link
+from hornet.transport.udp import DatagramSocket, unix_now
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,7 @@ async def _network(
     mem: MemoryNetwork,
     n: int,
     limits: Limits,
-    handler: hornet.node.service.Handler,
+    handler: hornet.node.destination.Handler,
     state: Path,
 ) -> AsyncIterator[_Net]:
     rng = random.Random(21)
@@ -142,7 +142,7 @@ async def test_a_setup_flood_does_not_stop_data_and_solved_setups_still_get_in(
             solved.append(difficulty)
             return await solve_setup(packet, difficulty, start)
 
-        monkeypatch.setattr(hornet.client.puzzle, "solve_setup", recording_solve)
+        monkeypatch.setattr(hornet.circuit.puzzle, "solve_setup", recording_solve)
 
         async def flooder() -> None:
             nonlocal sent

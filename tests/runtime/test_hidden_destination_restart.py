@@ -24,7 +24,7 @@ from restart_kit import QUIET, Process, free_port
 
 import hornet
 from hornet.core.rendezvous import Descriptor
-from hornet.transport import Address, DatagramSocket, UdpNetwork
+from hornet.transport.udp import Address, DatagramSocket, UdpNetwork
 
 APP = Path(__file__).with_name("hidden_destination_app.py")
 COMMANDS = (b"PUT balance=100", b"TRANSFER 50 to mallory")

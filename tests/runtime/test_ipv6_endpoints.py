@@ -11,8 +11,8 @@ import pytest
 import trio
 
 import hornet
-from hornet.circuit import Circuit
-from hornet.directory import (
+from hornet.circuit.circuit import Circuit
+from hornet.directory.model import (
     ENDPOINT_PREFIX,
     ENDPOINT_PREFIX_V6,
     Directory,
@@ -22,9 +22,9 @@ from hornet.directory import (
     endpoint_v6,
     relay_info,
 )
+from hornet.node.destination import serve
 from hornet.node.relay import serve_relay
-from hornet.node.service import serve
-from hornet.transport import UdpNetwork
+from hornet.transport.udp import UdpNetwork
 
 
 def test_endpoint_ids_carry_ipv4_and_tag_ipv6_addresses() -> None:

@@ -12,12 +12,12 @@ import random
 import trio
 
 import hornet
-from hornet.circuit import Circuit
+from hornet.circuit.circuit import Circuit
 from hornet.client import Entry
 from hornet.core.crypto import SecretKey
-from hornet.link.channel import TYPE_ACT_ONE, TYPE_ACT_THREE, Session
+from hornet.link.channel import TYPE_ACT_ONE, TYPE_ACT_THREE, ChannelSession
 from hornet.link.noise import Initiator
-from hornet.transport import Address
+from hornet.transport.udp import Address
 
 ATTACKER_HOST = "127.0.0.2"
 HANDSHAKES = 4200
@@ -51,7 +51,7 @@ async def _handshake(
             noise.read_act_two(act_two[1:])
             act_three, keys = noise.act_three()
             await sock.sendto(bytes((TYPE_ACT_THREE,)) + act_three, relay)
-            session = Session(keys, initiator=True, created=0.0)
+            session = ChannelSession(keys, initiator=True, created=0.0)
             session.open((await sock.recvfrom(2048))[0])  # the relay's confirmation
             await sock.sendto(session.seal(b""), relay)
             return True

@@ -19,11 +19,11 @@ import trio
 import trio.testing
 
 import hornet
-from hornet.circuit import Circuit
+from hornet.circuit.circuit import Circuit
 from hornet.core.chdr import TYPE_DATA
 from hornet.core.crypto import SecretKey
 from hornet.core.params import CHDR_LEN
-from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
+from hornet.directory.model import Directory, NodeKeys, relay_info, write_key_file
 from hornet.link.channel import (
     TYPE_ACT_ONE,
     TYPE_ACT_THREE,
@@ -31,10 +31,10 @@ from hornet.link.channel import (
     TYPE_DATA_FROM_INITIATOR,
     TYPE_DATA_FROM_RESPONDER,
 )
-from hornet.node.service import serve, serve_rendezvous
+from hornet.node.destination import serve, serve_rendezvous
 from hornet.testing.memnet import MemoryNetwork
-from hornet.transport import Address, unix_now
 from hornet.transport.link import LinkNetwork, LinkSocket, directory_resolver
+from hornet.transport.udp import Address, unix_now
 
 LINK_TYPES = {
     TYPE_ACT_ONE,
@@ -235,7 +235,7 @@ def test_a_link_setting_that_is_not_a_boolean_is_a_config_error(tmp_path: Path) 
 @pytest.mark.slow
 def test_the_e2e_benchmark_measures_the_chain_with_and_without_link() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "hornet.bench_e2e", "--json", "--packets", "3000",
+        [sys.executable, "-m", "hornet.cli.bench", "--json", "--packets", "3000",
          "--circuits", "5", "--rounds", "1"],
         capture_output=True,
         text=True,
@@ -259,7 +259,7 @@ def test_the_e2e_benchmark_measures_the_chain_with_and_without_link() -> None:
 def test_the_in_process_compute_chain_delivers_every_packet() -> None:
     """``compute_us_per_packet`` runs source → 3 relays → sink with and without link
     sessions; it raises unless every packet is delivered and its frame decodes."""
-    from hornet.bench_e2e import compute_us_per_packet
+    from hornet.cli.bench import compute_us_per_packet
 
     for link in (True, False):
         assert compute_us_per_packet(1024, link=link, packets=50, rounds=1) > 0

@@ -24,10 +24,10 @@ from restart_kit import QUIET, Process, bound, drain, free_port, receive, setup_
 
 from hornet.core import crypto
 from hornet.core.chdr import TYPE_SETUP
-from hornet.core.circuit import SourceSession
+from hornet.core.e2e import SourceSession
 from hornet.core.relay import Forward, Relay
 from hornet.core.setup import SetupRequest, complete_setup
-from hornet.directory import Directory, NodeKeys, mixer_listing_from_json, relay_info
+from hornet.directory.model import Directory, NodeKeys, mixer_listing_from_json, relay_info
 from hornet.mixer.client import MixerClient
 from hornet.mixer.entry import relay_keys
 from hornet.mixer.network import PeerNetwork

@@ -15,9 +15,9 @@ import pytest
 import trio
 
 import hornet
-from hornet.circuit import Circuit
-from hornet.directory import Directory, NodeKeys, load_key_file, relay_info, write_key_file
-from hornet.node.service import serve
+from hornet.circuit.circuit import Circuit
+from hornet.directory.model import Directory, NodeKeys, load_key_file, relay_info, write_key_file
+from hornet.node.destination import serve
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples").glob("*.py"))

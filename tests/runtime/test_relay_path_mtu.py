@@ -22,11 +22,11 @@ import pytest
 import trio
 
 import hornet
-from hornet.circuit import Circuit, SetupTimeoutError
+from hornet.circuit.circuit import Circuit, SetupTimeoutError
 from hornet.core.params import LINK_OVERHEAD, UDP_IPV4_OVERHEAD, Params
-from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
-from hornet.node.service import serve
-from hornet.transport import Address, DatagramSocket, UdpNetwork
+from hornet.directory.model import Directory, NodeKeys, relay_info, write_key_file
+from hornet.node.destination import serve
+from hornet.transport.udp import Address, DatagramSocket, UdpNetwork
 
 BIG_PAYLOAD = Params().default_payload_size + 200
 

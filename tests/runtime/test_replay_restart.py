@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from restart_kit import setup_through
 
-from hornet.core.circuit import SourceSession
+from hornet.core.e2e import SourceSession
 from hornet.core.relay import Forward, Relay
 from hornet.core.setup import complete_setup
-from hornet.directory import Directory, NodeKeys, relay_info, write_key_file
+from hornet.directory.model import Directory, NodeKeys, relay_info, write_key_file
 from hornet.node.state import RelayState
 
 QUIET = 0.5  # seconds to wait for something that should not arrive

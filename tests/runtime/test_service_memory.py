@@ -11,8 +11,8 @@ import trio
 import trio.testing
 
 import hornet
-from hornet.circuit import Circuit
-from hornet.core.circuit import DestinationSession
+from hornet.circuit.circuit import Circuit
+from hornet.core.e2e import DestinationSession
 from hornet.testing.memnet import MemoryNetwork
 
 

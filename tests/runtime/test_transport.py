@@ -12,12 +12,12 @@ import pytest
 import trio
 
 import hornet
-from hornet.circuit import Circuit, SetupTimeoutError
-from hornet.client.endpoint import Endpoint, default_bind
-from hornet.directory import Directory, NodeKeys, endpoint_address, parse_address, relay_info
+from hornet.circuit.circuit import Circuit, SetupTimeoutError
+from hornet.circuit.endpoint import CircuitEndpoint, default_bind
+from hornet.directory.model import Directory, NodeKeys, endpoint_address, parse_address, relay_info
 from hornet.errors import ConfigError, SendRefusedError
 from hornet.testing.tap import TapNetwork
-from hornet.transport import UdpNetwork, route_source
+from hornet.transport.udp import UdpNetwork, route_source
 
 #: TEST-NET-2 (RFC 5737): never assigned to a host, so nothing here reaches anyone.
 ELSEWHERE = ("198.51.100.7", 4000)
@@ -43,7 +43,7 @@ async def test_the_endpoint_id_of_a_default_bound_client_is_a_reachable_address(
         assert default_bind(net.directory) == ("0.0.0.0", 0)
         sock = await UdpNetwork().bind(default_bind(net.directory))
         try:
-            endpoint = Endpoint(sock, net.directory)
+            endpoint = CircuitEndpoint(sock, net.directory)
             relay = net.directory.relays[0]
             assert endpoint_address(endpoint.id_for(relay)) == ("127.0.0.1", sock.address[1])
         finally:

@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hornet.core.circuit import DestinationSession, SourceSession
 from hornet.core.crypto import SecretKey
+from hornet.core.e2e import DestinationSession, SourceSession
 from hornet.core.params import Params, Profile
 from hornet.core.relay import Deliver, Drop, Forward
 from hornet.core.rendezvous import RendezvousDestination, RendezvousSource

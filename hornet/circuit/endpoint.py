@@ -19,10 +19,10 @@ from typing import Any
 import attrs
 import trio
 
-from hornet.circuit import NoPathError, SetupTimeoutError, StaleDirectoryError
-from hornet.client import puzzle as _puzzle
+from hornet.circuit import puzzle as _puzzle
+from hornet.circuit.circuit import NoPathError, SetupTimeoutError, StaleDirectoryError
 from hornet.core.chdr import TYPE_DATA, TYPE_SETUP
-from hornet.core.circuit import Outgoing
+from hornet.core.e2e import Outgoing
 from hornet.core.params import CHDR_LEN, Params
 from hornet.core.setup import (
     CircuitKeys,
@@ -32,10 +32,10 @@ from hornet.core.setup import (
     complete_setup,
     setup_match,
 )
-from hornet.directory import Directory, RelayInfo, endpoint_id
+from hornet.directory.model import Directory, RelayInfo, endpoint_id
 from hornet.errors import HornetError
-from hornet.transport import Address, DatagramSocket, unix_now
 from hornet.transport.link import connect_link, refresh_link
+from hornet.transport.udp import Address, DatagramSocket, unix_now
 
 PacketHandler = Callable[[bytes], Awaitable[None]]
 
@@ -118,19 +118,19 @@ def default_bind(directory: Directory) -> Address:
     """Where a source or hidden destination binds by default: the wildcard of the
     directory's address family (IPv4 if any relay has an IPv4 address), any port, so
     that it reaches every relay its host can route to. Its endpoint id still carries a
-    real address (``Endpoint.id_for``)."""
+    real address (``CircuitEndpoint.id_for``)."""
     if any(":" not in relay.address[0] for relay in directory) or len(directory) == 0:
         return ("0.0.0.0", 0)  # noqa: S104  (a client reaches relays on any interface)
     return ("::", 0)
 
 
-class Endpoint:
+class CircuitEndpoint:
     """A bound socket with a reader task (``run``) and the dispatch tables."""
 
     def __init__(self, sock: DatagramSocket, directory: Directory) -> None:
         self.socket = sock
         self.directory = directory
-        #: Setup puzzle levels per entry relay (``hornet.client.puzzle``).
+        #: Setup puzzle levels per entry relay (``hornet.circuit.puzzle``).
         self.puzzles = _puzzle.PuzzleEscalation()
         self.params: Params = directory.params
         self._setups: dict[bytes, trio.MemorySendChannel[bytes]] = {}
@@ -138,7 +138,7 @@ class Endpoint:
         self.dropped: collections.Counter[str] = collections.Counter()
 
     def __repr__(self) -> str:
-        return f"Endpoint(address={self.socket.address})"
+        return f"CircuitEndpoint(address={self.socket.address})"
 
     async def send(self, out: Outgoing) -> None:
         address = self.directory.address_of(out.next_hop)
@@ -200,7 +200,7 @@ class Endpoint:
 
         -- setup puzzles: P➊ carries a puzzle for the entry relay at the level
         ``puzzles`` keeps for it; a timeout raises that level for the next attempt
-        (``hornet.client.puzzle``).
+        (``hornet.circuit.puzzle``).
         """
         return await self.puzzles.run(
             path.forward[0].node_id,

@@ -61,20 +61,20 @@ import trio
 from rich.console import Console
 from rich.progress import Progress
 
-from hornet.circuit import Circuit
+from hornet.circuit.circuit import Circuit
+from hornet.circuit.endpoint import CircuitEndpoint
+from hornet.circuit.endpoint import Path as CircuitPath
 from hornet.client import open_circuit
-from hornet.client.endpoint import Endpoint
-from hornet.client.endpoint import Path as CircuitPath
 from hornet.core import engine
 from hornet.core.chdr import TYPE_DATA
-from hornet.core.circuit import E2E_OVERHEAD
+from hornet.core.e2e import E2E_OVERHEAD
 from hornet.core.relay import Deliver, Forward
 from hornet.core.stream import HEADER_LEN
-from hornet.directory import Directory, NodeKeys, load_key_file, relay_info, write_key_file
+from hornet.directory.model import Directory, NodeKeys, load_key_file, relay_info, write_key_file
+from hornet.node.destination import serve
 from hornet.node.relay import RelayNode
-from hornet.node.service import serve
-from hornet.transport import UdpNetwork
 from hornet.transport.link import with_link
+from hornet.transport.udp import UdpNetwork
 
 PAYLOAD = 1024
 IDLE = 1.0
@@ -248,7 +248,7 @@ class _Net:
                     args = [
                         py,
                         "-m",
-                        "hornet.bench_e2e",
+                        "hornet.cli.bench",
                         "_plain_relay",
                         str(tmp / f"n{i}.key"),
                         str(self.path),
@@ -278,7 +278,7 @@ class _Net:
                 [
                     py,
                     "-m",
-                    "hornet.bench_e2e",
+                    "hornet.cli.bench",
                     "_sink",
                     str(tmp / "n3.key"),
                     str(self.path),
@@ -384,7 +384,7 @@ async def _setups(net: _Net, count: int) -> list[float]:
     rng = random.SystemRandom()
     times = []
     async with trio.open_nursery() as nursery:
-        endpoint = Endpoint(sock, net.directory)
+        endpoint = CircuitEndpoint(sock, net.directory)
         nursery.start_soon(endpoint.run)
         path = CircuitPath(forward=(*net.infos[:3], net.infos[3]), backward=tuple(net.infos[:3]))
         for _ in range(count):
@@ -513,8 +513,8 @@ def compute_us_per_packet(
 ) -> float:
     """The chain's per-packet HORNET computation in one process (module doc): median
     over ``rounds`` of ``packets`` fresh packets each, source to sink."""
-    from hornet.core.circuit import DestinationSession, SourceSession
-    from hornet.core.stream import Frame
+    from hornet.core.e2e import DestinationSession, SourceSession
+    from hornet.core.stream import StreamFrame
     from hornet.link.channel import new_session
     from hornet.link.noise import TransportKeys
     from hornet.testing.sim import SimNetwork
@@ -556,7 +556,7 @@ def compute_us_per_packet(
                     raise RuntimeError(f"the in-process chain did not deliver: {result!r}")
                 if sink is None:
                     sink = DestinationSession(net.params, result, payload)
-                Frame.decode(sink.receive(result))
+                StreamFrame.decode(sink.receive(result))
         figures.append((time.perf_counter() - start) / (batches * BATCH) * 1e6)
     return statistics.median(figures)
 
@@ -580,8 +580,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(prog="hornet bench e2e", description=__doc__)
     parser.add_argument("--json", action="store_true")
-    from hornet._lifecycle import int_in
-    from hornet.cli import MAX_BENCH_PAYLOAD, MIN_BENCH_PAYLOAD
+    from hornet.cli.commands import MAX_BENCH_PAYLOAD, MIN_BENCH_PAYLOAD
+    from hornet.cli.lifecycle import int_in
 
     parser.add_argument("--packets", type=int_in(1, 10**8), default=20000)
     parser.add_argument("--circuits", type=int_in(1, 10**7), default=10000)

@@ -26,13 +26,12 @@ from pathlib import Path
 import attrs
 import trio
 
-from hornet.circuit import Circuit, SetupTimeoutError
+from hornet.circuit.circuit import Circuit, SetupTimeoutError
 from hornet.client import Entry, open_circuit
 from hornet.core import crypto
 from hornet.core.onion_message import create_message_path, create_onion_message
 from hornet.core.params import Params
-from hornet.directory import relay_info
-from hornet.local import local_network
+from hornet.directory.model import relay_info
 from hornet.mixer.client import MixerClient
 from hornet.mixer.config import MixerConfig, PeerConfig
 from hornet.mixer.entry import EntryRelay, relay_keys, serve_entry_relay
@@ -44,8 +43,9 @@ from hornet.mixer.ratelimit import Limit
 from hornet.mixer.scid import MIXER_NAMESPACE, decode_scid, format_scid
 from hornet.mixer.service import RELAY_STATE_DB, MixerService, open_mixer
 from hornet.mixer.session import Wallet
+from hornet.testing.local import local_network
 from hornet.testing.tap import TapNetwork
-from hornet.transport import UdpNetwork
+from hornet.transport.udp import UdpNetwork
 
 APP_TLV = 77_771
 SCID_LIFETIME_S = 3.0

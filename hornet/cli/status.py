@@ -12,7 +12,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from hornet.errors import HornetError
-from hornet.transport import Address
+from hornet.transport.udp import Address
 
 
 class StatusError(HornetError):

@@ -17,13 +17,13 @@ from typing import Final
 
 import trio
 
-from hornet.circuit import Circuit, CircuitError
+from hornet.circuit.circuit import Circuit, CircuitError
 from hornet.client import open_circuit
 from hornet.core.rendezvous import Descriptor
-from hornet.directory import Address, Directory
+from hornet.directory.model import Address, Directory
 from hornet.errors import HornetError
 
-log = logging.getLogger("hornet.forward")
+log = logging.getLogger("hornet.cli.forward")
 
 CHUNK: Final = 16 * 1024
 

@@ -1,9 +1,6 @@
-"""The ``hornet`` command line.
+"""The bodies of the ``hornet`` subcommands (internal: ``hornet.cli.app`` parses the
+command line and calls them). Each returns the process exit code."""
 
-Each subcommand is a small function taking parsed arguments and returning an exit
-code. User errors (bad files, bad arguments) print one clear line on stderr and exit
-non-zero; they never show a traceback.
-"""
 
 from __future__ import annotations
 
@@ -20,13 +17,12 @@ from typing import Any, Final
 import trio
 
 from hornet import __version__
-from hornet._lifecycle import int_in, interruptible, run_service
-from hornet._logging import FORMATS, LEVELS, configure_logging
+from hornet.cli.lifecycle import interruptible, run_service
 from hornet.core import engine
-from hornet.core.circuit import E2E_OVERHEAD
-from hornet.core.params import MAX_MAX_HOPS, Params
+from hornet.core.e2e import E2E_OVERHEAD
+from hornet.core.params import Params
 from hornet.core.stream import HEADER_LEN
-from hornet.directory import (
+from hornet.directory.model import (
     Directory,
     NodeKeys,
     load_or_create_key,
@@ -48,7 +44,7 @@ EXIT_CONFIG: Final = 2  # a bad config, key or directory file, or bad arguments
 REPUBLISH_S: Final = 60  # a hidden service re-sends its descriptor to the authorities
 
 
-def _cmd_keygen(args: argparse.Namespace) -> int:
+def cmd_keygen(args: argparse.Namespace) -> int:
     """Write a new node key file (JSON, mode 0600) and print its public key."""
     path = Path(args.out)
     if path.exists() and not args.force:
@@ -60,7 +56,7 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_relay(args: argparse.Namespace) -> int:
+def cmd_relay(args: argparse.Namespace) -> int:
     """Run one relay until SIGINT or SIGTERM (config: ``hornet.node.config``)."""
     config = RelayConfig.load(args.config)
     assert config.listen is not None
@@ -76,7 +72,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
                 f"hornet relay: note: node {keys.node_id.hex()} is not in the directory",
                 file=sys.stderr,
             )
-    from hornet.authority.client import DirectoryClient, publish_forever
+    from hornet.directory.fetch import DirectoryClient, publish_forever
     from hornet.node.state import RelayState
 
     authorities = config.authorities
@@ -96,7 +92,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         from hornet.node.metrics import Reporter
         from hornet.node.relay import serve_relay
         from hornet.node.reload import watch_directory
-        from hornet.transport import UdpNetwork
+        from hornet.transport.udp import UdpNetwork
 
         nonlocal directory, directory_since
         if client is not None:
@@ -154,7 +150,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_entry(args: argparse.Namespace) -> int:
+def cmd_entry(args: argparse.Namespace) -> int:
     """Print this relay's directory entry: identity key, address and setup keys for the
     current and following key epochs (SPEC.md §7.1). The key is created on first use."""
     config = RelayConfig.load(args.config, need_directory=False)
@@ -170,7 +166,7 @@ def _cmd_entry(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_mixer_entry(args: argparse.Namespace) -> int:
+def cmd_mixer_entry(args: argparse.Namespace) -> int:
     """Print a mixer's directory listing: its node id, credential configuration and issuer
     keys for the coming credential epochs (docs/spec-mixer.md §3.5). Add it to the
     directory's "mixers" list before each epoch, as relays publish their setup keys."""
@@ -199,7 +195,7 @@ def _cmd_mixer_entry(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_authority(args: argparse.Namespace) -> int:
+def cmd_authority(args: argparse.Namespace) -> int:
     """``authority init``: create an authority key; ``authority serve``: run one."""
     from hornet.authority import AuthorityKey
 
@@ -239,7 +235,7 @@ def _cmd_authority(args: argparse.Namespace) -> int:
 async def _directory_source(config: RelayConfig, refresh_s: float) -> tuple[Directory, Any]:
     """The directory a command starts from, and the DirectoryClient (or None) that keeps
     it fresh: from the authorities when configured, else from the file."""
-    from hornet.authority.client import DirectoryClient
+    from hornet.directory.fetch import DirectoryClient
 
     if config.authorities is None:
         assert config.directory is not None
@@ -251,9 +247,9 @@ async def _directory_source(config: RelayConfig, refresh_s: float) -> tuple[Dire
     return await client.fetch(), client
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
     """A destination that forwards each circuit to a local TCP service."""
-    from hornet.forward import forward_handler
+    from hornet.cli.forward import forward_handler
 
     config = RelayConfig.load(args.config)
     assert config.listen is not None
@@ -262,10 +258,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     handler = forward_handler(args.forward)
 
     async def run() -> None:
-        from hornet.authority.client import publish_forever
+        from hornet.directory.fetch import publish_forever
+        from hornet.node.destination import serve, serve_rendezvous
         from hornet.node.metrics import Reporter
         from hornet.node.reload import watch_directory
-        from hornet.node.service import serve, serve_rendezvous
         from hornet.node.state import RelayState
 
         directory, client = await _directory_source(config, args.reload_interval)
@@ -334,8 +330,8 @@ async def _serve_hidden(
     authorities, signed by the node key, whose x-only public key names the service;
     and/or to the descriptor file), replaced at 80% of its lifetime, and serves until
     it expires."""
-    from hornet.authority.client import publish_descriptor
-    from hornet.authority.descriptor import service_name
+    from hornet.directory.descriptor import service_name
+    from hornet.directory.fetch import publish_descriptor
 
     if args.descriptor is None and authorities is None:
         raise ConfigError(
@@ -351,7 +347,7 @@ async def _serve_hidden(
                 directory, handler, hops=2, lifetime=lifetime, task_status=task_status
             )
 
-    from hornet.circuit import CircuitError
+    from hornet.circuit.circuit import CircuitError
 
     while True:
         for attempt in range(3):  # a relay on the rendezvous path may be down: another path
@@ -387,10 +383,10 @@ async def _serve_hidden(
         await trio.sleep_until(renew_at)
 
 
-def _cmd_connect(args: argparse.Namespace) -> int:
+def cmd_connect(args: argparse.Namespace) -> int:
     """Forward a local TCP port through circuits to a destination."""
+    from hornet.cli.forward import serve_connect
     from hornet.core.rendezvous import Descriptor
-    from hornet.forward import serve_connect
     from hornet.node.config import AuthoritiesConfig, load_json_config
 
     if (args.directory is None) == (args.authorities is None):
@@ -400,7 +396,7 @@ def _cmd_connect(args: argparse.Namespace) -> int:
     if args.directory is not None:
         source = Directory.load(args.directory)
     else:
-        from hornet.authority.client import DirectoryClient
+        from hornet.directory.fetch import DirectoryClient
 
         base = Path(args.authorities).resolve().parent
         auth = AuthoritiesConfig.parse(
@@ -433,7 +429,7 @@ def _cmd_connect(args: argparse.Namespace) -> int:
         if node_id is not None:
             destination = node_id
         elif service is not None:
-            from hornet.authority.client import DescriptorSource
+            from hornet.directory.fetch import DescriptorSource
 
             assert auth is not None
             finder = DescriptorSource(auth.urls, service, directory.params)
@@ -456,29 +452,29 @@ def _cmd_connect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_status(args: argparse.Namespace) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
     """Read a running node's metrics and print them for a person (or as JSON)."""
-    from hornet._status import fetch_status, render_status
+    from hornet.cli.status import fetch_status, render_status
 
     status = fetch_status(args.address, timeout=args.timeout)
     print(json.dumps(status, indent=1) if args.json else render_status(status))
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from hornet.demo import run_demo
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hornet.cli.demo import run_demo
 
     with interruptible():
         if args.mixer:
-            from hornet.mixer.demo import run_mixer_demo
+            from hornet.cli.mixer_demo import run_mixer_demo
 
             return trio.run(run_mixer_demo, print)
         return trio.run(run_demo, args.relays, args.hops, args.rendezvous)
     return 0  # interrupted
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from hornet.bench_e2e import main as bench_main
+def cmd_bench(args: argparse.Namespace) -> int:
+    from hornet.cli.bench import main as bench_main
 
     argv = ["--json"] if args.json else []
     argv += ["--packets", str(args.packets), "--circuits", str(args.circuits)]
@@ -490,7 +486,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0  # interrupted
 
 
-def _cmd_info(args: argparse.Namespace) -> int:
+def cmd_info(args: argparse.Namespace) -> int:
     print(f"hornet {__version__}")
     print(engine.describe())
     print("engines available: " + ", ".join(engine.available()))
@@ -498,7 +494,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_mixer(args: argparse.Namespace) -> int:
+def cmd_mixer(args: argparse.Namespace) -> int:
     from hornet.mixer.service import mixer_main
 
     return mixer_main(args.config)
@@ -509,298 +505,3 @@ def _address(text: str) -> tuple[str, int]:
         return parse_address(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hornet",
-        description="hornet: anonymous duplex circuits over HORNET onion routing (Sphinx/BOLT 4).",
-    )
-    parser.add_argument(
-        "--version", action="version", version=f"hornet {__version__} ({engine.describe()})"
-    )
-    parser.add_argument(
-        "--log-level", choices=LEVELS, default="info", help="log threshold (default info)"
-    )
-    parser.add_argument(
-        "--log-format", choices=FORMATS, default="text", help="log lines on stderr (default text)"
-    )
-    # The same options after the command name (``hornet relay --log-level debug``).
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--log-level", choices=LEVELS, default=argparse.SUPPRESS)
-    common.add_argument("--log-format", choices=FORMATS, default=argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    info = sub.add_parser(
-        "info", parents=[common], help="print the version and the active data-plane engine"
-    )
-    info.set_defaults(func=_cmd_info)
-
-    keygen = sub.add_parser("keygen", parents=[common], help="create a node key file (mode 0600)")
-    keygen.add_argument("--out", required=True, help="path of the key file to write")
-    keygen.add_argument("--force", action="store_true", help="overwrite an existing file")
-    keygen.set_defaults(func=_cmd_keygen)
-
-    relay = sub.add_parser("relay", parents=[common], help="run a long-lived relay (see --config)")
-    relay.add_argument(
-        "--config",
-        required=True,
-        metavar="FILE",
-        help='JSON: {"key_file": path (created on first start, mode 0600), '
-        '"directory": path, "listen": "host:port", optional "link": false to turn '
-        'link encryption off, "state": path of the replay state (default '
-        '<key_file>.state.sqlite), "state_sync": "normal" or "full", and the admission '
-        "limits}; paths relative to FILE",
-    )
-    relay.add_argument(
-        "--metrics",
-        type=_address,
-        default=None,
-        metavar="HOST:PORT",
-        help='serve Prometheus metrics there (default: the config\'s "metrics", or none)',
-    )
-    relay.add_argument(
-        "--stats-interval",
-        type=int_in(0, 86_400),
-        default=60,
-        metavar="S",
-        help="log a counters line every S seconds (default 60, 0: never)",
-    )
-    relay.add_argument(
-        "--reload-interval",
-        type=int_in(1, 86_400),
-        default=10,
-        metavar="S",
-        help="check the directory file for changes every S seconds (default 10; SIGHUP: now)",
-    )
-    relay.set_defaults(func=_cmd_relay)
-
-    authority = sub.add_parser(
-        "authority", parents=[common], help="directory authorities: 'init' a key, 'serve'"
-    )
-    actions = authority.add_subparsers(dest="action", metavar="ACTION", required=True)
-    init = actions.add_parser("init", parents=[common], help="create an authority key (0600)")
-    init.add_argument("--out", required=True, metavar="FILE", help="the key file to create")
-    serve = actions.add_parser("serve", parents=[common], help="run an authority over HTTP")
-    serve.add_argument(
-        "--config",
-        required=True,
-        metavar="FILE",
-        help='JSON: {"key_file", "listen": "host:port", "state_dir", optional "params", '
-        '"validity_s" (3600), "publish_interval_s" (600)}; paths relative to FILE',
-    )
-    authority.set_defaults(func=_cmd_authority)
-
-    serve = sub.add_parser(
-        "serve", parents=[common], help="a destination forwarding circuits to a TCP service"
-    )
-    serve.add_argument(
-        "--config",
-        required=True,
-        metavar="FILE",
-        help="a relay's config (key_file, directory or authorities, listen)",
-    )
-    serve.add_argument(
-        "--forward", required=True, type=_address, metavar="HOST:PORT", help="the TCP service"
-    )
-    serve.add_argument(
-        "--hidden", action="store_true", help="reachable only through a rendezvous descriptor"
-    )
-    serve.add_argument(
-        "--descriptor",
-        metavar="FILE",
-        help="with --hidden: where the descriptor is written (with authorities in the"
-        " config, it is also published to them)",
-    )
-    serve.add_argument(
-        "--lifetime",
-        type=int_in(30, 3600),
-        default=600,
-        metavar="S",
-        help="with --hidden: each descriptor's lifetime (default 600; renewed at 80%%)",
-    )
-    serve.add_argument(
-        "--reload-interval",
-        type=int_in(1, 86_400),
-        default=10,
-        metavar="S",
-        help="directory check / refresh interval (default 10)",
-    )
-    serve.set_defaults(func=_cmd_serve)
-
-    connect = sub.add_parser(
-        "connect", parents=[common], help="forward a local TCP port through circuits"
-    )
-    connect.add_argument(
-        "destination",
-        metavar="DESTINATION",
-        help="a node id (16 hex digits), a hidden service's name (64 hex digits, with"
-        " --authorities) or a descriptor file",
-    )
-    connect.add_argument(
-        "--listen", required=True, type=_address, metavar="HOST:PORT", help="local TCP address"
-    )
-    connect.add_argument("--directory", metavar="FILE", help="a directory file")
-    connect.add_argument(
-        "--authorities",
-        metavar="FILE",
-        help='JSON {"urls", "keys", "threshold", "cache"} (as a relay\'s "authorities")',
-    )
-    connect.add_argument(
-        "--hops", type=int_in(1, MAX_MAX_HOPS), default=3, metavar="N", help="relays each way"
-    )
-    connect.set_defaults(func=_cmd_connect)
-
-    status = sub.add_parser(
-        "status", parents=[common], help="print a running node's counters (from its metrics)"
-    )
-    status.add_argument("address", type=_address, metavar="HOST:PORT", help="its metrics address")
-    status.add_argument("--json", action="store_true", help="print one JSON object")
-    status.add_argument(
-        "--timeout", type=int_in(1, 600), default=5, metavar="S", help="seconds (default 5)"
-    )
-    status.set_defaults(func=_cmd_status)
-
-    entry = sub.add_parser(
-        "relay-entry",
-        parents=[common],
-        help="print a relay's directory entry with its setup keys for the coming key epochs",
-    )
-    entry.add_argument("--config", required=True, metavar="FILE", help="the relay's config")
-    entry.add_argument(
-        "--epochs",
-        type=int_in(1, 1000),
-        default=2,
-        metavar="N",
-        help="key epochs from now (default 2)",
-    )
-    entry.add_argument(
-        "--address", default=None, metavar="HOST:PORT", help="public address (default: listen)"
-    )
-    entry.set_defaults(func=_cmd_entry)
-
-    demo = sub.add_parser(
-        "demo",
-        parents=[common],
-        help="start a local network, open a duplex circuit, exchange messages, exit",
-    )
-    demo.add_argument(
-        "--relays",
-        type=int_in(1, 64),
-        default=5,
-        metavar="N",
-        help="relays to start on 127.0.0.1 (default 5)",
-    )
-    demo.add_argument(
-        "--hops",
-        type=int_in(1, MAX_MAX_HOPS),
-        default=3,
-        metavar="N",
-        help="relays on each path (default 3)",
-    )
-    demo.add_argument(
-        "--rendezvous",
-        action="store_true",
-        help="reach a hidden destination through a rendezvous point",
-    )
-    demo.add_argument(
-        "--mixer",
-        action="store_true",
-        help="the onion-message mixer demo (client, LSP, mixer, watchtower)",
-    )
-    demo.set_defaults(func=_cmd_demo)
-
-    bench = sub.add_parser(
-        "bench", parents=[common], help="benchmarks: 'e2e' (relays as OS processes)"
-    )
-    bench.add_argument("which", choices=["e2e"], help="which benchmark")
-    bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.add_argument(
-        "--packets",
-        type=int_in(1, 10**8),
-        default=20000,
-        help="data packets per run (default 20000)",
-    )
-    bench.add_argument(
-        "--circuits",
-        type=int_in(1, 10**7),
-        default=10000,
-        help="setups before the second relay RSS reading (default 10000)",
-    )
-    bench.add_argument(
-        "--payload",
-        type=int_in(MIN_BENCH_PAYLOAD, MAX_BENCH_PAYLOAD),
-        default=1024,
-        help="HORNET payload size in bytes (default 1024)",
-    )
-    bench.add_argument(
-        "--no-link",
-        dest="link",
-        action="store_false",
-        help="HORNET chain without link encryption only (default: with and without, "
-        "reporting link_cost)",
-    )
-    bench.add_argument(
-        "--rounds",
-        type=int_in(1, 1000),
-        default=3,
-        help="rounds the chains take turns in (default 3)",
-    )
-    bench.add_argument(
-        "--engine",
-        choices=["native", "python"],
-        default=None,
-        help="data-plane engine of every process (default: the active one)",
-    )
-    bench.set_defaults(func=_cmd_bench)
-
-    mixer = sub.add_parser("mixer", parents=[common], help="run the onion-message mixer service")
-    mixer.add_argument("--config", required=True, metavar="FILE", help="mixer config file")
-    mixer.set_defaults(func=_cmd_mixer)
-
-    mixer_entry = sub.add_parser(
-        "mixer-entry",
-        help="print a mixer's directory listing with its issuer keys for the coming "
-        "credential epochs",
-    )
-    mixer_entry.add_argument("--config", required=True, metavar="FILE",
-                             help="the mixer's config file")
-    mixer_entry.add_argument(
-        "--epochs", type=int, default=2, metavar="N",
-        help="credential epochs from now (default 2: current and next)")
-    mixer_entry.set_defaults(func=_cmd_mixer_entry)
-
-    from hornet.testing import testnet_cli
-
-    testnet = sub.add_parser(
-        "testnet", parents=[common], help="a test network in network namespaces (root)"
-    )
-    testnet_cli.add_arguments(testnet)
-    testnet.set_defaults(func=testnet_cli.run)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not hasattr(args, "func"):
-        parser.print_help()
-        return 0
-    configure_logging(args.log_level, args.log_format)
-    try:
-        return int(args.func(args))
-    except ConfigError as exc:
-        print(f"hornet {args.command}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except (HornetError, OSError) as exc:
-        print(f"hornet {args.command}: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
-    except KeyboardInterrupt:
-        return EXIT_OK  # interrupted before the command's own handling began
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
-__all__ = ["build_parser", "main"]

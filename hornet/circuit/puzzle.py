@@ -27,7 +27,7 @@ from typing import Final, TypeVar
 
 import trio
 
-from hornet.circuit import SetupTimeoutError
+from hornet.circuit.circuit import SetupTimeoutError
 from hornet.core import puzzle
 from hornet.errors import LocalProtocolError
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import trio
 from rich.console import Console
 
-from hornet.circuit import Circuit
+from hornet.circuit.circuit import Circuit
 from hornet.client import open_circuit
-from hornet.local import local_network
-from hornet.node.service import serve_rendezvous
+from hornet.node.destination import serve_rendezvous
+from hornet.testing.local import local_network
 from hornet.transport.link import LinkSocket
 
 MESSAGES = (b"hello from the source", b"a second message", b"x" * 3000)

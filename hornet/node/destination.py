@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,15 +39,22 @@ from typing import Any, Final
 import attrs
 import trio
 
-from hornet.circuit import Circuit, CircuitError, Link, SetupTimeoutError, single_error
-from hornet.client.endpoint import Endpoint, choose_path, default_bind, pick_relays
-from hornet.client.health import RelayHealth
+from hornet.circuit.circuit import (
+    Circuit,
+    CircuitError,
+    PathSealer,
+    SetupTimeoutError,
+    single_error,
+)
+from hornet.circuit.endpoint import CircuitEndpoint, choose_path, default_bind, pick_relays
+from hornet.circuit.health import RelayHealth
 from hornet.core import crypto
-from hornet.core.circuit import E2E_OVERHEAD, DestinationSession, Outgoing
+from hornet.core.e2e import E2E_OVERHEAD, DestinationSession, Outgoing
+from hornet.core.params import Params
 from hornet.core.relay import Deliver
 from hornet.core.rendezvous import PUBKEY_LEN, Descriptor, RendezvousDestination
-from hornet.core.stream import FLAG_DATAGRAM_MODE, Frame, FrameKind, Stream
-from hornet.directory import Directory, NodeKeys
+from hornet.core.stream import FLAG_DATAGRAM_MODE, FrameKind, Stream, StreamFrame
+from hornet.directory.model import Directory, NodeKeys
 from hornet.errors import (
     HornetError,
     LocalDropReason,
@@ -56,8 +64,8 @@ from hornet.errors import (
 )
 from hornet.node.relay import RelayNode, bind_udp, serve_relay
 from hornet.node.state import RelayState
-from hornet.transport import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 from hornet.transport.link import with_link
+from hornet.transport.udp import Address, DatagramSocket, Network, UdpNetwork, runtime_rng, unix_now
 
 log = logging.getLogger("hornet.service")
 
@@ -70,7 +78,7 @@ RELINK_TIMEOUT: Final = 30.0  # how long a stalled connection waits for a new ci
 STALL_RENEW_GAP: Final = 5.0
 
 
-class _DestLink:
+class _DestinationPathSealer:
     """A destination's link: seal with the session of the connection's newest circuit."""
 
     def __init__(self, seal: Callable[[bytes], Outgoing]) -> None:
@@ -116,7 +124,7 @@ class Acceptor:
         self.dropped: collections.Counter[str] = collections.Counter()
         self.accepted = 0
 
-    def frame(self, frame: Frame, link: Link) -> None:
+    def frame(self, frame: StreamFrame, link: PathSealer) -> None:
         """Route one frame (never blocks: runs inside the relay's packet loop)."""
         conn = self.connections.get(frame.conn_id)
         if frame.kind is FrameKind.HELLO:
@@ -125,7 +133,7 @@ class Acceptor:
                 if conn is None:
                     return
             else:
-                conn.circuit.replace_link(link)
+                conn.circuit.replace_path(link)
                 conn.relinked.set()
                 conn.relinked = trio.Event()
             # Answer every HELLO on the circuit it came from: it is the handshake.
@@ -138,7 +146,7 @@ class Acceptor:
             return
         conn.circuit.frame_received(frame)
 
-    def _accept(self, frame: Frame, link: Link) -> _Connection | None:
+    def _accept(self, frame: StreamFrame, link: PathSealer) -> _Connection | None:
         if len(self.connections) >= self.max_connections:
             self.dropped[LocalDropReason.TOO_MANY_CONNECTIONS] += 1
             return None
@@ -146,7 +154,7 @@ class Acceptor:
         stream = Stream(frame.conn_id, self.max_frame, reliable=reliable)
         holder: list[_Connection] = []
 
-        async def relink() -> Link:
+        async def relink() -> PathSealer:
             conn = holder[0]
             if self.on_stall is not None:
                 self.on_stall()
@@ -175,13 +183,97 @@ class Acceptor:
         except CircuitError as exc:
             log.info("connection ended: %s", exc)
         finally:
-            await conn.circuit.close_link()
+            await conn.circuit.close_path()
             self.connections.pop(conn_id, None)
+
+
+class DestinationNode:
+    """The destination half of a node that circuits end at, shaped like ``RelayNode``.
+
+    Its relay hands it every ``Deliver`` (``deliver``, in the relay's packet loop, so the
+    relay's queue bounds the work). It opens the packet's end-to-end session (one per
+    circuit, least recently used evicted past ``max_sessions``, expired ones forgotten),
+    decodes the stream frame and gives it to the ``Acceptor``; replies leave through the
+    relay's socket (``send_packet``). ``serve`` builds one, starts the relay with
+    ``on_deliver=node.deliver``, then ``attach``es the running relay and the acceptor.
+    """
+
+    def __init__(self, params: Params, payload_size: int, max_sessions: int, rng: Any) -> None:
+        self.params = params
+        self.payload_size = payload_size
+        self.max_sessions = max_sessions
+        self._rng = rng
+        #: circuit id -> (session, its sealer, when it was created), least recent first
+        self.sessions: OrderedDict[
+            bytes, tuple[DestinationSession, _DestinationPathSealer, float]
+        ] = OrderedDict()
+        self.dropped: collections.Counter[str] = collections.Counter()
+        self.relay: RelayNode | None = None
+        self.acceptor: Acceptor | None = None
+        # No packet of a circuit is delivered later than this after its first one (its
+        # EXP is at most the longest lifetime ahead, rounded up, plus skew, and relays
+        # add a skew).
+        self._horizon = params.max_exp(0) + params.max_skew_s
+
+    def __repr__(self) -> str:
+        return f"DestinationNode(sessions={len(self.sessions)}, payload_size={self.payload_size})"
+
+    def attach(self, relay: RelayNode, acceptor: Acceptor) -> None:
+        """Start accepting: frames go to ``acceptor``, replies leave through ``relay``."""
+        self.relay, self.acceptor = relay, acceptor
+        acceptor.dropped = self.dropped
+
+    def deliver(self, deliver: Deliver) -> None:
+        """One packet that ended at this node (the relay's ``on_deliver``)."""
+        if len(deliver.message) != self.payload_size:
+            self.dropped[MalformedInputError.reason] += 1  # not this service's class
+            return
+        sessions = self.sessions
+        now = unix_now()
+        while sessions and next(iter(sessions.values()))[2] + self._horizon <= now:
+            sessions.popitem(last=False)  # expired: its circuit can deliver nothing more
+        entry = sessions.get(deliver.circuit_id)
+        if entry is None:
+            session = DestinationSession(self.params, deliver, self.payload_size)
+            entry = (session, _DestinationPathSealer(_sealer(session, self._rng)), now)
+        try:
+            frame = StreamFrame.decode(entry[0].receive(deliver))
+        except RemoteProtocolError as exc:
+            self.dropped[exc.reason] += 1  # forged, replayed or garbled end to end
+            return
+        except HornetError:  # not expected for a session looked up by its circuit id
+            self.dropped[MalformedInputError.reason] += 1
+            return
+        if deliver.circuit_id in sessions:
+            sessions.move_to_end(deliver.circuit_id)
+        else:
+            sessions[deliver.circuit_id] = entry
+            if len(sessions) > self.max_sessions:
+                sessions.popitem(last=False)
+        if self.acceptor is None:
+            self.dropped[LocalDropReason.NOT_STARTED] += 1  # before the service started
+            return
+        self.acceptor.frame(frame, entry[1])
+
+    async def send_packet(self, out: Outgoing) -> None:
+        """Send a reply packet to its first hop, at the address the relay uses now."""
+        relay = self.relay
+        if relay is None:
+            return
+        target = relay.directory.address_of(out.next_hop)
+        if target is not None:
+            try:
+                await relay.socket.send(out.packet, target)
+            except SendRefusedError:
+                relay.dropped[LocalDropReason.SEND_REFUSED] += 1
 
 
 @attrs.frozen
 class ServiceInfo:
+    """What ``serve`` reports when it runs: its relay, destination and acceptor."""
+
     node: RelayNode
+    destination: DestinationNode
     acceptor: Acceptor
 
 
@@ -207,7 +299,7 @@ async def serve(
 
     ``await nursery.start(serve, ...)`` runs a relay (``serve_relay``) that is also a
     destination: it answers setups that end here, reports a ``ServiceInfo`` (its
-    ``RelayNode`` and ``Acceptor``) through ``task_status.started`` and calls
+    ``RelayNode``, ``DestinationNode`` and ``Acceptor``) through ``task_status.started`` and calls
     ``handler(circuit)`` once per connection a client opens.
 
     Args:
@@ -236,83 +328,35 @@ async def serve(
         BindError: ``address`` is in use or not this host's.
         ConfigError: the state file is unusable.
     """
-    rng = rng or runtime_rng()
     params = directory.params
-    payload_size = payload_size or params.default_payload_size
-    dropped: collections.Counter[str] = collections.Counter()
-    # circuit id -> (session, link, when it was created), least recently used first
-    sessions: OrderedDict[bytes, tuple[DestinationSession, _DestLink, float]] = OrderedDict()
-    acceptors: list[Acceptor] = []
-    # No packet of a circuit is delivered later than this after its first one (its EXP is
-    # at most the longest lifetime ahead, rounded up, plus skew, and relays add a skew).
-    session_horizon = params.max_exp(0) + params.max_skew_s
-
-    def on_deliver(deliver: Deliver) -> None:
-        """Runs in the relay's packet loop: the relay's queue bounds the work."""
-        if len(deliver.message) != payload_size:
-            dropped[MalformedInputError.reason] += 1  # not this service's payload class
-            return
-        now = unix_now()
-        while sessions and next(iter(sessions.values()))[2] + session_horizon <= now:
-            sessions.popitem(last=False)  # expired: its circuit can deliver nothing more
-        entry = sessions.get(deliver.circuit_id)
-        if entry is None:
-            session = DestinationSession(params, deliver, payload_size)
-            entry = (session, _DestLink(_sealer(session, rng)), now)
-        try:
-            frame = Frame.decode(entry[0].receive(deliver))
-        except RemoteProtocolError as exc:
-            dropped[exc.reason] += 1  # forged, replayed or garbled end to end
-            return
-        except HornetError:  # not expected for a session looked up by its circuit id
-            dropped[MalformedInputError.reason] += 1
-            return
-        if deliver.circuit_id in sessions:
-            sessions.move_to_end(deliver.circuit_id)
-        else:
-            sessions[deliver.circuit_id] = entry
-            if len(sessions) > max_sessions:
-                sessions.popitem(last=False)
-        if acceptors:
-            acceptors[0].frame(frame, entry[1])
-        else:
-            dropped[LocalDropReason.NOT_STARTED] += 1  # before the service reported itself
-
+    destination = DestinationNode(
+        params, payload_size or params.default_payload_size, max_sessions, rng or runtime_rng()
+    )
     async with _flat_nursery() as nursery:
-        node: RelayNode = await nursery.start(
-            lambda task_status: serve_relay(
+        relay: RelayNode = await nursery.start(
+            functools.partial(
+                serve_relay,
                 keys,
                 directory,
                 address,
                 network=network,
                 sock=sock,
                 link=link,
-                on_deliver=on_deliver,
+                on_deliver=destination.deliver,
                 queue=queue,
                 state=state,
-                task_status=task_status,
             )
         )
-
-        async def send_packet(out: Outgoing) -> None:
-            target = node.directory.address_of(out.next_hop)  # the one in use now
-            if target is not None:
-                try:
-                    await node.socket.send(out.packet, target)
-                except SendRefusedError:
-                    node.dropped[LocalDropReason.SEND_REFUSED] += 1
-
         acceptor = Acceptor(
             handler,
             nursery,
             handler_nursery or nursery,
-            send_packet,
-            payload_size - E2E_OVERHEAD,
+            destination.send_packet,
+            destination.payload_size - E2E_OVERHEAD,
             max_connections,
         )
-        acceptor.dropped = dropped
-        acceptors.append(acceptor)
-        task_status.started(ServiceInfo(node, acceptor))
+        destination.attach(relay, acceptor)
+        task_status.started(ServiceInfo(relay, destination, acceptor))
 
 
 @contextlib.asynccontextmanager
@@ -400,7 +444,7 @@ async def serve_rendezvous(
     try:
         with single_error():
             async with trio.open_nursery() as nursery:
-                endpoint = Endpoint(sock, directory)
+                endpoint = CircuitEndpoint(sock, directory)
                 nursery.start_soon(endpoint.run)
                 stalled = trio.Event()
                 acceptor = Acceptor(
@@ -488,12 +532,12 @@ def _rendezvous_reader(
 
     async def on_packet(packet: bytes) -> None:
         message = dest.receive(packet)
-        frame = Frame.decode(message.data)
+        frame = StreamFrame.decode(message.data)
         connection = message.connection
 
         def seal(body: bytes) -> Outgoing:
             return dest.seal(connection, body, unix_now(), rng)
 
-        acceptor.frame(frame, _DestLink(seal))
+        acceptor.frame(frame, _DestinationPathSealer(seal))
 
     return on_packet

@@ -22,8 +22,8 @@ from typing import Protocol
 
 import trio
 
-from hornet.core.circuit import Outgoing
-from hornet.core.stream import Frame, FrameKind, Stream, StreamStatistics
+from hornet.core.e2e import Outgoing
+from hornet.core.stream import FrameKind, Stream, StreamFrame, StreamStatistics
 from hornet.errors import (
     CircuitError,
     DescriptorExpiredError,
@@ -33,10 +33,10 @@ from hornet.errors import (
     SetupTimeoutError,
     StaleDirectoryError,
 )
-from hornet.transport import unix_now
+from hornet.transport.udp import unix_now
 
 
-class Link(Protocol):
+class PathSealer(Protocol):
     """Seals one stream frame into one packet on the current underlying circuit."""
 
     @property
@@ -83,7 +83,7 @@ REBUILD_HISTORY = 64
 
 #: Called when the stream stalls (a fragment exhausted its retries): returns a new link,
 #: or raises ``CircuitError`` if none can be built.
-Rebuild = Callable[[], Awaitable[Link]]
+Rebuild = Callable[[], Awaitable[PathSealer]]
 SendPacket = Callable[[Outgoing], Awaitable[None]]
 
 
@@ -100,7 +100,7 @@ class Circuit:
     def __init__(
         self,
         stream: Stream,
-        link: Link,
+        link: PathSealer,
         send_packet: SendPacket,
         *,
         rebuild: Rebuild | None = None,
@@ -232,12 +232,12 @@ class Circuit:
             raise _PeerClosed("the peer closed the circuit")
 
     # -- driven by the runtime ---------------------------------------------------------
-    def replace_link(self, link: Link) -> None:
+    def replace_path(self, link: PathSealer) -> None:
         self._link = link
         self._stream.rewind(trio.current_time())
         self._wake.set()
 
-    def frame_received(self, frame: Frame) -> None:
+    def frame_received(self, frame: StreamFrame) -> None:
         """Feed one authenticated frame from the current or a previous link.
 
         A frame the stream refuses (the peer broke the stream protocol) is dropped and
@@ -284,9 +284,9 @@ class Circuit:
         began = trio.current_time()
         link = await self._rebuild()
         self.rebuild_seconds.append(trio.current_time() - began)
-        self.replace_link(link)
+        self.replace_path(link)
 
-    async def close_link(self) -> None:
+    async def close_path(self) -> None:
         """Tell the peer we are done (best effort: one CLOSE frame), and stop."""
         if self._closed:
             return
@@ -332,8 +332,8 @@ __all__ = [
     "Circuit",
     "CircuitError",
     "DescriptorExpiredError",
-    "Link",
     "NoPathError",
+    "PathSealer",
     "SetupTimeoutError",
     "Signal",
     "StaleDirectoryError",

@@ -22,12 +22,12 @@ from typing import Any
 import attrs
 import trio
 
-from hornet.circuit import single_error
+from hornet.circuit.circuit import single_error
 from hornet.core.params import Params
-from hornet.directory import Directory, NodeKeys, RelayInfo, relay_info
+from hornet.directory.model import Directory, NodeKeys, RelayInfo, relay_info
+from hornet.node.destination import Handler, ServiceInfo, serve
 from hornet.node.relay import RelayNode, serve_relay
-from hornet.node.service import Handler, ServiceInfo, serve
-from hornet.transport import DatagramSocket, Network, UdpNetwork
+from hornet.transport.udp import DatagramSocket, Network, UdpNetwork
 
 
 @attrs.frozen

@@ -38,7 +38,7 @@ from typing import Any, Final
 import attrs
 
 from hornet.core import crypto
-from hornet.directory import Directory, MixerListing, RelayInfo, mixer_listing_from_json
+from hornet.directory.model import Directory, MixerListing, RelayInfo, mixer_listing_from_json
 from hornet.errors import ConfigError, HornetError
 
 DOCUMENT_VERSION: Final = 1

@@ -81,7 +81,7 @@ class ReplayWindow:
 
 
 @attrs.frozen
-class Frame:
+class E2eFrame:
     """An opened end-to-end frame."""
 
     seq: int
@@ -99,7 +99,7 @@ def seal_frame(aead: crypto.Aes256Gcm, seq: int, kind: int, body: bytes, size: i
     return seq_bytes + aead.seal(_NONCE_PREFIX + seq_bytes, plain, None)
 
 
-def open_frame(aead: crypto.Aes256Gcm, message: bytes, window: ReplayWindow) -> Frame:
+def open_frame(aead: crypto.Aes256Gcm, message: bytes, window: ReplayWindow) -> E2eFrame:
     """Authenticate a frame, then record its seq (raises ``ReplayError`` on a repeat)."""
     if len(message) < E2E_OVERHEAD:
         raise MalformedInputError("payload too small")
@@ -109,7 +109,7 @@ def open_frame(aead: crypto.Aes256Gcm, message: bytes, window: ReplayWindow) -> 
     if plain[0] not in (KIND_DATA, KIND_INIT) or length > len(plain) - 3:
         raise MalformedInputError("bad end-to-end frame")
     window.check_and_set(seq)
-    return Frame(seq, plain[0], plain[3 : 3 + length])
+    return E2eFrame(seq, plain[0], plain[3 : 3 + length])
 
 
 class SourceSession:

@@ -25,12 +25,12 @@ from typing import Any
 import httpx
 import trio
 
-from hornet.authority.descriptor import newest, sign_descriptor
-from hornet.authority.document import MAX_RELAYS, consensus, sign_entry
 from hornet.core.crypto import SecretKey
 from hornet.core.params import Params
 from hornet.core.rendezvous import Descriptor
-from hornet.directory import Address, Directory, NodeKeys, relay_info
+from hornet.directory.descriptor import newest, sign_descriptor
+from hornet.directory.document import MAX_RELAYS, consensus, sign_entry
+from hornet.directory.model import Address, Directory, NodeKeys, relay_info
 from hornet.errors import ConfigError, HornetError
 
 log = logging.getLogger("hornet.authority")

@@ -22,10 +22,10 @@ from typing import Any, Final
 
 import attrs
 
-from hornet.authority.document import _integer, tagged_digest
 from hornet.core import crypto
 from hornet.core.params import Params
 from hornet.core.rendezvous import Descriptor
+from hornet.directory.document import _integer, tagged_digest
 from hornet.errors import ConfigError, HornetError
 
 DESCRIPTOR_TAG: Final = b"hornet/hidden-descriptor/v1"

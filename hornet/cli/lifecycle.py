@@ -19,7 +19,7 @@ from typing import Any
 
 import trio
 
-from hornet.circuit import single_error
+from hornet.circuit.circuit import single_error
 
 log = logging.getLogger("hornet")
 
