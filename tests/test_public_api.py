@@ -93,3 +93,16 @@ def test_every_name_the_package_roots_export_resolves() -> None:
         for name in module.__all__:
             value = getattr(module, name)
             assert value is not None, f"{root}.{name}"
+
+
+def test_every_package_but_the_roots_says_it_is_internal() -> None:
+    package = Path(hornet.__file__).parent
+    unmarked = []
+    for init in sorted(package.glob("*/__init__.py")):
+        name = f"hornet.{init.parent.name}"
+        if name in ROOTS:
+            continue
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        if "Internal: applications import from the package roots" not in doc:
+            unmarked.append(name)
+    assert unmarked == []
