@@ -20,18 +20,21 @@ import trio
 from hornet.authority import Authority, AuthorityKey
 from hornet.authority.service import serve_authority
 from hornet.core import crypto
+from hornet.core.chdr import TYPE_SETUP
 from hornet.core.params import Params
 from hornet.credentials.params import verify_issuer_params
 from hornet.directory.fetch import DirectoryClient, publish_entry
-from hornet.directory.model import Directory, NodeKeys, format_address
+from hornet.directory.model import Directory, NodeKeys, format_address, relay_info
 from hornet.errors import ConfigError, IssuerKeyMismatchError
 from hornet.mixer.client import MixerClient
 from hornet.mixer.config import parse_config
 from hornet.mixer.engine import mixer_listing
+from hornet.mixer.entry import EntryRelay, relay_keys, serve_entry_relay
 from hornet.mixer.keys import derive_issuer_key
 from hornet.mixer.network import PeerNetwork
 from hornet.mixer.service import load_config_file, mixer_main
 from hornet.mixer.session import Wallet
+from hornet.testing.memnet import MemoryNetwork
 
 PARAMS = Params()
 RNG = random.Random(1717)
@@ -192,3 +195,42 @@ def test_the_authorities_cache_path_is_relative_to_the_config_file(
     assert loaded.authorities.cache == folder.resolve() / "directory-cache.json"
     assert loaded.authorities.keys == TRUSTED and loaded.authorities.threshold == 2
     assert loaded.relay_public_address == ("192.0.2.1", 9737)
+
+
+async def test_a_refreshed_directory_reaches_the_mixer_relays_gate_and_link_layer(
+        tmp_path: Path) -> None:
+    """``EntryRelay.replace_directory`` (what the consensus refresh calls): a relay that
+    joins the network later may send the mixer's relay setups, and its link key is known."""
+    mem = MemoryNetwork()
+    keys = relay_keys(bytes(range(32)))
+    old, newcomer = RELAYS[0], RELAYS[1]
+    for link in (False, True):
+        sock = await mem.bind(("127.0.0.1", 0))
+        joined = await mem.bind(("127.0.0.1", 0))
+        before = Directory((relay_info(keys, sock.address), relay_info(old, ("127.0.0.1", 1))))
+        after = Directory((*before, relay_info(newcomer, joined.address)))
+        async with trio.open_nursery() as nursery:
+            entry: EntryRelay = await nursery.start(
+                lambda task_status, s=sock, lk=link: serve_entry_relay(
+                    keys, before, s.address, sock=s, link=lk,
+                    state=tmp_path / f"relay{lk}.sqlite", task_status=task_status))
+            if link:
+                resolve = entry._link.endpoint.resolve  # type: ignore[union-attr]
+                assert resolve(joined.address) is None
+                entry.replace_directory(after)
+                resolve = entry._link.endpoint.resolve  # type: ignore[union-attr]
+                assert resolve(joined.address) == newcomer.node_key.public_key
+            else:
+                setup = bytes((TYPE_SETUP,)) + bytes(200)
+                await joined.send(setup, entry.address)
+                with trio.fail_after(5):
+                    while entry.statistics()["dropped_unpaid_setup"] < 1:
+                        await trio.sleep(0.01)
+                entry.replace_directory(after)
+                assert entry.node.directory == after
+                await joined.send(setup, entry.address)
+                with trio.fail_after(5):
+                    while not entry.node.statistics().dropped:
+                        await trio.sleep(0.01)  # the relay itself saw (and dropped) it
+                assert entry.statistics()["dropped_unpaid_setup"] == 1
+            nursery.cancel_scope.cancel()
