@@ -5,13 +5,19 @@ SCID lifetimes, limits, peers, service settings). ``parse_config`` turns a decod
 TOML or JSON mapping into it, rejecting unknown keys and bad values with a
 ``ConfigError`` that names the field (docs/spec-mixer.md §8 lists every key). Reading
 the file is the service's job; this module does no I/O.
+
+The ``authorities`` setting has the shape of a relay's (``hornet.node.config``) and is
+parsed by that module's ``AuthoritiesConfig.parse``, which the loader
+(``hornet.mixer.service.load_config_file``) calls: its cache path is relative to the
+config file, and the parser's module reaches the directory model (clock, files), which
+the machine importing this module must not.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
@@ -21,6 +27,9 @@ from hornet.errors import ConfigError, HornetError
 from hornet.mixer.protocol import Prices
 from hornet.mixer.ratelimit import PROFILES, Limit
 from hornet.mixer.scid import decode_scid
+
+if TYPE_CHECKING:
+    from hornet.node.config import AuthoritiesConfig
 
 DEFAULT_PORT: Final = 9736
 
@@ -99,6 +108,12 @@ class MixerConfig:
     relay_setup_queue: int = 64
     #: Link encryption between the relay and its neighbours (docs/spec-link.md §9).
     relay_link: bool = True
+    #: The relay's address in its published entry (default: relay.listen, bound port).
+    relay_public_address: tuple[str, int] | None = None
+    #: The directory authorities, instead of ``relay_directory``: the relay routes by
+    #: their k-of-n consensus and uploads its entry, carrying this mixer's listing
+    #: signed by the mixer's node key, to each of them.
+    authorities: AuthoritiesConfig | None = None
 
     def __attrs_post_init__(self) -> None:
         _positive("scid.lifetime_s", self.scid_lifetime_s)
@@ -137,8 +152,18 @@ class MixerConfig:
         if self.synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise ConfigError("synchronous must be FULL, NORMAL or EXTRA")
         _positive("relay.max_lifetime_s", self.circuit_max_lifetime_s)
-        if (self.relay_listen is None) != (self.relay_directory is None):
-            raise ConfigError("relay.listen and relay.directory go together")
+        if self.relay_directory is not None and self.authorities is not None:
+            raise ConfigError("give relay.directory or authorities, not both")
+        if self.authorities is not None and self.relay_listen is None:
+            raise ConfigError("authorities need relay.listen: the mixer's listing is "
+                              "published in its relay's entry")
+        if (self.relay_listen is None) != (self.relay_directory is None
+                                           and self.authorities is None):
+            raise ConfigError("relay.listen and relay.directory go together "
+                              "(or relay.listen and authorities)")
+        if self.relay_public_address is not None and self.authorities is None:
+            raise ConfigError("relay.public_address is published to the authorities: "
+                              "give authorities")
 
     def profile(self, name: str) -> Limit:
         return self.profiles[name]
@@ -277,10 +302,14 @@ def _limit(value: Any, what: str, profiles: Mapping[str, Limit]) -> Limit:
     return limit
 
 
-def parse_config(data: Any) -> MixerConfig:
-    """Build a ``MixerConfig`` from a decoded TOML/JSON document (spec §8)."""
+def parse_config(data: Any, *, authorities: AuthoritiesConfig | None = None) -> MixerConfig:
+    """Build a ``MixerConfig`` from a decoded TOML/JSON document (spec §8).
+    ``authorities``: the document's ``authorities`` setting, already parsed by the loader
+    (``load_config_file``), which takes the key out of ``data``."""
     top = _Section(data, "")
-    kwargs: dict[str, Any] = {}
+    if top.has("authorities"):
+        raise ConfigError("authorities is read from a config file (load_config_file)")
+    kwargs: dict[str, Any] = {"authorities": authorities}
 
     listen = top.string("listen", None)
     if listen is not None:
@@ -410,6 +439,9 @@ def parse_config(data: Any) -> MixerConfig:
     kwargs["relay_directory"] = r.string("directory", None)
     kwargs["relay_setup_queue"] = r.integer("setup_queue", 64)
     kwargs["relay_link"] = r.boolean("link", True)
+    public = r.string("public_address", None)
+    if public is not None:
+        kwargs["relay_public_address"] = parse_address(public, "relay.public_address")
     kwargs["circuit_max_lifetime_s"] = r.number("max_lifetime_s", 600.0)
     r.finish()
 

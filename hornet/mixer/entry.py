@@ -45,7 +45,7 @@ from hornet.mixer.keys import derive_relay_secrets
 from hornet.mixer.requests import CircuitEntry
 from hornet.node.relay import RelayNode, RelayStatistics, serve_relay
 from hornet.node.state import RelayState
-from hornet.transport.link import with_link
+from hornet.transport.link import LinkSocket, directory_resolver, with_link
 from hornet.transport.udp import Address, DatagramSocket, Network, UdpNetwork, unix_now
 
 log = logging.getLogger("hornet.mixer.entry")
@@ -92,6 +92,10 @@ class SetupGate:
                 continue
             return data, source
 
+    def set_relays(self, relays: frozenset[Address]) -> None:
+        """Let setups from ``relays`` pass from now on (a new directory's relays)."""
+        self._relays = lambda: relays
+
     def return_address(self, peer: Address) -> Address:
         return self._sock.return_address(peer)
 
@@ -114,10 +118,13 @@ class EntryRelay:
     """A running mixer relay: ``node`` (the ``RelayNode``), ``submit`` for paid setups."""
 
     def __init__(self, node: RelayNode, send: trio.MemorySendChannel[bytes],
-                 counters: collections.Counter[str]) -> None:
+                 counters: collections.Counter[str], *, gate: SetupGate | None = None,
+                 link: DatagramSocket | None = None) -> None:
         self.node = node
         self._send = send
         self.counters = counters
+        self._gate = gate
+        self._link = link
 
     def __repr__(self) -> str:
         return f"EntryRelay(node_id={self.node_id.hex()}, address={self.address})"
@@ -137,6 +144,16 @@ class EntryRelay:
         first = core.params.epoch_of(unix_now())
         keys = tuple(EpochKey(e, core.setup_public_key(e)) for e in (first, first + 1))
         return RelayInfo(self.node.node_id, core.node_key.public_key, self.address, keys)
+
+    def replace_directory(self, directory: Directory) -> None:
+        """Use ``directory`` from now on: the relay's routes and admission
+        (``RelayNode.replace_directory``, ``ConfigError`` if it changes params), the
+        link layer's neighbour keys, and the relays whose setups pass the gate."""
+        self.node.replace_directory(directory)
+        if isinstance(self._link, LinkSocket):
+            self._link.endpoint.resolve = directory_resolver(directory)
+        if self._gate is not None:
+            self._gate.set_relays(frozenset(r.address for r in directory))
 
     def submit(self, request: CircuitRequest) -> None:
         """``MixerService``'s ``on_circuit``: queue a paid P➊ for the relay (never blocks)."""
@@ -182,7 +199,7 @@ async def serve_entry_relay(
             lambda task_status: serve_relay(keys, directory, sock.address, sock=gate,
                                             link=False, state=state,
                                             task_status=task_status))
-        entry = EntryRelay(node, send, counters)
+        entry = EntryRelay(node, send, counters, gate=gate, link=sock)
         if directory.get(node.node_id) is None:
             log.warning("mixer relay %s is not in the directory", node.node_id.hex())
 

@@ -29,6 +29,7 @@ import time
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ from hornet.core.params import Params
 from hornet.credentials.payments import VoucherPayments
 from hornet.credentials.store import SqliteSpentStore
 from hornet.credentials.transcript import Rng
+from hornet.directory.document import sign_mixer_listing
+from hornet.directory.fetch import DirectoryClient, publish_forever
 from hornet.directory.model import Directory, check_key_permissions
 from hornet.errors import ConfigError, HornetError, LocalProtocolError
 from hornet.mixer.actions import Action, CircuitRequest, StorageAction, StorageResult, Transmit
@@ -51,6 +54,7 @@ from hornet.mixer.metrics import MixerMetrics
 from hornet.mixer.network import PeerNetwork
 from hornet.mixer.state import ScidStore, SpendLedger
 from hornet.mixer.transport import Transport
+from hornet.node.config import AuthoritiesConfig
 from hornet.node.state import RelayState
 
 KEYS_FILE = "mixer-keys.json"
@@ -324,9 +328,13 @@ def load_config_file(path: str | Path) -> MixerConfig:
         raise ConfigError(f"syntax error: {exc}") from exc
     except (ValueError, RecursionError) as exc:  # a number over 4300 digits, nested too deep
         raise ConfigError(f"unusable config file ({exc.__class__.__name__})") from exc
-    config = parse_config(data)
     # Paths in the file are relative to the file's folder, wherever the command runs.
     base = path.resolve().parent
+    authorities = None
+    if isinstance(data, dict) and "authorities" in data:
+        data = dict(data)
+        authorities = AuthoritiesConfig.parse(data.pop("authorities"), base, "config")
+    config = parse_config(data, authorities=authorities)
     return attrs.evolve(
         config,
         state_dir=None if config.state_dir is None else str(base / config.state_dir),
@@ -336,10 +344,26 @@ def load_config_file(path: str | Path) -> MixerConfig:
     )
 
 
+def signed_listing(core: MixerEngine, relay_id: bytes) -> Callable[[float], dict[str, Any]]:
+    """``publish_forever``'s ``extra`` for the mixer's relay ``relay_id``: the mixer's
+    listing at each upload's time (issuer keys of the current and coming credential
+    epochs), signed by the mixer's node key for that relay."""
+    def extra(now: float) -> dict[str, Any]:
+        return {"mixer": sign_mixer_listing(core.node_key, core.listing(now), relay_id,
+                                            secrets.token_bytes(32))}
+    return extra
+
+
 async def _run(config: MixerConfig, out: Callable[[str], None]) -> None:
     assert config.state_dir is not None
     hornet_directory = None
-    if config.relay_directory is not None:
+    authorities = config.authorities
+    directory_client = None
+    if authorities is not None:
+        directory_client = DirectoryClient(authorities.urls, authorities.keys,
+                                           authorities.threshold, cache=authorities.cache)
+        hornet_directory = await directory_client.fetch()
+    elif config.relay_directory is not None:
         hornet_directory = Directory.load(config.relay_directory)
     elif config.prices.circuit_open is not None:
         print("hornet mixer: note: prices.circuit_open needs a [relay] section; "
@@ -367,6 +391,16 @@ async def _run(config: MixerConfig, out: Callable[[str], None]) -> None:
                             setup_queue=config.relay_setup_queue, link=config.relay_link,
                             task_status=task_status))
                     on_circuit = entry.submit
+                    if directory_client is not None and authorities is not None:
+                        public = config.relay_public_address or (relay_listen[0],
+                                                                 entry.address[1])
+                        nursery.start_soon(partial(
+                            publish_forever, authorities.urls, keys, public,
+                            hornet_directory.params,
+                            extra=signed_listing(state.core, keys.node_id)))
+                        nursery.start_soon(partial(
+                            directory_client.run, entry.replace_directory,
+                            on_refresh=entry.node.directory_fetched))
                 metrics = None
                 if config.metrics is not None:
                     metrics = MixerMetrics(state.core.node_key.public_key)
@@ -387,7 +421,10 @@ async def _run(config: MixerConfig, out: Callable[[str], None]) -> None:
                     out(f"hornet mixer: relay {entry.node_id.hex()} listening on udp "
                         f"{entry.address[0]}:{entry.address[1]}, directory entry "
                         f"{json.dumps(entry.info.to_json())}")
-                    if listed is None or listed.public_key != entry.info.public_key:
+                    if authorities is not None:
+                        out(f"hornet mixer: publishing the relay's entry and the mixer's "
+                            f"listing to {len(authorities.urls)} authorities")
+                    elif listed is None or listed.public_key != entry.info.public_key:
                         print(f"hornet mixer: note: relay {entry.node_id.hex()} is not in "
                               f"{config.relay_directory}", file=sys.stderr, flush=True)
                 async for signum in signals:
@@ -450,4 +487,5 @@ __all__ = [
     "mixer_main",
     "open_mixer",
     "open_relay_state",
+    "signed_listing",
 ]
