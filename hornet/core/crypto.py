@@ -250,7 +250,8 @@ class Prp256:
 # secp256k1: key pairs and Sphinx key operations
 
 
-def _parse_pubkey(data: bytes) -> Any:
+def parse_point(data: bytes) -> Any:
+    """A compressed secp256k1 point as libsecp256k1's ``secp256k1_pubkey *``."""
     if len(data) != PUBKEY_LEN:
         raise InvalidPointError("public key must be 33 bytes (compressed)")
     point = _ffi.new("secp256k1_pubkey *")
@@ -259,7 +260,8 @@ def _parse_pubkey(data: bytes) -> Any:
     return point
 
 
-def _serialize_pubkey(point: Any) -> bytes:
+def serialize_point(point: Any) -> bytes:
+    """``parse_point`` reversed: the 33-byte compressed encoding."""
     out = _ffi.new("unsigned char[33]")
     out_len = _ffi.new("size_t *", PUBKEY_LEN)
     _lib.secp256k1_ec_pubkey_serialize(_CTX, out, out_len, point, _EC_COMPRESSED)
@@ -287,27 +289,27 @@ def pubkey_from_secret(secret: bytes) -> bytes:
     _check_scalar(secret)
     point = _ffi.new("secp256k1_pubkey *")
     _lib.secp256k1_ec_pubkey_create(_CTX, point, secret)
-    return _serialize_pubkey(point)
+    return serialize_point(point)
 
 
 def validate_pubkey(data: bytes) -> bytes:
     """Return ``data`` if it is a valid compressed point, else raise ``InvalidPointError``."""
-    _parse_pubkey(data)
+    parse_point(data)
     return data
 
 
 def ecdh(secret: bytes, pubkey: bytes) -> bytes:
     """BOLT 4 / libsecp256k1 ECDH: SHA256 of the compressed point secret·pubkey."""
     _check_scalar(secret)
-    return _ecdh_point(_parse_pubkey(pubkey), secret)
+    return _ecdh_point(parse_point(pubkey), secret)
 
 
 def pubkey_tweak_mul(pubkey: bytes, scalar: bytes) -> bytes:
     """``scalar · pubkey`` for a 32-byte scalar (e.g. a Sphinx blinding factor)."""
-    point = _parse_pubkey(pubkey)
+    point = parse_point(pubkey)
     if not _lib.secp256k1_ec_pubkey_tweak_mul(_CTX, point, scalar):
         raise InvalidPointError("blinding scalar out of range")
-    return _serialize_pubkey(point)
+    return serialize_point(point)
 
 
 def sphinx_ecdh(secret: bytes, ephemeral_pubkey: bytes) -> tuple[bytes, Any]:
@@ -316,7 +318,7 @@ def sphinx_ecdh(secret: bytes, ephemeral_pubkey: bytes) -> tuple[bytes, Any]:
     ss = SHA256(secret · E). The parsed key is opaque and is handed back to
     ``sphinx_blind`` so that E is parsed once per peel. Raises ``InvalidPointError``.
     """
-    point = _parse_pubkey(ephemeral_pubkey)
+    point = parse_point(ephemeral_pubkey)
     return _ecdh_point(point, secret), point
 
 
@@ -325,7 +327,7 @@ def sphinx_blind(parsed_ephemeral: Any, ephemeral_pubkey: bytes, shared: bytes) 
     blind = hashlib.sha256(ephemeral_pubkey + shared).digest()
     if not _lib.secp256k1_ec_pubkey_tweak_mul(_CTX, parsed_ephemeral, blind):
         raise InvalidPointError("blinding scalar out of range")
-    return _serialize_pubkey(parsed_ephemeral)
+    return serialize_point(parsed_ephemeral)
 
 
 def sphinx_path_secrets(session_key: bytes, pubkeys: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
@@ -343,14 +345,14 @@ def sphinx_path_secrets(session_key: bytes, pubkeys: Sequence[bytes]) -> tuple[b
     last = len(pubkeys) - 1
     for index, pub in enumerate(pubkeys):
         e_bytes = scalar.to_bytes(SCALAR_LEN, "big")
-        shared = _ecdh_point(_parse_pubkey(pub), e_bytes)
+        shared = _ecdh_point(parse_point(pub), e_bytes)
         secrets.append(shared)
         if index == last and index != 0:
             break
         point = _ffi.new("secp256k1_pubkey *")
         if not _lib.secp256k1_ec_pubkey_create(_CTX, point, e_bytes):
             raise LocalProtocolError("derived ephemeral scalar is invalid")
-        eph = _serialize_pubkey(point)
+        eph = serialize_point(point)
         if index == 0:
             first_pub = eph
         blind = int.from_bytes(hashlib.sha256(eph + shared).digest(), "big")
@@ -429,7 +431,7 @@ class SecretKey:
         return self._secret
 
     def ecdh(self, pubkey: bytes) -> bytes:
-        return _ecdh_point(_parse_pubkey(pubkey), self._secret)
+        return _ecdh_point(parse_point(pubkey), self._secret)
 
     def sphinx_ecdh(self, ephemeral_pubkey: bytes) -> tuple[bytes, Any]:
         return sphinx_ecdh(self._secret, ephemeral_pubkey)

@@ -35,8 +35,14 @@ from coincurve._libsecp256k1 import ffi as _ffi
 from coincurve._libsecp256k1 import lib as _lib
 from coincurve.context import GLOBAL_CONTEXT as _GLOBAL_CONTEXT
 
-from hornet.core.crypto import PUBKEY_LEN, SCALAR_LEN, SECP256K1_ORDER
-from hornet.errors import InvalidPointError, LocalProtocolError
+from hornet.core.crypto import (
+    PUBKEY_LEN,
+    SCALAR_LEN,
+    SECP256K1_ORDER,
+    parse_point,
+    serialize_point,
+)
+from hornet.errors import LocalProtocolError
 
 #: Domain prefix of every NUMS generator name.
 GENERATOR_TAG: Final = b"hornet/credentials/v1/generator/"
@@ -44,23 +50,6 @@ GENERATOR_TAG: Final = b"hornet/credentials/v1/generator/"
 U_TAG: Final = b"hornet/credentials/v1/U/"
 
 _CTX: Final = _GLOBAL_CONTEXT.ctx
-_EC_COMPRESSED: Final = 258  # SECP256K1_EC_COMPRESSED flag
-
-
-def _parse_point(data: bytes) -> Any:
-    if len(data) != PUBKEY_LEN:
-        raise InvalidPointError("public key must be 33 bytes (compressed)")
-    point = _ffi.new("secp256k1_pubkey *")
-    if not _lib.secp256k1_ec_pubkey_parse(_CTX, point, data, PUBKEY_LEN):
-        raise InvalidPointError("public key is not a valid secp256k1 point")
-    return point
-
-
-def _serialize_point(point: Any) -> bytes:
-    out = _ffi.new("unsigned char[33]")
-    out_len = _ffi.new("size_t *", PUBKEY_LEN)
-    _lib.secp256k1_ec_pubkey_serialize(_CTX, out, out_len, point, _EC_COMPRESSED)
-    return bytes(_ffi.buffer(out, PUBKEY_LEN))
 
 
 # --------------------------------------------------------------------------------------
@@ -93,7 +82,7 @@ class GroupElement:
         """Parse a 33-byte encoding from untrusted input (raises ``InvalidPointError``)."""
         if allow_infinity and data == bytes(PUBKEY_LEN):
             return cls(None)
-        return cls(_parse_point(bytes(data)))
+        return cls(parse_point(bytes(data)))
 
     @classmethod
     def base_mul(cls, scalar: int) -> GroupElement:
@@ -127,7 +116,7 @@ class GroupElement:
     def encode(self) -> bytes:
         if self._enc is None:
             self._enc = (
-                bytes(PUBKEY_LEN) if self._point is None else _serialize_point(self._point)
+                bytes(PUBKEY_LEN) if self._point is None else serialize_point(self._point)
             )
         return self._enc
 

@@ -56,18 +56,23 @@ async def publish_entry(
     entry = relay_info(keys, address, params, now=now, epochs=epochs).to_json()
     entry.update(extra or {})
     body = sign_entry(keys.node_key, entry, int(now), secrets.token_bytes(32))
+    return await _post_to_all(urls, "entry", body, timeout)
+
+
+async def _post_to_all(urls: Sequence[str], what: str, body: Any, timeout: float) -> int:
+    """POST ``body`` to ``/what`` at every authority; how many accepted it (200)."""
     accepted = 0
     async with httpx.AsyncClient(timeout=timeout) as client:
         for url in urls:
             try:
-                response = await client.post(f"{url.rstrip('/')}/entry", json=body)
+                response = await client.post(f"{url.rstrip('/')}/{what}", json=body)
             except httpx.HTTPError as exc:
                 log.warning("authority %s unreachable: %s", url, exc)
                 continue
             if response.status_code == 200:
                 accepted += 1
             else:
-                log.warning("authority %s refused the entry: %s", url, response.text[:200])
+                log.warning("authority %s refused the %s: %s", url, what, response.text[:200])
     return accepted
 
 
@@ -226,19 +231,7 @@ async def publish_descriptor(
     returns how many accepted it."""
     now = time.time() if now is None else now
     body = sign_descriptor(key, descriptor, int(now), secrets.token_bytes(32))
-    accepted = 0
-    async with httpx.AsyncClient(timeout=timeout) as client:
-        for url in urls:
-            try:
-                response = await client.post(f"{url.rstrip('/')}/descriptor", json=body)
-            except httpx.HTTPError as exc:
-                log.warning("authority %s unreachable: %s", url, exc)
-                continue
-            if response.status_code == 200:
-                accepted += 1
-            else:
-                log.warning("authority %s refused the descriptor: %s", url, response.text[:200])
-    return accepted
+    return await _post_to_all(urls, "descriptor", body, timeout)
 
 
 class DescriptorUnavailableError(HornetError):
