@@ -1,7 +1,8 @@
 """hornet: anonymous duplex communication over HORNET onion circuits.
 
-Layers (dependencies point down only): ``hornet.client`` / ``hornet.node`` →
-``hornet.transport`` → ``hornet.core`` (sans-IO) → ``hornet.errors``.
+Layers (imports point down only; docs/architecture.md): ``cli`` → ``testing`` →
+``mixer`` / ``authority`` → ``client`` / ``node`` → ``circuit`` → ``transport`` →
+``directory`` → ``core`` / ``link`` / ``credentials`` (sans-IO) → ``errors``.
 
 The trio runtime is imported lazily, so ``import hornet.core`` never loads trio::
 

@@ -1,5 +1,6 @@
 """The network directory: relays, their keys and addresses (``model``), the signed
-documents of the directory authorities (``document``) and their fetching (``fetch``).
+documents of the directory authorities (``document``), hidden services' signed
+descriptors (``descriptor``) and fetching both from the authorities (``fetch``).
 
 Internal: applications import from the package roots (``hornet``,
 ``hornet.sphinx``, ``hornet.mixer``, ``hornet.credentials``).
