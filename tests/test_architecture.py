@@ -158,14 +158,27 @@ def test_every_module_belongs_to_a_layer() -> None:
     assert {_layer(m) for m in _graph()} <= set(LAYERS)
 
 
-def test_imports_point_down_the_layer_table() -> None:
-    wrong = sorted(
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
         f"{module} -> {target}"
-        for module, targets in _graph().items()
+        for module, targets in graph.items()
         for target in targets
         if _layer(target) != _layer(module) and _layer(target) not in LAYERS[_layer(module)]
     )
-    assert wrong == []
+
+
+def test_imports_point_down_the_layer_table() -> None:
+    assert _upward(_graph()) == []
+
+
+def test_the_layer_check_catches_an_upward_import() -> None:
+    graph = _graph()
+    graph["hornet.core.relay"] = graph["hornet.core.relay"] | {"hornet.node.relay"}
+    graph["hornet.transport.udp"] = graph["hornet.transport.udp"] | {"hornet.circuit.circuit"}
+    assert _upward(graph) == [
+        "hornet.core.relay -> hornet.node.relay",
+        "hornet.transport.udp -> hornet.circuit.circuit",
+    ]
 
 
 def test_sans_io_layers_reach_no_io_module_even_indirectly() -> None:
