@@ -497,7 +497,11 @@ async def serve_rendezvous(
                 while True:
                     if on_descriptor is not None:
                         on_descriptor(current.descriptor())
-                    margin = max(2.0, min(30.0, lifetime / 4))
+                    # Early enough for two setup attempts before EXP (a restarted relay
+                    # or RP can cost the first one), but within the circuit's second half.
+                    margin = min(
+                        lifetime / 2, max(1.0 + 2 * setup_timeout, min(30.0, lifetime / 4))
+                    )
                     renew_at = current.keys.exp - margin
                     if renew_every is not None:
                         renew_at = min(renew_at, unix_now() + renew_every)

@@ -27,6 +27,7 @@ with no link session yet) comes here as events and follows the steps above.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import random
 import time
@@ -39,7 +40,7 @@ import trio
 
 from hornet.core.relay import Deliver, Drop, Forward, Relay, SetupDrop, SetupForward, SetupTag
 from hornet.directory.model import Directory, NodeKeys, endpoint_v6
-from hornet.errors import BindError, ConfigError, LocalDropReason, SendRefusedError
+from hornet.errors import BindError, ConfigError, HornetError, LocalDropReason, SendRefusedError
 from hornet.node.admission import Admission, Limits, Verdict, solution_span
 from hornet.node.state import RelayState, open_state
 from hornet.transport.kernel_filter import install_kernel_filter
@@ -53,6 +54,8 @@ BATCH: Final = 32  # data packets the worker handles per trip through the schedu
 SETUP_BATCH: Final = 2  # setups (an ECDH each) it handles per trip, after the data
 _QUEUE_FULL: Final = LocalDropReason.QUEUE_FULL
 _SETUP_QUEUE_FULL: Final = LocalDropReason.SETUP_QUEUE_FULL
+#: At start a relay opens its links to the other listed relays, waiting this long for each.
+GREETING_S: Final = 10.0
 
 
 @attrs.frozen
@@ -328,6 +331,19 @@ class RelayNode:
             else:
                 nursery.start_soon(self._receive_loop)
             nursery.start_soon(self._work_loop)
+            if isinstance(self.socket, LinkSocket):
+                for relay in self.directory:
+                    if relay.node_id != self.node_id:
+                        nursery.start_soon(self._greet, relay.address)
+
+    async def _greet(self, address: Address) -> None:
+        """Open the link to another relay at start. After a restart, the neighbours still
+        hold sessions this process forgot, and datagrams they seal under them are
+        dropped here; a fresh handshake replaces them at once, instead of when a
+        neighbour next rekeys."""
+        assert isinstance(self.socket, LinkSocket)
+        with trio.move_on_after(GREETING_S), contextlib.suppress(HornetError):
+            await self.socket.connect(address)
 
 
 async def bind_udp(network: Network, address: Address) -> DatagramSocket:
