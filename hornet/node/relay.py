@@ -54,7 +54,8 @@ BATCH: Final = 32  # data packets the worker handles per trip through the schedu
 SETUP_BATCH: Final = 2  # setups (an ECDH each) it handles per trip, after the data
 _QUEUE_FULL: Final = LocalDropReason.QUEUE_FULL
 _SETUP_QUEUE_FULL: Final = LocalDropReason.SETUP_QUEUE_FULL
-#: At start a relay opens its links to the other listed relays, waiting this long for each.
+#: On a restart a relay reopens its links to the other listed relays, waiting this long
+#: for each.
 GREETING_S: Final = 10.0
 
 
@@ -96,6 +97,8 @@ class RelayNode:
             generation=state.generation if state is not None else 0,
             record_setup_tags=state is not None,
         )
+        #: A restart of a node that ran before under this state (its generation moved on).
+        self.restarted = state is not None and state.generation > 1
         self._state_epoch = -1
         if state is not None:
             self._refresh_state(unix_now())
@@ -331,16 +334,17 @@ class RelayNode:
             else:
                 nursery.start_soon(self._receive_loop)
             nursery.start_soon(self._work_loop)
-            if isinstance(self.socket, LinkSocket):
+            if self.restarted and isinstance(self.socket, LinkSocket):
                 for relay in self.directory:
                     if relay.node_id != self.node_id:
                         nursery.start_soon(self._greet, relay.address)
 
     async def _greet(self, address: Address) -> None:
-        """Open the link to another relay at start. After a restart, the neighbours still
-        hold sessions this process forgot, and datagrams they seal under them are
-        dropped here; a fresh handshake replaces them at once, instead of when a
-        neighbour next rekeys."""
+        """Reopen the link to another relay after a restart: the neighbours still hold
+        sessions this process forgot, and datagrams they seal under them are dropped
+        here; a fresh handshake replaces them at once, instead of when a neighbour next
+        rekeys. (A first start has no such sessions to replace, and opens links only as
+        traffic needs them.)"""
         assert isinstance(self.socket, LinkSocket)
         with trio.move_on_after(GREETING_S), contextlib.suppress(HornetError):
             await self.socket.connect(address)
