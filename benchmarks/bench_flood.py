@@ -87,6 +87,7 @@ from hornet.node.admission import Limits
 from hornet.node.destination import serve
 from hornet.node.relay import serve_relay
 from hornet.node.state import RelayState
+from hornet.testing.measure import free_udp_ports, process_cpu_seconds
 from hornet.transport.link import LinkSocket, connect_link, with_link
 from hornet.transport.udp import Address, DatagramSocket, UdpNetwork
 
@@ -98,17 +99,6 @@ PAD = 500  # bytes of padding per stream message
 REPORT_LAG = 0.3  # the sink prints its count every 0.2 s
 
 
-def _free_ports(count: int) -> list[int]:
-    socks = []
-    for _ in range(count):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
-        socks.append(sock)
-    ports = [int(s.getsockname()[1]) for s in socks]
-    for sock in socks:
-        sock.close()
-    return ports
-
 
 def _proc_status(pid: int, field: str) -> float:
     """A ``/proc/<pid>/status`` memory field (VmRSS, VmHWM) in MB."""
@@ -118,9 +108,6 @@ def _proc_status(pid: int, field: str) -> float:
     return float("nan")
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _print_json(data: dict[str, Any]) -> None:
@@ -433,7 +420,7 @@ class _Net:
         self.r0_cpus: set[int] | None = cpus[0] if cpus is not None else None
         self.cpus: set[int] | None = cpus[1] if cpus is not None else None
         self.keys = [NodeKeys.generate(rng) for _ in range(4)]
-        ports = _free_ports(4)
+        ports = free_udp_ports(4)
         infos = [relay_info(k, ("127.0.0.1", p)) for k, p in zip(self.keys, ports, strict=True)]
         self.directory = Directory(tuple(infos))
         self.directory_path = tmp / "directory.json"
@@ -575,7 +562,7 @@ class _Flood:
             str(self.cap),
             "1" if self.shaped else "0",
         )
-        self.cpu_before = _cpu_seconds(net.r0.pid)
+        self.cpu_before = process_cpu_seconds(net.r0.pid)
         self.legit = net.child(
             "_legit",
             str(net.directory_path),
@@ -703,7 +690,7 @@ def run(
             out["delivered_share_after_grace"] = round(stream["delivered"] / stream["offered"], 4)
             out["stream"] = stream
             out["relay_peak_rss_mb"] = round(_proc_status(net.r0.pid, "VmHWM"), 1)
-            out["relay_cpu_s"] = round(_cpu_seconds(net.r0.pid) - flood.cpu_before, 1)
+            out["relay_cpu_s"] = round(process_cpu_seconds(net.r0.pid) - flood.cpu_before, 1)
             out["setups_accepted_per_s"] = round(legit["completed"] / legit["seconds"], 2)
             out["legit"] = legit
             out["flood_pps"] = round(flooded["pps"])

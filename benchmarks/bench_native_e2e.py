@@ -66,6 +66,7 @@ from hornet.client import open_circuit
 from hornet.core import engine
 from hornet.directory.model import Directory, NodeKeys, load_key_file, relay_info, write_key_file
 from hornet.node.destination import serve
+from hornet.testing.measure import free_udp_ports, process_cpu_seconds
 from hornet.transport.link import LinkNetwork, LinkSocket, directory_resolver
 from hornet.transport.udp import UdpNetwork
 
@@ -78,21 +79,7 @@ IDLE = 0.3  # seconds without progress that end a round
 CHAINS = ("native", "forwarder", "python")
 
 
-def _free_ports(count: int) -> list[int]:
-    socks = []
-    for _ in range(count):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
-        socks.append(sock)
-    ports = [int(s.getsockname()[1]) for s in socks]
-    for sock in socks:
-        sock.close()
-    return ports
 
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- child processes ----------------------------------------------------------------------
@@ -186,7 +173,7 @@ class Chain:
         self.source_cpu_us: list[float] = []
         self.sink_cpu_us: list[float] = []
         self.delivered = self.sent = self.stalls = 0
-        ports = _free_ports(5)
+        ports = free_udp_ports(5)
         self.sink_port, self.feedback_port = ports[3], ports[4]
         self.feedback = _bound(self.feedback_port)
         self.feedback.setblocking(False)
@@ -343,8 +330,8 @@ def _round(chain: Chain, index: int) -> None:
     datagrams = chain.datagrams[index]
     fd = chain.source.fileno()
     host, port = chain.first
-    cpu_before = sum(_cpu_seconds(p.pid) for p in chain.relays)
-    sink_before = _cpu_seconds(chain.sink.pid)
+    cpu_before = sum(process_cpu_seconds(p.pid) for p in chain.relays)
+    sink_before = process_cpu_seconds(chain.sink.pid)
     source_before = time.thread_time()
     received = lost = sent = 0
     feedback = chain.feedback
@@ -369,8 +356,8 @@ def _round(chain: Chain, index: int) -> None:
     chain.sink.stdin.write("figures\n")
     chain.sink.stdin.flush()
     figures = json.loads(chain.sink.stdout.readline())
-    cpu = sum(_cpu_seconds(p.pid) for p in chain.relays) - cpu_before
-    sink_cpu = _cpu_seconds(chain.sink.pid) - sink_before
+    cpu = sum(process_cpu_seconds(p.pid) for p in chain.relays) - cpu_before
+    sink_cpu = process_cpu_seconds(chain.sink.pid) - sink_before
     source_cpu = time.thread_time() - source_before
     count, seconds = int(figures["count"]), float(figures["seconds"])
     chain.sent += len(datagrams)

@@ -73,6 +73,7 @@ from hornet.core.stream import HEADER_LEN
 from hornet.directory.model import Directory, NodeKeys, load_key_file, relay_info, write_key_file
 from hornet.node.destination import serve
 from hornet.node.relay import RelayNode
+from hornet.testing.measure import free_udp_ports, process_cpu_seconds
 from hornet.transport.link import with_link
 from hornet.transport.udp import UdpNetwork
 
@@ -84,24 +85,7 @@ STALL = 0.05  # seconds without progress before the packets in flight count as l
 BATCH = 32  # packets per stage in compute_us_per_packet
 
 
-def _free_ports(count: int) -> list[int]:
-    import socket
 
-    socks = []
-    for _ in range(count):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
-        socks.append(sock)
-    ports = [int(s.getsockname()[1]) for s in socks]
-    for sock in socks:
-        sock.close()
-    return ports
-
-
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of process ``pid`` (``/proc/pid/stat``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(pid: int) -> float:
@@ -230,7 +214,7 @@ class _Net:
         self.payload = payload
         self.link = link
         self.keys = [NodeKeys.generate(rng) for _ in range(4)]
-        ports = _free_ports(5)
+        ports = free_udp_ports(5)
         self.feedback = ports[4]
         self.infos = [
             relay_info(k, ("127.0.0.1", p)) for k, p in zip(self.keys, ports[:4], strict=True)
@@ -306,7 +290,7 @@ class _Net:
 
     def cpu_seconds(self) -> list[float]:
         """CPU time so far of each relay, then the sink."""
-        return [_cpu_seconds(proc.pid) for proc in [*self.procs, self.sink]]
+        return [process_cpu_seconds(proc.pid) for proc in [*self.procs, self.sink]]
 
     def close(self) -> None:
         for proc in [*self.procs, self.sink]:
